@@ -1,0 +1,179 @@
+"""The `arp` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ar_perception.errors import ArpError, GraphError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="ar-perception: run, inspect and record AR perception graphs.")
+console = Console()
+err_console = Console(stderr=True)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fail(e: ArpError) -> None:
+    for line in (e.problems if isinstance(e, GraphError) else [str(e)]):
+        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2 if isinstance(e, GraphError) else 1)
+
+
+def _load(path: Path, sets: list[str] | None = None):  # type: ignore[no-untyped-def]
+    from ar_perception.graph.load import load_graph
+
+    try:
+        return load_graph(path, sets)
+    except ArpError as e:
+        _fail(e)
+
+
+@app.command()
+def validate(graph: Path = typer.Argument(..., help="graph YAML file")) -> None:
+    """Check a graph file; exit 0 when valid, 2 with one line per problem otherwise."""
+    g = _load(graph)
+    console.print(f"{graph}: valid ({len(g.spec.nodes)} nodes, {len(g.wires)} wires)", highlight=False)
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def stats_table(result: Any) -> Table:
+    t = Table(title=f"arp run: {result.reason} after {result.duration_s:.1f} s")
+    for col in ("node", "in", "out", "drops (per input)", "p50 ms", "p99 ms", "compute p50 ms", "restarts", "exit"):
+        t.add_column(col, justify="left" if col in ("node", "drops (per input)") else "right")
+    for r in result.nodes.values():
+        s = r.stats or {}
+        drops = ", ".join(f"{k}={v}" for k, v in (s.get("drops") or {}).items()) or "-"
+        exit_ = "killed" if r.killed else ("-" if r.exit_code is None else str(r.exit_code))
+        t.add_row(r.id, str(sum((s.get("in") or {}).values())), str(sum((s.get("out") or {}).values())), drops,
+                  _fmt(s.get("lat_p50_ms")), _fmt(s.get("lat_p99_ms")), _fmt(s.get("compute_p50_ms")),
+                  str(r.restarts), exit_)
+    return t
+
+
+def _report(result: Any, stats_file: Path | None) -> None:
+    console.print(stats_table(result))
+    if stats_file:
+        stats_file.write_text(json.dumps({
+            "reason": result.reason, "duration_s": result.duration_s,
+            "nodes": {r.id: {"node": r.node, "stats": r.stats, "restarts": r.restarts, "exit_code": r.exit_code,
+                             "killed": r.killed, "errors": r.errors} for r in result.nodes.values()},
+        }, indent=2))
+
+
+@app.command()
+def run(
+    graph: Path = typer.Argument(..., help="graph YAML file"),
+    for_: Optional[float] = typer.Option(None, "--for", help="stop after this many seconds"),
+    set_: list[str] = typer.Option([], "--set", help="override a parameter: ID.PARAM=VALUE (repeatable)"),
+    strict: bool = typer.Option(False, help="raise on malformed messages instead of dropping them"),
+    stats: Optional[Path] = typer.Option(None, help="write the per-node statistics as JSON here at exit"),
+    log_level: str = typer.Option("WARNING", help="log level of the node processes"),
+) -> None:
+    """Run a graph: one process per node; stops on Ctrl-C, on --for, or when every source has ended."""
+    from ar_perception.runtime.launch import run_graph
+
+    g = _load(graph, set_)
+    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    try:
+        result = run_graph(g, for_, strict=strict, log_level=log_level)
+    except ArpError as e:
+        _fail(e)
+    _report(result, stats)
+    failed = [r.id for r in result.nodes.values() if r.exit_code not in (0, None) and not r.killed]
+    if failed:
+        err_console.print(f"node(s) failed: {', '.join(failed)}")
+        raise typer.Exit(1)
+
+
+def _params_doc(cls: Any) -> str:
+    out = []
+    for name, f in cls.Params.model_fields.items():
+        default = "required" if f.is_required() else repr(f.default)
+        ann = getattr(f.annotation, "__name__", str(f.annotation)).replace("typing.", "")
+        out.append(f"{name}: {ann} = {default}" + (f"  ({f.description})" if f.description else ""))
+    return "\n".join(out) or "-"
+
+
+def node_catalog(plugins_dir: Path) -> list[tuple[str, Any]]:
+    from ar_perception.registry import BUILTINS, NodeRefError, discover_plugins, resolve
+
+    rows: list[tuple[str, Any]] = []
+    for name in sorted(BUILTINS):
+        try:
+            rows.append((name, resolve(name)))
+        except NodeRefError as e:
+            rows.append((name, e))
+    rows.extend(sorted(discover_plugins(plugins_dir).items()))
+    return rows
+
+
+@app.command()
+def nodes(plugins: Path = typer.Option(Path("plugins"), help="plugins folder to scan")) -> None:
+    """List built-in and plugin nodes with their inputs, outputs and parameters."""
+    t = Table(show_lines=True)
+    for col in ("node", "inputs", "outputs", "parameters", "about"):
+        t.add_column(col)
+    for name, cls in node_catalog(plugins):
+        if isinstance(cls, Exception):
+            t.add_row(name, "", "", "", f"[red]cannot import: {cls}[/red]")
+            continue
+        ports = lambda d: "\n".join(f"{k}: {v}" for k, v in d.items()) or "-"  # noqa: E731
+        t.add_row(name, ports(cls.input_kinds()), ports(cls.output_kinds()), _params_doc(cls),
+                  (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "")
+    console.print(t)
+
+
+def mermaid(g: Any) -> str:
+    lines = ["flowchart LR"]
+    for n in g.spec.nodes:
+        lines.append(f'    {n.id}["{n.id}<br/><small>{n.node}</small>"]')
+    for w in g.wires:
+        q = g.node(w.dst_node).inputs[w.dst_input].queue
+        label = f"{w.src_output} → {w.dst_input}" + ("" if q.policy == "latest" else f" ({q.policy})")
+        if w.src_node is None:
+            tid = "t_" + w.src_output.replace("/", "_").replace(".", "_")
+            lines.append(f'    {tid}(("{w.src_output}")) -->|"{w.dst_input}"| {w.dst_node}')
+        else:
+            lines.append(f'    {w.src_node} -->|"{label}"| {w.dst_node}')
+    return "\n".join(lines)
+
+
+@app.command()
+def graph(path: Path = typer.Argument(..., help="graph YAML file")) -> None:
+    """Print the graph as a Mermaid flowchart."""
+    print(mermaid(_load(path)))
+
+
+@app.command()
+def demo(for_: Optional[float] = typer.Option(None, "--for", help="stop after this many seconds")) -> None:
+    """The main job: run graphs/demo.yaml and print its summary."""
+    path = REPO_ROOT / "graphs" / "demo.yaml"
+    if not path.exists():
+        path = Path("graphs/demo.yaml")
+    run(path, for_, [], False, None, "WARNING")
+
+
+def main() -> None:
+    try:
+        app()
+    except ArpError as e:  # anything a command did not catch itself: still no traceback for the user
+        err_console.print(str(e), markup=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Graph files: their schema and their loading with static checks."""

@@ -1,0 +1,97 @@
+"""Pydantic models of the graph YAML (extra keys are errors)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["QueueSpec", "InputSpec", "SyncSpec", "RestartSpec", "NodeSpec", "GraphSpec", "TIMER_RE"]
+
+TIMER_RE = re.compile(r"^timer/(hz|ms)/(\d+(?:\.\d+)?)$")
+_ID_RE = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
+_SOURCE_RE = r"^[A-Za-z_][A-Za-z0-9_\-]*/[A-Za-z_][A-Za-z0-9_\-/.]*$"
+
+RELIABLE_BOUND = 16  # messages a reliable edge buffers on each side before the producer blocks
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueueSpec(_Strict):
+    policy: Literal["latest", "fifo", "reliable"] = "latest"
+    size: int = Field(1, ge=1, le=100_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, v: Any) -> Any:
+        # "latest" | "reliable" | "fifo" | "fifo:N" | {fifo: N} | {policy: ..., size: ...}
+        if isinstance(v, str):
+            name, _, n = v.partition(":")
+            if name == "fifo":
+                return {"policy": "fifo", "size": int(n) if n.strip().isdigit() else 8}
+            return {"policy": name, "size": RELIABLE_BOUND if name == "reliable" else 1}
+        if isinstance(v, dict) and set(v) == {"fifo"}:
+            return {"policy": "fifo", "size": v["fifo"]}
+        if isinstance(v, dict) and v.get("policy") == "reliable" and "size" not in v:
+            return {**v, "size": RELIABLE_BOUND}
+        return v
+
+
+class InputSpec(_Strict):
+    source: str = Field(pattern=_SOURCE_RE)
+    queue: QueueSpec = QueueSpec()
+
+    @field_validator("source")
+    @classmethod
+    def _timer(cls, v: str) -> str:
+        if v.startswith("timer/") and not TIMER_RE.match(v):
+            raise ValueError(f"timer source must be timer/hz/RATE or timer/ms/PERIOD (got {v!r})")
+        return v
+
+
+class SyncSpec(_Strict):
+    mode: Literal["exact", "approximate", "latest"]
+    slop: float = Field(0.05, gt=0, description="approximate: max capture-time spread, seconds")
+    trigger: str | None = Field(None, description="latest: the input that triggers a call")
+    timeout: float = Field(1.0, gt=0, description="messages older than this are dropped unmatched")
+    buffer: int = Field(8, ge=1, le=1000)
+
+
+class RestartSpec(_Strict):
+    policy: Literal["never", "on-failure"] = "never"
+    max: int = Field(3, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, v: Any) -> Any:
+        return {"policy": v} if isinstance(v, str) else v
+
+
+class NodeSpec(_Strict):
+    id: str = Field(pattern=_ID_RE)
+    node: str = Field(min_length=1)
+    params: dict[str, Any] = {}
+    inputs: dict[str, InputSpec] = {}
+    outputs: list[str] | None = None
+    sync: SyncSpec | None = None
+    restart: RestartSpec = RestartSpec()
+    on_error: Literal["skip", "restart"] = "skip"
+    transport: Literal["ipc", "tcp"] | None = None
+    host: str | None = None
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _short_inputs(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: ({"source": s} if isinstance(s, str) else s) for k, s in v.items()}
+        return v
+
+
+class GraphSpec(_Strict):
+    nodes: list[NodeSpec] = Field(min_length=1)
+    transport: Literal["ipc", "tcp"] = "ipc"
+    host: str = "127.0.0.1"
+    stop_timeout: float = Field(5.0, gt=0, description="seconds a node gets to stop before it is killed")

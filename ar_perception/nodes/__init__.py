@@ -1,0 +1,1 @@
+"""Built-in nodes, one file each. Heavy imports happen in `setup`, never at import."""

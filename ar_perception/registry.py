@@ -1,0 +1,80 @@
+"""Where node classes come from: built-in names, `module:Class` references and the plugins folder."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BUILTINS", "resolve", "discover_plugins", "NodeRefError"]
+
+# Built-in node names -> "module:Class". Strings, so that nothing heavy is imported to list them.
+BUILTINS: dict[str, str] = {
+    "pattern": "ar_perception.nodes.pattern:Pattern",
+    "invert": "ar_perception.nodes.invert:Invert",
+    "sink": "ar_perception.nodes.sink:Sink",
+}
+
+
+class NodeRefError(Exception):
+    """A node reference that does not resolve; the message says why."""
+
+
+def _add_paths(paths: list[str]) -> None:
+    for p in reversed(paths):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+
+
+def resolve(ref: str, search_paths: list[str] | None = None) -> type[Any]:
+    """The class a graph's `node:` field names: a built-in name or `pkg.module:Class`."""
+    from ar_perception.runtime.node import Node
+
+    target = BUILTINS.get(ref, ref)
+    if ":" not in target:
+        import difflib
+
+        near = difflib.get_close_matches(ref, list(BUILTINS), n=1)
+        hint = f"; did you mean '{near[0]}'?" if near else ""
+        raise NodeRefError(f"unknown node type '{ref}' (expected a built-in name or 'module:Class'{hint})")
+    module_name, _, cls_name = target.partition(":")
+    _add_paths(search_paths or [])
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise NodeRefError(f"cannot import module '{module_name}' for node '{ref}': {e}") from None
+    except Exception as e:  # a plugin that raises at import time
+        raise NodeRefError(f"importing '{module_name}' for node '{ref}' raised "
+                           f"{type(e).__name__}: {e}") from None
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        names = [n for n, v in vars(module).items() if inspect.isclass(v) and issubclass(v, Node)]
+        raise NodeRefError(f"module '{module_name}' has no class '{cls_name}'"
+                           + (f" (it has nodes: {', '.join(names)})" if names else ""))
+    if not (inspect.isclass(cls) and issubclass(cls, Node)):
+        raise NodeRefError(f"'{target}' is not a subclass of ar_perception.Node")
+    return cls
+
+
+def discover_plugins(folder: Path) -> dict[str, type[Any]]:
+    """Every Node subclass defined in the modules of a plugins folder, as {'plugins.mod:Class': cls}."""
+    from ar_perception.runtime.node import Node
+
+    found: dict[str, type[Any]] = {}
+    if not folder.is_dir():
+        return found
+    _add_paths([str(folder.parent.resolve())])
+    for info in pkgutil.iter_modules([str(folder)]):
+        name = f"{folder.name}.{info.name}"
+        try:
+            module = importlib.import_module(name)
+        except Exception as e:  # listed, not fatal: `arp nodes` shows it
+            found[f"{name}:?"] = e  # type: ignore[assignment]
+            continue
+        for cname, obj in vars(module).items():
+            if inspect.isclass(obj) and issubclass(obj, Node) and obj.__module__ == name:
+                found[f"{name}:{cname}"] = obj
+    return found

@@ -1,0 +1,301 @@
+"""The supervisor behind `arp run`: one OS process per node, restarts, graceful stop, no orphans.
+
+It plans the sockets (ipc in a private run directory, or tcp), starts every node, releases them
+together once all are ready, gathers their statistics, restarts a failed node under its policy, and
+at the end stops what still runs: a stop message, then SIGTERM, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import zmq
+
+from ar_perception.errors import NodeError
+from ar_perception.graph.load import Graph
+from ar_perception.graph.spec import TIMER_RE
+from ar_perception.runtime import transport as tp
+
+__all__ = ["RunResult", "NodeReport", "Supervisor", "run_graph"]
+
+log = logging.getLogger("arp.run")
+START_TIMEOUT = 120.0  # seconds every node gets for setup (model loading) before the run is abandoned
+
+
+@dataclass
+class NodeReport:
+    id: str
+    node: str
+    stats: dict[str, Any] = field(default_factory=dict)
+    restarts: int = 0
+    exit_code: int | None = None
+    killed: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    nodes: dict[str, NodeReport]
+    duration_s: float
+    reason: str
+
+    @property
+    def ok(self) -> bool:
+        return all(r.exit_code in (0, None) or r.killed is False and r.exit_code == 0 for r in self.nodes.values()) \
+            and not any(r.exit_code not in (0, -15, 143) for r in self.nodes.values() if r.exit_code is not None)
+
+
+def _endpoint(transport: str, host: str, run_dir: str, name: str) -> str:
+    if transport == "tcp":
+        return f"tcp://{host}:{tp.free_tcp_port(host)}"
+    return f"ipc://{run_dir}/{name}"
+
+
+def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict[str, dict[str, Any]], str, str]:
+    """Per-node worker configurations plus the supervisor's control and report endpoints."""
+    g = graph.spec
+    tcp_anywhere = g.transport == "tcp" or any(n.transport == "tcp" for n in g.nodes)
+    ctl_ep = _endpoint("tcp" if tcp_anywhere else "ipc", g.host, run_dir, "ctl")
+    up_ep = _endpoint("tcp" if tcp_anywhere else "ipc", g.host, run_dir, "up")
+    pubs: dict[tuple[str, str], str] = {}
+    cfgs: dict[str, dict[str, Any]] = {}
+    for i, n in enumerate(g.nodes):
+        transport, host = n.transport or g.transport, n.host or g.host
+        kinds_out = graph.classes[n.id].output_kinds()
+        outs = {}
+        for j, o in enumerate(graph.outputs[n.id]):
+            pubs[(n.id, o)] = _endpoint(transport, host, run_dir, f"o{i}.{j}")
+            wires = graph.consumers(n.id, o)
+            reliable = [w for w in wires if graph.node(w.dst_node).inputs[w.dst_input].queue.policy == "reliable"]
+            outs[o] = {
+                "kind": kinds_out[o], "pub": pubs[(n.id, o)],
+                "subscribers": len(wires) - len(reliable),
+                "reliable": [_endpoint(transport, host, run_dir, f"r{i}.{j}.{k}") for k in range(len(reliable))],
+                "reliable_bound": max([graph.node(w.dst_node).inputs[w.dst_input].queue.size for w in reliable] or [1]),
+                "_reliable_for": [(w.dst_node, w.dst_input) for w in reliable],
+            }
+        cfgs[n.id] = {
+            "node_id": n.id, "ref": n.node, "params": graph.params[n.id].model_dump(mode="json"),
+            "search_paths": graph.search_paths, "strict": strict, "on_error": n.on_error,
+            "outputs": outs, "inputs": {}, "sync": n.sync.model_dump() if n.sync else None,
+            "ctl": ctl_ep, "up": up_ep, "log_level": log_level,
+        }
+    for n in g.nodes:
+        for port, inp in n.inputs.items():
+            entry: dict[str, Any] = {"source": inp.source, "queue": inp.queue.model_dump()}
+            if not TIMER_RE.match(inp.source):
+                src, _, out = inp.source.partition("/")
+                o = cfgs[src]["outputs"][out]
+                if inp.queue.policy == "reliable":
+                    entry["endpoint"] = o["reliable"][o["_reliable_for"].index((n.id, port))]
+                else:
+                    entry["endpoint"] = o["pub"]
+            cfgs[n.id]["inputs"][port] = entry
+    for c in cfgs.values():
+        for o in c["outputs"].values():
+            o.pop("_reliable_for")
+    return cfgs, ctl_ep, up_ep
+
+
+class Supervisor:
+    def __init__(self, graph: Graph, *, strict: bool = False, log_level: str = "WARNING",
+                 stop_timeout: float | None = None, on_stats: Callable[[dict[str, NodeReport]], None] | None = None):
+        self.graph = graph
+        self.strict = strict
+        self.stop_timeout = stop_timeout if stop_timeout is not None else graph.spec.stop_timeout
+        self.on_stats = on_stats
+        self.run_dir = tempfile.mkdtemp(prefix="arp-")
+        os.chmod(self.run_dir, 0o700)
+        self.cfgs, ctl_ep, up_ep = plan(graph, self.run_dir, strict, log_level)
+        self.ctx = zmq.Context()
+        self.ctl = self.ctx.socket(zmq.PUB)
+        self.ctl.setsockopt(zmq.LINGER, 0)
+        self.ctl.bind(ctl_ep)
+        self.up = self.ctx.socket(zmq.PULL)
+        self.up.setsockopt(zmq.LINGER, 0)
+        self.up.bind(up_ep)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.reports = {n.id: NodeReport(n.id, n.node) for n in graph.spec.nodes}
+        self.ready: set[str] = set()
+        self.started: set[str] = set()
+        self.finished: set[str] = set()
+        self.reaper = subprocess.Popen([sys.executable, "-m", "ar_perception.runtime.reaper", self.run_dir],
+                                       stdin=subprocess.PIPE, start_new_session=True, text=True)
+
+    # -- processes -------------------------------------------------------------------------------
+    def spawn(self, node_id: str) -> None:
+        path = os.path.join(self.run_dir, f"{node_id}.json")
+        with open(path, "w") as f:
+            json.dump(self.cfgs[node_id], f)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([*self.graph.search_paths, env.get("PYTHONPATH", "")])
+        p = subprocess.Popen([sys.executable, "-m", "ar_perception.runtime.worker", path],
+                             env=env, start_new_session=True)
+        self.procs[node_id] = p
+        assert self.reaper.stdin is not None
+        self.reaper.stdin.write(f"pid {p.pid}\n")
+        self.reaper.stdin.flush()
+
+    def broadcast(self, kind: str, **fields: Any) -> None:
+        self.ctl.send_json({"type": kind, **fields})
+
+    def pump(self, timeout_ms: int) -> None:
+        """Read reports from the nodes for up to timeout_ms."""
+        if not self.up.poll(timeout_ms):
+            return
+        while True:
+            try:
+                m = self.up.recv_json(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            r = self.reports.get(m.get("node"))
+            if r is None:
+                continue
+            if m["type"] == "ready":
+                self.ready.add(r.id)
+            elif m["type"] == "started":
+                self.started.add(r.id)
+            elif m["type"] == "stats":
+                r.stats = m["stats"]
+            elif m["type"] in ("setup_error", "handler_error"):
+                r.errors.append(f"{m['type'].split('_')[0]}: {m['error']}")
+
+    def reap(self) -> list[str]:
+        """Collect exited processes, restart failed ones under their policy; return newly finished ids."""
+        done = []
+        for nid, p in list(self.procs.items()):
+            code = p.poll()
+            if code is None or nid in self.finished:
+                continue
+            r = self.reports[nid]
+            r.exit_code = code
+            spec = self.graph.node(nid).restart
+            if code != 0 and not self._stopping and spec.policy == "on-failure" and r.restarts < spec.max:
+                r.restarts += 1
+                log.warning("node '%s' exited with code %s; restarting (%d of %d)", nid, code, r.restarts, spec.max)
+                self.ready.discard(nid)
+                self.started.discard(nid)
+                self.spawn(nid)
+                continue
+            if code != 0 and not self._stopping:
+                log.error("node '%s' exited with code %s%s", nid, code,
+                          f" after {r.restarts} restarts" if r.restarts else "")
+            self.finished.add(nid)
+            done.append(nid)
+            self.broadcast("ended", node=nid)
+        return done
+
+    # -- the run ---------------------------------------------------------------------------------
+    def run(self, duration: float | None = None, stop_event: Callable[[], bool] | None = None) -> RunResult:
+        self._stopping = False
+        t0 = time.monotonic()
+        reason = "all sources ended"
+        try:
+            for nid in self.cfgs:
+                self.spawn(nid)
+            deadline = time.monotonic() + START_TIMEOUT
+            while self.ready | self.finished != set(self.cfgs):
+                self.pump(50)
+                self.reap()
+                failed = [n for n in self.finished if self.reports[n].exit_code not in (0, None)]
+                if failed:
+                    errs = "; ".join(f"{n}: {e}" for n in failed for e in self.reports[n].errors) or "see log"
+                    raise NodeError(f"node(s) {', '.join(sorted(failed))} failed to start ({errs})")
+                if stop_event and stop_event():
+                    reason = "interrupted"
+                    return self._finish(t0, reason)
+                if time.monotonic() > deadline:
+                    raise NodeError(f"nodes {', '.join(sorted(set(self.cfgs) - self.ready))} were not ready "
+                                    f"after {START_TIMEOUT:.0f} s")
+            t0 = time.monotonic()
+            last_view = 0.0
+            while True:
+                # (Re)send start until each ready node confirms: a SUB may still be joining.
+                waiting = sorted(self.ready - self.started - self.finished)
+                if waiting:
+                    self.broadcast("start", nodes=waiting)
+                self.pump(20 if waiting else 50)
+                self.reap()
+                if self.finished == set(self.cfgs):
+                    break
+                if stop_event and stop_event():
+                    reason = "interrupted"
+                    break
+                if duration is not None and time.monotonic() - t0 >= duration:
+                    reason = f"--for {duration:g} s elapsed"
+                    break
+                if self.on_stats and time.monotonic() - last_view > 0.5:
+                    last_view = time.monotonic()
+                    self.on_stats(self.reports)
+            return self._finish(t0, reason)
+        except BaseException:
+            self._finish(t0, "error")
+            raise
+
+    def _finish(self, t0: float, reason: str) -> RunResult:
+        self._stopping = True
+        duration = time.monotonic() - t0
+        self.broadcast("stop")
+        deadline = time.monotonic() + self.stop_timeout
+        while any(p.poll() is None for p in self.procs.values()) and time.monotonic() < deadline:
+            self.pump(50)
+            if time.monotonic() > deadline - self.stop_timeout + 1.0:
+                self.broadcast("stop")  # again, for a node that was still subscribing
+        for nid, p in self.procs.items():
+            if p.poll() is None:
+                log.warning("node '%s' did not stop within %.1f s; killing it", nid, self.stop_timeout)
+                self.reports[nid].killed = True
+                p.terminate()
+                try:
+                    p.wait(1.0)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            if self.reports[nid].exit_code is None:
+                self.reports[nid].exit_code = p.returncode
+        self.pump(100)
+        self.ctl.close(0)
+        self.up.close(0)
+        self.ctx.term()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        try:
+            assert self.reaper.stdin is not None
+            self.reaper.stdin.write("done\n")
+            self.reaper.stdin.close()
+            self.reaper.wait(5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.reaper.kill()
+        return RunResult(self.reports, duration, reason)
+
+
+def run_graph(graph: Graph, duration: float | None = None, *, strict: bool = False,
+              log_level: str = "WARNING") -> RunResult:
+    """Run a loaded graph to its end (or for `duration` seconds); Ctrl-C stops it cleanly."""
+    interrupted = False
+
+    def on_sigint(*_: Any) -> None:
+        nonlocal interrupted
+        interrupted = True
+
+    old = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
+    try:
+        return Supervisor(graph, strict=strict, log_level=log_level).run(duration, lambda: interrupted)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

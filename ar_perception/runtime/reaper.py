@@ -1,0 +1,35 @@
+"""Watchdog process: when the supervisor dies (even by SIGKILL), kill its nodes and remove the run dir.
+
+It reads lines from stdin: `pid N` for each node process, `done` at a clean exit. End of file without
+`done` means the supervisor is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+
+
+def main() -> int:
+    run_dir = sys.argv[1]
+    pids: set[int] = set()
+    for line in sys.stdin:
+        word, _, arg = line.strip().partition(" ")
+        if word == "pid":
+            pids.add(int(arg))
+        elif word == "done":
+            return 0
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(main())

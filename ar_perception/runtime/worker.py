@@ -1,0 +1,463 @@
+"""One node's process: sockets, the receive thread, the event loop and the reports to the supervisor.
+
+Started by the supervisor as `python -m ar_perception.runtime.worker CONFIG.json`. The node object
+itself never sees a socket: it gets messages through `on_input`/`on_sync` and returns its outputs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from typing import Any
+
+import numpy as np
+import zmq
+
+from ar_perception import kinds
+from ar_perception.errors import NodeError
+from ar_perception.graph.spec import QueueSpec, SyncSpec, TIMER_RE
+from ar_perception.runtime import transport as tp
+from ar_perception.runtime.msg import EOS, Msg, decode, encode
+from ar_perception.runtime.queues import InputQueue
+from ar_perception.runtime.sync import Synchronizer
+
+__all__ = ["Publisher", "check_input", "main"]
+
+EXIT_SETUP_FAILED = 3
+EXIT_HANDLER_FAILED = 4
+STATS_INTERVAL = 0.5
+
+
+def _die_with_parent() -> None:
+    try:  # Linux: the kernel kills us if the supervisor dies, even by SIGKILL
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class Stats:
+    def __init__(self, inputs: list[str], outputs: list[str]):
+        self.msgs_in = {n: 0 for n in inputs}
+        self.bad = {n: 0 for n in inputs}
+        self.msgs_out = {n: 0 for n in outputs}
+        self.latency_ns: deque[int] = deque(maxlen=4096)
+        self.compute_ns: deque[int] = deque(maxlen=4096)
+        self.blocked_s = 0.0
+
+    def snapshot(self, queues: dict[str, InputQueue], sync: Synchronizer | None) -> dict[str, Any]:
+        lat = np.array(self.latency_ns, dtype=np.float64) / 1e6
+        comp = np.array(self.compute_ns, dtype=np.float64) / 1e6
+        drops = {n: q.dropped + self.bad[n] + (sync.dropped[n] if sync else 0) for n, q in queues.items()}
+        return {
+            "in": dict(self.msgs_in), "out": dict(self.msgs_out), "drops": drops,
+            "queue": {n: len(q) for n, q in queues.items()},
+            "lat_p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
+            "lat_p99_ms": float(np.percentile(lat, 99)) if lat.size else None,
+            "compute_p50_ms": float(np.percentile(comp, 50)) if comp.size else None,
+            "compute_sum_ms": float(comp.sum()) if comp.size else 0.0,
+            "blocked_s": self.blocked_s,
+        }
+
+
+def check_input(node_id: str, port: str, want: str, msg: Msg) -> str | None:
+    """What is wrong with a message arriving on an input declared as kind `want`, or None."""
+    if not kinds.compatible(msg.kind, want):
+        return f"node '{node_id}' input '{port}' takes {want}, got a {msg.kind} message from {msg.topic}"
+    problem = kinds.check(msg.kind, dict(msg.arrays), dict(msg.meta)) if msg.kind in kinds.KINDS else None
+    return f"node '{node_id}' input '{port}': {problem}" if problem else None
+
+
+class Publisher:
+    """Stamps and sends a node's outputs; checks them against the declared kinds."""
+
+    def __init__(self, node_id: str, kinds_by_output: dict[str, str], strict: bool,
+                 log: logging.Logger, stats: Stats | None = None):
+        self.node_id, self.kinds, self.strict, self.log = node_id, kinds_by_output, strict, log
+        self.seq = {o: 0 for o in kinds_by_output}
+        self.stats = stats
+        self._warned: set[str] = set()
+
+    def stamp(self, out: dict[str, Any] | None) -> list[tuple[str, Msg]]:
+        stamped = []
+        for name, msg in (out or {}).items():
+            problem = None
+            if name not in self.kinds:
+                problem = f"node '{self.node_id}' returned unknown output '{name}' (it has: {', '.join(self.kinds)})"
+            elif not isinstance(msg, Msg):
+                problem = f"node '{self.node_id}' output '{name}' must be a Msg (got {type(msg).__name__})"
+            elif not kinds.compatible(msg.kind, self.kinds[name]):
+                problem = f"node '{self.node_id}' output '{name}' is declared {self.kinds[name]}, got {msg.kind}"
+            elif msg.kind in kinds.KINDS and (p := kinds.check(msg.kind, dict(msg.arrays), dict(msg.meta))):
+                problem = f"node '{self.node_id}' output '{name}': {p}"
+            if problem:
+                if self.strict:
+                    raise NodeError(problem)
+                if name not in self._warned:
+                    self._warned.add(name)
+                    self.log.warning("%s; dropped (warned once)", problem)
+                continue
+            now = time.time_ns()
+            m = Msg(kind=msg.kind, arrays=msg.arrays, meta=msg.meta, capture_ns=msg.capture_ns,
+                    topic=f"{self.node_id}/{name}", seq=self.seq[name], publish_ns=now)
+            self.seq[name] += 1
+            if self.stats is not None:
+                self.stats.msgs_out[name] += 1
+                self.stats.latency_ns.append(now - msg.capture_ns)
+            stamped.append((name, m))
+        return stamped
+
+
+class Worker:
+    def __init__(self, cfg: dict[str, Any]):
+        from ar_perception.registry import resolve
+
+        self.cfg = cfg
+        self.id = cfg["node_id"]
+        self.strict = bool(cfg.get("strict"))
+        self.log = logging.getLogger(f"arp.{self.id}")
+        cls = resolve(cfg["ref"], cfg.get("search_paths"))
+        self.node = cls(cls.Params.model_validate(cfg.get("params") or {}), node_id=self.id)
+        self.in_kinds = cls.input_kinds()
+        self.ctx = zmq.Context()
+        self.up = self.ctx.socket(zmq.PUSH)
+        self.up.setsockopt(zmq.LINGER, 2000)
+        self.up.connect(cfg["up"])
+        self.inputs: dict[str, dict[str, Any]] = cfg["inputs"]
+        self.queues = {n: InputQueue(n, QueueSpec(**i["queue"])) for n, i in self.inputs.items()}
+        self.sync = Synchronizer(SyncSpec(**cfg["sync"]), list(self.inputs)) if cfg.get("sync") else None
+        self.outputs: dict[str, dict[str, Any]] = cfg["outputs"]
+        self.stats = Stats(list(self.inputs), list(self.outputs))
+        self.pub = Publisher(self.id, {o: v["kind"] for o, v in self.outputs.items()}, self.strict, self.log,
+                             self.stats)
+        self.cond = threading.Condition()
+        self.stop = threading.Event()
+        self.ended: set[str] = set()  # inputs whose producer has ended
+        self._warned: set[str] = set()
+        self._last_stats = 0.0
+
+    # -- reports to the supervisor ---------------------------------------------------------------
+    def report(self, kind: str, **fields: Any) -> None:
+        self.up.send_json({"type": kind, "node": self.id, "pid": os.getpid(), **fields})
+
+    def report_stats(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_stats >= STATS_INTERVAL:
+            self._last_stats = now
+            with self.cond:
+                snap = self.stats.snapshot(self.queues, self.sync)
+            self.report("stats", stats=snap)
+
+    # -- sockets ---------------------------------------------------------------------------------
+    def open_outputs(self) -> None:
+        self.out_socks: dict[str, tuple[zmq.Socket, list[zmq.Socket]]] = {}
+        for name, o in self.outputs.items():
+            pub = tp.pub_socket(self.ctx, o["pub"])
+            pushes = [tp.push_socket(self.ctx, ep, o["reliable_bound"]) for ep in o["reliable"]]
+            self.out_socks[name] = (pub, pushes)
+
+    def send(self, name: str, msg: Msg) -> None:
+        pub, pushes = self.out_socks[name]
+        frames = encode(msg)
+        tp.send_frames(pub, frames, zmq.NOBLOCK)  # XPUB drops at its high-water mark; receivers count gaps
+        for sock in pushes:
+            t0 = time.monotonic()
+            warned = False
+            while not self.stop.is_set() or msg.kind == EOS:
+                if sock.poll(200, zmq.POLLOUT):
+                    tp.send_frames(sock, frames)
+                    break
+                blocked = time.monotonic() - t0
+                if blocked > 2.0 and not warned:
+                    warned = True
+                    self.log.warning("reliable consumer of %s/%s is not keeping up: blocked %.1f s "
+                                     "(backpressure; nothing is dropped)", self.id, name, blocked)
+                if msg.kind == EOS and blocked > 5.0:
+                    break
+            self.stats.blocked_s += time.monotonic() - t0
+
+    def publish(self, out: dict[str, Any] | None) -> None:
+        for name, m in self.pub.stamp(out):
+            self.send(name, m)
+
+    def send_eos(self) -> None:
+        for name in self.outputs:
+            self.send(name, Msg(kind=EOS, topic=f"{self.id}/{name}", seq=self.pub.seq[name]))
+
+    # -- receive thread --------------------------------------------------------------------------
+    def receive_loop(self) -> None:
+        ctl = self.ctx.socket(zmq.SUB)
+        ctl.setsockopt(zmq.SUBSCRIBE, b"")
+        ctl.setsockopt(zmq.LINGER, 0)
+        ctl.connect(self.cfg["ctl"])
+        socks: dict[zmq.Socket, str] = {}
+        timers: dict[str, list[float]] = {}  # port -> [period, next deadline, count]
+        for port, i in self.inputs.items():
+            q = self.queues[port]
+            if m := TIMER_RE.match(i["source"]):
+                period = 1.0 / float(m.group(2)) if m.group(1) == "hz" else float(m.group(2)) / 1000.0
+                timers[port] = [period, time.monotonic(), 0]
+            elif q.policy == "reliable":
+                socks[tp.pull_socket(self.ctx, i["endpoint"], q.size)] = port
+            else:
+                socks[tp.sub_socket(self.ctx, i["endpoint"])] = port
+        self._recv_ready.set()
+        self._started.wait()
+        try:
+            while not self.stop.is_set():
+                poller = zmq.Poller()
+                poller.register(ctl, zmq.POLLIN)
+                with self.cond:
+                    for s, port in socks.items():
+                        if not self.queues[port].full() and port not in self.ended:
+                            poller.register(s, zmq.POLLIN)
+                    any_full = any(q.full() for q in self.queues.values())
+                now = time.monotonic()
+                wait = min([t[1] - now for t in timers.values()] + [0.05 if any_full else 0.25])
+                events = dict(poller.poll(max(0, int(wait * 1000))))
+                if ctl in events:
+                    self.on_control(ctl.recv_json(), socks)
+                for s in events:
+                    if s is ctl:
+                        continue
+                    port = socks[s]
+                    for _ in range(64):  # drain what is there, bounded so control stays responsive
+                        with self.cond:
+                            if self.queues[port].full():
+                                break
+                        try:
+                            frames = s.recv_multipart(zmq.NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                        self.accept(port, frames)
+                now = time.monotonic()
+                for port, t in timers.items():
+                    if now >= t[1]:
+                        t[1] = max(t[1] + t[0], now)
+                        self.enqueue(port, Msg(kind="Tick", meta={"tick": int(t[2])}, topic=self.inputs[port]["source"],
+                                               seq=int(t[2])))
+                        t[2] += 1
+        finally:
+            for s in list(socks) + [ctl]:
+                s.close(0)
+
+    def on_control(self, ctl: dict[str, Any], socks: dict[zmq.Socket, str]) -> None:
+        if ctl.get("type") == "stop":
+            self.stop.set()
+            self.node.stopping = True
+        elif ctl.get("type") == "ended":
+            # A producer process exited: take what it sent, then treat its inputs as ended.
+            for s, port in socks.items():
+                if self.inputs[port]["source"].split("/")[0] == ctl["node"]:
+                    while True:
+                        try:
+                            self.accept(port, s.recv_multipart(zmq.NOBLOCK, copy=False))
+                        except zmq.Again:
+                            break
+                    self.mark_ended(port)
+        with self.cond:
+            self.cond.notify_all()
+
+    def accept(self, port: str, frames: list[Any]) -> None:
+        try:
+            msg = decode(frames)
+        except Exception as e:  # a malformed message never kills the node
+            self.bad_input(port, str(e))
+            return
+        if msg.kind == EOS:
+            self.mark_ended(port)
+            return
+        problem = check_input(self.id, port, self.in_kinds.get(port, kinds.ANY), msg)
+        if problem:
+            self.bad_input(port, problem)
+            return
+        self.enqueue(port, msg)
+
+    def enqueue(self, port: str, msg: Msg) -> None:
+        with self.cond:
+            self.queues[port].push(msg)
+            self.stats.msgs_in[port] += 1
+            self.cond.notify_all()
+
+    def mark_ended(self, port: str) -> None:
+        with self.cond:
+            self.ended.add(port)
+            self.cond.notify_all()
+
+    def bad_input(self, port: str, problem: str) -> None:
+        with self.cond:
+            self.stats.bad[port] += 1
+        if self.strict:
+            self._fatal = NodeError(f"strict mode: {problem}")
+            self.stop.set()
+        elif port not in self._warned:
+            self._warned.add(port)
+            self.log.warning("%s; dropped (warned once per input)", problem)
+
+    # -- main loop -------------------------------------------------------------------------------
+    def _pop(self) -> tuple[str, Msg] | None:
+        order = list(self.queues)
+        for _ in range(len(order)):
+            port = order[self._rr % len(order)]
+            self._rr += 1
+            m = self.queues[port].pop()
+            if m is not None:
+                return port, m
+        return None
+
+    def next_message(self) -> tuple[str, Msg | None] | None:
+        """The next message (round-robin over inputs); ("", None) after an idle wait; None when done."""
+        with self.cond:
+            if self.stop.is_set():
+                return None
+            item = self._pop()
+            if item is not None:
+                return item
+            if self.ended >= set(self.queues):
+                return None
+            self.cond.wait(STATS_INTERVAL)
+            return self._pop() or ("", None)
+
+    def handle(self, port: str, msg: Msg) -> None:
+        t0 = time.perf_counter_ns()
+        try:
+            if self.sync is not None:
+                groups = self.sync.push(port, msg)
+                for g in groups:
+                    self.publish(self.node.on_sync(g))
+            else:
+                self.publish(self.node.on_input(port, msg))
+        except Exception as e:
+            self.log.error("node '%s' raised while handling input '%s' (%s from %s, seq %d):\n%s",
+                           self.id, port, msg.kind, msg.topic, msg.seq, traceback.format_exc().rstrip())
+            self.report("handler_error", input=port, error=f"{type(e).__name__}: {e}")
+            if self.strict or self.cfg.get("on_error") == "restart":
+                raise
+        finally:
+            self.stats.compute_ns.append(time.perf_counter_ns() - t0)
+
+    def run(self) -> int:
+        self._rr = 0
+        self._fatal: Exception | None = None
+        self._recv_ready = threading.Event()
+        self._started = threading.Event()
+        try:
+            self.open_outputs()
+            rx = self._rx = threading.Thread(target=self.receive_loop, name="arp-recv", daemon=True)
+            rx.start()
+            self._recv_ready.wait(10)
+            try:
+                self.node.setup()
+            except Exception as e:
+                self.log.error("node '%s' failed in setup:\n%s", self.id, traceback.format_exc().rstrip())
+                self.report("setup_error", error=f"{type(e).__name__}: {e}")
+                return EXIT_SETUP_FAILED
+            for name, o in self.outputs.items():
+                got = tp.wait_subscribers(self.out_socks[name][0], o["subscribers"], timeout=10.0)
+                if got < o["subscribers"]:
+                    self.log.warning("output %s: %d of %d subscribers joined before start", name, got,
+                                     o["subscribers"])
+            self.report("ready")
+            self.wait_start()
+            self._started.set()
+            if self.node.is_source():
+                self.run_source()
+            else:
+                self.run_consumer()
+            if self._fatal is not None:
+                raise self._fatal
+            if not self.stop.is_set():
+                self.send_eos()
+            return 0
+        except Exception as e:
+            self.log.error("node '%s' stopped on an error: %s", self.id, "".join(
+                traceback.format_exception_only(e)).strip())
+            return EXIT_HANDLER_FAILED
+        finally:
+            self.stop.set()
+            self._started.set()
+            if getattr(self, "_rx", None) is not None:
+                self._rx.join(2.0)
+            try:
+                self.node.teardown()
+            except Exception:
+                self.log.error("node '%s' failed in teardown:\n%s", self.id, traceback.format_exc().rstrip())
+            self.report_stats(force=True)
+            for pub, pushes in getattr(self, "out_socks", {}).values():
+                pub.close(200)
+                for s in pushes:
+                    s.close()
+            self.up.close()
+            self.ctx.term()
+
+    def wait_start(self) -> None:
+        ctl = self.ctx.socket(zmq.SUB)
+        ctl.setsockopt(zmq.SUBSCRIBE, b"")
+        ctl.setsockopt(zmq.LINGER, 0)
+        ctl.connect(self.cfg["ctl"])
+        try:
+            while True:
+                if ctl.poll(100):
+                    m = ctl.recv_json()
+                    if m.get("type") == "start" and self.id in m.get("nodes", [self.id]):
+                        self.report("started")
+                        return
+                    if m.get("type") == "stop":
+                        self.stop.set()
+                        return
+                self.report("ready")  # repeated: the supervisor may have missed the first one
+                time.sleep(0.05)
+        finally:
+            ctl.close(0)
+
+    def run_source(self) -> None:
+        for out in self.node.produce():
+            if self.stop.is_set():
+                break
+            self.publish(out)
+            self.report_stats()
+            for pub, _ in self.out_socks.values():
+                tp.drain_subscriptions(pub)
+
+    def run_consumer(self) -> None:
+        while True:
+            item = self.next_message()
+            self.report_stats()
+            if item is None:
+                return
+            port, msg = item
+            if msg is not None:
+                self.handle(port, msg)
+
+
+def _terminate(*_: Any) -> None:
+    raise SystemExit(143)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
+    with open(argv[0]) as f:
+        cfg = json.load(f)
+    logging.basicConfig(level=cfg.get("log_level", "INFO"), stream=sys.stderr,
+                        format="%(asctime)s.%(msecs)03d %(name)s %(levelname)s: %(message)s", datefmt="%H:%M:%S")
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        worker = Worker(cfg)
+    except Exception as e:
+        logging.getLogger(f"arp.{cfg.get('node_id')}").error("cannot start node: %s", e)
+        return EXIT_SETUP_FAILED
+    return worker.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
