@@ -125,7 +125,8 @@ def node_catalog(plugins_dir: Path) -> list[tuple[str, Any]]:
 def nodes(plugins: Path = typer.Option(Path("plugins"), help="plugins folder to scan")) -> None:
     """List built-in and plugin nodes with their inputs, outputs and parameters."""
     t = Table(show_lines=True)
-    for col in ("node", "inputs", "outputs", "parameters", "about"):
+    t.add_column("node", no_wrap=True)
+    for col in ("inputs", "outputs", "parameters", "about"):
         t.add_column(col)
     for name, cls in node_catalog(plugins):
         if isinstance(cls, Exception):

@@ -29,6 +29,7 @@ from ar_perception.runtime import transport as tp
 __all__ = ["RunResult", "NodeReport", "Supervisor", "run_graph"]
 
 log = logging.getLogger("arp.run")
+LOSSY_EOS_WAIT_S = 2.0  # how long a finished producer waits for a lossy consumer to see its EOS
 START_TIMEOUT = 120.0  # seconds every node gets for setup (model loading) before the run is abandoned
 
 
@@ -128,6 +129,8 @@ class Supervisor:
         self.reports = {n.id: NodeReport(n.id, n.node) for n in graph.spec.nodes}
         self.ready: set[str] = set()
         self.started: set[str] = set()
+        self.eos_sent: dict[str, float] = {}
+        self.eos_acks: set[tuple[str, str, str]] = set()  # (producer, consumer, input)
         self.finished: set[str] = set()
         self.reaper = subprocess.Popen([sys.executable, "-m", "ar_perception.runtime.reaper", self.run_dir],
                                        stdin=subprocess.PIPE, start_new_session=True, text=True)
@@ -165,6 +168,10 @@ class Supervisor:
                 self.ready.add(r.id)
             elif m["type"] == "started":
                 self.started.add(r.id)
+            elif m["type"] == "eos":
+                self.eos_acks.add((m["from"], r.id, m["input"]))
+            elif m["type"] == "eos_sent":
+                self.eos_sent.setdefault(r.id, time.monotonic())
             elif m["type"] == "stats":
                 r.stats = m["stats"]
             elif m["type"] in ("setup_error", "handler_error"):
@@ -192,8 +199,25 @@ class Supervisor:
                           f" after {r.restarts} restarts" if r.restarts else "")
             self.finished.add(nid)
             done.append(nid)
-            self.broadcast("ended", node=nid)
+            self.broadcast("ended", node=nid, clean=code == 0)
         return done
+
+    def releasable(self) -> list[str]:
+        """Producers that sent their EOS and whose consumers have it (or are gone, or are lossy and late)."""
+        out = []
+        now = time.monotonic()
+        for nid, t in self.eos_sent.items():
+            if nid in self.finished:
+                continue
+            pending = [
+                w for o in self.graph.outputs[nid] for w in self.graph.consumers(nid, o)
+                if (nid, w.dst_node, w.dst_input) not in self.eos_acks and w.dst_node not in self.finished
+                and (self.graph.node(w.dst_node).inputs[w.dst_input].queue.policy == "reliable"
+                     or now - t < LOSSY_EOS_WAIT_S)
+            ]
+            if not pending:
+                out.append(nid)
+        return out
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self, duration: float | None = None, stop_event: Callable[[], bool] | None = None) -> RunResult:
@@ -225,6 +249,8 @@ class Supervisor:
                 if waiting:
                     self.broadcast("start", nodes=waiting)
                 self.pump(20 if waiting else 50)
+                if released := self.releasable():
+                    self.broadcast("release", nodes=released)
                 self.reap()
                 if self.finished == set(self.cfgs):
                     break

@@ -111,7 +111,9 @@ def decode(frames: list[Any]) -> Msg:
     for (name, dtype, shape), frame in zip(specs, frames[1:]):
         buf = frame if isinstance(frame, (bytes, bytearray, memoryview)) else frame.buffer
         try:
-            arrays[name] = np.frombuffer(buf, dtype=np.dtype(dtype)).reshape(shape)
+            a = np.frombuffer(buf, dtype=np.dtype(dtype)).reshape(shape)
+            a.flags.writeable = False  # a view of the wire buffer: copy before changing it
+            arrays[name] = a
         except (ValueError, TypeError) as e:
             raise TransportError(f"array {name!r} on {header.get('topic')!r} does not match its "
                                  f"declared {dtype}{tuple(shape)}: {e}") from None

@@ -34,6 +34,7 @@ __all__ = ["Publisher", "check_input", "main"]
 EXIT_SETUP_FAILED = 3
 EXIT_HANDLER_FAILED = 4
 STATS_INTERVAL = 0.5
+ENDED_GRACE_S = 1.0  # how long a lossy input waits for data in flight after its producer exited
 
 
 def _die_with_parent() -> None:
@@ -143,6 +144,7 @@ class Worker:
         self.ended: set[str] = set()  # inputs whose producer has ended
         self._warned: set[str] = set()
         self._last_stats = 0.0
+        self._end_at: dict[str, float] = {}
 
     # -- reports to the supervisor ---------------------------------------------------------------
     def report(self, kind: str, **fields: Any) -> None:
@@ -209,6 +211,9 @@ class Worker:
                 socks[tp.pull_socket(self.ctx, i["endpoint"], q.size)] = port
             else:
                 socks[tp.sub_socket(self.ctx, i["endpoint"])] = port
+        self.up_rx = self.ctx.socket(zmq.PUSH)
+        self.up_rx.setsockopt(zmq.LINGER, 1000)
+        self.up_rx.connect(self.cfg["up"])
         self._recv_ready.set()
         self._started.wait()
         try:
@@ -239,6 +244,10 @@ class Worker:
                             break
                         self.accept(port, frames)
                 now = time.monotonic()
+                for port, t_end in list(self._end_at.items()):
+                    if now >= t_end:
+                        del self._end_at[port]
+                        self.mark_ended(port)
                 for port, t in timers.items():
                     if now >= t[1]:
                         t[1] = max(t[1] + t[0], now)
@@ -248,21 +257,30 @@ class Worker:
         finally:
             for s in list(socks) + [ctl]:
                 s.close(0)
+            self.up_rx.close()
 
     def on_control(self, ctl: dict[str, Any], socks: dict[zmq.Socket, str]) -> None:
         if ctl.get("type") == "stop":
             self.stop.set()
             self.node.stopping = True
+        elif ctl.get("type") == "release" and self.id in ctl.get("nodes", ()):
+            self._released.set()
         elif ctl.get("type") == "ended":
-            # A producer process exited: take what it sent, then treat its inputs as ended.
+            # A producer process exited. A reliable edge ends with its in-band EOS, which arrives in order;
+            # a lossy one may have lost its EOS, so it ends after a grace period. A producer that failed
+            # sends no EOS at all: take what it sent and end now.
             for s, port in socks.items():
-                if self.inputs[port]["source"].split("/")[0] == ctl["node"]:
+                if self.inputs[port]["source"].split("/")[0] != ctl["node"]:
+                    continue
+                if not ctl.get("clean"):
                     while True:
                         try:
                             self.accept(port, s.recv_multipart(zmq.NOBLOCK, copy=False))
                         except zmq.Again:
                             break
                     self.mark_ended(port)
+                elif self.queues[port].policy != "reliable":
+                    self._end_at[port] = time.monotonic() + ENDED_GRACE_S
         with self.cond:
             self.cond.notify_all()
 
@@ -273,6 +291,9 @@ class Worker:
             self.bad_input(port, str(e))
             return
         if msg.kind == EOS:
+            # Acknowledge: the producer keeps its sockets open until its consumers have everything,
+            # because ZeroMQ discards what is still in flight when a peer disconnects.
+            self.up_rx.send_json({"type": "eos", "node": self.id, "input": port, "from": msg.topic.split("/")[0]})
             self.mark_ended(port)
             return
         problem = check_input(self.id, port, self.in_kinds.get(port, kinds.ANY), msg)
@@ -308,6 +329,8 @@ class Worker:
         for _ in range(len(order)):
             port = order[self._rr % len(order)]
             self._rr += 1
+            if self.sync is not None and len(self.sync.buffers[port]) >= self.sync.spec.buffer:
+                continue  # leave it queued: the sync buffer waits for the other inputs (backpressure)
             m = self.queues[port].pop()
             if m is not None:
                 return port, m
@@ -343,12 +366,15 @@ class Worker:
                 raise
         finally:
             self.stats.compute_ns.append(time.perf_counter_ns() - t0)
+            if not self.outputs:  # a sink: its latency since capture is measured when it is done
+                self.stats.latency_ns.append(time.time_ns() - msg.capture_ns)
 
     def run(self) -> int:
         self._rr = 0
         self._fatal: Exception | None = None
         self._recv_ready = threading.Event()
         self._started = threading.Event()
+        self._released = threading.Event()
         try:
             self.open_outputs()
             rx = self._rx = threading.Thread(target=self.receive_loop, name="arp-recv", daemon=True)
@@ -376,6 +402,9 @@ class Worker:
                 raise self._fatal
             if not self.stop.is_set():
                 self.send_eos()
+                self.report("eos_sent")
+                while not (self._released.is_set() or self.stop.is_set()):
+                    self._released.wait(0.1)
             return 0
         except Exception as e:
             self.log.error("node '%s' stopped on an error: %s", self.id, "".join(

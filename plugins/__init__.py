@@ -1,0 +1,1 @@
+"""Your own nodes: any Node subclass in a module here is usable as `plugins.MODULE:Class`."""

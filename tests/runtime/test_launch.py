@@ -1,0 +1,202 @@
+"""The supervisor with real processes and real ZeroMQ sockets."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ar_perception.errors import NodeError
+from ar_perception.graph.load import parse_graph
+from ar_perception.runtime.launch import Supervisor, run_graph
+
+HERE = Path(__file__).parent
+REPO = HERE.parents[1]
+
+
+def graph(text: str):
+    return parse_graph(text, "test.yaml", search_paths=[str(HERE), str(REPO)])
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def arp_dirs() -> set[str]:
+    import tempfile
+    return {p.name for p in Path(tempfile.gettempdir()).glob("arp-*")}
+
+
+def test_pipeline_runs_to_the_end_and_leaves_nothing_behind(tmp_path):
+    before = arp_dirs()
+    log = tmp_path / "out.jsonl"
+    g = graph(f"""
+nodes:
+  - {{id: cam, node: pattern, params: {{fps: 100, frames: 30, size: [64, 48]}}}}
+  - {{id: inv, node: invert, inputs: {{image: {{source: cam/image, queue: reliable}}}}}}
+  - {{id: out, node: sink, params: {{log: "{log}"}}, inputs: {{in: {{source: inv/image, queue: reliable}}}}}}
+""")
+    r = run_graph(g, 30)
+    assert r.reason == "all sources ended"
+    got = lines(log)
+    assert [x["seq"] for x in got] == list(range(30))
+    assert all(x["shapes"]["data"] == [48, 64, 3] for x in got)
+    assert {n: rep.exit_code for n, rep in r.nodes.items()} == {"cam": 0, "inv": 0, "out": 0}
+    assert r.nodes["inv"].stats["in"] == {"image": 30} and r.nodes["inv"].stats["out"] == {"image": 30}
+    assert r.nodes["out"].stats["lat_p50_ms"] > 0
+    assert arp_dirs() <= before
+
+
+def test_reliable_never_drops_under_a_slow_consumer_while_latest_drops_and_counts(tmp_path):
+    slow_rel, slow_lat = tmp_path / "rel.jsonl", tmp_path / "lat.jsonl"
+    g = graph(f"""
+nodes:
+  - {{id: cam, node: pattern, params: {{fps: 400, frames: 60, size: [640, 480]}}}}
+  - id: rel
+    node: sink
+    params: {{delay_ms: 15, log: "{slow_rel}"}}
+    inputs: {{in: {{source: cam/image, queue: {{policy: reliable, size: 4}}}}}}
+  - id: lat
+    node: sink
+    params: {{delay_ms: 15, log: "{slow_lat}"}}
+    inputs: {{in: cam/image}}
+""")
+    r = run_graph(g, 60)
+    assert [x["seq"] for x in lines(slow_rel)] == list(range(60))
+    assert r.nodes["rel"].stats["drops"] == {"in": 0}
+    assert r.nodes["cam"].stats["blocked_s"] > 0.2  # the producer felt the backpressure
+    received = len(lines(slow_lat))
+    assert received < 60
+    # every frame the latest consumer did not handle is counted as a drop
+    assert r.nodes["lat"].stats["drops"]["in"] == 60 - received
+
+
+def test_timer_source_and_tcp_transport(tmp_path):
+    log = tmp_path / "t.jsonl"
+    g = graph(f"""
+transport: tcp
+nodes:
+  - {{id: t, node: sink, params: {{log: "{log}"}}, inputs: {{in: timer/hz/20}}}}
+""")
+    r = run_graph(g, 1.0)
+    assert r.reason == "--for 1 s elapsed"
+    ticks = lines(log)
+    assert 12 <= len(ticks) <= 24 and ticks[0]["kind"] == "Tick"
+
+
+def test_exact_sync_pairs_frames_from_two_branches(tmp_path):
+    log = tmp_path / "p.jsonl"
+    g = graph(f"""
+nodes:
+  - {{id: cam, node: pattern, params: {{fps: 50, frames: 20, size: [32, 24]}}}}
+  - {{id: a, node: invert, inputs: {{image: {{source: cam/image, queue: reliable}}}}}}
+  - {{id: b, node: invert, inputs: {{image: {{source: cam/image, queue: reliable}}}}}}
+  - id: pair
+    node: "faulty:Pair"
+    inputs: {{a: {{source: a/image, queue: reliable}}, b: {{source: b/image, queue: reliable}}}}
+    sync: {{mode: exact}}
+  - {{id: out, node: sink, params: {{log: "{log}"}}, inputs: {{in: {{source: pair/pair, queue: reliable}}}}}}
+""")
+    run_graph(g, 30)
+    got = lines(log)
+    assert [x["meta"]["frame"] for x in got] == list(range(20))
+    assert all(x["meta"]["text"] == "0" for x in got)
+
+
+def test_node_that_crashes_at_start_fails_the_run_with_its_error():
+    g = graph("""
+nodes:
+  - {id: cam, node: pattern, params: {fps: 10, frames: 5}}
+  - {id: bad, node: "faulty:CrashAtStart", inputs: {in: cam/image}}
+""")
+    with pytest.raises(NodeError, match=r"node\(s\) bad failed to start \(bad: setup: RuntimeError: no camera here\)"):
+        run_graph(g, 10)
+
+
+def test_on_failure_restart_brings_a_crashed_node_back(tmp_path):
+    log = tmp_path / "o.jsonl"
+    g = graph(f"""
+nodes:
+  - {{id: cam, node: pattern, params: {{fps: 20, frames: 40, size: [16, 16]}}}}
+  - id: flaky
+    node: "faulty:CrashOnce"
+    params: {{marker: "{tmp_path / 'crashed'}"}}
+    on_error: restart
+    restart: {{policy: on-failure, max: 2}}
+    inputs: {{in: cam/image}}
+  - {{id: out, node: sink, params: {{log: "{log}"}}, inputs: {{in: {{source: flaky/out, queue: reliable}}}}}}
+""")
+    r = run_graph(g, 30)
+    assert r.nodes["flaky"].restarts == 1 and r.nodes["flaky"].exit_code == 0
+    assert r.nodes["flaky"].errors == ["handler: RuntimeError: first-run crash"]
+    assert len(lines(log)) > 10  # frames flow again after the restart
+
+
+def test_skip_policy_logs_and_keeps_going(tmp_path, capfd):
+    log = tmp_path / "s.jsonl"
+    g = graph(f"""
+nodes:
+  - {{id: cam, node: pattern, params: {{fps: 100, frames: 10, size: [16, 16]}}}}
+  - {{id: odd, node: "faulty:RaiseOnOdd", inputs: {{in: {{source: cam/image, queue: reliable}}}}}}
+  - {{id: out, node: sink, params: {{log: "{log}"}}, inputs: {{in: {{source: odd/out, queue: reliable}}}}}}
+""")
+    r = run_graph(g, 30)
+    assert [x["meta"]["frame"] for x in lines(log)] == [0, 2, 4, 6, 8]
+    assert len(r.nodes["odd"].errors) == 5 and r.nodes["odd"].exit_code == 0
+    err = capfd.readouterr().err
+    assert "node 'odd' raised while handling input 'in' (Image from cam/image, seq 1)" in err
+    assert "ValueError: odd frame 1" in err
+
+
+def test_node_that_hangs_on_stop_is_killed():
+    g = graph("""
+nodes:
+  - {id: cam, node: pattern, params: {fps: 10}}
+  - {id: hang, node: "faulty:HangOnStop", inputs: {in: cam/image}}
+""")
+    t0 = time.monotonic()
+    r = Supervisor(g, stop_timeout=1.0).run(duration=0.5)
+    assert r.nodes["hang"].killed and not r.nodes["cam"].killed
+    assert time.monotonic() - t0 < 15
+
+
+def test_bad_message_is_dropped_and_counted_or_raises_in_strict_mode(tmp_path):
+    text = f"""
+nodes:
+  - {{id: src, node: "faulty:BadSource"}}
+  - {{id: inv, node: invert, inputs: {{image: {{source: src/image, queue: reliable}}}}}}
+"""
+    r = run_graph(graph(text), 20)
+    assert r.nodes["inv"].stats["drops"] == {"image": 1} and r.nodes["inv"].stats["out"] == {"image": 1}
+    r = run_graph(graph(text), 20, strict=True)
+    assert r.nodes["inv"].exit_code == 4
+
+
+def test_sigkill_of_arp_run_leaves_no_orphans_and_no_ipc_files():
+    before = arp_dirs()
+    p = subprocess.Popen([sys.executable, "-m", "ar_perception.cli", "run", str(REPO / "graphs" / "plugin.yaml"),
+                          "--for", "60"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = psutil.Process(p.pid)
+    deadline = time.monotonic() + 30
+    nodes = []
+    while time.monotonic() < deadline:
+        nodes = [c for c in parent.children(recursive=True) if "ar_perception.runtime.worker" in " ".join(c.cmdline())]
+        if len(nodes) == 4:
+            break
+        time.sleep(0.1)
+    assert len(nodes) == 4
+    new_dirs = arp_dirs() - before
+    assert new_dirs
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (any(n.is_running() and n.status() != psutil.STATUS_ZOMBIE for n in nodes)
+                                           or arp_dirs() & new_dirs):
+        time.sleep(0.1)
+    assert not [n.pid for n in nodes if n.is_running() and n.status() != psutil.STATUS_ZOMBIE]
+    assert not arp_dirs() & new_dirs
