@@ -109,10 +109,10 @@ def _params_doc(cls: Any) -> str:
 
 
 def node_catalog(plugins_dir: Path) -> list[tuple[str, Any]]:
-    from ar_perception.registry import BUILTINS, NodeRefError, discover_plugins, resolve
+    from ar_perception.registry import NodeRefError, available_builtins, discover_plugins, resolve
 
     rows: list[tuple[str, Any]] = []
-    for name in sorted(BUILTINS):
+    for name in available_builtins():
         try:
             rows.append((name, resolve(name)))
         except NodeRefError as e:
@@ -166,6 +166,23 @@ def demo(for_: Optional[float] = typer.Option(None, "--for", help="stop after th
     if not path.exists():
         path = Path("graphs/demo.yaml")
     run(path, for_, [], False, None, "WARNING")
+
+
+# Command groups that live in their own modules (ar_perception/commands/NAME.py, each with `register(app)`).
+COMMAND_MODULES = ("weights", "vision", "recording", "voice")
+
+
+def _register_commands() -> None:
+    import importlib
+    import importlib.util
+
+    for name in COMMAND_MODULES:
+        module = f"ar_perception.commands.{name}"
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module).register(app)
+
+
+_register_commands()
 
 
 def main() -> None:

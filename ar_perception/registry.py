@@ -9,14 +9,35 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUILTINS", "resolve", "discover_plugins", "NodeRefError"]
+__all__ = ["BUILTINS", "available_builtins", "resolve", "discover_plugins", "NodeRefError"]
 
 # Built-in node names -> "module:Class". Strings, so that nothing heavy is imported to list them.
 BUILTINS: dict[str, str] = {
     "pattern": "ar_perception.nodes.pattern:Pattern",
     "invert": "ar_perception.nodes.invert:Invert",
     "sink": "ar_perception.nodes.sink:Sink",
+    "camera": "ar_perception.nodes.camera:Camera",
+    "sim": "ar_perception.nodes.sim:Sim",
+    "replay": "ar_perception.nodes.replay:Replay",
+    "encoder": "ar_perception.nodes.encoder:Encoder",
+    "segment": "ar_perception.nodes.segment:Segment",
+    "depth": "ar_perception.nodes.depth:DepthHead",
+    "pointcloud": "ar_perception.nodes.pointcloud:PointCloud",
+    "microphone": "ar_perception.nodes.microphone:Microphone",
+    "wav": "ar_perception.nodes.wav:Wav",
+    "speech": "ar_perception.nodes.speech:Speech",
+    "scene": "ar_perception.nodes.scene:Scene",
+    "vqa": "ar_perception.nodes.vqa:Vqa",
+    "recorder": "ar_perception.nodes.recorder:Recorder",
+    "rerun_view": "ar_perception.nodes.rerun_view:RerunView",
 }
+
+
+def available_builtins() -> list[str]:
+    """Built-in names whose module exists in this installation."""
+    import importlib.util
+
+    return sorted(n for n, t in BUILTINS.items() if importlib.util.find_spec(t.partition(":")[0]) is not None)
 
 
 class NodeRefError(Exception):
@@ -37,7 +58,7 @@ def resolve(ref: str, search_paths: list[str] | None = None) -> type[Any]:
     if ":" not in target:
         import difflib
 
-        near = difflib.get_close_matches(ref, list(BUILTINS), n=1)
+        near = difflib.get_close_matches(ref, available_builtins(), n=1)
         hint = f"; did you mean '{near[0]}'?" if near else ""
         raise NodeRefError(f"unknown node type '{ref}' (expected a built-in name or 'module:Class'{hint})")
     module_name, _, cls_name = target.partition(":")
