@@ -101,13 +101,12 @@ def _where(raw: dict[str, Any], loc: tuple[Any, ...]) -> str:
             continue
         if isinstance(key, int):
             parts[-1:] = [f"{parts[-1] if parts else ''}[{key}]"]
-        elif key in ("function-after", "function-before") or str(key).startswith(("function-", "literal[")):
+        elif str(key).startswith(("function-", "literal[")):
             pass  # pydantic's internal validator names are noise to a user
         else:
             parts.append(str(key))
         i += 1
-    out = ".".join(parts)
-    return out.replace(").", ")." ) if out else "(top level)"
+    return ".".join(parts)
 
 
 def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
@@ -147,8 +146,8 @@ def _pydantic_lines(err: ValidationError, model: type[BaseModel], raw: Any, pref
             msg = "is required but missing"
         else:
             msg = f"{e['msg']} (got {got!r})" if not isinstance(got, (dict, list)) else e["msg"]
-        lines.append(f"{prefix}: {where}: {msg}" if where != "(top level)" or True else "")
-    return [ln.replace(": (top level):", ":") for ln in lines]
+        lines.append(f"{prefix}: {where}: {msg}" if where else f"{prefix}: {msg}")
+    return lines
 
 
 def _param_lines(err: ValidationError, cls: type[Any], where: str, prefix: str) -> list[str]:
