@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ar_perception.errors import GraphError
+from ar_perception.errors import ArpError, GraphError
 from ar_perception.graph.spec import TIMER_RE, GraphSpec, NodeSpec
 from ar_perception.kinds import compatible
 
@@ -47,6 +47,7 @@ class Graph:
     classes: dict[str, type[Any]] = field(default_factory=dict)
     params: dict[str, BaseModel] = field(default_factory=dict)
     outputs: dict[str, list[str]] = field(default_factory=dict)
+    output_kinds: dict[str, dict[str, str]] = field(default_factory=dict)  # {node: {output: kind}}
     wires: list[Wire] = field(default_factory=list)
     search_paths: list[str] = field(default_factory=list)
 
@@ -214,6 +215,7 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
                 search_paths: list[str] | None = None) -> Graph:
     """Validate graph YAML text; raise GraphError with one line per problem."""
     from ar_perception.registry import NodeRefError, resolve
+    from ar_perception.runtime.node import WILDCARD
 
     try:
         raw = yaml.safe_load(text)
@@ -251,11 +253,16 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
             problems.append(f"{path}: {where}.node: {e}")
             continue
         graph.classes[n.id] = cls
+        out_kinds = cls.output_kinds()
         try:
             graph.params[n.id] = cls.Params.model_validate(n.params)
+            out_kinds = cls.output_kinds_for(graph.params[n.id])
         except ValidationError as e:
             problems.extend(_param_lines(e, cls, where, path))
-        declared = list(cls.output_kinds())
+        except ArpError as e:  # outputs that depend on the parameters (a replay's recording) are unknown
+            problems.append(f"{path}: {where}.params: {e}")
+        graph.output_kinds[n.id] = out_kinds
+        declared = list(out_kinds)
         outs = n.outputs if n.outputs is not None else declared
         for o in outs:
             if o not in declared:
@@ -263,8 +270,13 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
                                 f"(expected one of: {', '.join(declared) or 'none'}{_near(o, declared)})")
         graph.outputs[n.id] = [o for o in outs if o in declared]
         in_ports = list(cls.input_kinds())
-        for port in n.inputs:
-            if port not in in_ports:
+        if WILDCARD in in_ports and not n.inputs:
+            problems.append(f"{path}: {where}.inputs: '{n.node}' needs at least one input (got none)")
+        for port, inp in n.inputs.items():
+            if cls.reliable_inputs and inp.queue.policy != "reliable":
+                problems.append(f"{path}: {where}.inputs.{port}: '{n.node}' must never drop, so its inputs "
+                                f"need queue: reliable (got {inp.queue.policy})")
+            if port not in in_ports and WILDCARD not in in_ports:
                 problems.append(f"{path}: {where}.inputs.{port}: '{n.node}' has no input '{port}' "
                                 f"(expected one of: {', '.join(in_ports) or 'none'}{_near(port, in_ports)})")
         if n.sync is not None:
@@ -282,9 +294,9 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
             src_node, _, src_out = inp.source.partition("/")
             if TIMER_RE.match(inp.source):
                 graph.wires.append(Wire(None, inp.source, n.id, port))
-                if cls is not None and not compatible("Tick", cls.input_kinds().get(port, "Any")):
+                if cls is not None and not compatible("Tick", cls.input_kind(port) or "Any"):
                     problems.append(f"{path}: {where}.inputs.{port}: a timer gives Tick, "
-                                    f"but '{port}' takes {cls.input_kinds()[port]}")
+                                    f"but '{port}' takes {cls.input_kind(port)}")
                 continue
             if src_node not in ids:
                 problems.append(f"{path}: {where}.inputs.{port}: reads '{inp.source}', but there is no node "
@@ -300,9 +312,9 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
                 continue
             edges.setdefault(src_node, set()).add(n.id)
             graph.wires.append(Wire(src_node, src_out, n.id, port))
-            if cls is not None and port in cls.input_kinds():
-                out_kind = graph.classes[src_node].output_kinds()[src_out]
-                in_kind = cls.input_kinds()[port]
+            if cls is not None and cls.input_kind(port) is not None:
+                out_kind = graph.output_kinds[src_node][src_out]
+                in_kind = cls.input_kind(port)
                 if not compatible(out_kind, in_kind):
                     problems.append(f"{path}: {where}.inputs.{port}: kind mismatch: '{inp.source}' gives "
                                     f"{out_kind}, but '{port}' takes {in_kind} (expected {in_kind}, got {out_kind})")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any, Iterable, Mapping
 
 from ar_perception.errors import NodeError
 from ar_perception.graph.spec import SyncSpec
-from ar_perception.kinds import ANY
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node
 from ar_perception.runtime.sync import Synchronizer
@@ -23,24 +23,41 @@ class NodeHarness:
                  strict: bool = True, sync: Mapping[str, Any] | None = None):
         self.node = cls(cls.Params.model_validate(dict(params or {})), node_id=node_id)
         self.strict = strict
-        self.pub = Publisher(node_id, cls.output_kinds(), strict, logging.getLogger(f"arp.{node_id}"))
+        self.pub = Publisher(node_id, cls.output_kinds_for(self.node.params), strict,
+                             logging.getLogger(f"arp.{node_id}"))
         self.sync = Synchronizer(SyncSpec(**sync), list(cls.input_kinds())) if sync else None
         self.dropped: dict[str, int] = {}
+        self.backlog: deque[tuple[str, Msg]] = deque()  # messages that "arrived" but wait their turn
+        self.node._pending = lambda port: sum(1 for n, _ in self.backlog if n == port)
         self.node.setup()
+
+    def feed_all(self, items: Iterable[tuple[str, Msg]]) -> list[tuple[str, Msg]]:
+        """Messages that all arrive at once: while one is handled, the node sees the rest as `pending`."""
+        self.backlog.extend(items)
+        out: list[tuple[str, Msg]] = []
+        while self.backlog:
+            out.extend(self.feed(*self.backlog.popleft()))
+        return out
 
     def feed(self, name: str, msg: Msg) -> list[tuple[str, Msg]]:
         kinds = self.node.input_kinds()
-        if name not in kinds:
+        want = self.node.input_kind(name)
+        if want is None:
             raise NodeError(f"node '{self.node.id}' has no input '{name}' (it has: {', '.join(kinds) or 'none'})")
-        problem = check_input(self.node.id, name, kinds.get(name, ANY), msg)
+        problem = check_input(self.node.id, name, want, msg)
         if problem:
             if self.strict:
                 raise NodeError(f"strict mode: {problem}")
             self.dropped[name] = self.dropped.get(name, 0) + 1
             return []
         if self.sync is not None:
-            return [o for g in self.sync.push(name, msg) for o in self.pub.stamp(self.node.on_sync(g))]
-        return self.pub.stamp(self.node.on_input(name, msg))
+            return [o for g in self.sync.push(name, msg) for o in self._stamp_all(self.node.on_sync(g))]
+        return self._stamp_all(self.node.on_input(name, msg))
+
+    def _stamp_all(self, emitted: Any) -> list[tuple[str, Msg]]:
+        if emitted is None or hasattr(emitted, "items"):
+            return self.pub.stamp(emitted)
+        return [o for out in emitted for o in self.pub.stamp(out)]
 
     def close(self) -> None:
         self.node.teardown()
@@ -60,7 +77,7 @@ def run_source(cls: type[Node], params: Mapping[str, Any] | None = None, *, limi
                strict: bool = True) -> list[tuple[str, Msg]]:
     """Up to `limit` yields of a source node, stamped as the runtime would."""
     node = cls(cls.Params.model_validate(dict(params or {})), node_id="source")
-    pub = Publisher("source", cls.output_kinds(), strict, logging.getLogger("arp.source"))
+    pub = Publisher("source", cls.output_kinds_for(node.params), strict, logging.getLogger("arp.source"))
     node.setup()
     out: list[tuple[str, Msg]] = []
     try:

@@ -72,7 +72,7 @@ def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict
     cfgs: dict[str, dict[str, Any]] = {}
     for i, n in enumerate(g.nodes):
         transport, host = n.transport or g.transport, n.host or g.host
-        kinds_out = graph.classes[n.id].output_kinds()
+        kinds_out = graph.output_kinds.get(n.id) or graph.classes[n.id].output_kinds()
         outs = {}
         for j, o in enumerate(graph.outputs[n.id]):
             pubs[(n.id, o)] = _endpoint(transport, host, run_dir, f"o{i}.{j}")
@@ -89,7 +89,7 @@ def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict
             "node_id": n.id, "ref": n.node, "params": graph.params[n.id].model_dump(mode="json"),
             "search_paths": graph.search_paths, "strict": strict, "on_error": n.on_error,
             "outputs": outs, "inputs": {}, "sync": n.sync.model_dump() if n.sync else None,
-            "ctl": ctl_ep, "up": up_ep, "log_level": log_level,
+            "ctl": ctl_ep, "up": up_ep, "log_level": log_level, "graph_text": graph.text,
         }
     for n in g.nodes:
         for port, inp in n.inputs.items():

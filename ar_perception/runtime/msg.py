@@ -77,7 +77,7 @@ def encode(msg: Msg) -> list[Any]:
         if a.dtype.hasobject:
             raise TransportError(f"array {name!r} of a {msg.kind} message has dtype object; "
                                  "only plain numeric arrays travel")
-        a = np.ascontiguousarray(a)
+        a = a if a.flags.c_contiguous else np.ascontiguousarray(a)  # (ascontiguousarray makes 0-d 1-d)
         specs.append([name, a.dtype.str, list(a.shape)])
         buffers.append(a.data if a.nbytes >= _ZERO_COPY_MIN else a.tobytes())
     header = {

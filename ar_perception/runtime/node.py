@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Iterator, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
 from ar_perception.kinds import ANY
 from ar_perception.runtime.msg import Msg
 
-__all__ = ["Node", "NoParams", "Outputs", "ports"]
+__all__ = ["Node", "NoParams", "Outputs", "Emitted", "ports", "WILDCARD"]
+
+WILDCARD = "*"  # an input declared as "*" takes whatever input names the graph gives the node
 
 Outputs = Mapping[str, Msg] | None
+# What a handler may return: one set of outputs, or an iterator of them (each is published as it is yielded).
+Emitted = Outputs | Iterable[Outputs]
 
 
 class NoParams(BaseModel):
@@ -32,18 +36,27 @@ class Node:
     A processing node declares `inputs` and `outputs` ({port: kind}, or a tuple of names for kind Any)
     and implements `on_input` (or `on_sync` when the graph syncs its inputs). A source node has no
     inputs and implements `produce`, a generator of {output: Msg}; when it returns, the source has ended.
+    A handler that streams (an LLM answering token by token) may instead be a generator of {output: Msg}:
+    each yielded set is published at once, and `pending(input)` tells it whether newer messages wait.
     Parameters are a nested pydantic model `Params` (extra="forbid"); load weights in `setup`.
+
+    An input named "*" takes any input name the graph wires (a recorder). A node whose outputs depend on
+    its parameters (a replay) overrides `output_kinds_for`. `reliable_inputs` makes a graph that feeds
+    the node through a lossy queue fail validation. `graph_text` holds the YAML of the running graph.
     """
 
     inputs: ClassVar[Mapping[str, str] | tuple[str, ...]] = ()
     outputs: ClassVar[Mapping[str, str] | tuple[str, ...]] = ()
     Params: ClassVar[type[BaseModel]] = NoParams
+    reliable_inputs: ClassVar[bool] = False
 
     def __init__(self, params: BaseModel | Mapping[str, Any] | None = None, *, node_id: str | None = None):
         self.id = node_id or type(self).__name__.lower()
         self.params = params if isinstance(params, BaseModel) else self.Params(**(params or {}))
         self.log = logging.getLogger(f"arp.node.{self.id}")
         self.stopping = False  # set by the runtime when a graceful stop was asked for
+        self.graph_text = ""  # set by the runtime
+        self._pending: Callable[[str], int] | None = None  # installed by the runtime
 
     @classmethod
     def input_kinds(cls) -> dict[str, str]:
@@ -54,16 +67,32 @@ class Node:
         return ports(cls.outputs)
 
     @classmethod
+    def input_kind(cls, port: str) -> str | None:
+        """The kind input `port` takes, or None when the node has no such input."""
+        kinds = cls.input_kinds()
+        return kinds.get(port, kinds.get(WILDCARD))
+
+    @classmethod
+    def output_kinds_for(cls, params: BaseModel) -> dict[str, str]:
+        """The outputs of this node configured with `params`; by default the declared `outputs`."""
+        return cls.output_kinds()
+
+    @classmethod
     def is_source(cls) -> bool:
         return not cls.input_kinds()
 
     def setup(self) -> None:
         """Load models and open devices. Runs once in the node's own process, before any message."""
 
-    def on_input(self, name: str, msg: Msg) -> Outputs:
+    def pending(self, name: str) -> int:
+        """How many messages wait on input `name` behind the one being handled (0 outside a runtime)."""
+        pending = getattr(self, "_pending", None)
+        return pending(name) if pending is not None else 0
+
+    def on_input(self, name: str, msg: Msg) -> Emitted:
         raise NotImplementedError(f"{type(self).__name__} does not handle input {name!r}")
 
-    def on_sync(self, msgs: dict[str, Msg]) -> Outputs:
+    def on_sync(self, msgs: dict[str, Msg]) -> Emitted:
         """Called with one message per input when the graph gives this node a `sync` policy."""
         raise NotImplementedError(f"{type(self).__name__} does not support synced inputs")
 

@@ -127,6 +127,8 @@ class Worker:
         self.log = logging.getLogger(f"arp.{self.id}")
         cls = resolve(cfg["ref"], cfg.get("search_paths"))
         self.node = cls(cls.Params.model_validate(cfg.get("params") or {}), node_id=self.id)
+        self.node.graph_text = cfg.get("graph_text", "")
+        self.node._pending = self.queued
         self.in_kinds = cls.input_kinds()
         self.ctx = zmq.Context()
         self.up = self.ctx.socket(zmq.PUSH)
@@ -145,6 +147,8 @@ class Worker:
         self._warned: set[str] = set()
         self._last_stats = 0.0
         self._end_at: dict[str, float] = {}
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
 
     # -- reports to the supervisor ---------------------------------------------------------------
     def report(self, kind: str, **fields: Any) -> None:
@@ -154,6 +158,8 @@ class Worker:
         now = time.monotonic()
         if force or now - self._last_stats >= STATS_INTERVAL:
             self._last_stats = now
+            for pub, _ in getattr(self, "out_socks", {}).values():
+                tp.drain_subscriptions(pub)  # (re)subscriptions queue up on an XPUB until read
             with self.cond:
                 snap = self.stats.snapshot(self.queues, self.sync)
             self.report("stats", stats=snap)
@@ -171,6 +177,11 @@ class Worker:
         frames = encode(msg)
         tp.send_frames(pub, frames, zmq.NOBLOCK)  # XPUB drops at its high-water mark; receivers count gaps
         for sock in pushes:
+            try:
+                tp.send_frames(sock, frames, zmq.NOBLOCK)  # the common case: room in the pipe
+                continue
+            except zmq.Again:
+                pass
             t0 = time.monotonic()
             warned = False
             while not self.stop.is_set() or msg.kind == EOS:
@@ -189,6 +200,24 @@ class Worker:
     def publish(self, out: dict[str, Any] | None) -> None:
         for name, m in self.pub.stamp(out):
             self.send(name, m)
+
+    def publish_all(self, emitted: Any) -> None:
+        """Publish a handler's outputs: one dict, or each dict of an iterator as soon as it is yielded."""
+        if emitted is None or isinstance(emitted, dict) or hasattr(emitted, "items"):
+            self.publish(emitted)
+            return
+        for out in emitted:
+            self.publish(out)
+            if self.stop.is_set():
+                close = getattr(emitted, "close", None)
+                if close is not None:
+                    close()
+                return
+
+    def queued(self, port: str) -> int:
+        with self.cond:
+            q = self.queues.get(port)
+            return len(q) if q is not None else 0
 
     def send_eos(self) -> None:
         for name in self.outputs:
@@ -216,33 +245,40 @@ class Worker:
         self.up_rx.connect(self.cfg["up"])
         self._recv_ready.set()
         self._started.wait()
+        poller = zmq.Poller()
+        poller.register(ctl, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        polled: set[zmq.Socket] = set()
         try:
             while not self.stop.is_set():
-                poller = zmq.Poller()
-                poller.register(ctl, zmq.POLLIN)
                 with self.cond:
-                    for s, port in socks.items():
-                        if not self.queues[port].full() and port not in self.ended:
-                            poller.register(s, zmq.POLLIN)
+                    # A full reliable queue stops being read, which blocks its producer (backpressure);
+                    # the main thread writes to the wake-up pipe when it frees a slot.
+                    want = {s for s, port in socks.items() if not self.queues[port].full() and port not in self.ended}
                     any_full = any(q.full() for q in self.queues.values())
+                for s in polled - want:
+                    poller.unregister(s)
+                for s in want - polled:
+                    poller.register(s, zmq.POLLIN)
+                polled = want
                 now = time.monotonic()
-                wait = min([t[1] - now for t in timers.values()] + [0.05 if any_full else 0.25])
+                wait = min([t[1] - now for t in timers.values()] + [0.25])
                 events = dict(poller.poll(max(0, int(wait * 1000))))
+                if self._wake_r in events:
+                    os.read(self._wake_r, 4096)
                 if ctl in events:
                     self.on_control(ctl.recv_json(), socks)
                 for s in events:
-                    if s is ctl:
+                    if s is ctl or s is self._wake_r:
                         continue
                     port = socks[s]
                     for _ in range(64):  # drain what is there, bounded so control stays responsive
                         with self.cond:
                             if self.queues[port].full():
                                 break
-                        try:
-                            frames = s.recv_multipart(zmq.NOBLOCK, copy=False)
-                        except zmq.Again:
+                        if not s.get(zmq.EVENTS) & zmq.POLLIN:
                             break
-                        self.accept(port, frames)
+                        self.accept(port, s.recv_multipart(zmq.NOBLOCK, copy=False))
                 now = time.monotonic()
                 for port, t_end in list(self._end_at.items()):
                     if now >= t_end:
@@ -296,7 +332,7 @@ class Worker:
             self.up_rx.send_json({"type": "eos", "node": self.id, "input": port, "from": msg.topic.split("/")[0]})
             self.mark_ended(port)
             return
-        problem = check_input(self.id, port, self.in_kinds.get(port, kinds.ANY), msg)
+        problem = check_input(self.id, port, self.node.input_kind(port) or kinds.ANY, msg)
         if problem:
             self.bad_input(port, problem)
             return
@@ -331,8 +367,12 @@ class Worker:
             self._rr += 1
             if self.sync is not None and len(self.sync.buffers[port]) >= self.sync.spec.buffer:
                 continue  # leave it queued: the sync buffer waits for the other inputs (backpressure)
-            m = self.queues[port].pop()
+            q = self.queues[port]
+            was_full = q.full()
+            m = q.pop()
             if m is not None:
+                if was_full:
+                    os.write(self._wake_w, b"x")  # the receive thread may read that input again
                 return port, m
         return None
 
@@ -355,9 +395,9 @@ class Worker:
             if self.sync is not None:
                 groups = self.sync.push(port, msg)
                 for g in groups:
-                    self.publish(self.node.on_sync(g))
+                    self.publish_all(self.node.on_sync(g))
             else:
-                self.publish(self.node.on_input(port, msg))
+                self.publish_all(self.node.on_input(port, msg))
         except Exception as e:
             self.log.error("node '%s' raised while handling input '%s' (%s from %s, seq %d):\n%s",
                            self.id, port, msg.kind, msg.topic, msg.seq, traceback.format_exc().rstrip())
@@ -453,18 +493,17 @@ class Worker:
                 break
             self.publish(out)
             self.report_stats()
-            for pub, _ in self.out_socks.values():
-                tp.drain_subscriptions(pub)
 
     def run_consumer(self) -> None:
         while True:
             item = self.next_message()
-            self.report_stats()
             if item is None:
                 return
             port, msg = item
             if msg is not None:
                 self.handle(port, msg)
+            del item, msg  # free a large payload now, not on the next message's clock
+            self.report_stats()
 
 
 def _terminate(*_: Any) -> None:

@@ -59,11 +59,11 @@ nodes:
   - {{id: cam, node: pattern, params: {{fps: 400, frames: 60, size: [640, 480]}}}}
   - id: rel
     node: sink
-    params: {{delay_ms: 15, log: "{slow_rel}"}}
+    params: {{delay_ms: 40, log: "{slow_rel}"}}
     inputs: {{in: {{source: cam/image, queue: {{policy: reliable, size: 4}}}}}}
   - id: lat
     node: sink
-    params: {{delay_ms: 15, log: "{slow_lat}"}}
+    params: {{delay_ms: 40, log: "{slow_lat}"}}
     inputs: {{in: cam/image}}
 """)
     r = run_graph(g, 60)

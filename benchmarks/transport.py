@@ -1,0 +1,318 @@
+"""One-hop transport benchmark: the arp runtime between two node processes against raw pyzmq over ipc.
+
+Usage: python benchmarks/transport.py [--json] [--quick] [--rounds N]
+
+Latency (p50/p99): the producer sends one message, then sleeps (2 ms for small payloads, 100 ms for 40 MiB),
+so every message crosses an idle link. One-hop latency = the consumer's `time.time_ns()` on receipt minus
+the producer's publish time (two processes on this host, one clock). For arp the publish time is the
+envelope's `publish_ns` (stamped by the runtime just before encoding) and the receipt time is taken first
+thing in the consumer node's `on_input`; the wire is the default `latest` input (XPUB/SUB). Raw pyzmq
+(benchmarks/raw_peer.py) does the same hop over XPUB/SUB ipc: `send_multipart([header, array], copy=False)`,
+`recv_multipart(copy=False)`, `np.frombuffer`. The first 10 % of every series is warm-up and discarded.
+
+Throughput (msgs/s) comes from a separate burst run: the producer sends back-to-back over a `reliable`
+input (PUSH/PULL, nothing dropped, backpressure at the runtime's bound of 16); raw pyzmq uses PUSH/PULL
+with high-water marks of 16. Rate = messages after warm-up / time from the first to the last of them,
+taken at the consumer; the median over rounds is reported.
+
+Every size is measured in rounds, raw and arp alternating, and latency samples are pooled over rounds, so
+a change in the machine's load during the run hits both contenders alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import zmq
+
+HERE = Path(__file__).resolve().parent
+KiB, MiB = 1024, 1024 * 1024
+FRAME_BYTES = 640 * 480 * 3
+SIZES = (8, 64 * KiB, FRAME_BYTES, 4 * MiB, 40 * MiB)
+CONTENDERS = ("raw-zmq", "arp")
+TARGET_RATIO = 1.3  # arp/raw p50 at 921,600 B and 4 MiB
+TARGET_SMALL_US = 100.0  # arp - raw p50 at 8 B
+RUN_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class Case:
+    """How one payload size is measured in one round."""
+
+    nbytes: int
+    count: int  # paced messages for latency, warm-up included
+    period_ms: float
+    burst: int  # back-to-back messages for throughput, warm-up included
+
+    @property
+    def warmup(self) -> int:
+        return max(2, self.count // 10)
+
+    @property
+    def burst_warmup(self) -> int:
+        return max(2, self.burst // 10)
+
+
+# nbytes: (paced messages per round, pacing ms, burst messages per round)
+_PLAN = {
+    8: (400, 2.0, 4000),
+    64 * KiB: (400, 2.0, 2000),
+    FRAME_BYTES: (150, 5.0, 400),
+    4 * MiB: (80, 15.0, 120),
+    40 * MiB: (20, 100.0, 16),
+}
+
+
+def cases(sizes: tuple[int, ...] = SIZES, scale: float = 1.0) -> list[Case]:
+    """The per-round plan for each size; `scale` multiplies the message counts (at least 8 each)."""
+    out = []
+    for n in sizes:
+        count, period, burst = _PLAN.get(n, (150, 5.0, 400))
+        out.append(Case(n, max(8, int(count * scale)), period, max(8, int(burst * scale))))
+    return out
+
+
+@dataclass
+class Result:
+    """One contender at one size, pooled over rounds."""
+
+    contender: str
+    nbytes: int
+    latencies_us: list[np.ndarray] = field(default_factory=list)  # per round, after warm-up
+    rates: list[float] = field(default_factory=list)  # per round
+    sent: int = 0
+    received: int = 0
+
+    @property
+    def _lat(self) -> np.ndarray:
+        return np.concatenate(self.latencies_us) if self.latencies_us else np.empty(0)
+
+    @property
+    def p50_us(self) -> float:
+        lat = self._lat
+        return float(np.percentile(lat, 50)) if lat.size else float("nan")
+
+    @property
+    def p99_us(self) -> float:
+        lat = self._lat
+        return float(np.percentile(lat, 99)) if lat.size else float("nan")
+
+    @property
+    def msgs_per_s(self) -> float:
+        return float(np.median(self.rates)) if self.rates else float("nan")
+
+    def row(self) -> dict[str, Any]:
+        return {"contender": self.contender, "bytes": self.nbytes, "p50_us": round(self.p50_us, 1),
+                "p99_us": round(self.p99_us, 1), "msgs_per_s": round(self.msgs_per_s, 1)}
+
+
+def latencies_us(rows: np.ndarray, warmup: int) -> np.ndarray:
+    """(seq, publish_ns, recv_ns, nbytes) rows -> one-hop latencies in µs of the messages after warm-up."""
+    keep = rows[rows[:, 0] >= warmup]
+    return (keep[:, 2] - keep[:, 1]) / 1e3
+
+
+def rate(rows: np.ndarray, warmup: int) -> float:
+    """Messages per second at the consumer, from the first to the last message after warm-up."""
+    keep = rows[rows[:, 0] >= warmup]
+    if len(keep) < 2:
+        return float("nan")
+    span = (keep[-1, 2] - keep[0, 2]) / 1e9
+    return (len(keep) - 1) / span if span > 0 else float("nan")
+
+
+def _check(rows: np.ndarray, nbytes: int, what: str) -> np.ndarray:
+    if rows.size and not np.all(rows[:, 3] == nbytes):
+        raise RuntimeError(f"{what}: received payloads of {sorted(set(rows[:, 3].tolist()))} B, "
+                           f"expected {nbytes} B")
+    return rows
+
+
+# -- arp: the real runtime, one process per node (benchmarks/bench_nodes.py) -----------------------------
+def arp_graph(nbytes: int, count: int, period_ms: float, queue: str, out: str) -> Any:
+    from ar_perception.graph.load import parse_graph
+
+    text = f"""
+nodes:
+  - id: src
+    node: bench_nodes:Producer
+    params: {{nbytes: {nbytes}, count: {count}, period_ms: {period_ms}}}
+  - id: dst
+    node: bench_nodes:Consumer
+    params: {{out: {json.dumps(out)}}}
+    inputs: {{data: {{source: src/out, queue: {queue}}}}}
+"""
+    return parse_graph(text, "<transport-bench>", search_paths=[str(HERE)])
+
+
+def arp_series(nbytes: int, count: int, period_ms: float, queue: str) -> np.ndarray:
+    """Run producer -> consumer through `run_graph`; the consumer's rows (seq, publish_ns, recv_ns, nbytes)."""
+    from ar_perception import run_graph
+
+    with tempfile.TemporaryDirectory(prefix="arp-bench-") as tmp:
+        out = os.path.join(tmp, "rows.npy")
+        result = run_graph(arp_graph(nbytes, count, period_ms, queue, out), duration=RUN_TIMEOUT_S)
+        bad = {n: r.exit_code for n, r in result.nodes.items() if r.exit_code != 0}
+        if bad or not os.path.exists(out):
+            raise RuntimeError(f"arp run for {nbytes} B ({queue}) failed: exit codes {bad}, "
+                               f"reason {result.reason!r}")
+        return _check(np.load(out), nbytes, f"arp {nbytes} B")
+
+
+# -- raw pyzmq: the same two-process hop, nothing else (benchmarks/raw_peer.py) -------------------------
+def raw_series(nbytes: int, count: int, period_ms: float, pattern: str) -> np.ndarray:
+    """Run raw_peer sender -> receiver (`pubsub` or `pushpull`); the receiver's rows, as for arp."""
+    peer = [sys.executable, str(HERE / "raw_peer.py")]
+    with tempfile.TemporaryDirectory(prefix="raw-bench-") as tmp:
+        out, endpoint = os.path.join(tmp, "rows.npy"), f"ipc://{tmp}/hop"
+        procs = [subprocess.Popen([*peer, "recv", endpoint, pattern, str(count), out]),
+                 subprocess.Popen([*peer, "send", endpoint, pattern, str(nbytes), str(count), str(period_ms)])]
+        codes = []
+        for p in procs:
+            try:
+                codes.append(p.wait(RUN_TIMEOUT_S))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                codes.append(p.wait())
+        if any(codes) or not os.path.exists(out):
+            raise RuntimeError(f"raw zmq run for {nbytes} B ({pattern}) failed: exit codes "
+                               f"receiver {codes[0]}, sender {codes[1]}")
+        return _check(np.load(out), nbytes, f"raw zmq {nbytes} B")
+
+
+def measure(contender: str, case: Case, result: Result) -> None:
+    """One round of one contender at one size: a paced latency series, then a burst; adds to `result`."""
+    if contender == "arp":
+        paced = arp_series(case.nbytes, case.count, case.period_ms, "latest")
+        burst = arp_series(case.nbytes, case.burst, 0.0, "reliable")
+    else:
+        paced = raw_series(case.nbytes, case.count, case.period_ms, "pubsub")
+        burst = raw_series(case.nbytes, case.burst, 0.0, "pushpull")
+    result.latencies_us.append(latencies_us(paced, case.warmup))
+    result.rates.append(rate(burst, case.burst_warmup))
+    result.sent += case.count
+    result.received += len(paced)
+
+
+def run(plan: list[Case], rounds: int = 1, progress: Callable[[str], None] | None = None) -> list[Result]:
+    """Both contenders at every size, `rounds` times, alternating; one pooled Result per contender and size."""
+    results = {(c, case.nbytes): Result(c, case.nbytes) for case in plan for c in CONTENDERS}
+    for r in range(rounds):
+        for case in plan:
+            for c in CONTENDERS:
+                if progress:
+                    progress(f"round {r + 1}/{rounds}: {c} {size_name(case.nbytes)} "
+                             f"({case.count} paced, {case.burst} burst)")
+                measure(c, case, results[(c, case.nbytes)])
+    return list(results.values())
+
+
+# -- output ----------------------------------------------------------------------------------------------
+def size_name(n: int) -> str:
+    if n == FRAME_BYTES:
+        return "921,600 B"
+    if n >= MiB and n % MiB == 0:
+        return f"{n // MiB} MiB"
+    if n >= KiB and n % KiB == 0:
+        return f"{n // KiB} KiB"
+    return f"{n} B"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, pyzmq {zmq.__version__} / libzmq {zmq.zmq_version()}, "
+            f"numpy {np.__version__}")
+
+
+def targets(results: list[Result]) -> list[dict[str, Any]]:
+    """Per size: arp/raw p50 ratio and difference, throughput ratio, and whether the issue's target is met."""
+    by = {(r.contender, r.nbytes): r for r in results}
+    out = []
+    for n in sorted({r.nbytes for r in results}):
+        a, z = by.get(("arp", n)), by.get(("raw-zmq", n))
+        if a is None or z is None:
+            continue
+        ratio, delta = a.p50_us / z.p50_us, a.p50_us - z.p50_us
+        if n in (FRAME_BYTES, 4 * MiB):
+            target, met = f"<= {TARGET_RATIO}x", ratio <= TARGET_RATIO
+        elif n == 8:
+            target, met = f"<= +{TARGET_SMALL_US:.0f} µs", delta <= TARGET_SMALL_US
+        else:
+            target, met = "", None
+        out.append({"bytes": n, "ratio": ratio, "delta_us": delta, "rate_ratio": a.msgs_per_s / z.msgs_per_s,
+                    "target": target, "met": met})
+    return out
+
+
+def report(results: list[Result], console: Any) -> None:
+    from rich.table import Table
+
+    t = Table(title="One-hop latency (paced, latest queue) and burst throughput (reliable queue)")
+    for col, just in (("payload", "right"), ("contender", "left"), ("p50 µs", "right"), ("p99 µs", "right"),
+                      ("msgs/s", "right"), ("MB/s", "right"), ("received", "right")):
+        t.add_column(col, justify=just)
+    for r in sorted(results, key=lambda r: (r.nbytes, r.contender != "raw-zmq")):
+        t.add_row(size_name(r.nbytes), r.contender, f"{r.p50_us:,.1f}", f"{r.p99_us:,.1f}",
+                  f"{r.msgs_per_s:,.0f}", f"{r.msgs_per_s * r.nbytes / 1e6:,.1f}", f"{r.received}/{r.sent}")
+    console.print(t)
+
+    c = Table(title="arp vs raw pyzmq")
+    for col in ("payload", "arp/raw p50", "arp - raw p50 µs", "arp/raw msgs/s", "target (p50)", "met"):
+        c.add_column(col, justify="right")
+    for x in targets(results):
+        c.add_row(size_name(x["bytes"]), f"{x['ratio']:.2f}x", f"{x['delta_us']:+,.1f}", f"{x['rate_ratio']:.2f}x",
+                  x["target"], "" if x["met"] is None else ("yes" if x["met"] else "NO"))
+    console.print(c)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="One-hop latency and throughput: arp runtime vs raw pyzmq.")
+    ap.add_argument("--json", action="store_true", help="print one JSON list of rows")
+    ap.add_argument("--quick", action="store_true", help="one round with a fifth of the messages")
+    ap.add_argument("--rounds", type=int, default=None, help="rounds per size (default 3, quick 1)")
+    args = ap.parse_args(argv)
+    rounds = args.rounds or (1 if args.quick else 3)
+    plan = cases(scale=0.2 if args.quick else 1.0)
+    if args.json:
+        print(json.dumps([r.row() for r in run(plan, rounds)]))
+        return 0
+    from rich.console import Console
+
+    console = Console(width=110, highlight=False)
+    load0 = os.getloadavg()
+    console.print(f"[bold]arp transport benchmark[/] ({'quick' if args.quick else 'full'}, {rounds} rounds)\n"
+                  f"machine: {machine()}\n"
+                  "latency: one message per period over an idle link; consumer receipt minus producer publish "
+                  "(time.time_ns); first 10 % of each series discarded\n"
+                  "throughput: separate back-to-back burst over a reliable queue (raw: PUSH/PULL, HWM 16), "
+                  "rate at the consumer after warm-up, median over rounds")
+    progress = Console(stderr=True, highlight=False)
+    results = run(plan, rounds, progress=lambda s: progress.print(f"[dim]  {s}[/]"))
+    load1 = os.getloadavg()
+    report(results, console)
+    busy = load0[0] > 0.5 * (os.cpu_count() or 1)
+    console.print(f"load average (1 min): {load0[0]:.2f} before the run, {load1[0]:.2f} after it (this benchmark "
+                  f"included), {os.cpu_count()} cores"
+                  + ("\n[bold]other work was running on this machine: latencies are inflated, arp's more "
+                     "(it wakes more threads per message)[/]" if busy else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

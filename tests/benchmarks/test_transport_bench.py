@@ -1,0 +1,41 @@
+"""Smoke test of benchmarks/transport.py: a tiny run of both contenders yields well-formed rows."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import transport  # noqa: E402
+
+
+@pytest.mark.slow  # about 7 s on 2 cores: eight short process pairs
+def test_tiny_run_gives_well_formed_rows() -> None:
+    plan = [transport.Case(8, count=10, period_ms=2.0, burst=20),
+            transport.Case(64 * 1024, count=10, period_ms=2.0, burst=20)]
+    results = transport.run(plan, rounds=1)
+    rows = json.loads(json.dumps([r.row() for r in results]))
+
+    assert sorted((r["contender"], r["bytes"]) for r in rows) == [
+        ("arp", 8), ("arp", 65536), ("raw-zmq", 8), ("raw-zmq", 65536)]
+    for row in rows:
+        assert set(row) == {"contender", "bytes", "p50_us", "p99_us", "msgs_per_s"}
+        assert 0 < row["p50_us"] <= row["p99_us"] and math.isfinite(row["p99_us"]), row
+        assert row["msgs_per_s"] > 0 and math.isfinite(row["msgs_per_s"]), row
+    for r in results:
+        assert r.sent == 10 and 0 < r.received <= r.sent
+    assert {x["bytes"]: x["target"] for x in transport.targets(results)}[8].startswith("<=")
+
+
+def test_latency_and_rate_from_rows() -> None:
+    # rows: seq, publish_ns, recv_ns, nbytes; the first `warmup` sequence numbers are discarded
+    rows = np.array([[0, 0, 9_000, 8], [1, 1_000_000, 1_050_000, 8], [2, 2_000_000, 2_100_000, 8]])
+    assert transport.latencies_us(rows, warmup=1).tolist() == [50.0, 100.0]
+    assert transport.rate(rows, warmup=1) == pytest.approx(1 / 0.00105)
