@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -49,17 +50,21 @@ def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
 
 
+def _drops(s: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (s.get("drops") or {}).items()) or "-"
+
+
 def stats_table(result: Any) -> Table:
     t = Table(title=f"arp run: {result.reason} after {result.duration_s:.1f} s")
-    for col in ("node", "in", "out", "drops (per input)", "p50 ms", "p99 ms", "compute p50 ms", "restarts", "exit"):
+    for col in ("node", "in", "out", "drops (per input)", "p50 ms", "p99 ms", "compute p50 ms", "peak MB",
+                "restarts", "exit"):
         t.add_column(col, justify="left" if col in ("node", "drops (per input)") else "right")
     for r in result.nodes.values():
         s = r.stats or {}
-        drops = ", ".join(f"{k}={v}" for k, v in (s.get("drops") or {}).items()) or "-"
         exit_ = "killed" if r.killed else ("-" if r.exit_code is None else str(r.exit_code))
-        t.add_row(r.id, str(sum((s.get("in") or {}).values())), str(sum((s.get("out") or {}).values())), drops,
+        t.add_row(r.id, str(sum((s.get("in") or {}).values())), str(sum((s.get("out") or {}).values())), _drops(s),
                   _fmt(s.get("lat_p50_ms")), _fmt(s.get("lat_p99_ms")), _fmt(s.get("compute_p50_ms")),
-                  str(r.restarts), exit_)
+                  f"{r.peak_rss_mb:.0f}", str(r.restarts), exit_)
     return t
 
 
@@ -69,8 +74,34 @@ def _report(result: Any, stats_file: Path | None) -> None:
         stats_file.write_text(json.dumps({
             "reason": result.reason, "duration_s": result.duration_s,
             "nodes": {r.id: {"node": r.node, "stats": r.stats, "restarts": r.restarts, "exit_code": r.exit_code,
-                             "killed": r.killed, "errors": r.errors} for r in result.nodes.values()},
+                             "killed": r.killed, "errors": r.errors, "peak_rss_mb": r.peak_rss_mb}
+                      for r in result.nodes.values()},
         }, indent=2))
+
+
+class LiveTable:
+    """The table `arp run` redraws while it runs: rates, latency, queues, drops, CPU, memory, restarts."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[float, int]] = {}
+        self.table = Table(title="arp run (live)")
+
+    def update(self, reports: dict[str, Any]) -> Table:
+        t = Table(title="arp run (live; Ctrl-C stops)")
+        for col in ("node", "msgs/s", "p50 ms", "p99 ms", "queued", "drops", "CPU %", "MB", "restarts"):
+            t.add_column(col, justify="left" if col in ("node", "drops") else "right")
+        now = time.monotonic()
+        for r in reports.values():
+            s = r.stats or {}
+            count = sum((s.get("out") or {}).values()) or sum((s.get("in") or {}).values())
+            t0, c0 = self._last.get(r.id, (now, count))
+            rate = (count - c0) / (now - t0) if now > t0 else 0.0
+            self._last[r.id] = (now, count)
+            t.add_row(r.id, f"{rate:.1f}", _fmt(s.get("lat_p50_ms")), _fmt(s.get("lat_p99_ms")),
+                      str(sum((s.get("queue") or {}).values())), _drops(s), f"{r.cpu_percent:.0f}",
+                      f"{r.rss_mb:.0f}", str(r.restarts))
+        self.table = t
+        return t
 
 
 @app.command()
@@ -81,17 +112,29 @@ def run(
     strict: bool = typer.Option(False, help="raise on malformed messages instead of dropping them"),
     stats: Optional[Path] = typer.Option(None, help="write the per-node statistics as JSON here at exit"),
     log_level: str = typer.Option("WARNING", help="log level of the node processes"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no live table while running"),
 ) -> None:
     """Run a graph: one process per node; stops on Ctrl-C, on --for, or when every source has ended."""
+    from rich.live import Live
+
     from ar_perception.runtime.launch import run_graph
 
     g = _load(graph, set_)
     logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s",
                         datefmt="%H:%M:%S")
+    view = LiveTable()
+    live = Live(view.table, console=console, refresh_per_second=2, transient=True) \
+        if not quiet and console.is_terminal else None
     try:
-        result = run_graph(g, for_, strict=strict, log_level=log_level)
+        if live is not None:
+            live.start()
+        result = run_graph(g, for_, strict=strict, log_level=log_level,
+                           on_stats=(lambda reports: live.update(view.update(reports))) if live else None)
     except ArpError as e:
         _fail(e)
+    finally:
+        if live is not None:
+            live.stop()
     _report(result, stats)
     failed = [r.id for r in result.nodes.values() if r.exit_code not in (0, None) and not r.killed]
     if failed:
@@ -165,7 +208,7 @@ def demo(for_: Optional[float] = typer.Option(None, "--for", help="stop after th
     path = REPO_ROOT / "graphs" / "demo.yaml"
     if not path.exists():
         path = Path("graphs/demo.yaml")
-    run(path, for_, [], False, None, "WARNING")
+    run(path, for_, [], False, None, "WARNING", False)
 
 
 # Command groups that live in their own modules (ar_perception/commands/NAME.py, each with `register(app)`).

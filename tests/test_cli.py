@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,8 @@ def test_run_with_set_prints_the_table_and_writes_stats(tmp_path):
     stats = tmp_path / "stats.json"
     r = subprocess.run([sys.executable, "-m", "ar_perception.cli", "run", "graphs/hello.yaml", "--set",
                         "cam.frames=5", "--set", "cam.fps=50", "--stats", str(stats)],
-                       capture_output=True, text=True, cwd=REPO, timeout=120)
+                       capture_output=True, text=True, cwd=REPO, timeout=120,
+                       env={**os.environ, "COLUMNS": "200"})
     assert r.returncode == 0, r.stderr
     assert "all sources ended" in r.stdout and "restarts" in r.stdout
     import json
