@@ -212,7 +212,7 @@ def demo(for_: Optional[float] = typer.Option(None, "--for", help="stop after th
 
 
 # Command groups that live in their own modules (ar_perception/commands/NAME.py, each with `register(app)`).
-COMMAND_MODULES = ("weights", "vision", "recording", "voice")
+COMMAND_MODULES = ("weights", "vision", "recording", "voice", "doctor")
 
 
 def _register_commands() -> None:
