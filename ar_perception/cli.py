@@ -142,11 +142,19 @@ def run(
         raise typer.Exit(1)
 
 
+def _type_name(ann: Any) -> str:
+    import typing
+
+    if typing.get_origin(ann) is typing.Literal:
+        return " | ".join(repr(a) for a in typing.get_args(ann))
+    return getattr(ann, "__name__", str(ann)).replace("typing.", "")
+
+
 def _params_doc(cls: Any) -> str:
     out = []
     for name, f in cls.Params.model_fields.items():
         default = "required" if f.is_required() else repr(f.default)
-        ann = getattr(f.annotation, "__name__", str(f.annotation)).replace("typing.", "")
+        ann = _type_name(f.annotation)
         out.append(f"{name}: {ann} = {default}" + (f"  ({f.description})" if f.description else ""))
     return "\n".join(out) or "-"
 
@@ -164,9 +172,35 @@ def node_catalog(plugins_dir: Path) -> list[tuple[str, Any]]:
     return rows
 
 
+def nodes_markdown(plugins_dir: Path | None = None) -> str:
+    """The README's node reference, generated from the nodes' own declarations and schemas."""
+    out = []
+    for name, cls in node_catalog(plugins_dir or Path("/nonexistent")):
+        if isinstance(cls, Exception):
+            continue
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        ins = ", ".join(f"`{k}`: {v}" for k, v in cls.input_kinds().items()) or "none (a source)"
+        outs = ", ".join(f"`{k}`: {v}" for k, v in cls.output_kinds().items()) or "none (a sink)"
+        out.append(f"### `{name}`\n\n{doc}\n\n- inputs: {ins}\n- outputs: {outs}\n")
+        fields = cls.Params.model_fields
+        if fields:
+            out.append("| parameter | type | default | meaning |\n|---|---|---|---|")
+            for pname, f in fields.items():
+                ann = _type_name(f.annotation)
+                default = "required" if f.is_required() else f"`{f.default!r}`"
+                desc = (f.description or "").replace("|", "\\|")
+                out.append(f"| `{pname}` | {ann.replace('|', chr(92) + '|')} | {default} | {desc} |")
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
 @app.command()
-def nodes(plugins: Path = typer.Option(Path("plugins"), help="plugins folder to scan")) -> None:
+def nodes(plugins: Path = typer.Option(Path("plugins"), help="plugins folder to scan"),
+          markdown: bool = typer.Option(False, "--markdown", help="print the README's node reference")) -> None:
     """List built-in and plugin nodes with their inputs, outputs and parameters."""
+    if markdown:
+        print(nodes_markdown(), end="")
+        return
     t = Table(show_lines=True)
     t.add_column("node", no_wrap=True)
     for col in ("inputs", "outputs", "parameters", "about"):
@@ -212,7 +246,7 @@ def demo(for_: Optional[float] = typer.Option(None, "--for", help="stop after th
 
 
 # Command groups that live in their own modules (ar_perception/commands/NAME.py, each with `register(app)`).
-COMMAND_MODULES = ("weights", "vision", "recording", "voice", "doctor")
+COMMAND_MODULES = ("weights", "vision", "recording", "voice", "doctor", "view")
 
 
 def _register_commands() -> None:

@@ -53,7 +53,10 @@ def test_run_with_set_prints_the_table_and_writes_stats(tmp_path):
     assert "all sources ended" in r.stdout and "restarts" in r.stdout
     import json
     data = json.loads(stats.read_text())
-    assert data["nodes"]["out"]["stats"]["in"] == {"in": 5}
+    inv = data["nodes"]["inv"]["stats"]
+    assert data["nodes"]["cam"]["stats"]["out"] == {"image": 5}
+    assert inv["in"]["image"] + inv["drops"]["image"] == 5  # a latest queue may drop under load, counted
+    assert data["nodes"]["out"]["stats"]["in"] == {"in": inv["out"]["image"]}
 
 
 def test_nodes_lists_builtins_and_plugins():

@@ -42,5 +42,13 @@ class InputQueue:
             self.dropped += 1
         self._items.append(msg)
 
+    def note_end(self, eos: Msg) -> None:
+        """The end-of-stream marker carries the next seq: a gap before it is messages lost in transit."""
+        last = self._last_seq.get(eos.topic)
+        if last is not None and eos.seq > last + 1:
+            self.dropped += eos.seq - last - 1
+        elif last is None and eos.seq > 0:
+            self.dropped += eos.seq
+
     def pop(self) -> Msg | None:
         return self._items.popleft() if self._items else None

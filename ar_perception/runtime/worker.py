@@ -327,6 +327,8 @@ class Worker:
             self.bad_input(port, str(e))
             return
         if msg.kind == EOS:
+            with self.cond:
+                self.queues[port].note_end(msg)  # messages lost just before the end count as drops too
             # Acknowledge: the producer keeps its sockets open until its consumers have everything,
             # because ZeroMQ discards what is still in flight when a peer disconnects.
             self.up_rx.send_json({"type": "eos", "node": self.id, "input": port, "from": msg.topic.split("/")[0]})
@@ -341,7 +343,6 @@ class Worker:
     def enqueue(self, port: str, msg: Msg) -> None:
         with self.cond:
             self.queues[port].push(msg)
-            self.stats.msgs_in[port] += 1
             self.cond.notify_all()
 
     def mark_ended(self, port: str) -> None:
@@ -371,6 +372,7 @@ class Worker:
             was_full = q.full()
             m = q.pop()
             if m is not None:
+                self.stats.msgs_in[port] += 1  # "in" counts handled messages; in + drops = sent
                 if was_full:
                     os.write(self._wake_w, b"x")  # the receive thread may read that input again
                 return port, m
