@@ -148,6 +148,8 @@ class Supervisor:
             json.dump(self.cfgs[node_id], f)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([*self.graph.search_paths, env.get("PYTHONPATH", "")])
+        # Idle OpenMP threads that spin steal the cores the other node processes need.
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         p = subprocess.Popen([sys.executable, "-m", "ar_perception.runtime.worker", path],
                              env=env, start_new_session=True)
         self.procs[node_id] = p

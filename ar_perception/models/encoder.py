@@ -1,0 +1,331 @@
+"""One frame in, features out: the encoder object that the encoder node drives.
+
+`build_encoder(spec)` returns an object with `.name`, `.describe()` and
+`__call__(rgb uint8 (H, W, 3)) -> {"cls": (D,), "patches": (h, w, D), "storage": (S, D)}`
+(+ "intermediate": list of (h_i, w_i, C_i) when requested), for the EUPE models on torch or
+onnxruntime, for any ONNX encoder, and for the offline DINOv2 ViT-S/14 stand-in. Frames are sized by
+the short-side rule of `preprocess.py`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from ar_perception.errors import ModelError
+from ar_perception.models.preprocess import preprocess, target_size
+from ar_perception.models.registry import get_config, list_models
+
+__all__ = ["EncoderSpec", "Encoder", "build_encoder", "STANDIN_NAME", "GENERIC_NAME", "encoder_names"]
+
+STANDIN_NAME = "dinov2-vit-s14"
+GENERIC_NAME = "onnx"
+_EXPORT_FORMAT = 1  # part of cached export file names: bump when the exported graph changes
+
+
+def encoder_names() -> list[str]:
+    return [*list_models(), STANDIN_NAME, GENERIC_NAME]
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    model: str = "eupe-vit-s"  # an EUPE name, "dinov2-vit-s14" (offline stand-in) or "onnx" (generic)
+    weights: str | None = "auto"  # "auto", a checkpoint path, or None for random init (tests, benchmarks)
+    backend: Literal["torch", "onnxruntime"] = "onnxruntime"
+    resolution: int = 256  # short side in pixels, snapped down to the stride
+    intermediate: tuple[int, ...] = ()  # extra blocks (ViT) or stages (ConvNeXt), normalised per spec
+    fallback: bool = True  # weights "auto" unavailable -> use the offline stand-in and say so
+    threads: int | None = None  # None: all cores
+    # generic ONNX backend (model="onnx")
+    onnx_path: str | None = None
+    token_output: str | None = None
+    n_prefix: int = 1
+    patch_size: int = 14
+    input_name: str | None = None
+    input_size: tuple[int, int] | None = None
+
+
+class Encoder(Protocol):
+    name: str
+    dim: int
+    patch_size: int
+
+    def describe(self) -> str: ...
+
+    def __call__(self, rgb: np.ndarray) -> dict[str, Any]: ...
+
+
+def build_encoder(spec: EncoderSpec | Mapping[str, Any] | None = None, **overrides: Any) -> Encoder:
+    """Build the encoder that `spec` names; loads weights now (call it in a node's setup())."""
+    spec = _as_spec(spec, overrides)
+    threads = spec.threads or os.cpu_count() or 1
+    if spec.model == STANDIN_NAME:
+        return _standin(spec, threads, reason=None)
+    if spec.model == GENERIC_NAME:
+        return _generic(spec, threads)
+    if spec.model not in encoder_names():
+        near = difflib.get_close_matches(spec.model, encoder_names(), n=1)
+        raise ModelError(
+            f"unknown encoder model '{spec.model}' (known: {', '.join(encoder_names())})"
+            + (f"; did you mean '{near[0]}'?" if near else "")
+        )
+    cfg = get_config(spec.model)
+    if spec.backend not in ("torch", "onnxruntime"):
+        raise ModelError(f"encoder backend must be 'torch' or 'onnxruntime', got '{spec.backend}'")
+
+    from ar_perception.models.weights import resolve_weights
+
+    path: Path | None = None
+    if spec.weights is not None:
+        try:
+            path = resolve_weights(spec.model, spec.weights)
+        except ModelError as e:
+            if str(spec.weights) != "auto" or not spec.fallback:
+                raise
+            return _standin(spec, threads, reason=str(e).splitlines()[0])
+
+    if "torch" not in sys.modules:
+        # OpenMP threads that spin while idle stall badly when other node processes share the cores
+        # (ViT-S/256 on 2 busy cores: 770 ms spinning vs 231 ms passive); read once, at torch import.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from ar_perception.models.eupe import build_model, load_checkpoint
+
+    model = build_model(cfg)
+    if path is not None:
+        load_checkpoint(model, path)
+    weights_desc = str(path) if path is not None else "random init (no weights)"
+    if spec.backend == "torch":
+        return TorchEncoder(model, spec, weights_desc, threads)
+    return OnnxRuntimeEncoder(model, spec, weights_desc, threads, weights_path=path)
+
+
+def _as_spec(spec: EncoderSpec | Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> EncoderSpec:
+    if spec is None:
+        spec = EncoderSpec()
+    elif isinstance(spec, Mapping):
+        known = {f.name for f in fields(EncoderSpec)}
+        unknown = sorted(set(spec) - known)
+        if unknown:
+            raise ModelError(f"unknown encoder parameter(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        spec = EncoderSpec(**spec)
+    spec = replace(spec, **overrides) if overrides else spec
+    if spec.input_size is not None:
+        spec = replace(spec, input_size=tuple(spec.input_size))
+    return replace(spec, intermediate=tuple(spec.intermediate))
+
+
+def _to_frame_dict(out: Mapping[str, Any], h: int, w: int) -> dict[str, Any]:
+    """Batch-1 model outputs -> the per-frame dict (numpy, channels last)."""
+    patches = np.asarray(out["x_norm_patchtokens"])[0]
+    result = {
+        "cls": np.asarray(out["x_norm_clstoken"])[0],  # (D,)
+        "patches": patches.reshape(h, w, -1),  # (h*w, D) -> (h, w, D), row-major
+        "storage": np.asarray(out["x_storage_tokens"])[0],  # (S, D)
+    }
+    if out.get("intermediate") is not None:
+        result["intermediate"] = [np.asarray(m)[0].transpose(1, 2, 0) for m in out["intermediate"]]  # (C,h,w)->(h,w,C)
+    return result
+
+
+@dataclass
+class _Base:
+    spec: EncoderSpec
+    name: str
+    dim: int
+    patch_size: int
+    weights_desc: str
+    threads: int
+    note: str = ""
+    last_input_size: tuple[int, int] | None = field(default=None, init=False)
+
+    def input_size_for(self, height: int, width: int) -> tuple[int, int]:
+        return target_size(height, width, self.spec.resolution, self.patch_size)
+
+    def describe(self) -> str:
+        text = (
+            f"{self.name} ({self._what()}), weights: {self.weights_desc}, backend: {self._backend()}, "
+            f"resolution {self.spec.resolution} (short side, multiple of {self.patch_size}), {self.threads} threads"
+        )
+        return text + (f"; {self.note}" if self.note else "")
+
+    def _what(self) -> str:
+        return ""
+
+    def _backend(self) -> str:
+        return self.spec.backend
+
+
+class TorchEncoder(_Base):
+    def __init__(self, model, spec: EncoderSpec, weights_desc: str, threads: int):
+        import torch
+
+        torch.set_num_threads(threads)
+        super().__init__(spec, spec.model, model.embed_dim, model.cfg.stride, weights_desc, threads)
+        self.model = model.eval()
+        self.family = model.cfg.family
+
+    def _what(self) -> str:
+        return _eupe_what(self.model)
+
+    def __call__(self, rgb: np.ndarray) -> dict[str, Any]:
+        import torch
+
+        x = preprocess(rgb, self.spec.resolution, self.patch_size)
+        self.last_input_size = x.shape[2:]
+        with torch.inference_mode():
+            image = torch.from_numpy(x)
+            if not self.spec.intermediate:
+                out = self.model.forward_features(image)
+                out = {k: v.numpy() for k, v in out.items() if v is not None}
+            else:  # one pass: the last layer, normalised, is what forward_features returns
+                idx = [*self.spec.intermediate, self.model.n_layers - 1]
+                res = self.model.get_intermediate_layers(
+                    image, idx, reshape=True, return_class_token=True, return_extra_tokens=True, norm=True
+                )
+                last_map, cls, storage = res[-1]
+                out = {
+                    "x_norm_clstoken": cls.numpy(),
+                    "x_storage_tokens": storage.numpy(),
+                    "x_norm_patchtokens": last_map.flatten(2).transpose(1, 2).numpy(),  # (B,D,h,w)->(B,h*w,D)
+                    "intermediate": [r[0].numpy() for r in res[:-1]],
+                }
+        H, W = x.shape[2:]
+        return _to_frame_dict(out, H // self.patch_size, W // self.patch_size)
+
+
+class OnnxRuntimeEncoder(_Base):
+    """Exports the model once per input size (cached on disk for real weights) and runs onnxruntime."""
+
+    def __init__(self, model, spec: EncoderSpec, weights_desc: str, threads: int, weights_path: Path | None):
+        super().__init__(spec, spec.model, model.embed_dim, model.cfg.stride, weights_desc, threads)
+        self.model = model.eval()
+        self.family = model.cfg.family
+        self._sessions: dict[tuple[int, int], Any] = {}
+        if weights_path is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="arp-onnx-")
+            self._dir, self._tag = Path(self._tmp.name), "random"
+        else:
+            from ar_perception.models.onnx import onnx_cache_dir
+
+            st = weights_path.stat()
+            self._dir = onnx_cache_dir()
+            self._tag = f"{weights_path.stem}-{st.st_size}-{st.st_mtime_ns % 10**9}-v{_EXPORT_FORMAT}"
+
+    def _what(self) -> str:
+        return _eupe_what(self.model)
+
+    def warmup(self, height: int, width: int) -> None:
+        """Export and load the session for frames of this size now, not on the first frame."""
+        self._session(self.input_size_for(height, width))
+
+    def _session(self, size: tuple[int, int]):
+        if size not in self._sessions:
+            from ar_perception.models.onnx import OnnxEncoder, export_encoder
+
+            inter = "".join(f"-i{i}" for i in self.spec.intermediate)
+            path = self._dir / f"{self.spec.model}-{self._tag}-{size[0]}x{size[1]}{inter}.onnx"
+            if not path.is_file():
+                tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.onnx")
+                export_encoder(self.model, tmp, size, intermediate=self.spec.intermediate)
+                os.replace(tmp, path)
+            self._sessions[size] = OnnxEncoder(path, threads=self.threads)
+        return self._sessions[size]
+
+    def __call__(self, rgb: np.ndarray) -> dict[str, Any]:
+        size = self.input_size_for(*rgb.shape[:2])
+        x = preprocess(rgb, size=size)
+        self.last_input_size = size
+        out = self._session(size)(x)
+        return _to_frame_dict(out, size[0] // self.patch_size, size[1] // self.patch_size)
+
+
+class GenericEncoder(_Base):
+    """Any ONNX encoder through GenericOnnxEncoder (ImageNet normalisation), incl. the stand-in."""
+
+    def __init__(self, runner, spec: EncoderSpec, name: str, what: str, threads: int, note: str = ""):
+        super().__init__(spec, name, 0, runner.patch_size, str(runner.source), threads, note)
+        self.runner = runner
+        self.what = what
+
+    def _what(self) -> str:
+        return self.what
+
+    def _backend(self) -> str:
+        return "onnxruntime"
+
+    def input_size_for(self, height: int, width: int) -> tuple[int, int]:
+        if self.runner.input_size:
+            return self.runner.input_size
+        return super().input_size_for(height, width)
+
+    def describe(self) -> str:
+        text = super().describe()
+        if self.runner.input_size:
+            H, W = self.runner.input_size
+            text = text.replace(
+                f"resolution {self.spec.resolution} (short side, multiple of {self.patch_size})",
+                f"fixed input {H}x{W} (frames are resized to it)",
+            )
+        return text
+
+    def __call__(self, rgb: np.ndarray) -> dict[str, Any]:
+        size = self.input_size_for(*rgb.shape[:2])
+        x = preprocess(rgb, size=size)
+        self.last_input_size = size
+        out = self.runner(x)
+        result = _to_frame_dict(out, size[0] // self.patch_size, size[1] // self.patch_size)
+        self.dim = result["cls"].shape[0]
+        return result
+
+
+def _eupe_what(model) -> str:
+    cfg = model.cfg
+    millions = sum(p.numel() for p in model.parameters()) / 1e6
+    if cfg.family == "vit":
+        return f"EUPE ViT/{cfg.patch_size}, D={cfg.embed_dim}, {millions:.1f}M params"
+    return f"EUPE ConvNeXt, C={cfg.dims[-1]}, {millions:.1f}M params"
+
+
+def _standin(spec: EncoderSpec, threads: int, reason: str | None) -> GenericEncoder:
+    from ar_perception.models.onnx import STANDIN, standin_encoder
+
+    if spec.intermediate:
+        raise ModelError(
+            f"the offline stand-in {STANDIN_NAME} has no intermediate layers (intermediate={list(spec.intermediate)})"
+        )
+    note = ""
+    if reason is not None:
+        note = f"OFFLINE STAND-IN used instead of {spec.model}, because {reason}"
+    enc = GenericEncoder(standin_encoder(threads), spec, STANDIN.name, STANDIN.description, threads, note)
+    enc.dim = STANDIN.dim
+    return enc
+
+
+def _generic(spec: EncoderSpec, threads: int) -> GenericEncoder:
+    from ar_perception.models.onnx import GenericOnnxEncoder
+
+    if not spec.onnx_path or not spec.token_output:
+        raise ModelError("model 'onnx' needs onnx_path (the file) and token_output (the token tensor's name)")
+    if spec.intermediate:
+        raise ModelError("the generic ONNX backend has no intermediate layers")
+    runner = GenericOnnxEncoder(
+        spec.onnx_path,
+        spec.token_output,
+        n_prefix=spec.n_prefix,
+        patch_size=spec.patch_size,
+        input_name=spec.input_name,
+        input_size=spec.input_size,
+        threads=threads,
+    )
+    enc = GenericEncoder(runner, spec, runner.name, "generic ONNX encoder", threads)
+    if runner.input_size:  # learn D (and warm the session up) with one blank frame
+        enc.dim = int(runner(np.zeros((1, 3, *runner.input_size), np.float32))["x_norm_clstoken"].shape[-1])
+    return enc
