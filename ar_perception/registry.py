@@ -28,6 +28,8 @@ BUILTINS: dict[str, str] = {
     "speech": "ar_perception.nodes.speech:Speech",
     "scene": "ar_perception.nodes.scene:Scene",
     "vqa": "ar_perception.nodes.vqa:Vqa",
+    "ask": "ar_perception.nodes.ask:Ask",
+    "ask_reply": "ar_perception.nodes.ask:AskReply",
     "recorder": "ar_perception.nodes.recorder:Recorder",
     "rerun_view": "ar_perception.nodes.rerun_view:RerunView",
 }

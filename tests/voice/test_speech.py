@@ -1,0 +1,102 @@
+"""The speech node with the real Whisper tiny.en and silero VAD: real human speech, silence, noise."""
+
+import numpy as np
+import pytest
+
+from ar_perception.audio import read_wav, resample
+from ar_perception.errors import ModelError
+from ar_perception.nodes.speech import resolve_whisper
+from ar_perception.voice import transcribe, word_error_rate
+
+from .conftest import audio_msgs
+
+
+def feed(speech, msgs):
+    return [m for a in msgs for _, m in speech.feed("audio", a)]
+
+
+@pytest.mark.parametrize("clip", ["sense_and_sensibility_01_austen_64kb-0870",
+                                  "sense_and_sensibility_01_austen_64kb-0930"])
+def test_real_speech_word_for_word(speech, librivox, clip):
+    path, ref = librivox[clip]
+    texts = transcribe(path, speech)
+    hyp = " ".join(t.meta["text"] for t in texts)
+    errors, words = word_error_rate(ref, hyp)
+    assert errors / words <= 0.1, (ref, hyp)
+    duration = len(read_wav(path)[0]) / 16000
+    for t in texts:
+        assert t.kind == "Text" and 0 <= t.meta["start"] < t.meta["end"] <= duration + 0.01
+        assert 0.5 < t.meta["confidence"] <= 1.0
+
+
+def test_silence_and_noise_make_no_sentences(speech):
+    rng = np.random.default_rng(0)
+    for signal in (np.zeros(16000 * 4, np.float32),
+                   0.05 * rng.standard_normal(16000 * 4),
+                   np.clip(0.5 * rng.standard_normal(16000 * 4), -1, 1),
+                   np.cumsum(rng.standard_normal(16000 * 4)) / 400):  # brown noise: rumble
+        assert feed(speech, audio_msgs(np.asarray(signal, np.float32))) == []
+
+
+def test_two_utterances_and_when_each_ended(speech, speak):
+    a, _ = read_wav(speak("turn left at the door"))
+    b, _ = read_wav(speak("where is the red chair"))
+    gap = np.zeros(16000, np.float32)
+    signal = np.concatenate([gap, a[:, 0], gap, b[:, 0], gap])
+    msgs = audio_msgs(signal)
+    t0 = 1_000_000_000_000
+    msgs = [m.__class__(kind=m.kind, arrays=m.arrays, meta=m.meta, capture_ns=t0 + (i + 1) * 100_000_000)
+            for i, m in enumerate(msgs)]  # chunk i ends (i + 1) * 100 ms into the stream
+    texts = feed(speech, msgs)
+    assert [word_error_rate(r, t.meta["text"])[0] for r, t in
+            zip(["turn left at the door", "where is the red chair"], texts)] == [0, 0]
+    loud = np.flatnonzero(np.abs(a[:, 0]) > 0.02)
+    first = (16000 + loud[0]) / 16000, (16000 + loud[-1]) / 16000  # where the first utterance's voice is
+    assert abs(texts[0].meta["start"] - first[0]) < 0.1 and abs(texts[0].meta["end"] - first[1]) < 0.1
+    for t in texts:  # the capture time is when the speech ended, on the stream's clock
+        assert abs((t.capture_ns - t0) / 1e9 - t.meta["end"]) < 0.01
+
+
+def test_other_sample_rates_are_resampled_inside(speech, speak):
+    x, rate = read_wav(speak("is there a table"))
+    x22 = resample(x[:, 0], rate, 22050)
+    texts = feed(speech, audio_msgs(np.concatenate([x22, np.zeros(22050, np.float32)]), rate=22050, chunk=2205))
+    assert len(texts) == 1 and word_error_rate("is there a table", texts[0].meta["text"])[0] == 0
+
+
+def test_the_file_ends_while_the_speaker_talks(speech, speak):
+    x, _ = read_wav(speak("is there a person"))
+    texts = feed(speech, audio_msgs(x[:, 0]))  # no trailing silence; the last chunk closes the utterance
+    assert len(texts) == 1 and word_error_rate("is there a person", texts[0].meta["text"])[0] == 0
+
+
+def test_model_by_path_and_errors(tmp_path):
+    packaged = resolve_whisper("tiny.en")
+    assert resolve_whisper(packaged) == packaged
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match=r"empty has no model.bin \(expected a CTranslate2 conversion"):
+        resolve_whisper(str(tmp_path / "empty"))
+    with pytest.raises(ModelError, match=r"whisper model 'no-such-model' is not a folder, not cached, and could not "
+                                         r"be downloaded .*use the offline default 'tiny.en'"):
+        resolve_whisper("no-such-model")
+
+
+def test_transcription_starts_before_the_silence_has_lasted(speech, speak, monkeypatch):
+    x, _ = read_wav(speak("is there a person"))
+    signal = np.concatenate([np.zeros(8000, np.float32), x[:, 0], np.zeros(16000, np.float32)])
+    calls = []
+    real = speech.node.transcribe
+    monkeypatch.setattr(speech.node, "transcribe", lambda audio: calls.append(len(audio)) or real(audio))
+    msgs = audio_msgs(signal)
+    done_at = None
+    for i, m in enumerate(msgs):
+        if speech.feed("audio", m) and done_at is None:
+            done_at = i
+    assert len(calls) == 1  # the speculative run was the one used
+    speech.node.params.speculate = False
+    try:
+        calls.clear()
+        texts = feed(speech, msgs)
+    finally:
+        speech.node.params.speculate = True
+    assert len(calls) == 1 and texts[0].meta["text"] == "Is there a person?"
