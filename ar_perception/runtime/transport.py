@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Callable
 
 import zmq
 
@@ -62,14 +63,17 @@ def pull_socket(ctx: zmq.Context, endpoint: str, bound: int) -> zmq.Socket:
     return s
 
 
-def wait_subscribers(sock: zmq.Socket, expected: int, timeout: float) -> int:
+def wait_subscribers(sock: zmq.Socket, expected: int, timeout: float,
+                     should_stop: Callable[[], bool] = lambda: False) -> int:
     """Read subscription frames off an XPUB until `expected` subscribers joined; return how many did."""
     joined = 0
     deadline = time.monotonic() + timeout
-    while joined < expected:
+    while joined < expected and not should_stop():
         left = deadline - time.monotonic()
-        if left <= 0 or not sock.poll(int(left * 1000)):
+        if left <= 0:
             break
+        if not sock.poll(int(min(left, 0.1) * 1000)):
+            continue
         frame = sock.recv()
         if frame[:1] == b"\x01":
             joined += 1

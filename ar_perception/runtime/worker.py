@@ -247,8 +247,7 @@ class Worker:
         self.up_rx = self.ctx.socket(zmq.PUSH)
         self.up_rx.setsockopt(zmq.LINGER, 1000)
         self.up_rx.connect(self.cfg["up"])
-        self._recv_ready.set()
-        self._started.wait()
+        self._recv_ready.set()  # control messages (a stop during setup) are read from now on; data after start
         poller = zmq.Poller()
         poller.register(ctl, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
@@ -258,7 +257,8 @@ class Worker:
                 with self.cond:
                     # A full reliable queue stops being read, which blocks its producer (backpressure);
                     # the main thread writes to the wake-up pipe when it frees a slot.
-                    want = {s for s, port in socks.items() if not self.queues[port].full() and port not in self.ended}
+                    want = {s for s, port in socks.items() if not self.queues[port].full() and port not in self.ended
+                            and self._started.is_set()}
                     any_full = any(q.full() for q in self.queues.values())
                 for s in polled - want:
                     poller.unregister(s)
@@ -266,7 +266,7 @@ class Worker:
                     poller.register(s, zmq.POLLIN)
                 polled = want
                 now = time.monotonic()
-                wait = min([t[1] - now for t in timers.values()] + [0.25])
+                wait = min([t[1] - now for t in timers.values()] + [0.25 if self._started.is_set() else 0.02])
                 events = dict(poller.poll(max(0, int(wait * 1000))))
                 if self._wake_r in events:
                     os.read(self._wake_r, 4096)
@@ -283,6 +283,8 @@ class Worker:
                         if not s.get(zmq.EVENTS) & zmq.POLLIN:
                             break
                         self.accept(port, s.recv_multipart(zmq.NOBLOCK, copy=False))
+                if not self._started.is_set():
+                    continue  # timers start with the graph
                 now = time.monotonic()
                 for port, t_end in list(self._end_at.items()):
                     if now >= t_end:
@@ -432,15 +434,20 @@ class Worker:
                 self.log.error("node '%s' failed in setup:\n%s", self.id, traceback.format_exc().rstrip())
                 self.report("setup_error", error=f"{type(e).__name__}: {e}")
                 return EXIT_SETUP_FAILED
+            if self.stop.is_set():
+                return 0
             for name, o in self.outputs.items():
-                got = tp.wait_subscribers(self.out_socks[name][0], o["subscribers"], timeout=10.0)
+                got = tp.wait_subscribers(self.out_socks[name][0], o["subscribers"], timeout=10.0,
+                                          should_stop=self.stop.is_set)
                 if got < o["subscribers"]:
                     self.log.warning("output %s: %d of %d subscribers joined before start", name, got,
                                      o["subscribers"])
             self.report("ready")
             self.wait_start()
             self._started.set()
-            if self.node.is_source():
+            if self.stop.is_set():
+                pass  # stopped before the start
+            elif self.node.is_source():
                 self.run_source()
             else:
                 self.run_consumer()
@@ -479,7 +486,7 @@ class Worker:
         ctl.setsockopt(zmq.LINGER, 0)
         ctl.connect(self.cfg["ctl"])
         try:
-            while True:
+            while not self.stop.is_set():
                 if ctl.poll(100):
                     m = ctl.recv_json()
                     if m.get("type") == "start" and self.id in m.get("nodes", [self.id]):
