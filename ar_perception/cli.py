@@ -236,17 +236,8 @@ def graph(path: Path = typer.Argument(..., help="graph YAML file")) -> None:
     print(mermaid(_load(path)))
 
 
-@app.command()
-def demo(for_: Optional[float] = typer.Option(None, "--for", help="stop after this many seconds")) -> None:
-    """The main job: run graphs/demo.yaml and print its summary."""
-    path = REPO_ROOT / "graphs" / "demo.yaml"
-    if not path.exists():
-        path = Path("graphs/demo.yaml")
-    run(path, for_, [], False, None, "WARNING", False)
-
-
 # Command groups that live in their own modules (ar_perception/commands/NAME.py, each with `register(app)`).
-COMMAND_MODULES = ("weights", "vision", "recording", "voice", "doctor", "view")
+COMMAND_MODULES = ("weights", "vision", "recording", "voice", "doctor", "view", "demo")
 
 
 def _register_commands() -> None:

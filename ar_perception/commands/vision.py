@@ -1,0 +1,193 @@
+"""`arp sim-dataset`, `arp train-head` and `arp eval`: simulated data, linear heads, their metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ar_perception.errors import ArpError
+
+__all__ = ["register", "evaluate", "parse_size"]
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+class Task(str, Enum):
+    seg = "seg"
+    depth = "depth"
+
+
+def _fail(e: ArpError) -> None:
+    for line in str(e).splitlines():
+        err_console.print(line, markup=False, highlight=False)
+    raise typer.Exit(1)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """"320x240" -> (320, 240)."""
+    w, sep, h = text.lower().partition("x")
+    try:
+        size = (int(w), int(h))
+    except ValueError:
+        size = (0, 0)
+    if not sep or min(size) < 8:
+        raise ArpError(f"--size must be WIDTHxHEIGHT with both at least 8, e.g. 320x240 (got {text!r})")
+    return size
+
+
+def sim_dataset(
+    out: Path = typer.Option(..., "-o", "--out", help="folder to write (must be empty unless --overwrite)"),
+    scenes: int = typer.Option(10, min=1, help="number of rooms (each with its own seed)"),
+    frames: int = typer.Option(20, min=1, help="frames per room, spread over one loop of its trajectory"),
+    seed: int = typer.Option(0, help="dataset seed: picks every room's own seed"),
+    size: str = typer.Option("320x240", help="frame size WIDTHxHEIGHT"),
+    preset: str = typer.Option("room", help="scene preset (ar_perception.sim.SCENE_PRESETS)"),
+    trajectories: str = typer.Option("orbit,walk,handheld", help="comma-separated; room i uses the i-th (cycling)"),
+    val_fraction: float = typer.Option(0.2, help="share of rooms held out as the 'val' split"),
+    overwrite: bool = typer.Option(False, help="replace a dataset already in the folder"),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+) -> None:
+    """Render simulated rooms with exact ground truth into a dataset folder (layout: ar_perception/sim/dataset.py)."""
+    from ar_perception.sim.dataset import write_dataset
+
+    try:
+        root = write_dataset(out, scenes, frames, seed=seed, size=parse_size(size), progress=not quiet,
+                             preset=preset, trajectories=[t.strip() for t in trajectories.split(",") if t.strip()],
+                             val_fraction=val_fraction, overwrite=overwrite)
+    except ArpError as e:
+        _fail(e)
+    meta = json.loads((root / "meta.json").read_text())
+    splits = ", ".join(f"{k}: {len(v)} rooms" for k, v in meta["splits"].items())
+    console.print(f"wrote {scenes * frames} frames ({scenes} rooms x {frames}) to {root} ({splits})", highlight=False)
+
+
+def train_head(
+    task: Task = typer.Argument(..., help="seg or depth"),
+    data: Path = typer.Option(..., "--data", help="dataset folder (arp-sim, ADE20K-style or NYU-style)"),
+    out: Path = typer.Option(..., "-o", "--out", help="head file to write (.safetensors)"),
+    encoder: str = typer.Option("dinov2-vit-s14", help="encoder: a model name, 'NAME,key=value,...' or JSON"),
+    epochs: int = typer.Option(60, min=1),
+    batch_size: int = typer.Option(16, min=1),
+    lr: float = typer.Option(1e-3),
+    seed: int = typer.Option(0),
+    view: str = typer.Option("full", help="full: one encoder pass per frame; flip: frame + mirror, averaged"),
+    cls_token: bool = typer.Option(False, "--cls-token", help="also feed the class token to every patch "
+                                                              "(DINOv2's depth 'lin. 1' variant)"),
+    format: str = typer.Option("auto", help="dataset format: auto, sim, ade20k or nyu"),
+    max_samples: Optional[int] = typer.Option(None, help="train on at most this many samples"),
+    cache: Optional[Path] = typer.Option(None, help="feature cache folder (default: $ARP_CACHE/features)"),
+    as_json: bool = typer.Option(False, "--json", help="print the training report as JSON"),
+    quiet: bool = typer.Option(False, help="no progress bars"),
+) -> None:
+    """Train a linear head on frozen, cached encoder features; save it with its metadata."""
+    from ar_perception.models.training.features import parse_encoder_spec
+    from ar_perception.models.training.fit import TrainConfig
+    from ar_perception.models.training.fit import train_head as run
+
+    try:
+        cfg = TrainConfig(task=task.value, data=str(data), encoder=parse_encoder_spec(encoder), view=view,
+                          format=format, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                          cls_token=cls_token, max_samples=max_samples)
+        command = "arp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        log = (lambda s: None) if (quiet or as_json) else (lambda s: err_console.print(s, markup=False))
+        head, report = run(cfg, out, cache_dir=cache, progress=not quiet, log=log, command=command)
+    except ArpError as e:
+        _fail(e)
+    if as_json:
+        print(json.dumps({"head": str(out), **report}, indent=1, default=str))
+        return
+    console.print(f"saved {head!r} to {out} ({report['data']['train_samples']} training samples, "
+                  f"loss {report['losses'].get('first')} -> {report['losses'].get('last')}, {report['seconds']} s)",
+                  highlight=False)
+    if "val_metrics" in report:
+        title = f"held-out split ({report['data']['val_samples']} samples)"
+        console.print(_metrics_table(task.value, report["val_metrics"], title))
+
+
+def evaluate(task: str, data: str | Path, head_path: str | Path | None = None, encoder: str | None = None,
+             split: str = "auto", format: str = "auto", cache_dir: str | Path | None = None,
+             progress: bool = True) -> dict[str, Any]:
+    """Metrics of a head (default: the shipped one) on a dataset folder's held-out split (or `split`)."""
+    from ar_perception.models.encoder import build_encoder
+    from ar_perception.models.heads import default_head_path, load_default_head, load_head
+    from ar_perception.models.training.datasets import open_dataset
+    from ar_perception.models.training.features import feature_cache, parse_encoder_spec
+    from ar_perception.models.training.fit import evaluate_head
+
+    if split == "auto":
+        try:
+            ds = open_dataset(data, "val", format)
+            if not len(ds):
+                raise ArpError("empty")
+        except ArpError:
+            ds = open_dataset(data, None, format)
+    else:
+        ds = open_dataset(data, None if split == "all" else split, format)  # type: ignore[arg-type]
+    head = load_head(head_path, task) if head_path else load_default_head(task)  # type: ignore[arg-type]
+    if encoder is None:
+        spec = head.info.training.get("encoder_spec") or {"model": head.info.encoder}
+    else:
+        spec = parse_encoder_spec(encoder)
+    enc = build_encoder(spec)
+    if enc.name != head.info.encoder:
+        raise ArpError(f"the {task} head was trained on features of {head.info.encoder}, but the encoder is "
+                       f"{enc.name} (pass --encoder {head.info.encoder}, or a head trained for {enc.name})")
+    cache = feature_cache(ds, enc, spec, head.info.features, cache_dir)
+    result = evaluate_head(head, ds, cache, progress)
+    result["split"] = ds.split or "all"
+    result["head"] = str(head_path or default_head_path(task))
+    result["encoder"] = enc.name
+    return result
+
+
+def eval_cmd(
+    task: Task = typer.Argument(..., help="seg or depth"),
+    data: Path = typer.Option(..., "--data", help="dataset folder (arp-sim, ADE20K-style or NYU-style)"),
+    encoder: Optional[str] = typer.Option(None, help="encoder spec (default: the one the head was trained on)"),
+    head: Optional[Path] = typer.Option(None, help="head file (default: the shipped default head)"),
+    split: str = typer.Option("auto", help="val, train, all, or auto: the held-out split if the folder has one"),
+    format: str = typer.Option("auto", help="dataset format: auto, sim, ade20k or nyu"),
+    cache: Optional[Path] = typer.Option(None, help="feature cache folder (default: $ARP_CACHE/features)"),
+    as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object"),
+    quiet: bool = typer.Option(False, help="no progress bars"),
+) -> None:
+    """Evaluate a head: mIoU and pixel accuracy, or RMSE, AbsRel and delta<1.25, at image resolution."""
+    if split not in ("auto", "val", "train", "all"):
+        _fail(ArpError(f"--split must be auto, val, train or all (got {split!r})"))
+    try:
+        result = evaluate(task.value, data, head, encoder, split, format, cache, progress=not (quiet or as_json))
+    except ArpError as e:
+        _fail(e)
+    if as_json:
+        print(json.dumps(result, indent=1))
+        return
+    console.print(_metrics_table(task.value, result, f"{data} ({result['split']} split, {result['images']} images)"))
+
+
+def _metrics_table(task: str, m: dict[str, Any], title: str) -> Table:
+    t = Table(title=title)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    keys = ("miou", "pixel_acc") if task == "seg" else ("rmse", "absrel", "delta1")
+    for k in keys:
+        v = m.get(k)
+        t.add_row(k + (" (m)" if k == "rmse" else ""), "-" if v is None or math.isnan(v) else f"{v:.4f}")
+    for name, iou in (m.get("per_class_iou") or {}).items():
+        t.add_row(f"  IoU {name}", f"{iou:.4f}")
+    return t
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sim-dataset")(sim_dataset)
+    app.command("train-head")(train_head)
+    app.command("eval")(eval_cmd)

@@ -1,0 +1,48 @@
+"""What the segment and depth nodes share: loading a head in setup, reading a Features message for it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ar_perception.errors import NodeError
+from ar_perception.runtime.msg import Msg
+from ar_perception.runtime.node import Node
+
+
+def checked_head(node: Node, path: str | None, task: str) -> Any:
+    """Load the head of `task` for `node` (default: the shipped one), as a NodeError if it cannot be read."""
+    from ar_perception.errors import ModelError
+    from ar_perception.models.heads import load_default_head, load_head
+
+    try:
+        head = load_head(path, task) if path else load_default_head(task)  # type: ignore[arg-type]
+    except ModelError as e:
+        raise NodeError(f"node '{node.id}': {e}") from None
+    if head.info.features != "full":
+        node.log.warning("the %s head was trained on '%s' features, the encoder node gives one pass per frame "
+                         "('full'); expect slightly worse output", task, head.info.features)
+    return head
+
+
+def head_input(
+    node: Node, head: Any, msg: Msg, size: tuple[int, int] | None
+) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int]]:
+    """(patches, cls, (W, H)) of a Features message for `head`; warns once when the encoder differs."""
+    patches = msg.arrays["patches"]
+    if patches.shape[-1] != head.info.dim:
+        raise NodeError(f"node '{node.id}': the {head.task} head takes {head.info.dim}-d features of "
+                        f"{head.info.encoder}, got {patches.shape[-1]}-d features of {msg.meta.get('encoder', '?')}")
+    encoder = msg.meta.get("encoder")
+    if encoder and encoder != head.info.encoder and not getattr(node, "_warned_encoder", False):
+        node.log.warning("the %s head was trained on %s features but receives %s features; its output will be "
+                         "poor (train a head for %s with `arp train-head`)", head.task, head.info.encoder, encoder,
+                         encoder)
+        node._warned_encoder = True  # type: ignore[attr-defined]
+    if size is None:
+        image_size = msg.meta.get("image_size")
+        if not image_size:
+            raise NodeError(f"node '{node.id}': Features carry no meta.image_size; set the node's `size` parameter")
+        size = (int(image_size[0]), int(image_size[1]))
+    return patches, msg.arrays.get("cls"), size

@@ -1,0 +1,37 @@
+"""Semantic segmentation from the shared encoder's features: a linear head, a class mask at image size."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ar_perception.nodes._heads import checked_head, head_input
+from ar_perception.runtime.msg import Msg
+from ar_perception.runtime.node import Node, Outputs
+
+__all__ = ["Segment"]
+
+
+class Segment(Node):
+    """Features -> class mask at image size (linear head on the patch tokens)."""
+
+    inputs = {"features": "Features"}
+    outputs = {"mask": "Mask"}
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        head: str | None = Field(None, description="head file (.safetensors); default: the shipped head for "
+                                                   "the offline default encoder")
+        size: tuple[int, int] | None = Field(None, description="mask width, height; default: the image size "
+                                                               "the features were computed from")
+
+    def setup(self) -> None:
+        self.head = checked_head(self, self.params.head, "seg")
+        self.classes = list(self.head.classes)
+        self.dtype = np.uint8 if len(self.classes) <= 256 else np.int32
+
+    def on_input(self, name: str, msg: Msg) -> Outputs:
+        patches, cls, size = head_input(self, self.head, msg, self.params.size)
+        mask = self.head.predict(patches, size, cls).astype(self.dtype)  # (H, W) class ids
+        meta = {k: v for k, v in msg.meta.items() if k not in ("encoder", "image_size")}
+        return {"mask": msg.derive("Mask", {**meta, "classes": self.classes}, data=mask)}
