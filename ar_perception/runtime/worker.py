@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import zmq
@@ -205,18 +205,29 @@ class Worker:
         for name, m in self.pub.stamp(out):
             self.send(name, m)
 
-    def publish_all(self, emitted: Any) -> None:
-        """Publish a handler's outputs: one dict, or each dict of an iterator as soon as it is yielded."""
-        if emitted is None or isinstance(emitted, dict) or hasattr(emitted, "items"):
+    def call_and_publish(self, call: Callable[[], Any]) -> int:
+        """Run a handler and publish what it emits (one dict, or each dict of an iterator as soon as it is
+        yielded); return the nanoseconds spent in the node's own code, publishing excluded."""
+        t0 = time.perf_counter_ns()
+        emitted = call()
+        spent = time.perf_counter_ns() - t0
+        if emitted is None or hasattr(emitted, "items"):
             self.publish(emitted)
-            return
-        for out in emitted:
+            return spent
+        it = iter(emitted)
+        while True:
+            t0 = time.perf_counter_ns()
+            try:
+                out = next(it)
+            except StopIteration:
+                return spent + time.perf_counter_ns() - t0
+            spent += time.perf_counter_ns() - t0
             self.publish(out)
             if self.stop.is_set():
-                close = getattr(emitted, "close", None)
+                close = getattr(it, "close", None)
                 if close is not None:
                     close()
-                return
+                return spent
 
     def queued(self, port: str) -> int:
         with self.cond:
@@ -398,14 +409,15 @@ class Worker:
             return self._pop() or ("", None)
 
     def handle(self, port: str, msg: Msg) -> None:
-        t0 = time.perf_counter_ns()
+        # Compute = time in the node's own handler, counted per call: a synced node's buffering and
+        # all publishing are the framework's share, not the node's.
+        calls: list[int] = []
         try:
             if self.sync is not None:
-                groups = self.sync.push(port, msg)
-                for g in groups:
-                    self.publish_all(self.node.on_sync(g))
+                for g in self.sync.push(port, msg):
+                    calls.append(self.call_and_publish(lambda: self.node.on_sync(g)))
             else:
-                self.publish_all(self.node.on_input(port, msg))
+                calls.append(self.call_and_publish(lambda: self.node.on_input(port, msg)))
         except Exception as e:
             self.log.error("node '%s' raised while handling input '%s' (%s from %s, seq %d):\n%s",
                            self.id, port, msg.kind, msg.topic, msg.seq, traceback.format_exc().rstrip())
@@ -413,7 +425,7 @@ class Worker:
             if self.strict or self.cfg.get("on_error") == "restart":
                 raise
         finally:
-            self.stats.compute_ns.append(time.perf_counter_ns() - t0)
+            self.stats.compute_ns.extend(calls)
             if not self.outputs:  # a sink: its latency since capture is measured when it is done
                 self.stats.latency_ns.append(time.time_ns() - msg.capture_ns)
 
