@@ -113,6 +113,8 @@ def run(
     stats: Optional[Path] = typer.Option(None, help="write the per-node statistics as JSON here at exit"),
     log_level: str = typer.Option("WARNING", help="log level of the node processes"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no live table while running"),
+    only: Optional[str] = typer.Option(None, help="start only these nodes (comma-separated ids); the others "
+                                                 "run elsewhere under their own `arp run --only` (tcp, fixed ports)"),
 ) -> None:
     """Run a graph: one process per node; stops on Ctrl-C, on --for, or when every source has ended."""
     from rich.live import Live
@@ -120,6 +122,10 @@ def run(
     from ar_perception.runtime.launch import run_graph
 
     g = _load(graph, set_)
+    selected = {s.strip() for s in only.split(",") if s.strip()} if only else None
+    unknown = sorted((selected or set()) - {n.id for n in g.spec.nodes})
+    if unknown:
+        _fail(GraphError(f"{graph}: --only names unknown node(s): {', '.join(unknown)}"))
     logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s",
                         datefmt="%H:%M:%S")
     view = LiveTable()
@@ -128,7 +134,7 @@ def run(
     try:
         if live is not None:
             live.start()
-        result = run_graph(g, for_, strict=strict, log_level=log_level,
+        result = run_graph(g, for_, strict=strict, log_level=log_level, only=selected,
                            on_stats=(lambda reports: live.update(view.update(reports))) if live else None)
     except ArpError as e:
         _fail(e)

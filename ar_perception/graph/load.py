@@ -279,6 +279,9 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
             if port not in in_ports and WILDCARD not in in_ports:
                 problems.append(f"{path}: {where}.inputs.{port}: '{n.node}' has no input '{port}' "
                                 f"(expected one of: {', '.join(in_ports) or 'none'}{_near(port, in_ports)})")
+        if n.port is not None and (n.transport or spec.transport) != "tcp":
+            problems.append(f"{path}: {where}.port: fixed ports need tcp (set transport: tcp on the node "
+                            f"or the graph; got {n.transport or spec.transport})")
         if n.sync is not None:
             if len(n.inputs) < 2:
                 problems.append(f"{path}: {where}.sync: sync needs at least 2 inputs (got {len(n.inputs)})")

@@ -80,7 +80,9 @@ class NodeSpec(_Strict):
     restart: RestartSpec = RestartSpec()
     on_error: Literal["skip", "restart"] = "skip"
     transport: Literal["ipc", "tcp"] | None = None
-    host: str | None = None
+    host: str | None = Field(None, description="tcp: the address this node binds and others connect to")
+    port: int | None = Field(None, ge=1, le=65535, description="tcp: first of this node's fixed ports "
+                             "(one per output and reliable edge), so that it can run on another machine")
 
     @field_validator("inputs", mode="before")
     @classmethod

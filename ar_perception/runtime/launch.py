@@ -31,6 +31,7 @@ __all__ = ["RunResult", "NodeReport", "Supervisor", "run_graph"]
 
 log = logging.getLogger("arp.run")
 LOSSY_EOS_WAIT_S = 2.0  # how long a finished producer waits for a lossy consumer to see its EOS
+REMOTE_EOS_WAIT_S = 5.0  # how long a finished producer keeps its sockets open for consumers elsewhere
 START_TIMEOUT = 120.0  # seconds every node gets for setup (model loading) before the run is abandoned
 
 
@@ -70,23 +71,28 @@ def _endpoint(transport: str, host: str, run_dir: str, name: str) -> str:
 def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict[str, dict[str, Any]], str, str]:
     """Per-node worker configurations plus the supervisor's control and report endpoints."""
     g = graph.spec
-    tcp_anywhere = g.transport == "tcp" or any(n.transport == "tcp" for n in g.nodes)
-    ctl_ep = _endpoint("tcp" if tcp_anywhere else "ipc", g.host, run_dir, "ctl")
-    up_ep = _endpoint("tcp" if tcp_anywhere else "ipc", g.host, run_dir, "up")
+    # The control and report sockets stay on this machine: a supervisor only manages its own processes.
+    ctl_ep = _endpoint("ipc", g.host, run_dir, "ctl")
+    up_ep = _endpoint("ipc", g.host, run_dir, "up")
     pubs: dict[tuple[str, str], str] = {}
     cfgs: dict[str, dict[str, Any]] = {}
     for i, n in enumerate(g.nodes):
         transport, host = n.transport or g.transport, n.host or g.host
         kinds_out = graph.output_kinds.get(n.id) or graph.classes[n.id].output_kinds()
         outs = {}
+        fixed = iter(range(n.port, n.port + 10_000)) if n.port else None  # fixed ports: reachable from elsewhere
+
+        def endpoint(name: str) -> str:
+            return f"tcp://{host}:{next(fixed)}" if fixed else _endpoint(transport, host, run_dir, name)
+
         for j, o in enumerate(graph.outputs[n.id]):
-            pubs[(n.id, o)] = _endpoint(transport, host, run_dir, f"o{i}.{j}")
+            pubs[(n.id, o)] = endpoint(f"o{i}.{j}")
             wires = graph.consumers(n.id, o)
             reliable = [w for w in wires if graph.node(w.dst_node).inputs[w.dst_input].queue.policy == "reliable"]
             outs[o] = {
                 "kind": kinds_out[o], "pub": pubs[(n.id, o)],
                 "subscribers": len(wires) - len(reliable),
-                "reliable": [_endpoint(transport, host, run_dir, f"r{i}.{j}.{k}") for k in range(len(reliable))],
+                "reliable": [endpoint(f"r{i}.{j}.{k}") for k in range(len(reliable))],
                 "reliable_bound": max([graph.node(w.dst_node).inputs[w.dst_input].queue.size for w in reliable] or [1]),
                 "_reliable_for": [(w.dst_node, w.dst_input) for w in reliable],
             }
@@ -115,8 +121,11 @@ def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict
 
 class Supervisor:
     def __init__(self, graph: Graph, *, strict: bool = False, log_level: str = "WARNING",
-                 stop_timeout: float | None = None, on_stats: Callable[[dict[str, NodeReport]], None] | None = None):
+                 stop_timeout: float | None = None, on_stats: Callable[[dict[str, NodeReport]], None] | None = None,
+                 only: set[str] | None = None):
         self.graph = graph
+        # The nodes this supervisor starts; the others run under another `arp run --only` elsewhere.
+        self.local = set(only) if only else {n.id for n in graph.spec.nodes}
         self.strict = strict
         self.stop_timeout = stop_timeout if stop_timeout is not None else graph.spec.stop_timeout
         self.on_stats = on_stats
@@ -132,7 +141,7 @@ class Supervisor:
         self.up.bind(up_ep)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._ps: dict[str, psutil.Process] = {}
-        self.reports = {n.id: NodeReport(n.id, n.node) for n in graph.spec.nodes}
+        self.reports = {n.id: NodeReport(n.id, n.node) for n in graph.spec.nodes if n.id in self.local}
         self.ready: set[str] = set()
         self.started: set[str] = set()
         self.eos_sent: dict[str, float] = {}
@@ -236,6 +245,8 @@ class Supervisor:
                 if (nid, w.dst_node, w.dst_input) not in self.eos_acks and w.dst_node not in self.finished
                 and (self.graph.node(w.dst_node).inputs[w.dst_input].queue.policy == "reliable"
                      or now - t < LOSSY_EOS_WAIT_S)
+                # a consumer on another machine acknowledges to its own supervisor: give it time instead
+                and (w.dst_node in self.local or now - t < REMOTE_EOS_WAIT_S)
             ]
             if not pending:
                 out.append(nid)
@@ -248,9 +259,10 @@ class Supervisor:
         reason = "all sources ended"
         try:
             for nid in self.cfgs:
-                self.spawn(nid)
+                if nid in self.local:
+                    self.spawn(nid)
             deadline = time.monotonic() + START_TIMEOUT
-            while self.ready | self.finished != set(self.cfgs):
+            while self.ready | self.finished != self.local:
                 self.pump(50)
                 self.reap()
                 failed = [n for n in self.finished if self.reports[n].exit_code not in (0, None)]
@@ -261,7 +273,7 @@ class Supervisor:
                     reason = "interrupted"
                     return self._finish(t0, reason)
                 if time.monotonic() > deadline:
-                    raise NodeError(f"nodes {', '.join(sorted(set(self.cfgs) - self.ready))} were not ready "
+                    raise NodeError(f"nodes {', '.join(sorted(self.local - self.ready))} were not ready "
                                     f"after {START_TIMEOUT:.0f} s")
             t0 = time.monotonic()
             last_view = 0.0
@@ -274,7 +286,7 @@ class Supervisor:
                 if released := self.releasable():
                     self.broadcast("release", nodes=released)
                 self.reap()
-                if self.finished == set(self.cfgs):
+                if self.finished == self.local:
                     break
                 if stop_event and stop_event():
                     reason = "interrupted"
@@ -330,7 +342,8 @@ class Supervisor:
 
 def run_graph(graph: Graph, duration: float | None = None, *, strict: bool = False,
               log_level: str = "WARNING",
-              on_stats: Callable[[dict[str, NodeReport]], None] | None = None) -> RunResult:
+              on_stats: Callable[[dict[str, NodeReport]], None] | None = None,
+              only: set[str] | None = None) -> RunResult:
     """Run a loaded graph to its end (or for `duration` seconds); Ctrl-C stops it cleanly."""
     interrupted = False
 
@@ -340,7 +353,7 @@ def run_graph(graph: Graph, duration: float | None = None, *, strict: bool = Fal
 
     old = signal.signal(signal.SIGINT, on_sigint) if _main_thread() else None
     try:
-        sup = Supervisor(graph, strict=strict, log_level=log_level, on_stats=on_stats)
+        sup = Supervisor(graph, strict=strict, log_level=log_level, on_stats=on_stats, only=only)
         return sup.run(duration, lambda: interrupted)
     finally:
         if old is not None:

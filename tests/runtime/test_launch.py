@@ -200,3 +200,38 @@ def test_sigkill_of_arp_run_leaves_no_orphans_and_no_ipc_files():
         time.sleep(0.1)
     assert not [n.pid for n in nodes if n.is_running() and n.status() != psutil.STATUS_ZOMBIE]
     assert not arp_dirs() & new_dirs
+
+
+def test_a_graph_split_across_two_supervisors_over_tcp_with_fixed_ports(tmp_path):
+    """What `arp run G --only cam` on one machine and `--only inv,out` on another do, on one host."""
+    import threading
+
+    from ar_perception.runtime.transport import free_tcp_port
+
+    log = tmp_path / "split.jsonl"
+    base = free_tcp_port("127.0.0.1")
+    g = graph(f"""
+transport: tcp
+host: 127.0.0.1
+nodes:
+  - {{id: cam, node: pattern, port: {base}, params: {{fps: 50, frames: 25, size: [32, 24]}}}}
+  - {{id: inv, node: invert, port: {base + 10}, inputs: {{image: {{source: cam/image, queue: reliable}}}}}}
+  - {{id: out, node: sink, params: {{log: "{log}"}}, inputs: {{in: {{source: inv/image, queue: reliable}}}}}}
+""")
+    results = {}
+    remote = threading.Thread(target=lambda: results.setdefault("cam", Supervisor(g, only={"cam"}).run(60)))
+    remote.start()
+    results["rest"] = Supervisor(g, only={"inv", "out"}).run(60)
+    remote.join(60)
+    assert [x["seq"] for x in lines(log)] == list(range(25))
+    assert set(results["cam"].nodes) == {"cam"} and set(results["rest"].nodes) == {"inv", "out"}
+    assert results["rest"].reason == "all sources ended"
+
+
+def test_fixed_ports_need_tcp():
+    from ar_perception.errors import GraphError
+
+    with pytest.raises(GraphError) as e:
+        graph("nodes:\n  - {id: cam, node: pattern, port: 47000}\n")
+    assert e.value.problems == ["test.yaml: nodes[0] (cam).port: fixed ports need tcp (set transport: tcp on the "
+                                "node or the graph; got ipc)"]
