@@ -201,7 +201,24 @@ def _pairs(images: list[Path], targets: list[Path], exts: tuple[str, ...], what:
     return pairs
 
 
-class AdeFolder:
+class _PairedFolder:
+    """A folder of (image, target) file pairs: what the ADE20K- and NYU-style readers share."""
+
+    root: Path
+    _pairs: list[tuple[Path, Path]]
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def name(self, i: int) -> str:
+        return str(self._pairs[i][0].relative_to(self.root))
+
+    def image(self, i: int) -> np.ndarray:
+        return _read_rgb(self._pairs[i][0])
+
+
+
+class AdeFolder(_PairedFolder):
     """ADE20K-style segmentation folder (layout in the module docstring)."""
 
     format = "ade20k"
@@ -235,15 +252,6 @@ class AdeFolder:
             top = top if top != IGNORE else 254
             self.classes = ["unlabeled", *(f"class_{i}" for i in range(1, top + 1))]
 
-    def __len__(self) -> int:
-        return len(self._pairs)
-
-    def name(self, i: int) -> str:
-        return str(self._pairs[i][0].relative_to(self.root))
-
-    def image(self, i: int) -> np.ndarray:
-        return _read_rgb(self._pairs[i][0])
-
     def target(self, i: int, task: str) -> np.ndarray:
         _check_task(self, task)
         labels = _read_gray(self._pairs[i][1]).astype(np.int32)
@@ -255,7 +263,7 @@ class AdeFolder:
         return _fingerprint("ade20k", self.split, self.classes, files=files)
 
 
-class NyuFolder:
+class NyuFolder(_PairedFolder):
     """NYU-style depth folder (layout in the module docstring)."""
 
     format = "nyu"
@@ -276,15 +284,6 @@ class NyuFolder:
         self._pairs = pairs
         self.classes: list[str] = []
         self.ignore_index = None
-
-    def __len__(self) -> int:
-        return len(self._pairs)
-
-    def name(self, i: int) -> str:
-        return str(self._pairs[i][0].relative_to(self.root))
-
-    def image(self, i: int) -> np.ndarray:
-        return _read_rgb(self._pairs[i][0])
 
     def target(self, i: int, task: str) -> np.ndarray:
         _check_task(self, task)
