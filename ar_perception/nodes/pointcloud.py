@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Literal
@@ -10,7 +9,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ar_perception.errors import MissingExtraError, NodeError
+from ar_perception.errors import NodeError
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node, Outputs
 
@@ -50,8 +49,10 @@ class PointCloud(Node):
         self.latest: dict[str, Msg] = {}
         self.last: tuple[np.ndarray, np.ndarray | None] | None = None
         self.count = 0
-        if (self.params.voxel is not None or self.params.ply) and importlib.util.find_spec("open3d") is None:
-            raise MissingExtraError("open3d-cpu", "vision")  # at start, not at the first frame
+        if self.params.voxel is not None or self.params.ply:
+            from ar_perception.geometry import _open3d
+
+            _open3d()  # import it now (about 1 s), not on the first frame's clock; missing -> how to install
 
     def on_input(self, name: str, msg: Msg) -> Outputs:
         """Without a graph `sync`: each depth map triggers, with the newest image and camera."""
