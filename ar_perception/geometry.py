@@ -17,6 +17,7 @@ import numpy as np
 from ar_perception.errors import ArpError, MissingExtraError
 
 __all__ = [
+    "open3d_module",
     "intrinsics_matrix",
     "pixel_rays",
     "depth_to_points",
@@ -163,7 +164,8 @@ def project_points(
     return uv, z
 
 
-def _open3d() -> Any:
+def open3d_module() -> Any:
+    """open3d, or an error that says how to install it."""
     try:
         import open3d
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -190,7 +192,7 @@ def voxel_downsample(
     """
     if voxel_size <= 0:
         raise ArpError(f"voxel_downsample: voxel_size must be > 0 metres, got {voxel_size}")
-    o3d = _open3d()
+    o3d = open3d_module()
     pcd = o3d.geometry.PointCloud()
     pcd.points = o3d.utility.Vector3dVector(np.asarray(points, dtype=np.float64).reshape(-1, 3))
     if colors is not None:
@@ -205,7 +207,7 @@ def voxel_downsample(
 
 def write_ply(path: str | os.PathLike[str], points: np.ndarray, colors: np.ndarray | None = None) -> None:
     """Write points (N, 3) and optional uint8 colours (N, 3) as a binary PLY file (open3d)."""
-    o3d = _open3d()
+    o3d = open3d_module()
     pcd = o3d.geometry.PointCloud()
     pcd.points = o3d.utility.Vector3dVector(np.asarray(points, dtype=np.float64).reshape(-1, 3))
     if colors is not None:

@@ -50,9 +50,9 @@ class PointCloud(Node):
         self.last: tuple[np.ndarray, np.ndarray | None] | None = None
         self.count = 0
         if self.params.voxel is not None or self.params.ply:
-            from ar_perception.geometry import _open3d
+            from ar_perception.geometry import open3d_module
 
-            _open3d()  # import it now (about 1 s), not on the first frame's clock; missing -> how to install
+            open3d_module()  # import it now (about 1 s), not on the first frame's clock; missing -> how to install
 
     def on_input(self, name: str, msg: Msg) -> Outputs:
         """Without a graph `sync`: each depth map triggers, with the newest image and camera."""

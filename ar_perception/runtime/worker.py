@@ -132,7 +132,6 @@ class Worker:
         self.node = cls(cls.Params.model_validate(cfg.get("params") or {}), node_id=self.id)
         self.node.graph_text = cfg.get("graph_text", "")
         self.node._pending = self.queued
-        self.in_kinds = cls.input_kinds()
         self.ctx = zmq.Context()
         self.up = self.ctx.socket(zmq.PUSH)
         self.up.setsockopt(zmq.LINGER, 2000)
@@ -270,7 +269,6 @@ class Worker:
                     # the main thread writes to the wake-up pipe when it frees a slot.
                     want = {s for s, port in socks.items() if not self.queues[port].full() and port not in self.ended
                             and self._started.is_set()}
-                    any_full = any(q.full() for q in self.queues.values())
                 for s in polled - want:
                     poller.unregister(s)
                 for s in want - polled:

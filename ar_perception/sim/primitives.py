@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Any
 
 import numpy as np
 
-from ar_perception.errors import MissingExtraError
+from ar_perception.geometry import open3d_module
 from ar_perception.sim.materials import Material
 
 __all__ = ["Part", "BOX", "SPHERE", "CYLINDER", "part_mesh", "open3d_module"]
@@ -35,14 +34,6 @@ class Part:
         px, py, pz = self.center
         center = (x + c * px - s * py, y + s * px + c * py, z + pz)
         return replace(self, center=center, yaw=self.yaw + yaw)
-
-
-def open3d_module() -> Any:
-    try:
-        import open3d
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingExtraError("open3d-cpu", "vision") from exc
-    return open3d
 
 
 @cache
