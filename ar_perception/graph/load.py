@@ -122,7 +122,7 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         if f is None:
             return []
         ann = f.annotation
-        for cand in (s.NodeSpec, s.InputSpec, s.QueueSpec, s.SyncSpec, s.RestartSpec):
+        for cand in (s.NodeSpec, s.InputSpec, s.QueueSpec, s.SyncSpec, s.RestartSpec, s.SecuritySpec):
             if cand is ann or cand.__name__ in str(ann):
                 target = cand
                 break
@@ -187,6 +187,32 @@ def _find_cycle(nodes: list[str], edges: dict[str, set[str]]) -> list[str] | Non
         if n not in state and (c := visit(n)):
             return c
     return None
+
+
+def _security_problems(spec: GraphSpec, path: str) -> list[str]:
+    """tcp beyond this machine needs CurveZMQ keys, and the key files named must load."""
+    from ar_perception.errors import TransportError
+    from ar_perception.keys import CurveKeys, is_loopback
+
+    problems = []
+    if spec.security is None:
+        if spec.transport == "tcp" and not is_loopback(spec.host):
+            problems.append(f"{path}: host: tcp on {spec.host} can be reached from other machines, so it needs "
+                            "CurveZMQ (expected a 'security:' section with keys from `arp keys create`, "
+                            "or host 127.0.0.1)")
+        for i, n in enumerate(spec.nodes):
+            transport, host = n.transport or spec.transport, n.host or spec.host
+            if transport == "tcp" and not is_loopback(host) and (n.host or n.transport):
+                problems.append(f"{path}: nodes[{i}] ({n.id}).host: tcp on {host} can be reached from other "
+                                "machines, so it needs CurveZMQ (expected a 'security:' section with keys from "
+                                "`arp keys create`, or host 127.0.0.1)")
+        return problems
+    sec = spec.security
+    try:
+        CurveKeys.load(sec.secret_key, sec.authorized_keys, sec.server_keys)
+    except TransportError as e:
+        problems.append(f"{path}: security: {e}")
+    return problems
 
 
 def apply_overrides(raw: dict[str, Any], sets: list[str], prefix: str) -> None:
@@ -321,6 +347,7 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
                 if not compatible(out_kind, in_kind):
                     problems.append(f"{path}: {where}.inputs.{port}: kind mismatch: '{inp.source}' gives "
                                     f"{out_kind}, but '{port}' takes {in_kind} (expected {in_kind}, got {out_kind})")
+    problems.extend(_security_problems(spec, path))
     cycle = _find_cycle(ids, edges)
     if cycle:
         problems.append(f"{path}: nodes: cycle {' -> '.join(cycle)} (expected an acyclic graph)")

@@ -7,12 +7,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["QueueSpec", "InputSpec", "SyncSpec", "RestartSpec", "NodeSpec", "GraphSpec", "TIMER_RE"]
+__all__ = ["QueueSpec", "InputSpec", "SyncSpec", "RestartSpec", "NodeSpec", "SecuritySpec", "GraphSpec", "TIMER_RE",
+           "HEALTH_TIMEOUT"]
 
 TIMER_RE = re.compile(r"^timer/(hz|ms)/(\d+(?:\.\d+)?)$")
 _ID_RE = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 _SOURCE_RE = r"^[A-Za-z_][A-Za-z0-9_\-]*/[A-Za-z_][A-Za-z0-9_\-/.]*$"
 
+HEALTH_TIMEOUT = 30.0  # seconds a running node may go without progress before it counts as hung
 RELIABLE_BOUND = 16  # messages a reliable edge buffers on each side before the producer blocks
 
 
@@ -83,6 +85,9 @@ class NodeSpec(_Strict):
     host: str | None = Field(None, description="tcp: the address this node binds and others connect to")
     port: int | None = Field(None, ge=1, le=65535, description="tcp: first of this node's fixed ports "
                              "(one per output and reliable edge), so that it can run on another machine")
+    health_timeout: float | None = Field(None, gt=0, description="seconds without progress after which the "
+                                         "node counts as hung: it is killed, reported and restarted under its "
+                                         "restart policy (default: the graph's health_timeout)")
 
     @field_validator("inputs", mode="before")
     @classmethod
@@ -92,8 +97,22 @@ class NodeSpec(_Strict):
         return v
 
 
+class SecuritySpec(_Strict):
+    """CurveZMQ for tcp links: every tcp socket is encrypted and only authorised keys may connect."""
+
+    secret_key: str = Field(min_length=1, description="this machine's key pair: the NAME.key_secret file "
+                            "`arp keys create NAME` wrote")
+    authorized_keys: str = Field(min_length=1, description="folder of public keys (*.key) allowed to connect "
+                                 "to the nodes this machine runs")
+    server_keys: dict[str, str] = Field({}, description="host -> public key file of the machine that binds "
+                                        "there (nodes run by this supervisor use its own key)")
+
+
 class GraphSpec(_Strict):
     nodes: list[NodeSpec] = Field(min_length=1)
     transport: Literal["ipc", "tcp"] = "ipc"
     host: str = "127.0.0.1"
     stop_timeout: float = Field(5.0, gt=0, description="seconds a node gets to stop before it is killed")
+    health_timeout: float = Field(HEALTH_TIMEOUT, gt=0, description="seconds a running node may make no "
+                                  "progress before it counts as hung")
+    security: SecuritySpec | None = None

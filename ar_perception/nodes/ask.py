@@ -72,6 +72,7 @@ class Ask(Node):
     def produce(self) -> Iterator[Outputs]:
         while not self.stopping:
             if not self._sock.poll(100):
+                yield None  # waiting for a question is progress, not a hang
                 continue
             arrived = time.time_ns()
             try:

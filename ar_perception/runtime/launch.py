@@ -41,6 +41,7 @@ class NodeReport:
     node: str
     stats: dict[str, Any] = field(default_factory=dict)
     restarts: int = 0
+    hangs: int = 0
     exit_code: int | None = None
     killed: bool = False
     errors: list[str] = field(default_factory=list)
@@ -101,6 +102,7 @@ def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict
             "search_paths": graph.search_paths, "strict": strict, "on_error": n.on_error,
             "outputs": outs, "inputs": {}, "sync": n.sync.model_dump() if n.sync else None,
             "ctl": ctl_ep, "up": up_ep, "log_level": log_level, "graph_text": graph.text,
+            "security": g.security.model_dump() if g.security else None,
         }
     for n in g.nodes:
         for port, inp in n.inputs.items():
@@ -132,6 +134,7 @@ class Supervisor:
         self.run_dir = tempfile.mkdtemp(prefix="arp-")
         os.chmod(self.run_dir, 0o700)
         self.cfgs, ctl_ep, up_ep = plan(graph, self.run_dir, strict, log_level)
+        self._check_remote_keys()
         self.ctx = zmq.Context()
         self.ctl = self.ctx.socket(zmq.PUB)
         self.ctl.setsockopt(zmq.LINGER, 0)
@@ -147,8 +150,25 @@ class Supervisor:
         self.eos_sent: dict[str, float] = {}
         self.eos_acks: set[tuple[str, str, str]] = set()  # (producer, consumer, input)
         self.finished: set[str] = set()
+        self.beat: dict[str, float] = {}  # when each started node last showed progress
         self.reaper = subprocess.Popen([sys.executable, "-m", "ar_perception.runtime.reaper", self.run_dir],
                                        stdin=subprocess.PIPE, start_new_session=True, text=True)
+
+    def _check_remote_keys(self) -> None:
+        """A consumer here of a producer elsewhere must know that machine's public key."""
+        sec = self.graph.spec.security
+        if sec is None:
+            return
+        for nid in sorted(self.local):
+            for port, i in self.cfgs[nid]["inputs"].items():
+                src = i["source"].split("/")[0]
+                ep = i.get("endpoint", "")
+                host = ep.removeprefix("tcp://").rpartition(":")[0]
+                if ep.startswith("tcp://") and src not in self.local and host not in sec.server_keys:
+                    shutil.rmtree(self.run_dir, ignore_errors=True)
+                    raise NodeError(f"node '{nid}' input '{port}' connects to '{src}' on {host}, which this "
+                                    f"supervisor does not run: security.server_keys needs the public key of the "
+                                    f"machine at {host}")
 
     # -- processes -------------------------------------------------------------------------------
     def spawn(self, node_id: str) -> None:
@@ -187,12 +207,14 @@ class Supervisor:
                 self.ready.add(r.id)
             elif m["type"] == "started":
                 self.started.add(r.id)
+                self.beat[r.id] = time.monotonic()
             elif m["type"] == "eos":
                 self.eos_acks.add((m["from"], r.id, m["input"]))
             elif m["type"] == "eos_sent":
                 self.eos_sent.setdefault(r.id, time.monotonic())
             elif m["type"] == "stats":
                 r.stats = m["stats"]
+                self.beat[r.id] = time.monotonic()
             elif m["type"] in ("setup_error", "handler_error"):
                 r.errors.append(f"{m['type'].split('_')[0]}: {m['error']}")
 
@@ -220,6 +242,23 @@ class Supervisor:
             done.append(nid)
             self.broadcast("ended", node=nid, clean=code == 0)
         return done
+
+    def check_health(self) -> None:
+        """Kill a started node that showed no progress for its health timeout; `reap` restarts it."""
+        now = time.monotonic()
+        for nid in sorted(self.started - self.finished):
+            timeout = self.graph.node(nid).health_timeout or self.graph.spec.health_timeout
+            quiet = now - self.beat.get(nid, now)
+            p = self.procs[nid]
+            if quiet <= timeout or p.poll() is not None:
+                continue
+            r = self.reports[nid]
+            r.hangs += 1
+            r.errors.append(f"hung: no progress for {quiet:.1f} s (health timeout {timeout:g} s)")
+            log.error("node '%s' made no progress for %.1f s (health timeout %g s); killing it", nid, quiet, timeout)
+            self.started.discard(nid)
+            p.kill()
+            p.wait()
 
     def sample_resources(self) -> None:
         """CPU (percent of one core since the last sample) and resident memory of every node process."""
@@ -285,6 +324,7 @@ class Supervisor:
                 self.pump(20 if waiting else 50)
                 if released := self.releasable():
                     self.broadcast("release", nodes=released)
+                self.check_health()
                 self.reap()
                 if self.finished == self.local:
                     break

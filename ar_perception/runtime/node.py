@@ -97,7 +97,11 @@ class Node:
         raise NotImplementedError(f"{type(self).__name__} does not support synced inputs")
 
     def produce(self) -> Iterator[Outputs]:
-        """Sources: yield {output: Msg} until the source ends."""
+        """Sources: yield {output: Msg} until the source ends.
+
+        A source that waits for something rare (a question, a trigger) yields None while it waits: the
+        supervisor counts a node with no progress for its health timeout as hung and restarts it.
+        """
         raise NotImplementedError(f"{type(self).__name__} is not a source")
         yield  # pragma: no cover
 

@@ -24,6 +24,7 @@ import zmq
 from ar_perception import kinds
 from ar_perception.errors import NodeError
 from ar_perception.graph.spec import QueueSpec, SyncSpec, TIMER_RE
+from ar_perception.keys import CurveKeys
 from ar_perception.runtime import transport as tp
 from ar_perception.runtime.msg import EOS, Msg, decode, encode
 from ar_perception.runtime.queues import InputQueue
@@ -152,6 +153,9 @@ class Worker:
         self._end_at: dict[str, float] = {}
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
+        sec = cfg.get("security")
+        self.curve = CurveKeys.load(sec["secret_key"], sec["authorized_keys"], sec["server_keys"]) if sec else None
+        self.gate: tp.Gatekeeper | None = None
 
     # -- reports to the supervisor ---------------------------------------------------------------
     def report(self, kind: str, **fields: Any) -> None:
@@ -165,14 +169,19 @@ class Worker:
                 tp.drain_subscriptions(pub)  # (re)subscriptions queue up on an XPUB until read
             with self.cond:
                 snap = self.stats.snapshot(self.queues, self.sync)
+            if self.gate is not None:
+                snap["refused"] = self.gate.refused
             self.report("stats", stats=snap)
 
     # -- sockets ---------------------------------------------------------------------------------
     def open_outputs(self) -> None:
         self.out_socks: dict[str, tuple[zmq.Socket, list[zmq.Socket]]] = {}
+        bound = [ep for o in self.outputs.values() for ep in (o["pub"], *o["reliable"])]
+        if self.curve is not None and any(ep.startswith("tcp://") for ep in bound):
+            self.gate = tp.Gatekeeper(self.ctx, self.curve, self.log)  # before the first bind
         for name, o in self.outputs.items():
-            pub = tp.pub_socket(self.ctx, o["pub"])
-            pushes = [tp.push_socket(self.ctx, ep, o["reliable_bound"]) for ep in o["reliable"]]
+            pub = tp.pub_socket(self.ctx, o["pub"], self.curve)
+            pushes = [tp.push_socket(self.ctx, ep, o["reliable_bound"], self.curve) for ep in o["reliable"]]
             self.out_socks[name] = (pub, pushes)
 
     def send(self, name: str, msg: Msg) -> None:
@@ -251,9 +260,9 @@ class Worker:
                 period = 1.0 / float(m.group(2)) if m.group(1) == "hz" else float(m.group(2)) / 1000.0
                 timers[port] = [period, time.monotonic(), 0]
             elif q.policy == "reliable":
-                socks[tp.pull_socket(self.ctx, i["endpoint"], q.size)] = port
+                socks[tp.pull_socket(self.ctx, i["endpoint"], q.size, self.curve)] = port
             else:
-                socks[tp.sub_socket(self.ctx, i["endpoint"])] = port
+                socks[tp.sub_socket(self.ctx, i["endpoint"], self.curve)] = port
         self.up_rx = self.ctx.socket(zmq.PUSH)
         self.up_rx.setsockopt(zmq.LINGER, 1000)
         self.up_rx.connect(self.cfg["up"])
@@ -468,6 +477,7 @@ class Worker:
                 self.report("eos_sent")
                 while not (self._released.is_set() or self.stop.is_set()):
                     self._released.wait(0.1)
+                    self.report_stats()  # also the heartbeat the supervisor's health check reads
             return 0
         except Exception as e:
             self.log.error("node '%s' stopped on an error: %s", self.id, "".join(
@@ -487,6 +497,8 @@ class Worker:
                 pub.close(200)
                 for s in pushes:
                     s.close()
+            if self.gate is not None:
+                self.gate.stop()
             self.up.close()
             self.ctx.term()
 

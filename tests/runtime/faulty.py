@@ -84,3 +84,17 @@ class Pair(Node):
     def on_sync(self, msgs: dict[str, Msg]) -> dict[str, Msg]:
         dt = msgs["a"].capture_ns - msgs["b"].capture_ns
         return {"pair": msgs["a"].derive("Text", {"text": f"{dt}", "frame": msgs["a"].meta.get("frame")})}
+
+
+class HangOnce(Node):
+    """Stops making progress on its fifth frame (a deadlock, say); works after a restart."""
+
+    inputs = {"in": "Image"}
+    outputs = {"out": "Image"}
+    Params = _P
+
+    def on_input(self, name: str, msg: Msg) -> dict[str, Msg]:
+        if msg.meta.get("frame", 0) >= 5 and not os.path.exists(self.params.marker):
+            open(self.params.marker, "w").close()
+            time.sleep(3600)
+        return {"out": msg}

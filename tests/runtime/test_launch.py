@@ -235,3 +235,26 @@ def test_fixed_ports_need_tcp():
         graph("nodes:\n  - {id: cam, node: pattern, port: 47000}\n")
     assert e.value.problems == ["test.yaml: nodes[0] (cam).port: fixed ports need tcp (set transport: tcp on the "
                                 "node or the graph; got ipc)"]
+
+
+def test_a_node_that_hangs_is_killed_reported_and_restarted(tmp_path):
+    log = tmp_path / "out.jsonl"
+    g = graph(f"""
+nodes:
+  - {{id: cam, node: pattern, params: {{fps: 20, size: [16, 12]}}}}
+  - id: stuck
+    node: faulty:HangOnce
+    params: {{marker: "{tmp_path / 'hung'}"}}
+    inputs: {{in: cam/image}}
+    restart: on-failure
+    health_timeout: 1.0
+  - {{id: out, node: sink, params: {{log: "{log}"}}, inputs: {{in: stuck/out}}}}
+""")
+    r = run_graph(g, 6)
+    rep = r.nodes["stuck"]
+    assert rep.hangs == 1 and rep.restarts == 1, rep
+    assert len(rep.errors) == 1 and rep.errors[0].startswith("hung: no progress for 1."), rep.errors
+    assert rep.errors[0].endswith(" s (health timeout 1 s)")
+    frames = [x["meta"]["frame"] for x in lines(log)]
+    assert frames[:5] == list(range(5)) and max(frames) > 10  # it came back and went on
+    assert r.nodes["cam"].restarts == 0 and r.nodes["out"].restarts == 0
