@@ -54,6 +54,10 @@ def _drops(s: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in (s.get("drops") or {}).items()) or "-"
 
 
+def _restarts(r: Any) -> str:
+    return f"{r.restarts} ({r.hangs} hung)" if r.hangs else str(r.restarts)
+
+
 def stats_table(result: Any) -> Table:
     t = Table(title=f"arp run: {result.reason} after {result.duration_s:.1f} s")
     for col in ("node", "in", "out", "drops (per input)", "p50 ms", "p99 ms", "compute p50 ms", "peak MB",
@@ -64,7 +68,7 @@ def stats_table(result: Any) -> Table:
         exit_ = "killed" if r.killed else ("-" if r.exit_code is None else str(r.exit_code))
         t.add_row(r.id, str(sum((s.get("in") or {}).values())), str(sum((s.get("out") or {}).values())), _drops(s),
                   _fmt(s.get("lat_p50_ms")), _fmt(s.get("lat_p99_ms")), _fmt(s.get("compute_p50_ms")),
-                  f"{r.peak_rss_mb:.0f}", str(r.restarts), exit_)
+                  f"{r.peak_rss_mb:.0f}", _restarts(r), exit_)
     return t
 
 
@@ -73,7 +77,8 @@ def _report(result: Any, stats_file: Path | None) -> None:
     if stats_file:
         stats_file.write_text(json.dumps({
             "reason": result.reason, "duration_s": result.duration_s,
-            "nodes": {r.id: {"node": r.node, "stats": r.stats, "restarts": r.restarts, "exit_code": r.exit_code,
+            "nodes": {r.id: {"node": r.node, "stats": r.stats, "restarts": r.restarts, "hangs": r.hangs,
+                             "exit_code": r.exit_code,
                              "killed": r.killed, "errors": r.errors, "peak_rss_mb": r.peak_rss_mb}
                       for r in result.nodes.values()},
         }, indent=2))
@@ -99,7 +104,7 @@ class LiveTable:
             self._last[r.id] = (now, count)
             t.add_row(r.id, f"{rate:.1f}", _fmt(s.get("lat_p50_ms")), _fmt(s.get("lat_p99_ms")),
                       str(sum((s.get("queue") or {}).values())), _drops(s), f"{r.cpu_percent:.0f}",
-                      f"{r.rss_mb:.0f}", str(r.restarts))
+                      f"{r.rss_mb:.0f}", _restarts(r))
         self.table = t
         return t
 

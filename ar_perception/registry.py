@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ BUILTINS: dict[str, str] = {
 }
 
 
+# Only importable dotted module names and a class name: no paths, no expressions, nothing evaluated.
+_REF_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+
+
 def available_builtins() -> list[str]:
     """Built-in names whose module exists in this installation."""
     import importlib.util
@@ -63,6 +68,9 @@ def resolve(ref: str, search_paths: list[str] | None = None) -> type[Any]:
         near = difflib.get_close_matches(ref, available_builtins(), n=1)
         hint = f"; did you mean '{near[0]}'?" if near else ""
         raise NodeRefError(f"unknown node type '{ref}' (expected a built-in name or 'module:Class'{hint})")
+    if not _REF_RE.match(target):
+        raise NodeRefError(f"invalid node reference '{ref}' (expected a built-in name or 'package.module:Class' "
+                           "made of Python identifiers)")
     module_name, _, cls_name = target.partition(":")
     _add_paths(search_paths or [])
     try:

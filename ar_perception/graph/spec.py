@@ -115,4 +115,6 @@ class GraphSpec(_Strict):
     stop_timeout: float = Field(5.0, gt=0, description="seconds a node gets to stop before it is killed")
     health_timeout: float = Field(HEALTH_TIMEOUT, gt=0, description="seconds a running node may make no "
                                   "progress before it counts as hung")
+    max_message_mb: float = Field(256.0, gt=0, description="larger messages are dropped and counted as bad "
+                                  "by the node receiving them")
     security: SecuritySpec | None = None

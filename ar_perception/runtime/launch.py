@@ -103,6 +103,7 @@ def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict
             "outputs": outs, "inputs": {}, "sync": n.sync.model_dump() if n.sync else None,
             "ctl": ctl_ep, "up": up_ep, "log_level": log_level, "graph_text": graph.text,
             "security": g.security.model_dump() if g.security else None,
+            "max_message_bytes": int(g.max_message_mb * 2**20),
         }
     for n in g.nodes:
         for port, inp in n.inputs.items():
@@ -233,6 +234,7 @@ class Supervisor:
                 log.warning("node '%s' exited with code %s; restarting (%d of %d)", nid, code, r.restarts, spec.max)
                 self.ready.discard(nid)
                 self.started.discard(nid)
+                r.exit_code = None  # the report gives the last process's code, not the crash it recovered from
                 self.spawn(nid)
                 continue
             if code != 0 and not self._stopping:

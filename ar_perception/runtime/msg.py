@@ -91,32 +91,65 @@ def encode(msg: Msg) -> list[Any]:
     return [head, *buffers]
 
 
-def decode(frames: list[Any]) -> Msg:
-    """Inverse of `encode`; frames may be bytes or zmq.Frame (then arrays view the frame's buffer)."""
+_HEADER_TYPES = {"kind": str, "topic": str, "seq": int, "capture_ns": int, "publish_ns": int, "meta": dict,
+                 "arrays": list}
+_DTYPE_KINDS = "biufc"  # bool, integers, floats, complex: raw numbers only, never objects or records
+
+
+def _frame_len(frame: Any) -> int:
+    return len(frame) if isinstance(frame, (bytes, bytearray)) else memoryview(
+        frame if isinstance(frame, memoryview) else frame.buffer).nbytes
+
+
+def decode(frames: list[Any], max_bytes: int | None = None) -> Msg:
+    """Inverse of `encode`; frames may be bytes or zmq.Frame (then arrays view the frame's buffer).
+
+    Anything that is not exactly what `encode` writes raises TransportError: the runtime drops and counts
+    it. `max_bytes` bounds the message's total size.
+    """
     if not frames:
         raise TransportError("empty multipart message")
+    size = sum(_frame_len(f) for f in frames)
+    if max_bytes is not None and size > max_bytes:
+        raise TransportError(f"message of {size} bytes is over the limit of {max_bytes} bytes")
     try:
         head = frames[0] if isinstance(frames[0], (bytes, bytearray)) else frames[0].bytes
         header = json.loads(head)
-        if header.get("v") != WIRE_VERSION:
-            raise TransportError(f"wire version {header.get('v')!r} is not supported "
-                                 f"(expected {WIRE_VERSION})")
-        specs = header["arrays"]
-    except (ValueError, KeyError, AttributeError) as e:
-        raise TransportError(f"malformed message header: {e}") from None
+    except (ValueError, AttributeError) as e:
+        raise TransportError(f"malformed message header: not JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise TransportError(f"malformed message header: expected a JSON object, got {type(header).__name__}")
+    if header.get("v") != WIRE_VERSION:
+        raise TransportError(f"wire version {header.get('v')!r} is not supported (expected {WIRE_VERSION})")
+    for key, typ in _HEADER_TYPES.items():
+        value = header.get(key)
+        if not isinstance(value, typ) or isinstance(value, bool):
+            raise TransportError(f"malformed message header: '{key}' must be {typ.__name__} "
+                                 f"(got {type(value).__name__})")
+    topic, specs = header["topic"], header["arrays"]
     if len(specs) != len(frames) - 1:
-        raise TransportError(f"message on {header.get('topic')!r} declares {len(specs)} arrays "
-                             f"but carries {len(frames) - 1}")
+        raise TransportError(f"message on {topic!r} declares {len(specs)} arrays but carries {len(frames) - 1}")
     arrays = {}
-    for (name, dtype, shape), frame in zip(specs, frames[1:]):
-        buf = frame if isinstance(frame, (bytes, bytearray, memoryview)) else frame.buffer
+    for spec, frame in zip(specs, frames[1:]):
+        if not (isinstance(spec, list) and len(spec) == 3 and isinstance(spec[0], str) and isinstance(spec[1], str)
+                and isinstance(spec[2], list) and all(type(d) is int and d >= 0 for d in spec[2])):
+            raise TransportError(f"malformed array spec on {topic!r}: expected [name, dtype, [dims >= 0]], "
+                                 f"got {json.dumps(spec)[:200]}")
+        name, dtype, shape = spec
         try:
-            a = np.frombuffer(buf, dtype=np.dtype(dtype)).reshape(shape)
-            a.flags.writeable = False  # a view of the wire buffer: copy before changing it
-            arrays[name] = a
-        except (ValueError, TypeError) as e:
-            raise TransportError(f"array {name!r} on {header.get('topic')!r} does not match its "
-                                 f"declared {dtype}{tuple(shape)}: {e}") from None
-    return Msg(kind=header["kind"], arrays=arrays, meta=header.get("meta") or {},
-               capture_ns=int(header["capture_ns"]), topic=header["topic"], seq=int(header["seq"]),
-               publish_ns=int(header["publish_ns"]))
+            dt = np.dtype(dtype)
+        except TypeError:
+            dt = None
+        if dt is None or dt.kind not in _DTYPE_KINDS or dt.fields is not None:
+            raise TransportError(f"array {name!r} on {topic!r} has dtype {dtype!r} (expected a plain numeric "
+                                 "dtype such as '|u1' or '<f4')")
+        expected = dt.itemsize * int(np.prod(shape, dtype=np.int64))
+        if expected != _frame_len(frame):
+            raise TransportError(f"array {name!r} on {topic!r} declares {dtype}{tuple(shape)} = {expected} bytes "
+                                 f"but carries {_frame_len(frame)}")
+        buf = frame if isinstance(frame, (bytes, bytearray, memoryview)) else frame.buffer
+        a = np.frombuffer(buf, dtype=dt).reshape(shape)
+        a.flags.writeable = False  # a view of the wire buffer: copy before changing it
+        arrays[name] = a
+    return Msg(kind=header["kind"], arrays=arrays, meta=header["meta"], capture_ns=header["capture_ns"],
+               topic=topic, seq=header["seq"], publish_ns=header["publish_ns"])

@@ -60,7 +60,7 @@ class Stats:
         comp = np.array(self.compute_ns, dtype=np.float64) / 1e6
         drops = {n: q.dropped + self.bad[n] + (sync.dropped[n] if sync else 0) for n, q in queues.items()}
         return {
-            "in": dict(self.msgs_in), "out": dict(self.msgs_out), "drops": drops,
+            "in": dict(self.msgs_in), "out": dict(self.msgs_out), "drops": drops, "bad": dict(self.bad),
             "queue": {n: len(q) for n, q in queues.items()},
             "lat_p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
             "lat_p99_ms": float(np.percentile(lat, 99)) if lat.size else None,
@@ -346,9 +346,9 @@ class Worker:
 
     def accept(self, port: str, frames: list[Any]) -> None:
         try:
-            msg = decode(frames)
+            msg = decode(frames, self.cfg.get("max_message_bytes"))
         except Exception as e:  # a malformed message never kills the node
-            self.bad_input(port, str(e))
+            self.bad_input(port, f"node '{self.id}' input '{port}': {e}")
             return
         if msg.kind == EOS:
             with self.cond:

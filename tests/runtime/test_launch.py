@@ -258,3 +258,62 @@ nodes:
     frames = [x["meta"]["frame"] for x in lines(log)]
     assert frames[:5] == list(range(5)) and max(frames) > 10  # it came back and went on
     assert r.nodes["cam"].restarts == 0 and r.nodes["out"].restarts == 0
+
+
+def test_malformed_wire_messages_are_dropped_and_counted_and_the_node_keeps_running(tmp_path, capfd):
+    """The test plays a producer on another machine and sends a node garbage over a real tcp socket."""
+    import threading
+
+    import numpy as np
+    import zmq
+
+    from ar_perception.runtime.msg import Msg, encode
+    from ar_perception.runtime.transport import free_tcp_port
+
+    port, log = free_tcp_port("127.0.0.1"), tmp_path / "out.jsonl"
+    g = graph(f"""
+transport: tcp
+max_message_mb: 1
+nodes:
+  - {{id: cam, node: pattern, port: {port}}}
+  - {{id: out, node: sink, params: {{log: "{log}"}}, inputs: {{in: {{source: cam/image, queue: "fifo:64"}}}}}}
+""")
+    res = {}
+    t = threading.Thread(target=lambda: res.setdefault("r", Supervisor(g, only={"out"}).run(5)))
+    t.start()
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.XPUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(f"tcp://127.0.0.1:{port}")
+    try:
+        assert pub.poll(10_000), "the node never subscribed"
+        pub.recv()
+
+        def good(i: int) -> list:
+            return encode(Msg(kind="Image", arrays={"data": np.full((4, 4, 3), i, np.uint8)}, meta={"frame": i},
+                              topic="cam/image", seq=i))
+
+        head, img = good(0)
+        bad = [
+            [head],  # wrong frame count
+            [b"{not json", img],  # bad header
+            [head.replace(b"|u1", b"|O1"), img],  # wrong dtype
+            [head.replace(b"[4,4,3]", b"[5,4,3]"), img],  # wrong shape
+            encode(Msg(kind="Image", arrays={"data": np.zeros((4, 4), np.uint8)}, topic="cam/image", seq=1)),
+            encode(Msg(kind="Image", arrays={"data": np.zeros((1024, 1024, 3), np.uint8)}, topic="cam/image",
+                       seq=1)),  # oversized: 3 MiB over a 1 MiB limit
+        ]
+        pub.send_multipart(good(0))
+        for frames in bad:
+            pub.send_multipart(frames)
+        for i in range(1, 4):
+            pub.send_multipart(good(i))
+    finally:
+        t.join(30)
+        ctx.destroy(0)
+    rep = res["r"].nodes["out"]
+    assert rep.exit_code == 0 and rep.restarts == 0
+    assert rep.stats["bad"] == {"in": 6} and rep.stats["in"] == {"in": 4}
+    assert [x["meta"]["frame"] for x in lines(log)] == [0, 1, 2, 3]
+    assert ("arp.out WARNING: node 'out' input 'in': message on 'cam/image' declares 1 arrays but carries 0; "
+            "dropped (warned once per input)") in capfd.readouterr().err
