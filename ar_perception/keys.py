@@ -53,12 +53,13 @@ def _load(path: str | os.PathLike[str]) -> tuple[bytes, bytes | None]:
     p = Path(path).expanduser()
     if not p.is_file():
         raise TransportError(f"{p}: no such key file (create one with `arp keys create NAME`)")
+    bad = f"{p}: not a CurveZMQ key file (expected the public-key line `arp keys create` writes)"
     try:
         public, secret = zmq.auth.load_certificate(str(p))
-    except (ValueError, OSError, UnicodeDecodeError) as e:
-        raise TransportError(f"{p}: not a CurveZMQ key file ({e})") from None
+    except (ValueError, OSError, UnicodeDecodeError):
+        raise TransportError(bad) from None
     if public is None or len(public) != 40:
-        raise TransportError(f"{p}: not a CurveZMQ key file (no 40-character public-key)")
+        raise TransportError(bad)
     return public, secret
 
 
