@@ -3,8 +3,10 @@
 Two nodes, because a question's answer comes back through the graph (ask -> vqa -> ask_reply) and a
 graph has no cycles. Like a camera or microphone node, they own an outside connection: `ask` binds a
 ZeroMQ REP endpoint that `arp ask` sends {"text", "id"} to, `ask_reply` a PUB endpoint it publishes the
-Answer messages on (the envelope codec of the runtime). Defaults are per-user ipc paths, so `arp ask`
-finds a graph on this machine without options; tcp:// endpoints reach a graph on another host.
+Answer messages on (the envelope codec of the runtime). Defaults are ipc paths in a per-user folder
+of mode 0700, so `arp ask` finds a graph on this machine without options and nobody else can ask.
+tcp:// endpoints must be loopback: these sockets carry no keys, so reach them from another host through
+an SSH tunnel.
 """
 
 from __future__ import annotations
@@ -23,14 +25,22 @@ from ar_perception.runtime.node import Node, Outputs
 __all__ = ["Ask", "AskReply", "ASK_ENDPOINT", "ANSWER_ENDPOINT"]
 
 _UID = os.getuid() if hasattr(os, "getuid") else 0
-ASK_ENDPOINT = f"ipc://{tempfile.gettempdir()}/arp-ask-{_UID}"
-ANSWER_ENDPOINT = f"ipc://{tempfile.gettempdir()}/arp-answers-{_UID}"
+USER_DIR = os.path.join(tempfile.gettempdir(), f".arp-{_UID}")  # 0700: only this user reaches the sockets
+ASK_ENDPOINT = f"ipc://{USER_DIR}/ask"
+ANSWER_ENDPOINT = f"ipc://{USER_DIR}/answers"
 MAX_QUESTION = 2000  # characters
 
 
 def _bind(node_id: str, kind: int, endpoint: str) -> tuple[Any, Any]:
     import zmq
 
+    from ar_perception.keys import is_loopback
+
+    if endpoint.startswith("tcp://") and not is_loopback(endpoint[6:].rpartition(":")[0].strip("[]")):
+        raise NodeError(f"node '{node_id}': {endpoint} can be reached from other machines and this socket has no "
+                        "keys (expected ipc:// or tcp://127.0.0.1:PORT; ask from elsewhere through an SSH tunnel)")
+    if endpoint == ASK_ENDPOINT or endpoint == ANSWER_ENDPOINT:
+        _private_dir(node_id, USER_DIR)
     ctx = zmq.Context()
     sock = ctx.socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
@@ -44,6 +54,15 @@ def _bind(node_id: str, kind: int, endpoint: str) -> tuple[Any, Any]:
     if endpoint.startswith("ipc://"):
         os.chmod(endpoint[len("ipc://"):], 0o600)  # only this user may ask
     return ctx, sock
+
+
+def _private_dir(node_id: str, path: str) -> None:
+    """Create the per-user socket folder 0700, and refuse one that another user could have prepared."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.lstat(path)
+    if st.st_uid != _UID or (st.st_mode & 0o077) or not os.path.isdir(path) or os.path.islink(path):
+        raise NodeError(f"node '{node_id}': {path} must be a folder owned by this user with mode 0700 "
+                        f"(got uid {st.st_uid}, mode {oct(st.st_mode & 0o777)}); remove it and run again")
 
 
 def _unlink(endpoint: str) -> None:
@@ -61,7 +80,7 @@ class Ask(Node):
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        endpoint: str = Field(ASK_ENDPOINT, description="where `arp ask` sends questions (ipc:// or tcp://)")
+        endpoint: str = Field(ASK_ENDPOINT, description="where `arp ask` sends questions (ipc:// or tcp://127.0.0.1:PORT)")
 
     def setup(self) -> None:
         import zmq
