@@ -86,7 +86,8 @@ def resolve(ref: str, search_paths: list[str] | None = None) -> type[Any]:
         raise NodeRefError(f"module '{module_name}' has no class '{cls_name}'"
                            + (f" (it has nodes: {', '.join(names)})" if names else ""))
     if not (inspect.isclass(cls) and issubclass(cls, Node)):
-        raise NodeRefError(f"'{target}' is not a subclass of ar_perception.Node")
+        got = f"class {cls.__name__}" if inspect.isclass(cls) else f"a {type(cls).__name__}"
+        raise NodeRefError(f"'{target}' is not a node (expected a subclass of ar_perception.Node, got {got})")
     return cls
 
 

@@ -23,6 +23,29 @@ from ar_perception.kinds import compatible
 __all__ = ["Graph", "Wire", "load_graph", "parse_graph", "apply_overrides"]
 
 _ENV_RE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?:,([^}]*))?\}")
+_MAX_VALUES = 100_000  # YAML aliases that repeat each other expand exponentially ("billion laughs")
+_MAX_DEPTH = 64
+
+
+class _DuplicateKey(yaml.MarkedYAMLError):
+    pass
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping, where plain YAML lets the last silently win."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # keys merged in with <<: may be overridden on purpose
+            key = self.construct_object(key_node)
+            if key in first:
+                raise _DuplicateKey(problem=f"duplicate key '{key}' (expected each key once per mapping, got it "
+                                    f"again; the first is on line {first[key].start_mark.line + 1})",
+                                    problem_mark=key_node.start_mark)
+            first[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
 
 @dataclass(frozen=True)
@@ -67,24 +90,61 @@ def _near(word: str, options: list[str]) -> str:
     return f"; did you mean '{m[0]}'?" if m else ""
 
 
-def _substitute_env(value: Any) -> Any:
-    if isinstance(value, str):
+def _a(value: Any) -> str:
+    """How a message names a value a user wrote: its repr, or what it is when that would be long."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    r = repr(value)
+    return r if len(r) <= 80 else f"{r[:60]}... ({len(r)} characters)"
+
+
+def _substitute_env(raw: dict[str, Any], path: str) -> dict[str, Any]:
+    """Expand ${env:NAME} and ${env:NAME,DEFAULT} in every string; refuse a file whose aliases explode."""
+    problems: list[str] = []
+    count = 0
+
+    def expand(value: str, loc: tuple[Any, ...]) -> Any:
         def sub(m: re.Match[str]) -> str:
             if m.group(1) in os.environ:
                 return os.environ[m.group(1)]
             if m.group(2) is not None:
                 return m.group(2)
-            raise GraphError(f"environment variable {m.group(1)} is not set and has no default "
-                             f"(write ${{env:{m.group(1)},DEFAULT}})")
+            problems.append(f"{path}: {_where(raw, loc)}: environment variable {m.group(1)} is not set and has "
+                            f"no default (expected it set, or a default as in ${{env:{m.group(1)},DEFAULT}})")
+            return m.group(0)
         full = _ENV_RE.fullmatch(value)
         out = _ENV_RE.sub(sub, value)
+        if not (full and out.strip()):
+            return out
         # A value that is only a reference takes the YAML type of what it expands to (numbers stay numbers).
-        return yaml.safe_load(out) if full and out.strip() else out
-    if isinstance(value, dict):
-        return {k: _substitute_env(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute_env(v) for v in value]
-    return value
+        try:
+            return yaml.safe_load(out)
+        except yaml.YAMLError:
+            return out
+
+    def walk(value: Any, loc: tuple[Any, ...]) -> Any:
+        nonlocal count
+        count += 1
+        if count > _MAX_VALUES:
+            raise GraphError(f"{path}: the file expands to more than {_MAX_VALUES} values (expected a graph; "
+                             "YAML aliases that repeat each other grow exponentially)")
+        if len(loc) > _MAX_DEPTH:
+            raise GraphError(f"{path}: {_where(raw, loc[:4])}: nested too deeply (expected at most "
+                             f"{_MAX_DEPTH} levels, got more)")
+        if isinstance(value, str):
+            return expand(value, loc)
+        if isinstance(value, dict):
+            return {k: walk(v, (*loc, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*loc, i)) for i, v in enumerate(value)]
+        return value
+
+    out = walk(raw, ())
+    if problems:
+        raise GraphError(problems)
+    return out
 
 
 def _where(raw: dict[str, Any], loc: tuple[Any, ...]) -> str:
@@ -94,10 +154,11 @@ def _where(raw: dict[str, Any], loc: tuple[Any, ...]) -> str:
     i = 0
     while i < len(loc):
         key = loc[i]
-        if key == "nodes" and i + 1 < len(loc) and isinstance(loc[i + 1], int):
+        if i == 0 and key == "nodes" and i + 1 < len(loc) and isinstance(loc[i + 1], int):
             idx = loc[i + 1]
-            nid = nodes[idx].get("id", "?") if isinstance(nodes, list) and isinstance(nodes[idx], dict) else "?"
-            parts.append(f"nodes[{idx}] ({nid})")
+            node = nodes[idx] if isinstance(nodes, list) and idx < len(nodes) else None
+            nid = node.get("id") if isinstance(node, dict) else None
+            parts.append(f"nodes[{idx}] ({nid})" if isinstance(nid, (str, int)) else f"nodes[{idx}]")
             i += 2
             continue
         if isinstance(key, int):
@@ -131,6 +192,21 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(target.model_fields) if isinstance(target, type) and issubclass(target, BaseModel) else []
 
 
+# What a section of the graph may be, for a value that is none of it (a pydantic model_type error).
+_SHAPES = {
+    "NodeSpec": ("not a node", "a mapping with id and node"),
+    "InputSpec": ("not an input", "NODE/OUTPUT, a timer or a mapping with source and queue"),
+    "QueueSpec": ("not a queue", "latest, reliable, fifo, fifo:N or a mapping with policy and size"),
+    "SyncSpec": ("not a sync", "a mapping with mode: exact, approximate or latest"),
+    "RestartSpec": ("not a restart policy", "never, on-failure or a mapping with policy and max"),
+    "SecuritySpec": ("not a security section", "a mapping with secret_key and authorized_keys"),
+}
+_PATTERNS = {
+    "id": "expected letters, digits, _ and -, starting with a letter or _",
+    "source": "expected NODE/OUTPUT, timer/hz/RATE or timer/ms/PERIOD",
+}
+
+
 def _pydantic_lines(err: ValidationError, model: type[BaseModel], raw: Any, prefix: str,
                     loc_prefix: tuple[Any, ...] = ()) -> list[str]:
     lines = []
@@ -138,15 +214,29 @@ def _pydantic_lines(err: ValidationError, model: type[BaseModel], raw: Any, pref
         loc = tuple(loc_prefix) + tuple(e["loc"])
         where = _where(raw, loc)
         got = e.get("input")
+        ctx = e.get("ctx") or {}
         if e["type"] == "extra_forbidden":
             valid = _fields_at(model, tuple(e["loc"]))
             msg = f"unknown key '{loc[-1]}' (expected one of: {', '.join(valid)}{_near(str(loc[-1]), valid)})" \
                 if valid else f"unknown key '{loc[-1]}'"
             where = _where(raw, loc[:-1])
+        elif e["type"] == "invalid_key" or loc and loc[-1] == "[key]":  # a key that is not a string: `5: x`
+            key = loc[-1] if e["type"] == "invalid_key" else loc[-2]
+            msg = f"key {key!r} is not a name (expected a string, got {type(key).__name__})"
+            where = _where(raw, loc[:-1] if e["type"] == "invalid_key" else loc[:-2])
         elif e["type"] == "missing":
             msg = "is required but missing"
+        elif e["type"] == "model_type" and ctx.get("class_name") in _SHAPES:
+            what, shape = _SHAPES[ctx["class_name"]]
+            msg = f"{what} (expected {shape}, got {_a(got)})"
+        elif e["type"] == "string_pattern_mismatch" and str(loc[-1]) in _PATTERNS:
+            msg = f"not a valid {loc[-1]} ({_PATTERNS[str(loc[-1])]}, got {got!r})"
+        elif e["type"] == "too_short" and loc == ("nodes",):
+            msg = "the graph has no nodes (expected at least one, got an empty list)"
+        elif e["type"] == "value_error":  # our own validators: the message already says what it got
+            msg = str(ctx.get("error") or e["msg"].removeprefix("Value error, "))
         else:
-            msg = f"{e['msg']} (got {got!r})" if not isinstance(got, (dict, list)) else e["msg"]
+            msg = f"{e['msg']} (got {_a(got)})"
         lines.append(f"{prefix}: {where}: {msg}" if where else f"{prefix}: {msg}")
     return lines
 
@@ -155,14 +245,16 @@ def _param_lines(err: ValidationError, cls: type[Any], where: str, prefix: str) 
     lines = []
     fields = list(cls.Params.model_fields)
     for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"])
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"])[1:]
         if e["type"] == "extra_forbidden":
             name = str(e["loc"][-1])
             msg = f"unknown parameter (expected one of: {', '.join(fields) or 'none'}{_near(name, fields)})"
         elif e["type"] == "missing":
             msg = "is required but missing"
+        elif e["type"] == "value_error":
+            msg = str((e.get("ctx") or {}).get("error") or e["msg"].removeprefix("Value error, "))
         else:
-            msg = f"{e['msg']} (got {e.get('input')!r})"
+            msg = f"{e['msg']} (got {_a(e.get('input'))})"
         lines.append(f"{prefix}: {where}.params.{path}: {msg}")
     return lines
 
@@ -192,7 +284,12 @@ def _find_cycle(nodes: list[str], edges: dict[str, set[str]]) -> list[str] | Non
 def _security_problems(spec: GraphSpec, path: str) -> list[str]:
     """tcp beyond this machine needs CurveZMQ keys, and the key files named must load."""
     from ar_perception.errors import TransportError
-    from ar_perception.keys import CurveKeys, is_loopback
+    from ar_perception.keys import (
+        is_loopback,
+        load_authorized,
+        load_public,
+        load_secret,
+    )
 
     problems = []
     if spec.security is None:
@@ -208,17 +305,21 @@ def _security_problems(spec: GraphSpec, path: str) -> list[str]:
                                 "`arp keys create`, or host 127.0.0.1)")
         return problems
     sec = spec.security
-    try:
-        CurveKeys.load(sec.secret_key, sec.authorized_keys, sec.server_keys)
-    except TransportError as e:
-        problems.append(f"{path}: security: {e}")
+    checks = [("secret_key", load_secret, sec.secret_key), ("authorized_keys", load_authorized, sec.authorized_keys)]
+    checks += [(f"server_keys.{host}", load_public, key) for host, key in sec.server_keys.items()]
+    for name, load, arg in checks:
+        try:
+            load(arg)
+        except TransportError as e:
+            problems.append(f"{path}: security.{name}: {e}")
     return problems
 
 
 def apply_overrides(raw: dict[str, Any], sets: list[str], prefix: str) -> None:
     """Apply `--set ID.PARAM=VALUE` (VALUE read as YAML) to the raw graph."""
     problems = []
-    nodes = {n.get("id"): n for n in raw.get("nodes") or [] if isinstance(n, dict)}
+    nodes = {n["id"]: n for n in raw.get("nodes") if isinstance(n, dict) and isinstance(n.get("id"), str)} \
+        if isinstance(raw.get("nodes"), list) else {}
     for s in sets:
         key, eq, value = s.partition("=")
         nid, dot, param = key.partition(".")
@@ -229,10 +330,20 @@ def apply_overrides(raw: dict[str, Any], sets: list[str], prefix: str) -> None:
             problems.append(f"--set {s!r}: no node '{nid}'{_near(nid, [str(k) for k in nodes])}")
             continue
         target = nodes[nid].setdefault("params", {})
+        inside = "params"
         *head, last = param.split(".")
         for h in head:
-            target = target.setdefault(h, {})
-        target[last] = yaml.safe_load(value) if value.strip() else ""
+            if not isinstance(target, dict):
+                break
+            target, inside = target.setdefault(h, {}), f"{inside}.{h}"
+        if not isinstance(target, dict):
+            problems.append(f"--set {s!r}: cannot set a parameter inside {nid}.{inside} (expected a mapping, "
+                            f"got {_a(target)})")
+            continue
+        try:
+            target[last] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            target[last] = value
     if problems:
         raise GraphError([f"{prefix}: {p}" for p in problems])
 
@@ -244,18 +355,23 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
     from ar_perception.runtime.node import WILDCARD
 
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_Loader)  # a SafeLoader
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         pos = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise GraphError(f"{path}{pos}: YAML syntax error: {e.problem or e}"
-                         + (f" ({e.context})" if e.context else "")) from None
+        kind = "" if isinstance(e, _DuplicateKey) else "YAML syntax error: "
+        start = e.context_mark if e.context_mark and mark and e.context_mark.line != mark.line else None
+        raise GraphError(f"{path}{pos}: {kind}{e.problem or e}"
+                         + (f" ({e.context}" + (f" at {start.line + 1}:{start.column + 1}" if start else "") + ")"
+                            if e.context else "")) from None
     except yaml.YAMLError as e:
         raise GraphError(f"{path}: YAML error: {e}") from None
+    except RecursionError:
+        raise GraphError(f"{path}: nested too deeply (expected at most {_MAX_DEPTH} levels, got more)") from None
     if not isinstance(raw, dict):
-        raise GraphError(f"{path}: a graph file must be a mapping with a 'nodes' list "
-                         f"(got {type(raw).__name__})")
-    raw = _substitute_env(raw)
+        got = "an empty file" if raw is None else _a(raw)
+        raise GraphError(f"{path}: a graph file must be a mapping with a 'nodes' list (got {got})")
+    raw = _substitute_env(raw, path)
     apply_overrides(raw, sets or [], path)
     try:
         spec = GraphSpec.model_validate(raw)
@@ -272,7 +388,8 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
             problems.append(f"{path}: {where}.id: duplicate id '{n.id}' (expected unique ids)")
         seen.add(n.id)
         if n.id == "timer":
-            problems.append(f"{path}: {where}.id: 'timer' is reserved for timer sources")
+            problems.append(f"{path}: {where}.id: 'timer' is reserved for timer sources (expected another id, "
+                            "got 'timer')")
         try:
             cls = resolve(n.node, graph.search_paths)
         except NodeRefError as e:
@@ -287,6 +404,9 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
             problems.extend(_param_lines(e, cls, where, path))
         except ArpError as e:  # outputs that depend on the parameters (a replay's recording) are unknown
             problems.append(f"{path}: {where}.params: {e}")
+        except Exception as e:  # noqa: BLE001 - a plugin's validator failing in its own way is one more problem
+            problems.append(f"{path}: {where}.params: checking them with '{n.node}' raised "
+                            f"{type(e).__name__}: {e}")
         graph.output_kinds[n.id] = out_kinds
         declared = list(out_kinds)
         outs = n.outputs if n.outputs is not None else declared
@@ -302,7 +422,10 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
             if cls.reliable_inputs and inp.queue.policy != "reliable":
                 problems.append(f"{path}: {where}.inputs.{port}: '{n.node}' must never drop, so its inputs "
                                 f"need queue: reliable (got {inp.queue.policy})")
-            if port not in in_ports and WILDCARD not in in_ports:
+            if not in_ports:
+                problems.append(f"{path}: {where}.inputs.{port}: '{n.node}' takes no inputs (expected none, "
+                                f"got '{port}')")
+            elif port not in in_ports and WILDCARD not in in_ports:
                 problems.append(f"{path}: {where}.inputs.{port}: '{n.node}' has no input '{port}' "
                                 f"(expected one of: {', '.join(in_ports) or 'none'}{_near(port, in_ports)})")
         if n.port is not None and (n.transport or spec.transport) != "tcp":
@@ -314,6 +437,12 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
             if n.sync.mode == "latest" and n.sync.trigger not in n.inputs:
                 problems.append(f"{path}: {where}.sync.trigger: sync 'latest' needs a trigger input "
                                 f"(expected one of: {', '.join(n.inputs)}; got {n.sync.trigger!r})")
+            if n.sync.mode != "latest" and n.sync.trigger is not None:
+                problems.append(f"{path}: {where}.sync.trigger: only sync 'latest' has a trigger (expected none "
+                                f"with mode '{n.sync.mode}', got {n.sync.trigger!r})")
+            if n.sync.mode != "approximate" and "slop" in n.sync.model_fields_set:
+                problems.append(f"{path}: {where}.sync.slop: only sync 'approximate' has a slop (expected none "
+                                f"with mode '{n.sync.mode}', got {n.sync.slop!r})")
 
     edges: dict[str, set[str]] = {}
     for i, n in enumerate(spec.nodes):
@@ -360,10 +489,16 @@ def load_graph(path: str | os.PathLike[str], sets: list[str] | None = None) -> G
     """Read and validate a graph file. Plugins resolve against the file's folder and its parent."""
     p = Path(path)
     try:
-        text = p.read_text()
+        data = p.read_bytes()
     except FileNotFoundError:
         raise GraphError(f"{p}: no such graph file") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise GraphError(f"{p}: cannot read graph file: {e}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise GraphError(f"{p}:{line}: not UTF-8 text (expected a UTF-8 YAML file, got byte "
+                         f"0x{data[e.start]:02x} at offset {e.start})") from None
     here = p.resolve().parent
     return parse_graph(text, str(p), sets, [str(Path.cwd()), str(here), str(here.parent)])

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 __all__ = ["QueueSpec", "InputSpec", "SyncSpec", "RestartSpec", "NodeSpec", "SecuritySpec", "GraphSpec", "TIMER_RE",
            "HEALTH_TIMEOUT"]
@@ -21,6 +28,16 @@ RELIABLE_BOUND = 16  # messages a reliable edge buffers on each side before the 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        # YAML reads yes/no/on/off as booleans, which pydantic would quietly take as 1 and 0
+        ann = cls.model_fields[info.field_name or ""].annotation
+        if isinstance(v, bool) and (ann in (int, float) or set(get_args(ann)) in ({int, type(None)},
+                                                                                 {float, type(None)})):
+            raise ValueError(f"not a number (expected a number, got {str(v).lower()})")
+        return v
+
 
 class QueueSpec(_Strict):
     policy: Literal["latest", "fifo", "reliable"] = "latest"
@@ -31,9 +48,13 @@ class QueueSpec(_Strict):
     def _short_forms(cls, v: Any) -> Any:
         # "latest" | "reliable" | "fifo" | "fifo:N" | {fifo: N} | {policy: ..., size: ...}
         if isinstance(v, str):
-            name, _, n = v.partition(":")
+            name, colon, n = v.partition(":")
             if name == "fifo":
-                return {"policy": "fifo", "size": int(n) if n.strip().isdigit() else 8}
+                if colon and not re.fullmatch(r"\s*\d+\s*", n, re.ASCII):
+                    raise ValueError(f"fifo:N needs a whole number of messages N (expected e.g. fifo:8, got {v!r})")
+                return {"policy": "fifo", "size": int(n) if colon else 8}
+            if colon:
+                raise ValueError(f"only fifo takes a size (expected latest, reliable, fifo or fifo:N, got {v!r})")
             return {"policy": name, "size": RELIABLE_BOUND if name == "reliable" else 1}
         if isinstance(v, dict) and set(v) == {"fifo"}:
             return {"policy": "fifo", "size": v["fifo"]}
@@ -51,6 +72,8 @@ class InputSpec(_Strict):
     def _timer(cls, v: str) -> str:
         if v.startswith("timer/") and not TIMER_RE.match(v):
             raise ValueError(f"timer source must be timer/hz/RATE or timer/ms/PERIOD (got {v!r})")
+        if (m := TIMER_RE.match(v)) and float(m.group(2)) == 0:
+            raise ValueError(f"a timer's rate or period must be above 0 (got {v!r})")
         return v
 
 

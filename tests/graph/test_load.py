@@ -131,8 +131,8 @@ nodes:
   - {id: u, node: sink, inputs: {in: {source: t/x, queue: lifo}}}
 """
     ps = problems(text)
-    assert ps[0] == ("g.yaml: nodes[0] (t).inputs.in.source: Value error, timer source must be "
-                     "timer/hz/RATE or timer/ms/PERIOD (got 'timer/hz/fast') (got 'timer/hz/fast')")
+    assert ps[0] == ("g.yaml: nodes[0] (t).inputs.in.source: timer source must be "
+                     "timer/hz/RATE or timer/ms/PERIOD (got 'timer/hz/fast')")
     assert ps[1].startswith("g.yaml: nodes[1] (u).inputs.in.queue.policy: Input should be 'latest', 'fifo' "
                             "or 'reliable' (got 'lifo')")
 

@@ -74,7 +74,7 @@ def test_a_public_key_where_the_secret_key_belongs_is_refused(keys):
         graph(f"transport: tcp\nsecurity: {{secret_key: {keys['a'][0]}, authorized_keys: {keys['allowed']}}}\n"
               "nodes:\n  - {id: cam, node: pattern}\n")
     assert e.value.problems == [
-        f"test.yaml: security: {keys['a'][0]}: has no secret-key (expected the NAME.key_secret file `arp keys "
+        f"test.yaml: security.secret_key: {keys['a'][0]}: has no secret-key (expected the NAME.key_secret file `arp keys "
         "create` wrote, got a public key file)"]
 
 
