@@ -26,7 +26,7 @@ RELIABLE_BOUND = 16  # messages a reliable edge buffers on each side before the 
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod
