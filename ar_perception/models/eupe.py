@@ -484,13 +484,10 @@ def load_encoder(name: str, weights: str | Path | None = "auto") -> EupeViT | Eu
 
 def load_checkpoint(model: EupeViT | EupeConvNeXt, path: str | Path) -> None:
     """Load an official checkpoint file into `model` by the rules of spec 2.8 / 3.4."""
+    from ar_perception.models.files import load_torch_file
+
     path = Path(path)
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelError(f"{path}: checkpoint file not found") from None
-    except Exception as e:  # pickle errors, truncated zip, non-tensor payloads
-        raise ModelError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from None
+    raw = load_torch_file(path, "checkpoint file")  # weights only; a damaged file is a ModelError naming it
     state = official_to_model_state(model, raw, source=str(path))
     model.load_state_dict(state, strict=True)
     model.eval()

@@ -128,17 +128,22 @@ class LinearHead:
     "depth". `state` holds the unfolded tensors, named as in the torch module.
     """
 
-    def __init__(self, info: HeadInfo, state: dict[str, np.ndarray]):
+    def __init__(self, info: HeadInfo, state: dict[str, np.ndarray], source: str | None = None):
         self.info = info
         self.state = {k: np.asarray(v, dtype=np.float32) for k, v in state.items()}
         K, D = info.out_channels, info.in_channels
         want = {"bn.weight": (D,), "bn.bias": (D,), "bn.running_mean": (D,), "bn.running_var": (D,),
                 "conv.weight": (K, D, 1, 1), "conv.bias": (K,)}
+        where = f"{source}: " if source else ""
         for name, shape in want.items():
             got = self.state.get(name)
-            if got is None or got.shape != shape:
-                raise ModelError(f"{info.task} head: tensor {name!r} must have shape {shape}, "
-                                 f"got {None if got is None else got.shape}")
+            if got is None:
+                raise ModelError(f"{where}{info.task} head: tensor {name!r} is missing (expected shape {shape}; "
+                                 f"the file has: {', '.join(sorted(self.state)) or 'no tensors'})")
+            if got.shape != shape:
+                raise ModelError(f"{where}{info.task} head: tensor {name!r} must have shape {shape}, got {got.shape}")
+            if not np.isfinite(got).all():
+                raise ModelError(f"{where}{info.task} head: tensor {name!r} holds NaN or infinite values")
         # BatchNorm (eval) as scale * x + shift per channel, folded into the 1x1 conv.
         scale = self.state["bn.weight"] / np.sqrt(self.state["bn.running_var"] + BN_EPS)  # (D,)
         shift = self.state["bn.bias"] - self.state["bn.running_mean"] * scale  # (D,)
@@ -221,10 +226,13 @@ def load_head(path: str | os.PathLike[str], task: Task | None = None) -> LinearH
     """Read a head file written by `LinearHead.save`; with `task`, insist on that task."""
     from safetensors import safe_open
 
+    from ar_perception.models.files import check_safetensors_file
+
     _safetensors()
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ModelError(f"{path}: head file not found")
+    check_safetensors_file(path, "head file")  # sizes and header, before the library reads it
     try:
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
@@ -234,13 +242,49 @@ def load_head(path: str | os.PathLike[str], task: Task | None = None) -> LinearH
     if meta.get("format") != HEAD_FORMAT:
         raise ModelError(f"{path}: not an arp head file (metadata format {meta.get('format')!r}, "
                          f"expected {HEAD_FORMAT!r})")
-    if int(meta.get("version", -1)) != HEAD_VERSION:
+    if meta.get("version") != str(HEAD_VERSION):
         raise ModelError(f"{path}: head format version {meta.get('version')!r} is not supported "
                          f"(expected {HEAD_VERSION})")
-    info = HeadInfo.from_json(meta["info"])
+    info = _head_info(path, meta.get("info"))
     if task is not None and info.task != task:
         raise ModelError(f"{path}: is a {info.task} head, expected a {task} head")
-    return LinearHead(info, state)
+    return LinearHead(info, state, source=str(path))
+
+
+def _head_info(path: Path, text: str | None) -> HeadInfo:
+    """The HeadInfo in a head file's metadata, checked field by field."""
+    bad = f"{path}: head metadata 'info'"
+    if text is None:
+        raise ModelError(f"{bad} is missing (expected the JSON of HeadInfo that LinearHead.save writes)")
+    try:
+        raw = json.loads(text)
+    except ValueError as e:
+        raise ModelError(f"{bad} is not valid JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise ModelError(f"{bad} is a JSON {type(raw).__name__}, expected an object")
+    known = set(HeadInfo.__dataclass_fields__)
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ModelError(f"{bad} has unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    problems = []
+    if raw.get("task") not in ("seg", "depth"):
+        problems.append(f"task {raw.get('task')!r} (expected 'seg' or 'depth')")
+    if not isinstance(raw.get("dim"), int) or isinstance(raw.get("dim"), bool) or raw["dim"] < 1:
+        problems.append(f"dim {raw.get('dim')!r} (expected a positive integer)")
+    if not isinstance(raw.get("encoder"), str):
+        problems.append(f"encoder {raw.get('encoder')!r} (expected a name)")
+    if raw.get("task") == "seg":
+        classes = raw.get("classes")
+        if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+            problems.append(f"classes {classes!r} (expected a non-empty list of names)")
+    if raw.get("task") == "depth":
+        bins = raw.get("bins")
+        if (not isinstance(bins, dict) or not isinstance(bins.get("n"), int) or bins["n"] < 1
+                or not all(isinstance(bins.get(k), (int, float)) for k in ("min", "max"))):
+            problems.append(f"bins {bins!r} (expected {{'n': count, 'min': metres, 'max': metres}})")
+    if problems:
+        raise ModelError(f"{bad} has an invalid " + "; invalid ".join(problems))
+    return HeadInfo(**raw)
 
 
 def load_default_head(task: Task) -> LinearHead:

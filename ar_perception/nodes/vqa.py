@@ -250,6 +250,10 @@ class Vqa(Node):
         where, filename = resolve_gguf(p.model)
         threads = p.threads or max(1, (os.cpu_count() or 2) - 1)
         kw = dict(n_ctx=p.n_ctx, n_threads=threads, n_threads_batch=threads, seed=p.seed, verbose=False)
+        if filename is None:
+            from ar_perception.models.files import read_gguf_header
+
+            read_gguf_header(where)  # llama.cpp may abort the process on a damaged file: refuse it here
         try:
             if filename is None:
                 self.llm = Llama(model_path=where, **kw)

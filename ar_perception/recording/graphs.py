@@ -104,7 +104,10 @@ def for_replay(text: str, path: str, file: str | os.PathLike[str], recorded: dic
     At speed 0 every queue becomes reliable, so that nothing is dropped and outputs are deterministic.
     `record` adds a recorder of the graph's other outputs. Returns the graph and a description of the plan.
     """
-    raw = yaml.safe_load(text)
+    try:
+        raw = yaml.safe_load(text)  # safe: a recorded graph's python/* tags are refused, never run
+    except yaml.YAMLError:
+        raw = None
     if not isinstance(raw, dict) or not isinstance(raw.get("nodes"), list):
         parse_graph(text, path)  # raises the loader's own error
     apply_overrides(raw, sets or [], path)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ar_perception.errors import ArpError
+from ar_perception.errors import ArpError, ModelError
 from ar_perception.models.heads import (
     DEPTH_BINS,
     DEPTH_MAX,
@@ -161,12 +161,17 @@ def fit_cached(
     centres = torch.from_numpy(depth_bin_centres(out_channels)) if cfg.task == "depth" else None
     start, losses = 0, []
     if checkpoint is not None and checkpoint.is_file():
-        ck = torch.load(checkpoint, weights_only=False)
-        if ck.get("key") == cfg.key():
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["opt"])
-            sched.load_state_dict(ck["sched"])
-            start, losses = int(ck["epoch"]), list(ck["losses"])
+        ck = _read_checkpoint(checkpoint)
+        if ck["key"] == cfg.key():
+            try:
+                model.load_state_dict(ck["model"])
+                opt.load_state_dict(ck["opt"])
+                sched.load_state_dict(ck["sched"])
+            except (RuntimeError, ValueError, KeyError, TypeError) as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ModelError(f"{checkpoint}: training checkpoint does not fit this head ({first}); "
+                                 "delete it to train from the start") from None
+            start, losses = int(ck["epoch"]), [float(x) for x in ck["losses"]]
             log(f"resuming from {checkpoint} after epoch {start}")
         else:
             log(f"{checkpoint} was written with other settings; starting over")
@@ -230,6 +235,21 @@ def fit_cached(
     state = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()
              if k != "bn.num_batches_tracked"}
     return state, losses
+
+
+CHECKPOINT_KEYS = {"key": str, "epoch": int, "losses": list, "model": dict, "opt": dict, "sched": dict}
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """A resume checkpoint written by fit_cached: tensors and plain data only, loaded weights-only."""
+    from ar_perception.models.files import load_torch_file
+
+    ck = load_torch_file(path, "training checkpoint")
+    wrong = [k for k, t in CHECKPOINT_KEYS.items() if not isinstance(ck, dict) or not isinstance(ck.get(k), t)]
+    if wrong:
+        raise ModelError(f"{path}: not a training checkpoint of arp (missing or invalid: {', '.join(wrong)}; "
+                         f"expected a dict with {', '.join(CHECKPOINT_KEYS)}); delete it to train from the start")
+    return ck
 
 
 def _open_split(data: str, split: str, fmt: str) -> HeadDataset | None:
