@@ -26,12 +26,13 @@ class Sink(Node):
         self._file: IO[str] | None = open(self.params.log, "a") if self.params.log else None
 
     def on_input(self, name: str, msg: Msg) -> Outputs:
+        recv_ns = time.time_ns()  # when handling starts: the simulated work comes after
         if self.params.delay_ms:
             time.sleep(self.params.delay_ms / 1000)
         if self._file:
             self._file.write(json.dumps({
                 "input": name, "topic": msg.topic, "seq": msg.seq, "kind": msg.kind,
-                "capture_ns": msg.capture_ns, "recv_ns": time.time_ns(), "meta": dict(msg.meta),
+                "capture_ns": msg.capture_ns, "recv_ns": recv_ns, "meta": dict(msg.meta),
                 "shapes": {k: list(a.shape) for k, a in msg.arrays.items()},
                 "sums": {k: float(a.sum(dtype="float64")) for k, a in msg.arrays.items()},
             }) + "\n")

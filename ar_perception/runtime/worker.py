@@ -200,6 +200,7 @@ class Worker:
                 if sock.poll(200, zmq.POLLOUT):
                     tp.send_frames(sock, frames)
                     break
+                self.report_stats()  # waiting on a slow consumer is not a hang of this node
                 blocked = time.monotonic() - t0
                 if blocked > 2.0 and not warned:
                     warned = True
