@@ -12,9 +12,10 @@ import numpy as np
 
 from ar_perception.errors import ArpError
 
-__all__ = ["read_wav", "write_wav", "to_mono", "Resampler", "resample", "Chunker"]
+__all__ = ["read_wav", "write_wav", "to_float", "to_mono", "Resampler", "resample", "Chunker"]
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
+_MAX_RATIO_TERM = 100_000  # the filter has 20 * max(up, down) taps: 44101 -> 16000 Hz (16000/44101) is fine
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
@@ -33,6 +34,9 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         if cid == b"fmt ":
             fmt = body
         elif cid == b"data":
+            if len(body) < size:
+                raise ArpError(f"{path}: truncated WAV file (its data chunk declares {size} bytes, the file holds "
+                               f"{len(body)} of them)")
             data = body
         pos += 8 + size + (size & 1)
     if fmt is None or data is None or len(fmt) < 16:
@@ -41,23 +45,28 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     if tag == _EXTENSIBLE and len(fmt) >= 26:
         tag = struct.unpack("<H", fmt[24:26])[0]
     width = bits // 8
+    if not ((tag == _FLOAT and bits in (32, 64)) or (tag == _PCM and bits in (8, 16, 24, 32))):
+        raise ArpError(f"{path}: unsupported WAV encoding (format tag {tag}, {bits} bits; "
+                       "expected 8/16/24/32-bit PCM or 32/64-bit float)")
     if channels < 1 or align != channels * width:
         raise ArpError(f"{path}: inconsistent WAV format ({channels} channels, {bits} bits, block {align})")
+    if rate < 1:
+        raise ArpError(f"{path}: WAV header gives a sample rate of {rate} Hz")
     frames = len(data) // align
     buf = np.frombuffer(data[:frames * align], np.uint8)
-    if tag == _FLOAT and bits in (32, 64):
+    if tag == _FLOAT:
         x = buf.view("<f4" if bits == 32 else "<f8").astype(np.float32)
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        if bad:
+            raise ArpError(f"{path}: corrupt float WAV file ({bad} of its {x.size} samples are NaN or infinite)")
     elif tag == _PCM and bits == 8:
         x = (buf.astype(np.float32) - 128.0) / 128.0
     elif tag == _PCM and bits in (16, 32):
         x = buf.view("<i2" if bits == 16 else "<i4").astype(np.float32) / float(2 ** (bits - 1))
-    elif tag == _PCM and bits == 24:
+    else:  # 24-bit PCM
         b = buf.reshape(-1, 3).astype(np.int32)
         v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
         x = (np.where(v >= 1 << 23, v - (1 << 24), v)).astype(np.float32) / float(1 << 23)
-    else:
-        raise ArpError(f"{path}: unsupported WAV encoding (format tag {tag}, {bits} bits; "
-                       "expected 8/16/24/32-bit PCM or 32/64-bit float)")
     return x.reshape(frames, channels), int(rate)
 
 
@@ -72,9 +81,22 @@ def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
     Path(path).write_bytes(header + pcm.tobytes())
 
 
+def to_float(x: np.ndarray) -> np.ndarray:
+    """Samples as float32 in [-1, 1]: integer PCM scaled (int16 / 32768, uint8 centred on 128), floats as they are."""
+    x = np.asarray(x)
+    if x.dtype.kind == "u":
+        half = float(1 << (8 * x.dtype.itemsize - 1))
+        return ((x.astype(np.float64) - half) / half).astype(np.float32)
+    if x.dtype.kind == "i":
+        return (x.astype(np.float64) / float(1 << (8 * x.dtype.itemsize - 1))).astype(np.float32)
+    return x.astype(np.float32, copy=False)
+
+
 def to_mono(x: np.ndarray) -> np.ndarray:
-    """(N,) or (N, channels) -> (N,) float32, channels averaged."""
-    x = np.asarray(x, np.float32)
+    """(N,) or (N, channels) -> (N,) float32 in [-1, 1] for integer PCM (see `to_float`), channels averaged."""
+    x = to_float(x)
+    if x.ndim not in (1, 2):
+        raise ArpError(f"audio samples must be (N,) or (N, channels), got shape {x.shape}")
     return x if x.ndim == 1 else x.mean(axis=1, dtype=np.float32)
 
 
@@ -99,6 +121,10 @@ class Resampler:
             raise ArpError(f"sample rates must be positive (got {in_rate} -> {out_rate})")
         frac = Fraction(int(out_rate), int(in_rate))
         self.up, self.down = frac.numerator, frac.denominator
+        if max(self.up, self.down) > _MAX_RATIO_TERM:
+            raise ArpError(f"cannot resample {in_rate} Hz to {out_rate} Hz: the ratio {self.up}/{self.down} needs a "
+                           f"filter of {20 * max(self.up, self.down) + 1} taps (at most {20 * _MAX_RATIO_TERM + 1}); "
+                           "use a common rate such as 16000, 44100 or 48000 Hz")
         self.identity = self.up == self.down == 1
         if not self.identity:
             h = _kaiser_lowpass(self.up, self.down)

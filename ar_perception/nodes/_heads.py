@@ -44,5 +44,9 @@ def head_input(
         image_size = msg.meta.get("image_size")
         if not image_size:
             raise NodeError(f"node '{node.id}': Features carry no meta.image_size; set the node's `size` parameter")
+        if not (isinstance(image_size, (list, tuple)) and len(image_size) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in image_size)):
+            raise NodeError(f"node '{node.id}': Features meta.image_size must be [width, height] in whole pixels, "
+                            f"at least 1 (got {image_size!r})")
         size = (int(image_size[0]), int(image_size[1]))
     return patches, msg.arrays.get("cls"), size

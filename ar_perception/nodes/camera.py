@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ar_perception.errors import MissingExtraError, NodeError
+from ar_perception.images import to_rgb
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node, Outputs
 
@@ -241,7 +242,10 @@ class LatestFrame:
 
 
 class Camera(Node):
-    """Frames from a camera device, a video file or a stream URL (OpenCV), with their intrinsics."""
+    """Frames from a camera device, a video file or a stream URL (OpenCV), with their intrinsics.
+
+    Frames leave as RGB uint8: OpenCV's BGR is reordered, gray and BGRA made RGB, 16-bit scaled to 8 bits.
+    """
 
     outputs = {"image": "Image", "camera": "CameraInfo"}
 
@@ -382,10 +386,11 @@ class Camera(Node):
         cal = self._intrinsics(w_in, h_in, w, h)
         if self._maps is not None:
             bgr = cv2.remap(bgr, *self._maps, cv2.INTER_LINEAR)
-        if bgr.ndim == 2:
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
-        else:
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGB if bgr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+        try:
+            rgb = to_rgb(bgr, "bgr")  # OpenCV's gray, BGR, BGRA, 16-bit
+        except ValueError as e:
+            raise NodeError(f"{self._where()}: {self.params.source!r} gives frames that cannot be made RGB: "
+                            f"{e}") from None
         meta = {"frame": self.frames_out, **extra}
         info = cal.meta()
         if cal.distorted and not self.params.undistort:

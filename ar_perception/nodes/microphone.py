@@ -65,6 +65,9 @@ def pick_input_device(node_id: str, devices: Sequence[dict[str, Any]], wanted: i
 class AudioAssembler:
     """Turns device blocks (frames, channels) at any rate into mono chunks of a fixed size at `out_rate`.
 
+    Channels are averaged, integer PCM (int16, int32, uint8) is scaled to [-1, 1], the overshoot resampling adds
+    to full-scale input is clipped, and empty blocks are fine.
+
     Each chunk's capture time is that of its last sample, derived from the arrival time of the block that
     completed it (the device delivers a block when its last sample is in).
     """
@@ -77,7 +80,8 @@ class AudioAssembler:
         self.lookahead = 0 if self.resampler.identity else self.resampler.centre / self.resampler.down
 
     def push(self, block: np.ndarray, arrival_ns: int) -> list[tuple[np.ndarray, int]]:
-        chunks = self.chunker.push(self.resampler.push(to_mono(block)))
+        mono = self.resampler.push(to_mono(block))
+        chunks = self.chunker.push(np.clip(mono, -1.0, 1.0, out=mono))
         behind = self.chunker._n + self.lookahead  # samples after the newest chunk's end, in output samples
         out = []
         for k, c in enumerate(chunks):

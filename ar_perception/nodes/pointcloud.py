@@ -22,7 +22,9 @@ class PointCloud(Node):
     Give the node a `sync` in the graph (`exact` for one source's outputs, `approximate` otherwise);
     without one it triggers on each depth map with the newest image and camera. Points are in the
     world frame when the CameraInfo carries a pose (camera-to-world), else in the camera frame.
-    Depth of another size than the camera's width x height is handled by scaling the intrinsics.
+    Depth of another size than the camera's width x height is handled by scaling the intrinsics, and an
+    image of another size than the depth is resized to it; another aspect ratio (beyond a pixel of rounding)
+    is an error. Depth <= 0, NaN or inf is no depth: those pixels give no point.
     """
 
     inputs = {"depth": "Depth", "image": "Image", "camera": "CameraInfo"}
@@ -68,6 +70,8 @@ class PointCloud(Node):
         depth = depth_msg.data
         h, w = depth.shape
         k = cam.meta
+        _same_aspect(self.id, ("depth", w, h), ("camera", int(k["width"]), int(k["height"])),
+                     "the intrinsics cannot be scaled to the depth map")
         sx, sy = w / float(k["width"]), h / float(k["height"])  # depth maps at another size than the camera's
         fx, fy = float(k["fx"]) * sx, float(k["fy"]) * sy
         cx, cy = (float(k["cx"]) + 0.5) * sx - 0.5, (float(k["cy"]) + 0.5) * sy - 0.5
@@ -80,6 +84,8 @@ class PointCloud(Node):
         image = msgs.get("image")
         if image is not None:
             rgb = image.data
+            _same_aspect(self.id, ("image", rgb.shape[1], rgb.shape[0]), ("depth", w, h),
+                         "the colours would not line up with the points")
             if rgb.shape[:2] != (h, w):
                 import cv2
 
@@ -121,3 +127,12 @@ class PointCloud(Node):
     def teardown(self) -> None:
         if self.params.ply and getattr(self, "last", None) is not None:
             self._write_ply()
+
+
+def _same_aspect(node_id: str, a: tuple[str, int, int], b: tuple[str, int, int], why: str) -> None:
+    """Raise unless a's width x height is b's scaled, give or take a pixel of rounding on each side."""
+    (na, wa, ha), (nb, wb, hb) = a, b
+    if abs(wa * hb - ha * wb) > max(wa, wb) + max(ha, hb):
+        what = "is for" if nb == "camera" else "is"
+        raise NodeError(f"node '{node_id}': input '{na}' is {wa}x{ha} but input '{nb}' {what} {wb}x{hb} (width x "
+                        f"height): another aspect ratio, so {why}")

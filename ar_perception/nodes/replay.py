@@ -1,19 +1,26 @@
-"""Publish the topics of a recording, exactly as recorded, with their original timing or a speed factor."""
+"""Publish the topics of a recording, as recorded (Images made RGB), with their original timing or a speed factor."""
 
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from typing import Iterator, Mapping
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ar_perception import kinds
 from ar_perception.errors import RecordingError
+from ar_perception.images import to_rgb
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node, Outputs
 
 
 class Replay(Node):
-    """Replays recorded topics: one output per topic (named as the topic unless `topics` maps them)."""
+    """Replays recorded topics: one output per topic (named as the topic unless `topics` maps them).
+
+    Messages leave as recorded, except recorded Images that are not RGB uint8 (H, W, 3): gray, RGBA, 16-bit
+    and [0, 1] float images are converted to it; others are left to the runtime's check, which drops them.
+    """
 
     outputs = ()  # the recorded topics, known once the file is: see output_kinds_for
 
@@ -74,7 +81,7 @@ class Replay(Node):
                     return
                 count += k == 0
                 last_log = max(last_log, log_ns)
-                yield {self.output_of[msg.topic]: Msg(kind=msg.kind, arrays=msg.arrays, meta=msg.meta,
+                yield {self.output_of[msg.topic]: Msg(kind=msg.kind, arrays=_normalised(msg), meta=msg.meta,
                                                       capture_ns=msg.capture_ns + offset)}
             if not p.loop or count == 0:
                 return
@@ -92,3 +99,13 @@ class Replay(Node):
                 return False
             time.sleep(min(delay, 0.05))
         return not self.stopping
+
+
+def _normalised(msg: Msg) -> Mapping[str, np.ndarray]:
+    """The arrays of a recorded message; an Image's made RGB uint8 when it can be (older or foreign recordings)."""
+    if msg.kind != "Image" or "data" not in msg.arrays or kinds.check("Image", dict(msg.arrays), {}) is None:
+        return msg.arrays
+    try:
+        return {**msg.arrays, "data": to_rgb(msg.arrays["data"], "rgb")}
+    except ValueError:
+        return msg.arrays

@@ -1,4 +1,5 @@
-"""A WAV file as an audio source: mono float32 chunks at 16 kHz (resampled when the file is not)."""
+"""A WAV file as an audio source: mono float32 chunks at 16 kHz (resampled when the file is not, channels
+averaged, integer PCM scaled and the result clipped to [-1, 1])."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ar_perception.audio import Chunker, Resampler, read_wav, to_mono
-from ar_perception.errors import NodeError
+from ar_perception.errors import ArpError, NodeError
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node, Outputs
 
@@ -21,11 +22,16 @@ def _chunks(samples: np.ndarray, rate: int, out_rate: int, chunk: int) -> Iterat
     mono = to_mono(samples)
     step = max(rate // 10, 1)  # resample in 100 ms pieces: bounded memory for long files
     for i in range(0, len(mono), step):
-        yield from chunker.push(res.push(mono[i:i + step]))
-    yield from chunker.push(res.flush())
+        yield from chunker.push(_clip(res.push(mono[i:i + step])))
+    yield from chunker.push(_clip(res.flush()))
     rest = chunker.flush()
     if len(rest):
         yield rest
+
+
+def _clip(x: np.ndarray) -> np.ndarray:
+    # a full-scale file overshoots [-1, 1] a little once resampled, and float files may hold louder peaks
+    return np.clip(x, -1.0, 1.0, out=x)
 
 
 def audio_chunks(samples: np.ndarray, rate: int, out_rate: int, chunk: int) -> Iterator[tuple[np.ndarray, bool]]:
@@ -62,6 +68,13 @@ class Wav(Node):
             self._samples, self._rate = read_wav(self.params.path)
         except Exception as e:
             raise NodeError(f"node '{self.id}': {e}") from None
+        try:
+            Resampler(self._rate, self.params.sample_rate)  # a rate it cannot resample fails here, not mid-run
+        except ArpError as e:
+            raise NodeError(f"node '{self.id}': {self.params.path}: {e}") from None
+        if len(self._samples) == 0:
+            raise NodeError(f"node '{self.id}': {self.params.path}: the WAV file holds no audio (0 frames of "
+                            f"{self._samples.shape[1]} channel(s) at {self._rate} Hz)")
         if self.params.silence_s:
             pad = np.zeros((int(self.params.silence_s * self._rate), self._samples.shape[1]), np.float32)
             self._samples = np.concatenate([self._samples, pad])
