@@ -19,6 +19,7 @@ from ar_perception.errors import ArpError, MissingExtraError
 __all__ = [
     "open3d_module",
     "intrinsics_matrix",
+    "scaled_intrinsics",
     "pixel_rays",
     "depth_to_points",
     "transform_points",
@@ -31,6 +32,14 @@ __all__ = [
 def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
     """The 3x3 pinhole matrix K (float64)."""
     return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=np.float64)
+
+
+def scaled_intrinsics(camera: Any, width: int, height: int) -> tuple[float, float, float, float]:
+    """fx, fy, cx, cy of CameraInfo metadata for an image of width x height (another resolution of the same
+    view); pixel centres stay pixel centres."""
+    sx, sy = width / float(camera["width"]), height / float(camera["height"])
+    return (float(camera["fx"]) * sx, float(camera["fy"]) * sy,
+            (float(camera["cx"]) + 0.5) * sx - 0.5, (float(camera["cy"]) + 0.5) * sy - 0.5)
 
 
 def pixel_rays(width: int, height: int, fx: float, fy: float, cx: float, cy: float) -> np.ndarray:

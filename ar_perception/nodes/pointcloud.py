@@ -64,7 +64,7 @@ class PointCloud(Node):
         return self.on_sync({**self.latest, "depth": msg})
 
     def on_sync(self, msgs: dict[str, Msg]) -> Outputs:
-        from ar_perception.geometry import depth_to_points, voxel_downsample
+        from ar_perception.geometry import depth_to_points, scaled_intrinsics, voxel_downsample
 
         depth_msg, cam = msgs["depth"], msgs["camera"]
         depth = depth_msg.data
@@ -72,9 +72,7 @@ class PointCloud(Node):
         k = cam.meta
         _same_aspect(self.id, ("depth", w, h), ("camera", int(k["width"]), int(k["height"])),
                      "the intrinsics cannot be scaled to the depth map")
-        sx, sy = w / float(k["width"]), h / float(k["height"])  # depth maps at another size than the camera's
-        fx, fy = float(k["fx"]) * sx, float(k["fy"]) * sy
-        cx, cy = (float(k["cx"]) + 0.5) * sx - 0.5, (float(k["cy"]) + 0.5) * sy - 0.5
+        fx, fy, cx, cy = scaled_intrinsics(k, w, h)  # depth maps at another size than the camera's
         pose = cam.arrays.get("pose")
         p = self.params
         if p.frame == "world" and pose is None:

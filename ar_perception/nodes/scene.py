@@ -95,9 +95,9 @@ _LEVEL_DEG = 12.0
 
 def _intrinsics(camera: dict[str, Any] | None, w: int, h: int) -> tuple[float, float, float, float]:
     if camera:
-        sx, sy = w / float(camera.get("width", w)), h / float(camera.get("height", h))
-        return (float(camera["fx"]) * sx, float(camera["fy"]) * sy, float(camera["cx"]) * sx,
-                float(camera["cy"]) * sy)
+        from ar_perception.geometry import scaled_intrinsics
+
+        return scaled_intrinsics({"width": w, "height": h, **camera}, w, h)
     f = (w / 2) / math.tan(math.radians(30))  # no intrinsics: assume a 60 degree horizontal field of view
     return f, f, (w - 1) / 2, (h - 1) / 2
 
