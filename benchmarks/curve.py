@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
+import sys
 import tempfile
 import threading
 import time
@@ -28,6 +28,9 @@ from ar_perception.keys import CurveKeys, create_keypair
 from ar_perception.runtime import transport as tp
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from transport import machine
+
 SIZES = (8, 640 * 480 * 3, 4 * 2**20)
 BOUND = 16
 
@@ -101,9 +104,7 @@ def main() -> None:
             ctx.destroy(0)
     out = Console(record=True, width=100)
     out.print(f"arp CurveZMQ benchmark ({'quick' if args.quick else 'full'}, {rounds} rounds)")
-    out.print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-              f"Python {platform.python_version()}, libzmq {zmq.zmq_version()}, load average "
-              f"{os.getloadavg()[0]:.2f}")
+    out.print(f"machine: {machine()}, load average {os.getloadavg()[0]:.2f}")
     t = Table(title="plain vs Curve-encrypted tcp on 127.0.0.1 (medians over rounds)")
     for col in ("payload", "link", "p50 µs", "MB/s", "curve/plain p50", "curve/plain MB/s"):
         t.add_column(col, justify="right")

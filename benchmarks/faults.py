@@ -33,7 +33,6 @@ import gc
 import itertools
 import json
 import os
-import platform
 import shutil
 import signal
 import stat
@@ -47,11 +46,11 @@ from typing import Any
 
 import numpy as np
 import psutil
-import zmq
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 FPS = 20
 KILL_AFTER_S = 1.5  # after the first stats callback, which comes ~0.5 s into the run
@@ -250,15 +249,11 @@ def reliable_edge(size: int) -> dict[str, Any]:
 
 # -- output ---------------------------------------------------------------------------------------------
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}, pyzmq {zmq.__version__} / libzmq "
-            f"{zmq.zmq_version()}")
+    from transport import (
+        machine as host,  # the one description of the host the benchmarks share
+    )
+
+    return f"{host()}, {psutil.virtual_memory().total / 2**30:.0f} GiB"
 
 
 def report(res: dict[str, Any], console: Any) -> None:

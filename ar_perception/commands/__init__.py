@@ -2,3 +2,20 @@
 
 Heavy imports (torch, onnxruntime, mcap, faster-whisper...) happen inside the commands, never at import.
 """
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from ar_perception.errors import ArpError
+
+__all__ = ["fail"]
+
+
+def fail(e: ArpError, code: int = 1) -> None:
+    """Print an error's lines to stderr as they are (no markup, no wrapping) and exit."""
+    err = Console(stderr=True)
+    for line in str(e).splitlines():
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)

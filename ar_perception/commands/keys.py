@@ -8,16 +8,13 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from ar_perception.commands import fail
 from ar_perception.errors import ArpError
 
 __all__ = ["register"]
 
 console = Console()
 
-
-def _die(e: ArpError) -> None:
-    Console(stderr=True).print(str(e), markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +35,7 @@ def register(app: typer.Typer) -> None:
         try:
             public, secret = create_keypair(folder or default_keys_dir(), name, force=force)
         except ArpError as e:
-            _die(e)
+            fail(e)
         console.print(f"public key  {public}\nsecret key  {secret} (mode 0600: keep it on this machine)",
                       markup=False, highlight=False)
         console.print("Graph: security: {secret_key: <this machine's .key_secret>, authorized_keys: <folder of the "
@@ -53,4 +50,4 @@ def register(app: typer.Typer) -> None:
         try:
             console.print(load_public(path).decode(), markup=False, highlight=False)
         except ArpError as e:
-            _die(e)
+            fail(e)

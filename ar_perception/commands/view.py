@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ar_perception.commands import fail
 from ar_perception.errors import ArpError
 
 __all__ = ["register", "entity_names"]
@@ -16,11 +17,6 @@ __all__ = ["register", "entity_names"]
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
-
-def _fail(e: ArpError) -> None:
-    for line in str(e).splitlines():
-        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def _view_inputs(graph_text: str) -> dict[str, str]:
@@ -80,7 +76,7 @@ def view(
         else:
             rec, where = open_stream("spawn")
     except ArpError as e:
-        _fail(e)
+        fail(e)
     except Exception as e:  # rerun raises plain RuntimeErrors (no viewer binary, port taken)
         err_console.print(f"cannot start Rerun: {type(e).__name__}: {e}", markup=False, highlight=False)
         raise typer.Exit(1)
@@ -96,7 +92,7 @@ def view(
                 n += 1
                 bar.advance(task)
     except ArpError as e:
-        _fail(e)
+        fail(e)
     finally:
         rec.flush()
         rec.disconnect()

@@ -9,16 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ar_perception.commands import fail
 from ar_perception.errors import ArpError
 
 __all__ = ["register"]
 
 console = Console()
 
-
-def _die(e: ArpError) -> None:
-    Console(stderr=True).print(str(e), markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
@@ -49,7 +46,7 @@ def register(app: typer.Typer) -> None:
         try:
             path = do_fetch(name, force=force)
         except ArpError as e:
-            _die(e)
+            fail(e)
         console.print(f"{name}: {path}", highlight=False)
 
     @app.command()
@@ -71,7 +68,7 @@ def register(app: typer.Typer) -> None:
             with console.status(f"exporting {name} at {resolution}x{resolution}"):
                 report = export_encoder(model, output, resolution, int8=int8, intermediate=intermediate or ())
         except ArpError as e:
-            _die(e)
+            fail(e)
         console.print(f"wrote {report.path} (input {report.input_size[0]}x{report.input_size[1]}, outputs: "
                       f"{', '.join(report.outputs)})", highlight=False)
         if report.int8:
