@@ -424,9 +424,7 @@ class Camera(Node):
             late = p.realtime and time.monotonic() - start - t >= period
             skip = late or (out_period > 0 and t < next_out - 1e-6)
             if p.realtime and not skip:
-                delay = start + t - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+                yield from self.wait_until(start + t)
             if not cap.grab():
                 if p.loop and i > 0:
                     cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
@@ -453,9 +451,7 @@ class Camera(Node):
         seen, due = 0, time.monotonic()
         while self._more():
             if out_period:
-                delay = due - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+                yield from self.wait_until(due)
                 due = max(due + out_period, time.monotonic())
             got = self._wait(grabber, seen)
             if got is None:

@@ -36,6 +36,6 @@ class Pattern(Node):
             frame[..., 2] = (i * 8) % 256
             yield {"image": Msg(kind="Image", arrays={"data": frame}, meta={"frame": i})}
             i += 1
-            delay = start + i * period - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            yield from self.wait_until(start + i * period)
+            if self.stopping:
+                return

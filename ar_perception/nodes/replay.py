@@ -77,8 +77,10 @@ class Replay(Node):
             for log_ns, msg in reader.timed_messages(topics, start_ns, end_ns):
                 if self.stopping:
                     return
-                if p.speed > 0 and not self._wait_until(t0 + (log_ns - start_ns) / 1e9 / p.speed):
-                    return
+                if p.speed > 0:
+                    yield from self.wait_until(t0 + (log_ns - start_ns) / 1e9 / p.speed)
+                    if self.stopping:
+                        return
                 count += k == 0
                 last_log = max(last_log, log_ns)
                 yield {self.output_of[msg.topic]: Msg(kind=msg.kind, arrays=_normalised(msg), meta=msg.meta,
@@ -88,17 +90,12 @@ class Replay(Node):
             # The next pass starts one mean message interval after this one ended; capture times keep growing.
             span = last_log - start_ns
             shift += span + span // max(1, count - 1)
-            if p.speed > 0 and not self._wait_until(t0 + (span + span // max(1, count - 1)) / 1e9 / p.speed):
-                return
+            if p.speed > 0:
+                yield from self.wait_until(t0 + (span + span // max(1, count - 1)) / 1e9 / p.speed)
+                if self.stopping:
+                    return
             k += 1
 
-    def _wait_until(self, deadline: float) -> bool:
-        """Sleep until `deadline` (monotonic); False when a stop was asked for meanwhile."""
-        while (delay := deadline - time.monotonic()) > 0:
-            if self.stopping:
-                return False
-            time.sleep(min(delay, 0.05))
-        return not self.stopping
 
 
 def _normalised(msg: Msg) -> Mapping[str, np.ndarray]:

@@ -52,6 +52,5 @@ class Sim(Node):
                 "camera": Msg("CameraInfo", {"pose": f.pose}, {**meta, **f.intrinsics}, capture_ns),
             }
             i += 1
-            delay = start + i / p.fps - time.monotonic()
-            if p.realtime and delay > 0:
-                time.sleep(delay)
+            if p.realtime:
+                yield from self.wait_until(start + i / p.fps)

@@ -83,7 +83,7 @@ class Wav(Node):
         p = self.params
         chunk = max(1, round(p.sample_rate * p.chunk_ms / 1000))
         if p.start_delay_s:
-            time.sleep(p.start_delay_s)
+            yield from self.wait_until(time.monotonic() + p.start_delay_s)
         start_ns = time.time_ns()
         offset = 0  # output samples sent so far
         for data, last in audio_chunks(self._samples, self._rate, p.sample_rate, chunk):

@@ -75,15 +75,19 @@ def run_node(cls: type[Node], inputs: Iterable[tuple[str, Msg]], params: Mapping
 
 def run_source(cls: type[Node], params: Mapping[str, Any] | None = None, *, limit: int = 100,
                strict: bool = True) -> list[tuple[str, Msg]]:
-    """Up to `limit` yields of a source node, stamped as the runtime would."""
+    """Up to `limit` yields of a source node (waits not counted), stamped as the runtime would."""
     node = cls(cls.Params.model_validate(dict(params or {})), node_id="source")
     pub = Publisher("source", cls.output_kinds_for(node.params), strict, logging.getLogger("arp.source"))
     node.setup()
     out: list[tuple[str, Msg]] = []
     try:
-        for i, produced in enumerate(node.produce()):
+        count = 0
+        for produced in node.produce():
+            if produced is None:  # a source waiting
+                continue
             out.extend(pub.stamp(produced))
-            if i + 1 >= limit:
+            count += 1
+            if count >= limit:
                 break
     finally:
         node.teardown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
 from pydantic import BaseModel, ConfigDict
@@ -104,6 +105,15 @@ class Node:
         """
         raise NotImplementedError(f"{type(self).__name__} is not a source")
         yield  # pragma: no cover
+
+    def wait_until(self, deadline: float) -> Iterator[None]:
+        """Sources: `yield from self.wait_until(t)` sleeps until `time.monotonic()` reaches t. Long waits
+        yield None every 0.25 s, which shows the supervisor progress; it returns early when the graph
+        stops (check `self.stopping` after it)."""
+        while not self.stopping and (delay := deadline - time.monotonic()) > 0:
+            time.sleep(min(delay, 0.25))
+            if deadline - time.monotonic() > 0:
+                yield None
 
     def teardown(self) -> None:
         """Release devices and files. Runs once at stop, also after an error."""

@@ -48,3 +48,17 @@ def test_bad_output_raises_in_strict_mode():
 
     with pytest.raises(NodeError, match="output 'image': Image.data must be uint8"):
         run_node(Wrong, [("image", image())])
+
+
+def test_a_slow_source_shows_progress_while_it_waits_and_is_not_taken_for_hung():
+    """A pattern at 0.5 fps waits 2 s between frames: it yields None meanwhile (the heartbeat)."""
+    import time
+
+    from ar_perception.nodes.pattern import Pattern
+
+    node = Pattern(Pattern.Params(fps=0.5, frames=2, size=(4, 4)), node_id="cam")
+    t0 = time.monotonic()
+    got = list(node.produce())
+    frames = [g for g in got if g is not None]
+    assert len(frames) == 2 and time.monotonic() - t0 >= 2.0
+    assert got[0] is not None and got.count(None) >= 6  # every 0.25 s of the 2 s wait

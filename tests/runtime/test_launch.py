@@ -334,3 +334,15 @@ nodes:
     assert [x["meta"]["frame"] for x in lines(log)] == [0, 1, 2, 3]
     assert ("arp.out WARNING: node 'out' input 'in': message on 'cam/image' declares 1 arrays but carries 0; "
             "dropped (warned once per input)") in capfd.readouterr().err
+
+
+def test_slow_sources_and_idle_consumers_are_not_taken_for_hung(tmp_path):
+    g = graph("""
+health_timeout: 1.0
+nodes:
+  - {id: cam, node: pattern, params: {fps: 0.4, size: [8, 6]}}
+  - {id: out, node: sink, inputs: {in: cam/image}}
+""")
+    r = run_graph(g, 4)
+    assert {n: (rep.hangs, rep.errors) for n, rep in r.nodes.items()} == {"cam": (0, []), "out": (0, [])}
+    assert r.nodes["out"].stats["in"] == {"in": 2}  # frames at 0 s and 2.5 s
