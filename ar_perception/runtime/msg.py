@@ -7,6 +7,7 @@ receive), so a 40 MiB depth map costs one memcpy into the kernel at most.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field, replace as _dc_replace
 from typing import Any, Mapping
@@ -96,9 +97,9 @@ _HEADER_TYPES = {"kind": str, "topic": str, "seq": int, "capture_ns": int, "publ
 _DTYPE_KINDS = "biufc"  # bool, integers, floats, complex: raw numbers only, never objects or records
 
 
-def _frame_len(frame: Any) -> int:
-    return len(frame) if isinstance(frame, (bytes, bytearray)) else memoryview(
-        frame if isinstance(frame, memoryview) else frame.buffer).nbytes
+def _buffer(frame: Any) -> Any:
+    """The bytes-like payload of a frame: bytes as they are, a zmq.Frame's buffer without a copy."""
+    return frame if isinstance(frame, (bytes, bytearray, memoryview)) else frame.buffer
 
 
 def decode(frames: list[Any], max_bytes: int | None = None) -> Msg:
@@ -109,13 +110,13 @@ def decode(frames: list[Any], max_bytes: int | None = None) -> Msg:
     """
     if not frames:
         raise TransportError("empty multipart message")
-    size = sum(_frame_len(f) for f in frames)
-    if max_bytes is not None and size > max_bytes:
+    head = frames[0] if isinstance(frames[0], (bytes, bytearray)) else bytes(_buffer(frames[0]))
+    bufs = [memoryview(_buffer(f)) for f in frames[1:]]
+    if max_bytes is not None and (size := len(head) + sum(b.nbytes for b in bufs)) > max_bytes:
         raise TransportError(f"message of {size} bytes is over the limit of {max_bytes} bytes")
     try:
-        head = frames[0] if isinstance(frames[0], (bytes, bytearray)) else frames[0].bytes
         header = json.loads(head)
-    except (ValueError, AttributeError) as e:
+    except ValueError as e:
         raise TransportError(f"malformed message header: not JSON ({e})") from None
     if not isinstance(header, dict):
         raise TransportError(f"malformed message header: expected a JSON object, got {type(header).__name__}")
@@ -130,7 +131,7 @@ def decode(frames: list[Any], max_bytes: int | None = None) -> Msg:
     if len(specs) != len(frames) - 1:
         raise TransportError(f"message on {topic!r} declares {len(specs)} arrays but carries {len(frames) - 1}")
     arrays = {}
-    for spec, frame in zip(specs, frames[1:]):
+    for spec, buf in zip(specs, bufs):
         if not (isinstance(spec, list) and len(spec) == 3 and isinstance(spec[0], str) and isinstance(spec[1], str)
                 and isinstance(spec[2], list) and all(type(d) is int and d >= 0 for d in spec[2])):
             raise TransportError(f"malformed array spec on {topic!r}: expected [name, dtype, [dims >= 0]], "
@@ -143,11 +144,10 @@ def decode(frames: list[Any], max_bytes: int | None = None) -> Msg:
         if dt is None or dt.kind not in _DTYPE_KINDS or dt.fields is not None:
             raise TransportError(f"array {name!r} on {topic!r} has dtype {dtype!r} (expected a plain numeric "
                                  "dtype such as '|u1' or '<f4')")
-        expected = dt.itemsize * int(np.prod(shape, dtype=np.int64))
-        if expected != _frame_len(frame):
+        expected = dt.itemsize * math.prod(shape)
+        if expected != buf.nbytes:
             raise TransportError(f"array {name!r} on {topic!r} declares {dtype}{tuple(shape)} = {expected} bytes "
-                                 f"but carries {_frame_len(frame)}")
-        buf = frame if isinstance(frame, (bytes, bytearray, memoryview)) else frame.buffer
+                                 f"but carries {buf.nbytes}")
         a = np.frombuffer(buf, dtype=dt).reshape(shape)
         a.flags.writeable = False  # a view of the wire buffer: copy before changing it
         arrays[name] = a
