@@ -13,6 +13,7 @@ import difflib
 import os
 import sys
 import tempfile
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -201,6 +202,9 @@ class TorchEncoder(_Base):
         return _to_frame_dict(out, H // self.patch_size, W // self.patch_size)
 
 
+MAX_SESSIONS = 4  # onnxruntime sessions kept, one per input size; each holds the model's weights
+
+
 class OnnxRuntimeEncoder(_Base):
     """Exports the model once per input size (cached on disk for real weights) and runs onnxruntime."""
 
@@ -208,7 +212,7 @@ class OnnxRuntimeEncoder(_Base):
         super().__init__(spec, spec.model, model.embed_dim, model.cfg.stride, weights_desc, threads)
         self.model = model.eval()
         self.family = model.cfg.family
-        self._sessions: dict[tuple[int, int], Any] = {}
+        self._sessions: OrderedDict[tuple[int, int], Any] = OrderedDict()  # most recently used last
         if weights_path is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="arp-onnx-")
             self._dir, self._tag = Path(self._tmp.name), "random"
@@ -227,7 +231,9 @@ class OnnxRuntimeEncoder(_Base):
         self._session(self.input_size_for(height, width))
 
     def _session(self, size: tuple[int, int]):
-        if size not in self._sessions:
+        if size in self._sessions:
+            self._sessions.move_to_end(size)
+        else:
             from ar_perception.models.onnx import OnnxEncoder, export_encoder
 
             inter = "".join(f"-i{i}" for i in self.spec.intermediate)
@@ -237,6 +243,8 @@ class OnnxRuntimeEncoder(_Base):
                 export_encoder(self.model, tmp, size, intermediate=self.spec.intermediate)
                 os.replace(tmp, path)
             self._sessions[size] = OnnxEncoder(path, threads=self.threads)
+            while len(self._sessions) > MAX_SESSIONS:  # frames of ever new sizes must not pile up sessions
+                self._sessions.popitem(last=False)
         return self._sessions[size]
 
     def __call__(self, rgb: np.ndarray) -> dict[str, Any]:

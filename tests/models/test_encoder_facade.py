@@ -70,3 +70,14 @@ def test_bad_specs():
         build_encoder(model="eupe-vit-t", weights=None, backend="tensorrt")
     with pytest.raises(ModelError, match="needs onnx_path"):
         build_encoder(model="onnx")
+
+
+def test_onnxruntime_keeps_a_bounded_number_of_sessions(monkeypatch):
+    """Frames of ever new sizes (another camera, a crop) must not pile up one session each for hours."""
+    from ar_perception.models import encoder as encoder_module
+
+    monkeypatch.setattr(encoder_module, "MAX_SESSIONS", 2)
+    enc = build_encoder(model="eupe-vit-t", weights=None, backend="onnxruntime", resolution=32)
+    for w in (32, 48, 64, 32):
+        enc(np.zeros((32, w, 3), np.uint8))
+    assert list(enc._sessions) == [(32, 64), (32, 32)]  # (32, 48) evicted, (32, 32) made again
