@@ -1,7 +1,5 @@
 """WAV reading and the streaming resampler."""
 
-import struct
-
 import numpy as np
 import pytest
 
@@ -43,23 +41,10 @@ def test_resampling_keeps_a_tone_and_removes_what_the_new_rate_cannot_hold():
 
 @pytest.mark.parametrize("fmt", ["pcm8", "pcm16", "pcm24", "pcm32", "float32"])
 def test_read_wav_formats(tmp_path, fmt):
+    from .test_odd_audio import wav_bytes
+
     x = np.array([[0.0, 0.5], [-0.5, 0.25], [0.999, -1.0]], np.float32)
-    tag, bits = (3, 32) if fmt == "float32" else (1, int(fmt[3:]))
-    if fmt == "pcm8":
-        data = (np.round(x * 127) + 128).astype(np.uint8).tobytes()
-    elif fmt == "pcm16":
-        data = np.round(x * 32767).astype("<i2").tobytes()
-    elif fmt == "pcm24":
-        v = np.round(x * (2 ** 23 - 1)).astype("<i4").reshape(-1)
-        data = b"".join(int(s).to_bytes(3, "little", signed=True) for s in v)
-    elif fmt == "pcm32":
-        data = np.round(x * (2 ** 31 - 1)).astype("<i4").tobytes()
-    else:
-        data = x.astype("<f4").tobytes()
-    align = 2 * bits // 8
-    head = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(data), b"WAVE", b"fmt ", 16, tag, 2, 22050,
-                       22050 * align, align, bits, b"data", len(data))
-    (tmp_path / "a.wav").write_bytes(head + data)
+    (tmp_path / "a.wav").write_bytes(wav_bytes(x, 22050, fmt))
     y, rate = read_wav(tmp_path / "a.wav")
     assert rate == 22050 and y.shape == (3, 2) and y.dtype == np.float32
     assert np.abs(y - x).max() < (0.01 if fmt == "pcm8" else 1e-4)
