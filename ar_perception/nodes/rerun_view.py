@@ -272,7 +272,7 @@ class RerunView(Node):
         model_config = ConfigDict(extra="forbid")
         mode: Literal["spawn", "connect", "save", "serve"] = Field(
             "spawn", description="spawn a viewer, connect to a running one (url), save an .rrd file (path), or "
-            "serve the web viewer (port, web_port)")
+            "serve the web viewer (port, web_port; Rerun listens on all network interfaces)")
         path: str | None = Field(None, description="the .rrd file to write (mode save; replaced if it exists)")
         url: str = Field("rerun+http://127.0.0.1:9876/proxy", description="the viewer to send to (mode connect)")
         port: int = Field(9876, ge=1, le=65535, description="gRPC port of the spawned viewer or of the server "
@@ -307,7 +307,10 @@ class RerunView(Node):
             raise NodeError(f"node '{self.id}': cannot start Rerun in mode '{p.mode}': "
                             f"{type(e).__name__}: {e}") from None
         if p.mode == "serve":
-            self.log.warning("node '%s': Rerun is at %s", self.id, where)
+            # Rerun's servers take no bind address: they listen on every interface.
+            self.log.warning("node '%s': Rerun is at %s; ports %d and %d listen on all network interfaces, so "
+                             "anyone who can reach this machine can watch (use mode save or spawn on untrusted "
+                             "networks)", self.id, where, p.port, p.web_port)
         self.rec = rec
         self.layout = RerunLayout(rec, max_hz=p.max_hz, max_points=p.max_points, owner=self.id, log=self.log)
 

@@ -149,9 +149,13 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_serve_and_connect_to_it():
-    port = _free_port()
-    server = NodeHarness(RerunView, {"mode": "serve", "port": port, "web_port": _free_port()})
+def test_serve_and_connect_to_it(caplog):
+    port, web_port = _free_port(), _free_port()
+    with caplog.at_level("WARNING"):
+        server = NodeHarness(RerunView, {"mode": "serve", "port": port, "web_port": web_port})
+    # Rerun's servers cannot be bound to loopback, so the node says who can watch.
+    assert (f"ports {port} and {web_port} listen on all network interfaces, so anyone who can reach this machine "
+            "can watch (use mode save or spawn on untrusted networks)") in caplog.text
     try:
         client = NodeHarness(RerunView, {"mode": "connect", "url": f"rerun+http://127.0.0.1:{port}/proxy"})
         client.feed("question", Msg("Text", {}, {"text": "hello"}))
