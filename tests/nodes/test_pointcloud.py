@@ -6,7 +6,6 @@ node: floor points at floor height within 1 cm, a box's top face where the box w
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,8 @@ from ar_perception.nodes.sim import Sim  # noqa: E402
 from ar_perception.runtime.harness import NodeHarness, run_node, run_source  # noqa: E402
 from ar_perception.runtime.msg import Msg  # noqa: E402
 from ar_perception.sim import CLASS_IDS, SimFrame, SimSource  # noqa: E402
+
+from ..sim.boxes import assert_on_box_with_flat_top, visible_box  # noqa: E402
 
 CM = 0.01
 EXACT = {"mode": "exact"}
@@ -56,30 +57,11 @@ def test_floor_from_the_sim_node_lies_on_the_floor() -> None:
         np.testing.assert_array_equal(cols, image[valid])
 
 
-def _visible_box() -> tuple[SimSource, SimFrame, int]:
-    for seed in range(30, 60):
-        src = SimSource(seed, size=(320, 240), trajectory="handheld")
-        boxes = [o for o in src.scene.objects if o.class_name == "box" and o.position[2] == 0.0]
-        for i in range(0, 300, 25):
-            f = src.frame(i)
-            for box in boxes:
-                if (f.instances == box.instance_id).sum() > 800:
-                    return src, f, box.instance_id
-    raise AssertionError("no frame shows a box")  # pragma: no cover - the scene generator changed
-
-
 def test_box_top_face_is_where_the_box_was_placed() -> None:
-    src, f, inst = _visible_box()
+    src, f, inst = visible_box()
     ((_, cloud),) = run_node(PointCloud, _messages(f), sync=EXACT)
     (part,) = [p for p in src.scene.parts if p.instance_id == inst]
-    pts = cloud.arrays["points"][(f.instances == inst)[f.depth > 0]].astype(np.float64)
-    rel = pts - np.asarray(part.center)  # into the box's own frame: centred, turned by its yaw
-    c, s = math.cos(part.yaw), math.sin(part.yaw)
-    local = np.stack([c * rel[:, 0] + s * rel[:, 1], -s * rel[:, 0] + c * rel[:, 1], rel[:, 2]], axis=1)
-    half = np.asarray(part.size) / 2
-    assert (np.abs(local) <= half + CM).all()
-    top = local[np.abs(local[:, 2] - half[2]) < CM]
-    assert len(top) > 50 and top[:, 2].max() - top[:, 2].min() < CM
+    assert_on_box_with_flat_top(cloud.arrays["points"][(f.instances == inst)[f.depth > 0]], part)
 
 
 def test_camera_frame_ranges_and_voxels() -> None:

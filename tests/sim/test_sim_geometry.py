@@ -1,6 +1,5 @@
 """ar_perception.geometry against the simulator's exact ground truth."""
 
-import math
 
 import numpy as np
 import pytest
@@ -15,6 +14,8 @@ from ar_perception.geometry import (
     write_ply,
 )
 from ar_perception.sim import CLASS_IDS, SimFrame, SimSource
+
+from .boxes import assert_on_box_with_flat_top, visible_box
 
 pytest.importorskip("open3d", reason="the sim needs open3d: pip install 'ar-perception[vision]'")
 
@@ -55,34 +56,12 @@ def test_walls_and_room_extent() -> None:
     assert checked >= 1
 
 
-def _visible_box(trajectory: str, seeds: range) -> tuple[SimSource, SimFrame, int]:
-    """A frame where a cardboard box (not stacked) shows its top face over many pixels."""
-    for seed in seeds:
-        src = SimSource(seed, size=(320, 240), trajectory=trajectory)
-        boxes = [o for o in src.scene.objects if o.class_name == "box" and o.position[2] == 0.0]
-        for i in range(0, 300, 25):
-            f = src.frame(i)
-            for box in boxes:
-                if (f.instances == box.instance_id).sum() > 800:
-                    return src, f, box.instance_id
-    raise AssertionError("no frame shows a box")  # pragma: no cover - the scene generator changed
-
-
 def test_box_top_face_is_where_the_box_was_placed() -> None:
-    src, f, inst = _visible_box("handheld", range(30, 60))
+    src, f, inst = visible_box("handheld", range(30, 60))
     (part,) = [p for p in src.scene.parts if p.instance_id == inst]
-    pts = _points(f, f.instances == inst)
-    # Into the box's own frame: centred, turned by its yaw.
-    rel = pts.astype(np.float64) - np.asarray(part.center)
-    c, s = math.cos(part.yaw), math.sin(part.yaw)
-    local = np.stack([c * rel[:, 0] + s * rel[:, 1], -s * rel[:, 0] + c * rel[:, 1], rel[:, 2]], axis=1)
-    half = np.asarray(part.size) / 2
-    assert (np.abs(local) <= half + CM).all()  # every point on the box's surface
-    top = local[np.abs(local[:, 2] - half[2]) < CM]
-    assert len(top) > 50  # the top face is seen ...
-    assert top[:, 2].max() - top[:, 2].min() < CM  # ... flat, at the placed height
+    assert_on_box_with_flat_top(_points(f, f.instances == inst), part)
     obj = next(o for o in src.scene.objects if o.instance_id == inst)
-    assert obj.aabb_max[2] == pytest.approx(part.center[2] + half[2], abs=1e-6)
+    assert obj.aabb_max[2] == pytest.approx(part.center[2] + np.asarray(part.size)[2] / 2, abs=1e-6)
 
 
 def test_depth_to_points_projects_back_to_its_pixels() -> None:
