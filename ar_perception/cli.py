@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ar_perception.commands import fail
 from ar_perception.errors import ArpError, GraphError
 
 __all__ = ["app", "main"]
@@ -24,11 +25,6 @@ err_console = Console(stderr=True)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _fail(e: ArpError) -> None:
-    for line in (e.problems if isinstance(e, GraphError) else [str(e)]):
-        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(2 if isinstance(e, GraphError) else 1)
-
 
 def _load(path: Path, sets: list[str] | None = None):  # type: ignore[no-untyped-def]
     from ar_perception.graph.load import load_graph
@@ -36,7 +32,7 @@ def _load(path: Path, sets: list[str] | None = None):  # type: ignore[no-untyped
     try:
         return load_graph(path, sets)
     except ArpError as e:
-        _fail(e)
+        fail(e)
 
 
 @app.command()
@@ -130,7 +126,7 @@ def run(
     selected = {s.strip() for s in only.split(",") if s.strip()} if only else None
     unknown = sorted((selected or set()) - {n.id for n in g.spec.nodes})
     if unknown:
-        _fail(GraphError(f"{graph}: --only names unknown node(s): {', '.join(unknown)}"))
+        fail(GraphError(f"{graph}: --only names unknown node(s): {', '.join(unknown)}"))
     logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s",
                         datefmt="%H:%M:%S")
     view = LiveTable()
@@ -142,7 +138,7 @@ def run(
         result = run_graph(g, for_, strict=strict, log_level=log_level, only=selected,
                            on_stats=(lambda reports: live.update(view.update(reports))) if live else None)
     except ArpError as e:
-        _fail(e)
+        fail(e)
     finally:
         if live is not None:
             live.stop()

@@ -8,14 +8,15 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from ar_perception.errors import ArpError
+from ar_perception.errors import ArpError, GraphError
 
 __all__ = ["fail"]
 
 
-def fail(e: ArpError, code: int = 1) -> None:
-    """Print an error's lines to stderr as they are (no markup, no wrapping) and exit."""
+def fail(e: ArpError) -> None:
+    """Print an error's lines to stderr as they are (no markup, no wrapping) and exit: 2 for a graph that
+    does not validate, 1 for anything else."""
     err = Console(stderr=True)
-    for line in str(e).splitlines():
+    for line in (e.problems if isinstance(e, GraphError) else str(e).splitlines()):
         err.print(line, markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+    raise typer.Exit(2 if isinstance(e, GraphError) else 1)

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ar_perception.commands import fail
 from ar_perception.errors import ArpError, GraphError
 
 __all__ = ["register", "info_dict"]
@@ -23,11 +24,6 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 recording_app = typer.Typer(no_args_is_help=True, help="Inspect, export and repair recordings.")
 
-
-def _fail(e: ArpError) -> None:
-    for line in (e.problems if isinstance(e, GraphError) else str(e).splitlines()):
-        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(2 if isinstance(e, GraphError) else 1)
 
 
 def _progress() -> Progress:
@@ -76,7 +72,7 @@ def _recorder_outcome(result: Any, out: Path, recorder_id: str) -> None:
     try:
         r = RecordingReader(out)
     except ArpError as e:
-        _fail(e)
+        fail(e)
     console.print(f"recorded {r.message_count} messages on {len(r.topics)} topics, {r.duration_s:.1f} s, "
                   f"{r.size / 1e6:.1f} MB -> {out}", highlight=False)
     if slow:
@@ -107,7 +103,7 @@ def record(
         g, chosen = with_recorder(read_graph_text(graph), str(graph), out, topics=topics or None, sets=set_,
                                   compression=compression)
     except ArpError as e:
-        _fail(e)
+        fail(e)
     rid = next(n.id for n in reversed(g.spec.nodes) if n.node == "recorder")
     err_console.print(f"recording {len(chosen)} topics: {', '.join(chosen)}", markup=False, highlight=False)
     with _progress() as bar:
@@ -122,7 +118,7 @@ def record(
         try:
             result = _run(g, for_, log_level, show)
         except ArpError as e:
-            _fail(e)
+            fail(e)
         show(result.nodes)
     console.print(stats_table(result))
     _recorder_outcome(result, out, rid)
@@ -164,7 +160,7 @@ def replay(
                              loop=loop, start=start, end=end, restamp=restamp, record=record_,
                              record_topics=record_topics or None, sets=set_)
     except ArpError as e:
-        _fail(e)
+        fail(e)
     for nid, ts in plan["replaced"].items():
         err_console.print(f"{nid}: replaying {', '.join(ts)}", markup=False, highlight=False)
     if plan.get("made_reliable"):
@@ -187,7 +183,7 @@ def replay(
         try:
             result = _run(g, for_, log_level, show)
         except ArpError as e:
-            _fail(e)
+            fail(e)
         show(result.nodes)
     console.print(stats_table(result))
     if record_ is not None:
@@ -228,7 +224,7 @@ def info(file: Path = typer.Argument(..., help="the .mcap recording"),
     try:
         d = info_dict(RecordingReader(file))
     except ArpError as e:
-        _fail(e)
+        fail(e)
     if as_json:
         print(json.dumps(d, indent=2))
         return
@@ -265,7 +261,7 @@ def export(file: Path = typer.Argument(..., help="the .mcap recording"),
             task = bar.add_task(f"exporting {topic}", total=total, note="")
             res = export_topic(file, topic, out, fmt, progress=lambda n: bar.advance(task, n))
     except ArpError as e:
-        _fail(e)
+        fail(e)
     console.print(f"{res.messages} messages of {topic} -> {len(res.files)} {res.format} file(s) in {out}",
                   highlight=False)
 
@@ -282,7 +278,7 @@ def repair_cmd(file: Path = typer.Argument(..., help="the .mcap recording"),
     try:
         res = repair(file, out, backup=backup, force=force)
     except ArpError as e:
-        _fail(e)
+        fail(e)
     if not res.needed:
         console.print(f"{file}: complete and intact; nothing to repair", highlight=False)
         return

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ar_perception.commands import fail
 from ar_perception.errors import ArpError
 
 __all__ = ["register", "evaluate", "parse_size"]
@@ -26,11 +27,6 @@ class Task(str, Enum):
     seg = "seg"
     depth = "depth"
 
-
-def _fail(e: ArpError) -> None:
-    for line in str(e).splitlines():
-        err_console.print(line, markup=False, highlight=False)
-    raise typer.Exit(1)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -65,7 +61,7 @@ def sim_dataset(
                              preset=preset, trajectories=[t.strip() for t in trajectories.split(",") if t.strip()],
                              val_fraction=val_fraction, overwrite=overwrite)
     except ArpError as e:
-        _fail(e)
+        fail(e)
     meta = json.loads((root / "meta.json").read_text())
     splits = ", ".join(f"{k}: {len(v)} rooms" for k, v in meta["splits"].items())
     console.print(f"wrote {scenes * frames} frames ({scenes} rooms x {frames}) to {root} ({splits})", highlight=False)
@@ -102,7 +98,7 @@ def train_head(
         log = (lambda s: None) if (quiet or as_json) else (lambda s: err_console.print(s, markup=False))
         head, report = run(cfg, out, cache_dir=cache, progress=not quiet, log=log, command=command)
     except ArpError as e:
-        _fail(e)
+        fail(e)
     if as_json:
         print(json.dumps({"head": str(out), **report}, indent=1, default=str))
         return
@@ -163,11 +159,11 @@ def eval_cmd(
 ) -> None:
     """Evaluate a head: mIoU and pixel accuracy, or RMSE, AbsRel and delta<1.25, at image resolution."""
     if split not in ("auto", "val", "train", "all"):
-        _fail(ArpError(f"--split must be auto, val, train or all (got {split!r})"))
+        fail(ArpError(f"--split must be auto, val, train or all (got {split!r})"))
     try:
         result = evaluate(task.value, data, head, encoder, split, format, cache, progress=not (quiet or as_json))
     except ArpError as e:
-        _fail(e)
+        fail(e)
     if as_json:
         print(json.dumps(result, indent=1))
         return

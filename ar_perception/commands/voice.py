@@ -10,17 +10,13 @@ from typing import Any, Mapping, Optional
 import typer
 from rich.console import Console
 
+from ar_perception.commands import fail
 from ar_perception.errors import ArpError
 
 __all__ = ["register"]
 
 err_console = Console(stderr=True)
 
-
-def _fail(e: ArpError) -> None:
-    for line in str(e).splitlines():
-        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 def _speech(model: str) -> Any:
@@ -59,7 +55,7 @@ def transcribe(
     try:
         texts = run(file, _speech(model))
     except ArpError as e:
-        _fail(e)
+        fail(e)
     rows = [{k: t.meta[k] for k in ("text", "start", "end", "confidence")} for t in texts]
     if as_json:
         print(json.dumps(rows))
@@ -88,12 +84,12 @@ def ask(
                                      transcribe as run_speech)
 
     if question is not None and wav is not None:
-        _fail(ArpError("give the question as text or as --wav, not both"))
+        fail(ArpError("give the question as text or as --wav, not both"))
     if recording is not None and sim is not None:
-        _fail(ArpError("give --recording or --sim, not both"))
+        fail(ArpError("give --recording or --sim, not both"))
     offline = recording is not None or sim is not None
     if question is None and wav is None and recording is None:
-        _fail(ArpError("no question: give it as text, as --wav FILE, or give --recording to answer the "
+        fail(ArpError("no question: give it as text, as --wav FILE, or give --recording to answer the "
                        "questions spoken in it"))
 
     def report(meta: Mapping[str, Any], at_s: float | None = None) -> None:
@@ -139,7 +135,7 @@ def ask(
             meta = answer(vqa, text, scene, None if as_json else _Printer())
             report(meta, when)
     except ArpError as e:
-        _fail(e)
+        fail(e)
 
 
 def register(app: typer.Typer) -> None:
