@@ -17,7 +17,7 @@ import zmq.auth
 from ar_perception.errors import TransportError
 
 __all__ = ["CurveKeys", "create_keypair", "load_public", "load_secret", "load_authorized", "is_loopback",
-           "default_keys_dir"]
+           "endpoint_host", "default_keys_dir"]
 
 
 def default_keys_dir() -> Path:
@@ -32,6 +32,11 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def endpoint_host(endpoint: str) -> str:
+    """The host of a tcp://HOST:PORT endpoint (without the brackets of an IPv6 address)."""
+    return endpoint.removeprefix("tcp://").rpartition(":")[0].strip("[]")
 
 
 def create_keypair(folder: str | os.PathLike[str], name: str, *, force: bool = False) -> tuple[Path, Path]:
@@ -105,5 +110,4 @@ class CurveKeys:
 
     def server_for(self, endpoint: str) -> bytes:
         """The public key of the machine behind a tcp endpoint (our own when no other is named)."""
-        host = endpoint.removeprefix("tcp://").rpartition(":")[0]
-        return self.servers.get(host, self.public)
+        return self.servers.get(endpoint_host(endpoint), self.public)

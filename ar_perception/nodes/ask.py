@@ -34,9 +34,9 @@ MAX_QUESTION = 2000  # characters
 def _bind(node_id: str, kind: int, endpoint: str) -> tuple[Any, Any]:
     import zmq
 
-    from ar_perception.keys import is_loopback
+    from ar_perception.keys import endpoint_host, is_loopback
 
-    if endpoint.startswith("tcp://") and not is_loopback(endpoint[6:].rpartition(":")[0].strip("[]")):
+    if endpoint.startswith("tcp://") and not is_loopback(endpoint_host(endpoint)):
         raise NodeError(f"node '{node_id}': {endpoint} can be reached from other machines and this socket has no "
                         "keys (expected ipc:// or tcp://127.0.0.1:PORT; ask from elsewhere through an SSH tunnel)")
     if endpoint == ASK_ENDPOINT or endpoint == ANSWER_ENDPOINT:

@@ -25,6 +25,7 @@ import zmq
 from ar_perception.errors import NodeError
 from ar_perception.graph.load import Graph
 from ar_perception.graph.spec import TIMER_RE
+from ar_perception.keys import endpoint_host
 from ar_perception.runtime import transport as tp
 
 __all__ = ["RunResult", "NodeReport", "Supervisor", "run_graph"]
@@ -164,7 +165,7 @@ class Supervisor:
             for port, i in self.cfgs[nid]["inputs"].items():
                 src = i["source"].split("/")[0]
                 ep = i.get("endpoint", "")
-                host = ep.removeprefix("tcp://").rpartition(":")[0]
+                host = endpoint_host(ep)
                 if ep.startswith("tcp://") and src not in self.local and host not in sec.server_keys:
                     shutil.rmtree(self.run_dir, ignore_errors=True)
                     raise NodeError(f"node '{nid}' input '{port}' connects to '{src}' on {host}, which this "
