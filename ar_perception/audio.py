@@ -29,14 +29,16 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         raise ArpError(f"{path}: not a WAV file (expected a RIFF/WAVE header, got {raw[:12]!r})")
     fmt, data, pos = None, None, 12
     while pos + 8 <= len(raw):
-        cid, size = raw[pos:pos + 4], struct.unpack("<I", raw[pos + 4:pos + 8])[0]
-        body = raw[pos + 8:pos + 8 + size]
+        cid, size = raw[pos : pos + 4], struct.unpack("<I", raw[pos + 4 : pos + 8])[0]
+        body = raw[pos + 8 : pos + 8 + size]
         if cid == b"fmt ":
             fmt = body
         elif cid == b"data":
             if len(body) < size:
-                raise ArpError(f"{path}: truncated WAV file (its data chunk declares {size} bytes, the file holds "
-                               f"{len(body)} of them)")
+                raise ArpError(
+                    f"{path}: truncated WAV file (its data chunk declares {size} bytes, the file holds "
+                    f"{len(body)} of them)"
+                )
             data = body
         pos += 8 + size + (size & 1)
     if fmt is None or data is None or len(fmt) < 16:
@@ -46,14 +48,16 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         tag = struct.unpack("<H", fmt[24:26])[0]
     width = bits // 8
     if not ((tag == _FLOAT and bits in (32, 64)) or (tag == _PCM and bits in (8, 16, 24, 32))):
-        raise ArpError(f"{path}: unsupported WAV encoding (format tag {tag}, {bits} bits; "
-                       "expected 8/16/24/32-bit PCM or 32/64-bit float)")
+        raise ArpError(
+            f"{path}: unsupported WAV encoding (format tag {tag}, {bits} bits; "
+            "expected 8/16/24/32-bit PCM or 32/64-bit float)"
+        )
     if channels < 1 or align != channels * width:
         raise ArpError(f"{path}: inconsistent WAV format ({channels} channels, {bits} bits, block {align})")
     if rate < 1:
         raise ArpError(f"{path}: WAV header gives a sample rate of {rate} Hz")
     frames = len(data) // align
-    buf = np.frombuffer(data[:frames * align], np.uint8)
+    buf = np.frombuffer(data[: frames * align], np.uint8)
     if tag == _FLOAT:
         x = buf.view("<f4" if bits == 32 else "<f8").astype(np.float32)
         bad = int(np.count_nonzero(~np.isfinite(x)))
@@ -76,8 +80,22 @@ def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
     x = x[:, None] if x.ndim == 1 else x
     pcm = (np.clip(x, -1.0, 1.0) * 32767.0).round().astype("<i2")
     ch = x.shape[1]
-    header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + pcm.nbytes, b"WAVE", b"fmt ", 16, _PCM, ch, rate,
-                         rate * ch * 2, ch * 2, 16, b"data", pcm.nbytes)
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        36 + pcm.nbytes,
+        b"WAVE",
+        b"fmt ",
+        16,
+        _PCM,
+        ch,
+        rate,
+        rate * ch * 2,
+        ch * 2,
+        16,
+        b"data",
+        pcm.nbytes,
+    )
     Path(path).write_bytes(header + pcm.tobytes())
 
 
@@ -122,16 +140,18 @@ class Resampler:
         frac = Fraction(int(out_rate), int(in_rate))
         self.up, self.down = frac.numerator, frac.denominator
         if max(self.up, self.down) > _MAX_RATIO_TERM:
-            raise ArpError(f"cannot resample {in_rate} Hz to {out_rate} Hz: the ratio {self.up}/{self.down} needs a "
-                           f"filter of {20 * max(self.up, self.down) + 1} taps (at most {20 * _MAX_RATIO_TERM + 1}); "
-                           "use a common rate such as 16000, 44100 or 48000 Hz")
+            raise ArpError(
+                f"cannot resample {in_rate} Hz to {out_rate} Hz: the ratio {self.up}/{self.down} needs a "
+                f"filter of {20 * max(self.up, self.down) + 1} taps (at most {20 * _MAX_RATIO_TERM + 1}); "
+                "use a common rate such as 16000, 44100 or 48000 Hz"
+            )
         self.identity = self.up == self.down == 1
         if not self.identity:
             h = _kaiser_lowpass(self.up, self.down)
             self.centre = (len(h) - 1) // 2
             self.taps = math.ceil(len(h) / self.up) + 1  # input samples one output needs, at most
             hp = np.zeros(self.taps * self.up + self.up, np.float64)
-            hp[:len(h)] = h
+            hp[: len(h)] = h
             self.h = hp
         self._buf = np.zeros(0, np.float32)  # the input tail still needed, starting at input index _buf0
         self._buf0 = 0
@@ -209,8 +229,8 @@ class Chunker:
             return []
         data = np.concatenate(self._parts)
         k = len(data) // self.size
-        chunks = [data[i * self.size:(i + 1) * self.size] for i in range(k)]
-        rest = data[k * self.size:]
+        chunks = [data[i * self.size : (i + 1) * self.size] for i in range(k)]
+        rest = data[k * self.size :]
         self._parts, self._n = ([rest] if len(rest) else []), len(rest)
         return chunks
 

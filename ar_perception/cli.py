@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -18,12 +18,15 @@ from ar_perception.errors import ArpError, GraphError
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="ar-perception: run, inspect and record AR perception graphs.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="ar-perception: run, inspect and record AR perception graphs.",
+)
 console = Console()
 err_console = Console(stderr=True)
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
 
 
 def _load(path: Path, sets: list[str] | None = None):  # type: ignore[no-untyped-def]
@@ -56,28 +59,62 @@ def _restarts(r: Any) -> str:
 
 def stats_table(result: Any) -> Table:
     t = Table(title=f"arp run: {result.reason} after {result.duration_s:.1f} s")
-    for col in ("node", "in", "out", "drops (per input)", "p50 ms", "p99 ms", "compute p50 ms", "peak MB",
-                "restarts", "exit"):
+    for col in (
+        "node",
+        "in",
+        "out",
+        "drops (per input)",
+        "p50 ms",
+        "p99 ms",
+        "compute p50 ms",
+        "peak MB",
+        "restarts",
+        "exit",
+    ):
         t.add_column(col, justify="left" if col in ("node", "drops (per input)") else "right")
     for r in result.nodes.values():
         s = r.stats or {}
         exit_ = "killed" if r.killed else ("-" if r.exit_code is None else str(r.exit_code))
-        t.add_row(r.id, str(sum((s.get("in") or {}).values())), str(sum((s.get("out") or {}).values())), _drops(s),
-                  _fmt(s.get("lat_p50_ms")), _fmt(s.get("lat_p99_ms")), _fmt(s.get("compute_p50_ms")),
-                  f"{r.peak_rss_mb:.0f}", _restarts(r), exit_)
+        t.add_row(
+            r.id,
+            str(sum((s.get("in") or {}).values())),
+            str(sum((s.get("out") or {}).values())),
+            _drops(s),
+            _fmt(s.get("lat_p50_ms")),
+            _fmt(s.get("lat_p99_ms")),
+            _fmt(s.get("compute_p50_ms")),
+            f"{r.peak_rss_mb:.0f}",
+            _restarts(r),
+            exit_,
+        )
     return t
 
 
 def _report(result: Any, stats_file: Path | None) -> None:
     console.print(stats_table(result))
     if stats_file:
-        stats_file.write_text(json.dumps({
-            "reason": result.reason, "duration_s": result.duration_s,
-            "nodes": {r.id: {"node": r.node, "stats": r.stats, "restarts": r.restarts, "hangs": r.hangs,
-                             "exit_code": r.exit_code,
-                             "killed": r.killed, "errors": r.errors, "peak_rss_mb": r.peak_rss_mb}
-                      for r in result.nodes.values()},
-        }, indent=2))
+        stats_file.write_text(
+            json.dumps(
+                {
+                    "reason": result.reason,
+                    "duration_s": result.duration_s,
+                    "nodes": {
+                        r.id: {
+                            "node": r.node,
+                            "stats": r.stats,
+                            "restarts": r.restarts,
+                            "hangs": r.hangs,
+                            "exit_code": r.exit_code,
+                            "killed": r.killed,
+                            "errors": r.errors,
+                            "peak_rss_mb": r.peak_rss_mb,
+                        }
+                        for r in result.nodes.values()
+                    },
+                },
+                indent=2,
+            )
+        )
 
 
 class LiveTable:
@@ -98,9 +135,17 @@ class LiveTable:
             t0, c0 = self._last.get(r.id, (now, count))
             rate = (count - c0) / (now - t0) if now > t0 else 0.0
             self._last[r.id] = (now, count)
-            t.add_row(r.id, f"{rate:.1f}", _fmt(s.get("lat_p50_ms")), _fmt(s.get("lat_p99_ms")),
-                      str(sum((s.get("queue") or {}).values())), _drops(s), f"{r.cpu_percent:.0f}",
-                      f"{r.rss_mb:.0f}", _restarts(r))
+            t.add_row(
+                r.id,
+                f"{rate:.1f}",
+                _fmt(s.get("lat_p50_ms")),
+                _fmt(s.get("lat_p99_ms")),
+                str(sum((s.get("queue") or {}).values())),
+                _drops(s),
+                f"{r.cpu_percent:.0f}",
+                f"{r.rss_mb:.0f}",
+                _restarts(r),
+            )
         self.table = t
         return t
 
@@ -108,14 +153,17 @@ class LiveTable:
 @app.command()
 def run(
     graph: Path = typer.Argument(..., help="graph YAML file"),
-    for_: Optional[float] = typer.Option(None, "--for", help="stop after this many seconds"),
+    for_: float | None = typer.Option(None, "--for", help="stop after this many seconds"),
     set_: list[str] = typer.Option([], "--set", help="override a parameter: ID.PARAM=VALUE (repeatable)"),
     strict: bool = typer.Option(False, help="raise on malformed messages instead of dropping them"),
-    stats: Optional[Path] = typer.Option(None, help="write the per-node statistics as JSON here at exit"),
+    stats: Path | None = typer.Option(None, help="write the per-node statistics as JSON here at exit"),
     log_level: str = typer.Option("WARNING", help="log level of the node processes"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no live table while running"),
-    only: Optional[str] = typer.Option(None, help="start only these nodes (comma-separated ids); the others "
-                                                 "run elsewhere under their own `arp run --only` (tcp, fixed ports)"),
+    only: str | None = typer.Option(
+        None,
+        help="start only these nodes (comma-separated ids); the others "
+        "run elsewhere under their own `arp run --only` (tcp, fixed ports)",
+    ),
 ) -> None:
     """Run a graph: one process per node; stops on Ctrl-C, on --for, or when every source has ended."""
     from rich.live import Live
@@ -127,16 +175,24 @@ def run(
     unknown = sorted((selected or set()) - {n.id for n in g.spec.nodes})
     if unknown:
         fail(GraphError(f"{graph}: --only names unknown node(s): {', '.join(unknown)}"))
-    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s",
-                        datefmt="%H:%M:%S")
+    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s", datefmt="%H:%M:%S")
     view = LiveTable()
-    live = Live(view.table, console=console, refresh_per_second=2, transient=True) \
-        if not quiet and console.is_terminal else None
+    live = (
+        Live(view.table, console=console, refresh_per_second=2, transient=True)
+        if not quiet and console.is_terminal
+        else None
+    )
     try:
         if live is not None:
             live.start()
-        result = run_graph(g, for_, strict=strict, log_level=log_level, only=selected,
-                           on_stats=(lambda reports: live.update(view.update(reports))) if live else None)
+        result = run_graph(
+            g,
+            for_,
+            strict=strict,
+            log_level=log_level,
+            only=selected,
+            on_stats=(lambda reports: live.update(view.update(reports))) if live else None,
+        )
     except ArpError as e:
         fail(e)
     finally:
@@ -202,8 +258,10 @@ def nodes_markdown(plugins_dir: Path | None = None) -> str:
 
 
 @app.command()
-def nodes(plugins: Path = typer.Option(Path("plugins"), help="plugins folder to scan"),
-          markdown: bool = typer.Option(False, "--markdown", help="print the README's node reference")) -> None:
+def nodes(
+    plugins: Path = typer.Option(Path("plugins"), help="plugins folder to scan"),
+    markdown: bool = typer.Option(False, "--markdown", help="print the README's node reference"),
+) -> None:
     """List built-in and plugin nodes with their inputs, outputs and parameters."""
     if markdown:
         print(nodes_markdown(), end="")
@@ -217,8 +275,13 @@ def nodes(plugins: Path = typer.Option(Path("plugins"), help="plugins folder to 
             t.add_row(name, "", "", "", f"[red]cannot import: {cls}[/red]")
             continue
         ports = lambda d: "\n".join(f"{k}: {v}" for k, v in d.items()) or "-"  # noqa: E731
-        t.add_row(name, ports(cls.input_kinds()), ports(cls.output_kinds()), _params_doc(cls),
-                  (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "")
+        t.add_row(
+            name,
+            ports(cls.input_kinds()),
+            ports(cls.output_kinds()),
+            _params_doc(cls),
+            (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
+        )
     console.print(t)
 
 

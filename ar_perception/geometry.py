@@ -38,8 +38,12 @@ def scaled_intrinsics(camera: Any, width: int, height: int) -> tuple[float, floa
     """fx, fy, cx, cy of CameraInfo metadata for an image of width x height (another resolution of the same
     view); pixel centres stay pixel centres."""
     sx, sy = width / float(camera["width"]), height / float(camera["height"])
-    return (float(camera["fx"]) * sx, float(camera["fy"]) * sy,
-            (float(camera["cx"]) + 0.5) * sx - 0.5, (float(camera["cy"]) + 0.5) * sy - 0.5)
+    return (
+        float(camera["fx"]) * sx,
+        float(camera["fy"]) * sy,
+        (float(camera["cx"]) + 0.5) * sx - 0.5,
+        (float(camera["cy"]) + 0.5) * sy - 0.5,
+    )
 
 
 def pixel_rays(width: int, height: int, fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
@@ -187,9 +191,7 @@ def voxel_downsample(points: np.ndarray, voxel_size: float, colors: None = ...) 
 
 
 @overload
-def voxel_downsample(
-    points: np.ndarray, voxel_size: float, colors: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]: ...
+def voxel_downsample(points: np.ndarray, voxel_size: float, colors: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def voxel_downsample(

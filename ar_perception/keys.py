@@ -16,8 +16,16 @@ import zmq.auth
 
 from ar_perception.errors import TransportError
 
-__all__ = ["CurveKeys", "create_keypair", "load_public", "load_secret", "load_authorized", "is_loopback",
-           "endpoint_host", "default_keys_dir"]
+__all__ = [
+    "CurveKeys",
+    "create_keypair",
+    "load_public",
+    "load_secret",
+    "load_authorized",
+    "is_loopback",
+    "endpoint_host",
+    "default_keys_dir",
+]
 
 
 def default_keys_dir() -> Path:
@@ -76,8 +84,10 @@ def load_secret(path: str | os.PathLike[str]) -> tuple[bytes, bytes]:
     """(public, secret) of a NAME.key_secret file."""
     public, secret = _load(path)
     if secret is None or len(secret) != 40:
-        raise TransportError(f"{Path(path).expanduser()}: has no secret-key (expected the NAME.key_secret file "
-                             "`arp keys create` wrote, got a public key file)")
+        raise TransportError(
+            f"{Path(path).expanduser()}: has no secret-key (expected the NAME.key_secret file "
+            "`arp keys create` wrote, got a public key file)"
+        )
     return public, secret
 
 
@@ -88,8 +98,10 @@ def load_authorized(folder: str | os.PathLike[str]) -> set[bytes]:
         raise TransportError(f"{d}: no such folder of authorised keys")
     keys = {load_public(p) for p in sorted(d.glob("*.key"))}
     if not keys:
-        raise TransportError(f"{d}: holds no public keys (expected NAME.key files; copy the .key file of each "
-                             "machine allowed to connect here)")
+        raise TransportError(
+            f"{d}: holds no public keys (expected NAME.key files; copy the .key file of each "
+            "machine allowed to connect here)"
+        )
     return keys
 
 
@@ -105,8 +117,12 @@ class CurveKeys:
     @classmethod
     def load(cls, secret_key: str, authorized_keys: str, server_keys: dict[str, str]) -> CurveKeys:
         public, secret = load_secret(secret_key)
-        return cls(public, secret, frozenset(load_authorized(authorized_keys)),
-                   {h: load_public(p) for h, p in server_keys.items()})
+        return cls(
+            public,
+            secret,
+            frozenset(load_authorized(authorized_keys)),
+            {h: load_public(p) for h, p in server_keys.items()},
+        )
 
     def server_for(self, endpoint: str) -> bytes:
         """The public key of the machine behind a tcp endpoint (our own when no other is named)."""

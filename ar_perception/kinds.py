@@ -42,27 +42,55 @@ KINDS: dict[str, Kind] = {
     for k in (
         Kind("Any", "Anything; accepted by and compatible with every kind."),
         Kind("Tick", "A timer tick (no arrays); `meta.tick` counts from 0."),
-        Kind("Image", "`data`: RGB uint8 (H, W, 3), H and W at least 1. Sources convert what devices and "
-             "files give (gray, RGBA, BGR, 16-bit) to this.", {"data": ArraySpec(("uint8",), 3, 3, nonempty=True)}),
-        Kind("Depth", "`data`: float32 (H, W) metres along the optical axis; 0, negative, NaN and inf = no depth.",
-             {"data": ArraySpec(_F32, 2, nonempty=True)}),
-        Kind("Mask", "`data`: class ids (H, W) uint8/int32; `meta.classes`: class names by id.",
-             {"data": ArraySpec(("uint8", "int32", "int64", "uint16"), 2, nonempty=True)}, ("classes",)),
-        Kind("Features", "`cls`: (D,) float32 global token; `patches`: (h, w, D) float32 final-norm patch "
-             "grid; optional `layer{i}` intermediate grids. `meta.encoder`, `meta.image_size` [W, H].",
-             {"cls": ArraySpec(_F32, 1), "patches": ArraySpec(_F32, 3, nonempty=True)}),
-        Kind("PointCloud", "`points`: (N, 3) float32 metres in `meta.frame`; optional `colors` (N, 3) uint8.",
-             {"points": ArraySpec(_F32, 2, 3), "colors": ArraySpec(("uint8",), 2, 3, required=False)}),
-        Kind("Audio", "`data`: mono float32 (N,) in [-1, 1], finite, N may be 0; `meta.sample_rate`: whole Hz. "
-             "Overshoot up to +-2 (resampling) passes and consumers clip it; beyond is unscaled PCM, refused.",
-             {"data": ArraySpec(_F32, 1)}, ("sample_rate",)),
-        Kind("Text", "`meta.text`: a string; optional `meta.start`, `meta.end` (s), `meta.confidence`.",
-             meta=("text",)),
-        Kind("Answer", "`meta.text`: the answer so far; `meta.done`, `meta.tokens_per_s`, `meta.latency_s`.",
-             meta=("text",)),
-        Kind("CameraInfo", "`meta`: fx, fy, cx, cy (pixels), width, height; optional `pose` (4, 4) float "
-             "camera-to-world.", {"pose": ArraySpec(("float32", "float64"), 2, 4, required=False)},
-             ("fx", "fy", "cx", "cy", "width", "height")),
+        Kind(
+            "Image",
+            "`data`: RGB uint8 (H, W, 3), H and W at least 1. Sources convert what devices and "
+            "files give (gray, RGBA, BGR, 16-bit) to this.",
+            {"data": ArraySpec(("uint8",), 3, 3, nonempty=True)},
+        ),
+        Kind(
+            "Depth",
+            "`data`: float32 (H, W) metres along the optical axis; 0, negative, NaN and inf = no depth.",
+            {"data": ArraySpec(_F32, 2, nonempty=True)},
+        ),
+        Kind(
+            "Mask",
+            "`data`: class ids (H, W) uint8/int32; `meta.classes`: class names by id.",
+            {"data": ArraySpec(("uint8", "int32", "int64", "uint16"), 2, nonempty=True)},
+            ("classes",),
+        ),
+        Kind(
+            "Features",
+            "`cls`: (D,) float32 global token; `patches`: (h, w, D) float32 final-norm patch "
+            "grid; optional `layer{i}` intermediate grids. `meta.encoder`, `meta.image_size` [W, H].",
+            {"cls": ArraySpec(_F32, 1), "patches": ArraySpec(_F32, 3, nonempty=True)},
+        ),
+        Kind(
+            "PointCloud",
+            "`points`: (N, 3) float32 metres in `meta.frame`; optional `colors` (N, 3) uint8.",
+            {"points": ArraySpec(_F32, 2, 3), "colors": ArraySpec(("uint8",), 2, 3, required=False)},
+        ),
+        Kind(
+            "Audio",
+            "`data`: mono float32 (N,) in [-1, 1], finite, N may be 0; `meta.sample_rate`: whole Hz. "
+            "Overshoot up to +-2 (resampling) passes and consumers clip it; beyond is unscaled PCM, refused.",
+            {"data": ArraySpec(_F32, 1)},
+            ("sample_rate",),
+        ),
+        Kind(
+            "Text", "`meta.text`: a string; optional `meta.start`, `meta.end` (s), `meta.confidence`.", meta=("text",)
+        ),
+        Kind(
+            "Answer",
+            "`meta.text`: the answer so far; `meta.done`, `meta.tokens_per_s`, `meta.latency_s`.",
+            meta=("text",),
+        ),
+        Kind(
+            "CameraInfo",
+            "`meta`: fx, fy, cx, cy (pixels), width, height; optional `pose` (4, 4) float camera-to-world.",
+            {"pose": ArraySpec(("float32", "float64"), 2, 4, required=False)},
+            ("fx", "fy", "cx", "cy", "width", "height"),
+        ),
     )
 }
 
@@ -121,8 +149,7 @@ def _audio_values(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> str | 
         bad = int(np.count_nonzero(~np.isfinite(x)))
         return f"Audio.data must be finite (got {bad} NaN/inf samples of {x.size})"
     if peak > AUDIO_PEAK_LIMIT:
-        return (f"Audio.data must be in [-1, 1] (got a peak of {peak:g}; integer PCM must be scaled, "
-                "e.g. int16 / 32768)")
+        return f"Audio.data must be in [-1, 1] (got a peak of {peak:g}; integer PCM must be scaled, e.g. int16 / 32768)"
     return None
 
 

@@ -69,8 +69,10 @@ def resolve(ref: str, search_paths: list[str] | None = None) -> type[Any]:
         hint = f"; did you mean '{near[0]}'?" if near else ""
         raise NodeRefError(f"unknown node type '{ref}' (expected a built-in name or 'module:Class'{hint})")
     if not _REF_RE.match(target):
-        raise NodeRefError(f"invalid node reference '{ref}' (expected a built-in name or 'package.module:Class' "
-                           "made of Python identifiers)")
+        raise NodeRefError(
+            f"invalid node reference '{ref}' (expected a built-in name or 'package.module:Class' "
+            "made of Python identifiers)"
+        )
     module_name, _, cls_name = target.partition(":")
     _add_paths(search_paths or [])
     try:
@@ -78,13 +80,14 @@ def resolve(ref: str, search_paths: list[str] | None = None) -> type[Any]:
     except ImportError as e:
         raise NodeRefError(f"cannot import module '{module_name}' for node '{ref}': {e}") from None
     except Exception as e:  # a plugin that raises at import time
-        raise NodeRefError(f"importing '{module_name}' for node '{ref}' raised "
-                           f"{type(e).__name__}: {e}") from None
+        raise NodeRefError(f"importing '{module_name}' for node '{ref}' raised {type(e).__name__}: {e}") from None
     cls = getattr(module, cls_name, None)
     if cls is None:
         names = [n for n, v in vars(module).items() if inspect.isclass(v) and issubclass(v, Node)]
-        raise NodeRefError(f"module '{module_name}' has no class '{cls_name}'"
-                           + (f" (it has nodes: {', '.join(names)})" if names else ""))
+        raise NodeRefError(
+            f"module '{module_name}' has no class '{cls_name}'"
+            + (f" (it has nodes: {', '.join(names)})" if names else "")
+        )
     if not (inspect.isclass(cls) and issubclass(cls, Node)):
         got = f"class {cls.__name__}" if inspect.isclass(cls) else f"a {type(cls).__name__}"
         raise NodeRefError(f"'{target}' is not a node (expected a subclass of ar_perception.Node, got {got})")

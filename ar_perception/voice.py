@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -16,8 +17,18 @@ from ar_perception.errors import ArpError, RecordingError
 from ar_perception.runtime.harness import NodeHarness
 from ar_perception.runtime.msg import Msg
 
-__all__ = ["normalize_words", "word_error_rate", "wav_messages", "transcribe", "scene_facts", "recording_scene", "recording_questions", "sim_scene",
-           "answer", "ask_running_graph"]
+__all__ = [
+    "normalize_words",
+    "word_error_rate",
+    "wav_messages",
+    "transcribe",
+    "scene_facts",
+    "recording_scene",
+    "recording_questions",
+    "sim_scene",
+    "answer",
+    "ask_running_graph",
+]
 
 
 _SPOKEN = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
@@ -53,8 +64,9 @@ def wav_messages(path: str | Path, chunk_ms: float = 100.0, realtime: bool = Fal
         node.teardown()
 
 
-def transcribe(path: str | Path, speech: NodeHarness | None = None,
-               params: Mapping[str, Any] | None = None) -> list[Msg]:
+def transcribe(
+    path: str | Path, speech: NodeHarness | None = None, params: Mapping[str, Any] | None = None
+) -> list[Msg]:
     """The Text messages (one per utterance) the `speech` node makes of a WAV file."""
     from ar_perception.nodes.speech import Speech
 
@@ -66,9 +78,14 @@ def transcribe(path: str | Path, speech: NodeHarness | None = None,
             h.close()
 
 
-def scene_facts(labels: np.ndarray, depth: np.ndarray, classes: Sequence[str],
-                camera: Mapping[str, Any] | None = None, capture_ns: int = 0,
-                params: Mapping[str, Any] | None = None) -> Msg:
+def scene_facts(
+    labels: np.ndarray,
+    depth: np.ndarray,
+    classes: Sequence[str],
+    camera: Mapping[str, Any] | None = None,
+    capture_ns: int = 0,
+    params: Mapping[str, Any] | None = None,
+) -> Msg:
     """The Text message the `scene` node makes of one mask and depth."""
     from ar_perception.nodes.scene import Scene
 
@@ -80,8 +97,9 @@ def scene_facts(labels: np.ndarray, depth: np.ndarray, classes: Sequence[str],
     return node.facts(mask, dep, cam)["facts"]  # type: ignore[index]
 
 
-def sim_scene(seed: int, at_s: float = 0.0, scene: str = "room", trajectory: str = "orbit",
-              size: tuple[int, int] = (320, 240)) -> tuple[Msg, Any]:
+def sim_scene(
+    seed: int, at_s: float = 0.0, scene: str = "room", trajectory: str = "orbit", size: tuple[int, int] = (320, 240)
+) -> tuple[Msg, Any]:
     """Scene facts from a simulated frame's ground truth, and the frame."""
     from ar_perception.sim import SimSource
 
@@ -99,8 +117,13 @@ def _pick(topics: Mapping[str, Any], kind: str, wanted: str | None, prefer: Call
     return sorted(names, key=prefer)[0] if names else None
 
 
-def recording_scene(path: str | Path, at_s: float, mask_topic: str | None = None, depth_topic: str | None = None,
-                    camera_topic: str | None = None) -> Msg:
+def recording_scene(
+    path: str | Path,
+    at_s: float,
+    mask_topic: str | None = None,
+    depth_topic: str | None = None,
+    camera_topic: str | None = None,
+) -> Msg:
     """Scene facts from the newest mask, depth and camera recorded at or before `at_s` seconds into a recording.
 
     Without topic names it takes the segmentation and depth a head produced when the recording has them,
@@ -117,8 +140,11 @@ def recording_scene(path: str | Path, at_s: float, mask_topic: str | None = None
     dt = _pick(r.topics, "Depth", depth_topic, learned_first)
     ct = _pick(r.topics, "CameraInfo", camera_topic, lambda t: (0, t))
     if mt is None or dt is None:
-        raise RecordingError(f"{path}: the scene needs a Mask and a Depth topic (it has: "
-                             + ", ".join(f"{t} ({i.kind})" for t, i in r.topics.items()) + ")")
+        raise RecordingError(
+            f"{path}: the scene needs a Mask and a Depth topic (it has: "
+            + ", ".join(f"{t} ({i.kind})" for t, i in r.topics.items())
+            + ")"
+        )
     end = r.start_ns + round(at_s * 1e9) + 1
     latest: dict[str, Msg] = {}
     for m in r.messages([t for t in (mt, dt, ct) if t], r.start_ns, end):
@@ -127,11 +153,18 @@ def recording_scene(path: str | Path, at_s: float, mask_topic: str | None = None
         raise RecordingError(f"{path}: nothing on {mt} and {dt} by {at_s:g} s")
     cam = latest.get(ct) if ct else None
     mask, depth = latest[mt], latest[dt]
-    return scene_facts(mask.data, depth.data, list(mask.meta.get("classes") or []),
-                       dict(cam.meta) if cam is not None else None, max(mask.capture_ns, depth.capture_ns))
+    return scene_facts(
+        mask.data,
+        depth.data,
+        list(mask.meta.get("classes") or []),
+        dict(cam.meta) if cam is not None else None,
+        max(mask.capture_ns, depth.capture_ns),
+    )
 
 
-def recording_questions(path: str | Path, speech: NodeHarness, audio_topic: str | None = None) -> list[tuple[Msg, float]]:
+def recording_questions(
+    path: str | Path, speech: NodeHarness, audio_topic: str | None = None
+) -> list[tuple[Msg, float]]:
     """The utterances of a recording's audio track, each with when it ended (seconds into the recording)."""
     from ar_perception.recording.reader import RecordingReader
 
@@ -144,22 +177,30 @@ def recording_questions(path: str | Path, speech: NodeHarness, audio_topic: str 
         for _, text in speech.feed("audio", m):
             out.append((text, (text.capture_ns - r.start_ns) / 1e9))
     # the recording may end while the speaker is still talking: close the utterance
-    silence = Msg(kind="Audio", arrays={"data": np.zeros(1600, np.float32)}, meta={"sample_rate": 16000, "last": True},
-                  capture_ns=r.end_ns)
+    silence = Msg(
+        kind="Audio",
+        arrays={"data": np.zeros(1600, np.float32)},
+        meta={"sample_rate": 16000, "last": True},
+        capture_ns=r.end_ns,
+    )
     for _, text in speech.feed("audio", silence):
         out.append((text, (text.capture_ns - r.start_ns) / 1e9))
     return out
 
 
-def answer(vqa: NodeHarness, question: str | Msg, scene: Msg | None = None,
-           on_update: Callable[[Mapping[str, Any]], None] | None = None) -> dict[str, Any]:
+def answer(
+    vqa: NodeHarness,
+    question: str | Msg,
+    scene: Msg | None = None,
+    on_update: Callable[[Mapping[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Ask a `vqa` node one question (with a new scene first, if given); the final Answer's metadata."""
     if scene is not None:
         vqa.feed("scene", scene)
     q = question if isinstance(question, Msg) else Msg(kind="Text", meta={"text": question})
     final: dict[str, Any] = {}
     emitted = vqa.node.on_input("question", q)
-    for out in ([emitted] if emitted is None or hasattr(emitted, "items") else emitted):
+    for out in [emitted] if emitted is None or hasattr(emitted, "items") else emitted:
         for _, m in vqa.pub.stamp(out):
             final = dict(m.meta)
             if on_update is not None:
@@ -167,8 +208,13 @@ def answer(vqa: NodeHarness, question: str | Msg, scene: Msg | None = None,
     return final
 
 
-def ask_running_graph(text: str, endpoint: str, answers: str, timeout_s: float = 60.0,
-                      on_update: Callable[[Mapping[str, Any]], None] | None = None) -> dict[str, Any]:
+def ask_running_graph(
+    text: str,
+    endpoint: str,
+    answers: str,
+    timeout_s: float = 60.0,
+    on_update: Callable[[Mapping[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Send a question to a running graph's `ask` node and follow its answer on `ask_reply`'s endpoint."""
     import zmq
 
@@ -186,8 +232,10 @@ def ask_running_graph(text: str, endpoint: str, answers: str, timeout_s: float =
         req.connect(endpoint)
         req.send_json({"text": text, "id": qid})
         if not req.poll(3000):
-            raise ArpError(f"no running graph takes questions at {endpoint}: start one with `ask` and `ask_reply` "
-                           "nodes (arp run graphs/ask.yaml), or answer offline with --recording or --sim")
+            raise ArpError(
+                f"no running graph takes questions at {endpoint}: start one with `ask` and `ask_reply` "
+                "nodes (arp run graphs/ask.yaml), or answer offline with --recording or --sim"
+            )
         reply = req.recv_json()
         if not reply.get("ok"):
             raise ArpError(f"the graph refused the question: {reply.get('error')}")

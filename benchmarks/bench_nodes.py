@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from raw_peer import payload
 
 from ar_perception import Msg, Node
 from ar_perception.runtime.node import Outputs
-from raw_peer import payload
 
 
 class Producer(Node):

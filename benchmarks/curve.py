@@ -112,8 +112,11 @@ def main() -> None:
         med = {name: np.median(np.array(results[(nbytes, name)]), axis=0) for name in ("plain tcp", "curve tcp")}
         for name in ("plain tcp", "curve tcp"):
             lat, rate = med[name]
-            ratio = (f"{med['curve tcp'][0] / med['plain tcp'][0]:.2f}x", f"{rate / med['plain tcp'][1]:.2f}x") \
-                if name == "curve tcp" else ("", "")
+            ratio = (
+                (f"{med['curve tcp'][0] / med['plain tcp'][0]:.2f}x", f"{rate / med['plain tcp'][1]:.2f}x")
+                if name == "curve tcp"
+                else ("", "")
+            )
             t.add_row(f"{nbytes:,} B", name, f"{lat:,.1f}", f"{rate:,.1f}", *ratio)
     out.print(t)
     if not args.quick:

@@ -103,8 +103,15 @@ def kill_round(victim: str) -> dict[str, Any]:
     back = next(i for i in range(1, len(seqs)) if seqs[i] < seqs[i - 1])
     restart_s = (timed[victim][back][1].publish_ns - kill) / 1e9
     window = max(restart_s, 1.0)
-    out: dict[str, Any] = {"victim": victim, "restart_s": restart_s, "restarts": r.nodes[victim].restarts,
-                           "exit_code": r.nodes[victim].exit_code, "during_hz": {}, "before_hz": {}, "lost": 0}
+    out: dict[str, Any] = {
+        "victim": victim,
+        "restart_s": restart_s,
+        "restarts": r.nodes[victim].restarts,
+        "exit_code": r.nodes[victim].exit_code,
+        "during_hz": {},
+        "before_hz": {},
+        "lost": 0,
+    }
     for s in ("a", "b") if victim == "c" else ("b",):
         logs = [t for t, _ in timed[s]]
         got = [m.seq for _, m in timed[s]]
@@ -135,8 +142,12 @@ nodes:
   - {{id: inv, node: invert, inputs: {{image: cam/image}}}}
   - {{id: out, node: sink, params: {{log: "{log}"}}, inputs: {{in: {{source: inv/image, queue: reliable}}}}}}
 """)
-        p = subprocess.Popen([sys.executable, "-m", "ar_perception.cli", "run", str(spec), "--for", "60", "--quiet"],
-                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "ar_perception.cli", "run", str(spec), "--for", "60", "--quiet"],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 5):
             time.sleep(0.05)
@@ -168,9 +179,13 @@ def cycles(n: int) -> dict[str, Any]:
 
     def snap() -> dict[str, int]:
         gc.collect()
-        return {"fds": len(os.listdir("/proc/self/fd")), "threads": threading.active_count(),
-                "os_threads": me.num_threads(), "children": len(me.children(recursive=True)),
-                "temp_files": sum(len(d) + len(f) for _, d, f in os.walk(private))}
+        return {
+            "fds": len(os.listdir("/proc/self/fd")),
+            "threads": threading.active_count(),
+            "os_threads": me.num_threads(),
+            "children": len(me.children(recursive=True)),
+            "temp_files": sum(len(d) + len(f) for _, d, f in os.walk(private)),
+        }
 
     try:
         tail = f"""
@@ -239,10 +254,14 @@ def reliable_edge(size: int) -> dict[str, Any]:
     blocked, _, _ = _edge_run(size, 1000, 0, 3000, duration=2.5)
     bound = {"cam": size + 2, "slow": 2 * size + 2}
     return {
-        "size": size, "frames": frames, "lost": frames - len(seqs) if seqs == list(range(len(seqs))) else -1,
+        "size": size,
+        "frames": frames,
+        "lost": frames - len(seqs) if seqs == list(range(len(seqs))) else -1,
         "blocked_s": r.nodes["cam"].stats["blocked_s"],
-        "base_mib": base, "peak_mib": peak,
-        "growth_frames": {n: (peak[n] - base[n]) / FRAME_MIB for n in bound}, "bound_frames": bound,
+        "base_mib": base,
+        "peak_mib": peak,
+        "growth_frames": {n: (peak[n] - base[n]) / FRAME_MIB for n in bound},
+        "bound_frames": bound,
         "in_flight": blocked.nodes["cam"].stats["out"]["image"] - blocked.nodes["slow"].stats["in"]["in"],
     }
 
@@ -260,17 +279,31 @@ def report(res: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
     t = Table(title=f"SIGKILL of a node (restart: on-failure), sources at {FPS} Hz")
-    for col in ("killed", "kills", "restart s p50", "max", "survivors Hz during p50 (min)", "before p50",
-                "frames lost", "restarts / final exit"):
+    for col in (
+        "killed",
+        "kills",
+        "restart s p50",
+        "max",
+        "survivors Hz during p50 (min)",
+        "before p50",
+        "frames lost",
+        "restarts / final exit",
+    ):
         t.add_column(col, justify="right")
     for victim, rounds in res["kill"].items():
         rs = [x["restart_s"] for x in rounds]
         during = [v for x in rounds for v in x["during_hz"].values()]
         before = [v for x in rounds for v in x["before_hz"].values()]
-        t.add_row(f"{victim} ({'invert' if victim == 'c' else 'source'})", str(len(rounds)),
-                  f"{np.median(rs):.2f}", f"{max(rs):.2f}", f"{np.median(during):.1f} ({min(during):.1f})",
-                  f"{np.median(before):.1f}", str(sum(x["lost"] for x in rounds)),
-                  ", ".join(sorted({f"{x['restarts']} / {x['exit_code']}" for x in rounds})))
+        t.add_row(
+            f"{victim} ({'invert' if victim == 'c' else 'source'})",
+            str(len(rounds)),
+            f"{np.median(rs):.2f}",
+            f"{max(rs):.2f}",
+            f"{np.median(during):.1f} ({min(during):.1f})",
+            f"{np.median(before):.1f}",
+            str(sum(x["lost"] for x in rounds)),
+            ", ".join(sorted({f"{x['restarts']} / {x['exit_code']}" for x in rounds})),
+        )
     console.print(t)
 
     k = res["arp_run_kill"]
@@ -279,9 +312,16 @@ def report(res: dict[str, Any], console: Any) -> None:
         t.add_column(col, justify="right")
     ps, ds = [x["procs_s"] for x in k], [x["dir_s"] for x in k]
     gone = all(v is not None for v in ps + ds)
-    t.add_row(str(len(k)), str(k[0]["processes"]), str(k[0]["sockets"]),
-              *((f"{np.median(ps):.3f}", f"{max(ps):.3f}", f"{np.median(ds):.3f}", f"{max(ds):.3f}") if gone
-                else ("NOT GONE",) * 4))
+    t.add_row(
+        str(len(k)),
+        str(k[0]["processes"]),
+        str(k[0]["sockets"]),
+        *(
+            (f"{np.median(ps):.3f}", f"{max(ps):.3f}", f"{np.median(ds):.3f}", f"{max(ds):.3f}")
+            if gone
+            else ("NOT GONE",) * 4
+        ),
+    )
     console.print(t)
 
     c = res["cycles"]
@@ -295,15 +335,31 @@ def report(res: dict[str, Any], console: Any) -> None:
     console.print(f"{c['s_per_cycle']:.2f} s per cycle, {c['failed']} failed runs")
 
     t = Table(title=f"reliable edge, {W}x{H} RGB frames ({FRAME_MIB:.2f} MiB), consumer 100 ms per frame")
-    for col in ("size", "frames", "lost", "producer blocked s", "in flight / 3 x size", "producer MiB base -> peak",
-                "growth / bound frames", "consumer MiB base -> peak", "growth / bound frames"):
+    for col in (
+        "size",
+        "frames",
+        "lost",
+        "producer blocked s",
+        "in flight / 3 x size",
+        "producer MiB base -> peak",
+        "growth / bound frames",
+        "consumer MiB base -> peak",
+        "growth / bound frames",
+    ):
         t.add_column(col, justify="right")
     for e in res["reliable"]:
-        row = [str(e["size"]), str(e["frames"]), str(e["lost"]), f"{e['blocked_s']:.1f}",
-               f"{e['in_flight']} / {3 * e['size']}"]
+        row = [
+            str(e["size"]),
+            str(e["frames"]),
+            str(e["lost"]),
+            f"{e['blocked_s']:.1f}",
+            f"{e['in_flight']} / {3 * e['size']}",
+        ]
         for n in ("cam", "slow"):
-            row += [f"{e['base_mib'][n]:.0f} -> {e['peak_mib'][n]:.0f}",
-                    f"{e['growth_frames'][n]:.1f} / {e['bound_frames'][n]}"]
+            row += [
+                f"{e['base_mib'][n]:.0f} -> {e['peak_mib'][n]:.0f}",
+                f"{e['growth_frames'][n]:.1f} / {e['bound_frames'][n]}",
+            ]
         t.add_row(*row)
     console.print(t)
 
@@ -343,11 +399,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res))
         return 0
     console = Console(record=True, width=120, highlight=False)
-    console.print(f"arp fault benchmark ({'quick' if args.quick else 'full'}: {kills} kills per series, "
-                  f"{n_cycles} cycles), {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}\nmachine: {machine()}")
+    console.print(
+        f"arp fault benchmark ({'quick' if args.quick else 'full'}: {kills} kills per series, "
+        f"{n_cycles} cycles), {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}\nmachine: {machine()}"
+    )
     report(res, console)
-    console.print(f"load average (1 min): {load0[0]:.2f} before, {load1[0]:.2f} after (this benchmark included), "
-                  f"{os.cpu_count()} cores")
+    console.print(
+        f"load average (1 min): {load0[0]:.2f} before, {load1[0]:.2f} after (this benchmark included), "
+        f"{os.cpu_count()} cores"
+    )
     if not args.quick:
         (HERE / "results").mkdir(exist_ok=True)
         (HERE / "results" / "faults.txt").write_text(console.export_text())

@@ -52,13 +52,17 @@ def bench_heads(repeats: int) -> list[dict[str, Any]]:
         head = load_head(default_head_path(task), task)  # type: ignore[arg-type]
         for h, w in GRIDS:
             patches = rng.normal(size=(h, w, head.info.dim)).astype(np.float32)
-            rows.append({
-                "head": task, "grid": f"{h}x{w}", "out": f"{SIZE[0]}x{SIZE[1]}",
-                "channels": head.info.out_channels,
-                "logits_ms": _median_ms(lambda h=head, x=patches: h.logits(x), repeats),
-                "predict_ms": _median_ms(lambda h=head, x=patches: h.predict(x, SIZE), repeats),
-                "load_1m": round(os.getloadavg()[0], 2),
-            })
+            rows.append(
+                {
+                    "head": task,
+                    "grid": f"{h}x{w}",
+                    "out": f"{SIZE[0]}x{SIZE[1]}",
+                    "channels": head.info.out_channels,
+                    "logits_ms": _median_ms(lambda h=head, x=patches: h.logits(x), repeats),
+                    "predict_ms": _median_ms(lambda h=head, x=patches: h.predict(x, SIZE), repeats),
+                    "load_1m": round(os.getloadavg()[0], 2),
+                }
+            )
     return rows
 
 
@@ -79,9 +83,17 @@ def bench_pointcloud(frames: int) -> list[dict[str, Any]]:
                 times.append(time.perf_counter() - t0)
                 n_out.append(len(cloud.arrays["points"]))
         h.close()
-        rows.append({"node": "pointcloud", "size": f"{SIZE[0]}x{SIZE[1]}", "voxel_m": voxel, "frames": frames,
-                     "ms_median": round(float(np.median(times) * 1000), 2),
-                     "points_median": int(np.median(n_out)), "load_1m": round(os.getloadavg()[0], 2)})
+        rows.append(
+            {
+                "node": "pointcloud",
+                "size": f"{SIZE[0]}x{SIZE[1]}",
+                "voxel_m": voxel,
+                "frames": frames,
+                "ms_median": round(float(np.median(times) * 1000), 2),
+                "points_median": int(np.median(n_out)),
+                "load_1m": round(os.getloadavg()[0], 2),
+            }
+        )
     return rows
 
 
@@ -99,16 +111,22 @@ def main() -> None:
         print(json.dumps(result, indent=1))
         return
     m = result["machine"]
-    print(f"head and point-cloud latency on {m['platform']}, Python {m['python']}, {m['cpus']} CPUs "
-          "(medians; load = 1-min load average after the row)")
+    print(
+        f"head and point-cloud latency on {m['platform']}, Python {m['python']}, {m['cpus']} CPUs "
+        "(medians; load = 1-min load average after the row)"
+    )
     print(f"{'head':>6} {'grid':>6} {'out':>8} {'K':>4} {'logits ms':>9} {'predict ms':>10} {'load':>5}")
     for r in result["heads"]:
-        print(f"{r['head']:>6} {r['grid']:>6} {r['out']:>8} {r['channels']:>4} {r['logits_ms']:>9} "
-              f"{r['predict_ms']:>10} {r['load_1m']:>5}")
+        print(
+            f"{r['head']:>6} {r['grid']:>6} {r['out']:>8} {r['channels']:>4} {r['logits_ms']:>9} "
+            f"{r['predict_ms']:>10} {r['load_1m']:>5}"
+        )
     for r in result["pointcloud"]:
         voxel = f"{r['voxel_m']} m voxels" if r["voxel_m"] else "no voxels"
-        print(f"pointcloud node {r['size']} world frame + colours, {voxel}: {r['ms_median']} ms median "
-              f"({r['frames']} frames, {r['points_median']} points, load {r['load_1m']})")
+        print(
+            f"pointcloud node {r['size']} world frame + colours, {voxel}: {r['ms_median']} ms median "
+            f"({r['frames']} frames, {r['points_median']} points, load {r['load_1m']})"
+        )
 
 
 if __name__ == "__main__":

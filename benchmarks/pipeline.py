@@ -89,15 +89,18 @@ def warmup_frames(cloud_recs: list[dict[str, Any]]) -> int:
     first = min(r["recv_ns"] for r in cloud_recs)
     warm = max(MIN_WARMUP, sum(r["capture_ns"] < first for r in cloud_recs))
     return min(warm, len(cloud_recs) - 1)  # a tiny run keeps at least one frame
+
+
 PATH_SEG = ("enc", "seg")
 
 
 def graph_text(size: tuple[int, int], fps: float, frames: int, realtime: bool, reliable: bool, log_dir: str) -> str:
     """The vision part of graphs/demo.yaml with a sim source; `reliable` makes every queue lossless."""
+
     def q(source: str, demo_queue: str | None = None) -> str:
         if reliable:
             return f"{{source: {source}, queue: reliable}}"
-        return f"{{source: {source}, queue: \"{demo_queue}\"}}" if demo_queue else source
+        return f'{{source: {source}, queue: "{demo_queue}"}}' if demo_queue else source
 
     w, h = size
     logs = {k: json.dumps(os.path.join(log_dir, f"{k}.jsonl")) for k in ("seg", "cloud", "encoder")}
@@ -161,16 +164,20 @@ def _rate(recs: list[dict[str, Any]]) -> float | None:
     return round((len(recs) - 1) / span, 2) if span > 0 else None
 
 
-def _run(size: tuple[int, int], fps: float, frames: int, realtime: bool, reliable: bool,
-         duration: float | None) -> tuple[RunResult, dict[str, list[dict[str, Any]]], float,
-                                          list[dict[str, dict[str, Any]]]]:
+def _run(
+    size: tuple[int, int], fps: float, frames: int, realtime: bool, reliable: bool, duration: float | None
+) -> tuple[RunResult, dict[str, list[dict[str, Any]]], float, list[dict[str, dict[str, Any]]]]:
     with tempfile.TemporaryDirectory(prefix="arp-bench-") as d:
-        g = parse_graph(graph_text(size, fps, frames, realtime, reliable, d), "<benchmarks/pipeline.py>",
-                        search_paths=[str(ROOT)])
+        g = parse_graph(
+            graph_text(size, fps, frames, realtime, reliable, d), "<benchmarks/pipeline.py>", search_paths=[str(ROOT)]
+        )
         snaps: list[dict[str, dict[str, Any]]] = []
         t0 = time.monotonic()
-        res = run_graph(g, duration, on_stats=lambda reps: snaps.append(
-            {n: json.loads(json.dumps(r.stats)) for n, r in reps.items()}))
+        res = run_graph(
+            g,
+            duration,
+            on_stats=lambda reps: snaps.append({n: json.loads(json.dumps(r.stats)) for n, r in reps.items()}),
+        )
         wall = time.monotonic() - t0
         logs = {k: _read_log(os.path.join(d, f"{k}.jsonl")) for k in ("seg", "cloud", "encoder")}
     failed = {n: (r.exit_code, r.errors) for n, r in res.nodes.items() if r.errors or r.exit_code not in (0, None)}
@@ -207,17 +214,26 @@ def bench_size(size: tuple[int, int], fps: float, frames: int, max_frames: int) 
     cloud, seg = _e2e_ms(logs["cloud"][warm:]), _e2e_ms(logs["seg"][warm:])
     comp = _per_frame_compute(res, snaps, warm)
     row: dict[str, Any] = {
-        "size": f"{size[0]}x{size[1]}", "fps_offered": fps, "frames": frames,
+        "size": f"{size[0]}x{size[1]}",
+        "fps_offered": fps,
+        "frames": frames,
         "encoder": (logs["encoder"][0]["meta"].get("encoder") if logs["encoder"] else None),
-        "clouds": len(logs["cloud"]), "masks": len(logs["seg"]), "warmup_frames_skipped": warm,
-        "cloud_e2e_p50_ms": _pct(cloud, 50), "cloud_e2e_p99_ms": _pct(cloud, 99),
-        "seg_e2e_p50_ms": _pct(seg, 50), "seg_e2e_p99_ms": _pct(seg, 99),
+        "clouds": len(logs["cloud"]),
+        "masks": len(logs["seg"]),
+        "warmup_frames_skipped": warm,
+        "cloud_e2e_p50_ms": _pct(cloud, 50),
+        "cloud_e2e_p99_ms": _pct(cloud, 99),
+        "seg_e2e_p50_ms": _pct(seg, 50),
+        "seg_e2e_p99_ms": _pct(seg, 99),
         "throughput_fps": _rate(logs["cloud"][warm:]),
         "drops": {n: sum((r.stats.get("drops") or {}).values()) for n, r in res.nodes.items() if r.stats.get("drops")},
         "compute_ms": {k: (round(v, 2) if v is not None else None) for k, v in comp.items()},
-        "stage_lat_p50_ms": {n: (round(res.nodes[n].stats["lat_p50_ms"], 2)
-                                 if res.nodes[n].stats.get("lat_p50_ms") is not None else None)
-                             for n in ("enc", "seg", "depth", "cloud")},
+        "stage_lat_p50_ms": {
+            n: (
+                round(res.nodes[n].stats["lat_p50_ms"], 2) if res.nodes[n].stats.get("lat_p50_ms") is not None else None
+            )
+            for n in ("enc", "seg", "depth", "cloud")
+        },
     }
     row["cloud_e2e_mean_ms"] = round(float(np.mean(cloud)), 2) if cloud else None
     row["seg_e2e_mean_ms"] = round(float(np.mean(seg)), 2) if seg else None
@@ -239,8 +255,7 @@ def bench_size(size: tuple[int, int], fps: float, frames: int, max_frames: int) 
     row["wall_s"] = round(wall, 1)
     # Throughput run: unpaced source, lossless queues.
     if max_frames:
-        _, logs2, _, _ = _run(size, 1000.0, max_frames, realtime=False, reliable=True,
-                              duration=max_frames * 2 + 60)
+        _, logs2, _, _ = _run(size, 1000.0, max_frames, realtime=False, reliable=True, duration=max_frames * 2 + 60)
         row["max_throughput_fps"] = _rate(logs2["cloud"][MIN_WARMUP:])
         row["max_run_clouds"] = len(logs2["cloud"])
     else:
@@ -254,37 +269,48 @@ def _f(v: Any, spec: str = ".1f") -> str:
 
 
 def render(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
-    lines = [f"pipeline benchmark on {header['machine']}",
-             f"graph: sim -> enc -> seg + depth -> cloud (sync exact) + sinks; encoder ran: "
-             f"{', '.join(sorted({str(r['encoder']) for r in rows}))}",
-             "latency run: sim realtime at fps_offered, demo queues; max run: sim unpaced, reliable queues",
-             "",
-             "  size    fps  clouds/sent  cloud e2e p50/p99 ms  seg e2e p50/p99 ms  thrpt fps  max fps  memory MB  load",
-             ]
+    lines = [
+        f"pipeline benchmark on {header['machine']}",
+        f"graph: sim -> enc -> seg + depth -> cloud (sync exact) + sinks; encoder ran: "
+        f"{', '.join(sorted({str(r['encoder']) for r in rows}))}",
+        "latency run: sim realtime at fps_offered, demo queues; max run: sim unpaced, reliable queues",
+        "",
+        "  size    fps  clouds/sent  cloud e2e p50/p99 ms  seg e2e p50/p99 ms  thrpt fps  max fps  memory MB  load",
+    ]
     for r in rows:
         lines.append(
             f"{r['size']:>7} {r['fps_offered']:>4g}  {r['clouds']:>5}/{r['frames']:<5}  "
             f"{_f(r['cloud_e2e_p50_ms']):>9} / {_f(r['cloud_e2e_p99_ms']):<8}  "
             f"{_f(r['seg_e2e_p50_ms']):>8} / {_f(r['seg_e2e_p99_ms']):<8}  "
             f"{_f(r['throughput_fps'], '.2f'):>9}  {_f(r['max_throughput_fps'], '.2f'):>7}  "
-            f"{_f(r['memory_mb']):>9}  {r['load_1m'][0]:.1f}->{r['load_1m'][1]:.1f}")
-    lines += ["", "framework share = mean e2e - sum of mean per-frame node compute on the path "
-                  "(enc+depth+cloud for the cloud, enc+seg for the mask); target <= max(5% of e2e, 5 ms)",
-              "  size    path   e2e mean  compute  framework ms    %   target ms  met"]
+            f"{_f(r['memory_mb']):>9}  {r['load_1m'][0]:.1f}->{r['load_1m'][1]:.1f}"
+        )
+    lines += [
+        "",
+        "framework share = mean e2e - sum of mean per-frame node compute on the path "
+        "(enc+depth+cloud for the cloud, enc+seg for the mask); target <= max(5% of e2e, 5 ms)",
+        "  size    path   e2e mean  compute  framework ms    %   target ms  met",
+    ]
     for r in rows:
         for name in ("cloud", "seg"):
             lines.append(
                 f"{r['size']:>7}  {name:>5}  {_f(r['%s_e2e_mean_ms' % name]):>9}  {_f(r[name + '_compute_ms']):>7}  "
                 f"{_f(r[name + '_framework_ms']):>12} {_f(r[name + '_framework_pct']):>5}  "
-                f"{_f(r.get(name + '_target_ms')):>9}  {'-' if r[name + '_target_met'] is None else ('yes' if r[name + '_target_met'] else 'NO')}")
+                f"{_f(r.get(name + '_target_ms')):>9}  {'-' if r[name + '_target_met'] is None else ('yes' if r[name + '_target_met'] else 'NO')}"
+            )
     lines += ["", "per stage (latency run): compute per frame (ms) | latency since capture at publish, p50 (ms)"]
     for r in rows:
         c, l = r["compute_ms"], r["stage_lat_p50_ms"]
-        lines.append(f"{r['size']:>7}  " + "  ".join(f"{n} {_f(c.get(n))} | {_f(l.get(n))}" for n in ("enc", "seg", "depth", "cloud")))
+        lines.append(
+            f"{r['size']:>7}  "
+            + "  ".join(f"{n} {_f(c.get(n))} | {_f(l.get(n))}" for n in ("enc", "seg", "depth", "cloud"))
+        )
     lines += ["", "warm-up frames left out, drops (latency run) and peak RSS per node (MB):"]
     for r in rows:
-        lines.append(f"{r['size']:>7}  warm-up {r['warmup_frames_skipped']}  drops {sum(r['drops'].values())}  "
-                     f"rss {r['memory_by_node_mb']}")
+        lines.append(
+            f"{r['size']:>7}  warm-up {r['warmup_frames_skipped']}  drops {sum(r['drops'].values())}  "
+            f"rss {r['memory_by_node_mb']}"
+        )
     return "\n".join(lines)
 
 
@@ -297,8 +323,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-frames", type=int, default=30, help="frames in the unpaced throughput run (0: skip)")
     a = ap.parse_args(argv)
     sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
-    header = {"machine": f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs",
-              "time": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    header = {
+        "machine": f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs",
+        "time": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
     rows = [bench_size((w, h), a.fps, a.frames, a.max_frames) for w, h in sizes]  # type: ignore[misc]
     if a.json:
         print(json.dumps({**header, "rows": rows}))

@@ -51,12 +51,23 @@ def record_run(frames_file: Path, streams: int, seconds: float, compression: str
     from ar_perception.runtime.launch import run_graph
 
     frames = int(seconds * FPS)
-    nodes = [{"id": f"s{i}", "node": "recording_nodes:RgbdSource",
-              "params": {"frames_file": str(frames_file), "fps": FPS, "frames": frames, "offset": i}}
-             for i in range(streams)]
+    nodes = [
+        {
+            "id": f"s{i}",
+            "node": "recording_nodes:RgbdSource",
+            "params": {"frames_file": str(frames_file), "fps": FPS, "frames": frames, "offset": i},
+        }
+        for i in range(streams)
+    ]
     topics = [f"s{i}/{o}" for i in range(streams) for o in ("image", "depth")]
-    nodes.append({"id": "rec", "node": "recorder", "params": {"file": str(out), "compression": compression},
-                  "inputs": {t: {"source": t, "queue": RECORDER_QUEUE} for t in topics}})
+    nodes.append(
+        {
+            "id": "rec",
+            "node": "recorder",
+            "params": {"file": str(out), "compression": compression},
+            "inputs": {t: {"source": t, "queue": RECORDER_QUEUE} for t in topics},
+        }
+    )
     graph = parse_graph(json.dumps({"nodes": nodes}), "<recording-bench>", search_paths=[str(HERE)])
     t0 = time.monotonic()
     result = run_graph(graph, duration=seconds * 10 + 60)
@@ -70,13 +81,27 @@ def record_run(frames_file: Path, streams: int, seconds: float, compression: str
     blocked = max(result.nodes[f"s{i}"].stats.get("blocked_s", 0.0) for i in range(streams))
     raw = sum(rec.topics[t].bytes for t in topics)
     lag = result.nodes["rec"].stats.get("lat_p99_ms") or 0.0
-    holds = (min(rates) >= HOLD_FPS and recorded == 2 * frames * streams and blocked < HOLD_BLOCKED * seconds
-             and lag < HOLD_LAG_MS)
-    return {"test": "record", "compression": compression, "streams": streams, "fps_min": round(min(rates), 2),
-            "sent": 2 * frames * streams, "recorded": recorded, "max_blocked_s": round(blocked, 2),
-            "recorder_lag_p99_ms": round(lag, 1),
-            "raw_mb_per_s": round(raw / 1e6 / rec.duration_s, 1), "file_mb": round(rec.size / 1e6, 1),
-            "ratio": round(raw / rec.size, 2), "run_s": round(wall, 1), "holds": bool(holds)}
+    holds = (
+        min(rates) >= HOLD_FPS
+        and recorded == 2 * frames * streams
+        and blocked < HOLD_BLOCKED * seconds
+        and lag < HOLD_LAG_MS
+    )
+    return {
+        "test": "record",
+        "compression": compression,
+        "streams": streams,
+        "fps_min": round(min(rates), 2),
+        "sent": 2 * frames * streams,
+        "recorded": recorded,
+        "max_blocked_s": round(blocked, 2),
+        "recorder_lag_p99_ms": round(lag, 1),
+        "raw_mb_per_s": round(raw / 1e6 / rec.duration_s, 1),
+        "file_mb": round(rec.size / 1e6, 1),
+        "ratio": round(raw / rec.size, 2),
+        "run_s": round(wall, 1),
+        "holds": bool(holds),
+    }
 
 
 def replay_run(file: Path, consumers: int = 2) -> dict[str, Any]:
@@ -87,18 +112,29 @@ def replay_run(file: Path, consumers: int = 2) -> dict[str, Any]:
     rec = RecordingReader(file)
     topics = sorted(rec.topics)
     nodes: list[dict[str, Any]] = [{"id": "rep", "node": "replay", "params": {"file": str(file), "speed": 0}}]
-    nodes += [{"id": f"sink{i}", "node": "sink", "inputs": {"in": {"source": f"rep/{topics[i % len(topics)]}",
-                                                                   "queue": "reliable"}}}
-              for i in range(consumers)]
+    nodes += [
+        {
+            "id": f"sink{i}",
+            "node": "sink",
+            "inputs": {"in": {"source": f"rep/{topics[i % len(topics)]}", "queue": "reliable"}},
+        }
+        for i in range(consumers)
+    ]
     graph = parse_graph(json.dumps({"nodes": nodes}), "<replay-bench>")
     result = run_graph(graph, duration=600)
     got = sum(sum((result.nodes[f"sink{i}"].stats.get("in") or {}).values()) for i in range(consumers))
     raw = sum(t.bytes for t in rec.topics.values())
-    return {"test": "replay", "speed": 0, "messages": rec.message_count, "delivered": got,
-            "recorded_s": round(rec.duration_s, 2), "replay_s": round(result.duration_s, 2),
-            "x_realtime": round(rec.duration_s / result.duration_s, 2),
-            "msgs_per_s": round(rec.message_count / result.duration_s, 1),
-            "raw_mb_per_s": round(raw / 1e6 / result.duration_s, 1)}
+    return {
+        "test": "replay",
+        "speed": 0,
+        "messages": rec.message_count,
+        "delivered": got,
+        "recorded_s": round(rec.duration_s, 2),
+        "replay_s": round(result.duration_s, 2),
+        "x_realtime": round(rec.duration_s / result.duration_s, 2),
+        "msgs_per_s": round(rec.message_count / result.duration_s, 1),
+        "raw_mb_per_s": round(raw / 1e6 / result.duration_s, 1),
+    }
 
 
 def main() -> None:
@@ -119,10 +155,12 @@ def main() -> None:
                 out = Path(tmp) / f"{comp}-{n}.mcap"
                 row = record_run(frames_file, n, args.seconds, comp, out)
                 rows.append(row)
-                log(f"record {comp:4s} {n} stream(s): min {row['fps_min']:5.1f} fps, {row['recorded']}/{row['sent']} "
+                log(
+                    f"record {comp:4s} {n} stream(s): min {row['fps_min']:5.1f} fps, {row['recorded']}/{row['sent']} "
                     f"messages, sources blocked {row['max_blocked_s']:.2f} s, recorder lag p99 {row['recorder_lag_p99_ms']:.0f} ms, "
                     f"{row['raw_mb_per_s']} MB/s raw, "
-                    f"ratio {row['ratio']} -> {'holds' if row['holds'] else 'does not hold'}")
+                    f"ratio {row['ratio']} -> {'holds' if row['holds'] else 'does not hold'}"
+                )
                 if first is None:
                     first = out
                 elif out != first:
@@ -132,8 +170,10 @@ def main() -> None:
         if first is not None:
             row = replay_run(first)
             rows.append(row)
-            log(f"replay --speed 0: {row['recorded_s']} s of 1 stream in {row['replay_s']} s = "
-                f"{row['x_realtime']}x real time ({row['msgs_per_s']} msgs/s, {row['raw_mb_per_s']} MB/s raw)")
+            log(
+                f"replay --speed 0: {row['recorded_s']} s of 1 stream in {row['replay_s']} s = "
+                f"{row['x_realtime']}x real time ({row['msgs_per_s']} msgs/s, {row['raw_mb_per_s']} MB/s raw)"
+            )
     for comp in args.compression:
         held = [r["streams"] for r in rows if r["test"] == "record" and r["compression"] == comp and r["holds"]]
         log(f"{comp}: holds {max(held) if held else 0} stream(s) of 640x480 RGB + depth at 30 fps")

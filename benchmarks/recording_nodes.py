@@ -8,7 +8,7 @@ no rendering time and every stream carries realistic, differently compressible c
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,8 +41,10 @@ class RgbdSource(Node):
         for i in range(p.frames):
             k = (i + p.offset) % len(self.images)
             now = time.time_ns()
-            yield {"image": Msg("Image", {"data": self.images[k]}, {"frame": i}, now),
-                   "depth": Msg("Depth", {"data": self.depths[k]}, {"frame": i}, now)}
+            yield {
+                "image": Msg("Image", {"data": self.images[k]}, {"frame": i}, now),
+                "depth": Msg("Depth", {"data": self.depths[k]}, {"frame": i}, now),
+            }
             delay = start + (i + 1) / p.fps - time.monotonic()
             if delay > 0:
                 time.sleep(delay)

@@ -61,8 +61,14 @@ def ground_truth(f) -> list[dict]:
         sel = f.instances == iid
         cls = f.class_names[int(np.bincount(f.labels[sel]).argmax())]
         ys, xs = np.nonzero(sel)
-        out.append({"class": cls, "area": float(sel.mean()), "distance": float(np.median(f.depth[sel])),
-                    "bearing": float(np.degrees(np.arctan2(np.median(xs) - cx, fx)))})
+        out.append(
+            {
+                "class": cls,
+                "area": float(sel.mean()),
+                "distance": float(np.median(f.depth[sel])),
+                "bearing": float(np.degrees(np.arctan2(np.median(xs) - cx, fx))),
+            }
+        )
     return out
 
 
@@ -79,8 +85,9 @@ def questions_for(f, seed: int, t: float, rng: np.random.Generator) -> list[Ques
         c = rng.choice(absent)
         qs.append(Question("exists", f"is there a {c}", False, seed, t))
     near = sorted(big, key=lambda o: o["distance"])
-    if near and (len(near) == 1 or near[1]["class"] == near[0]["class"]
-                 or near[1]["distance"] > 1.1 * near[0]["distance"]):  # only when the nearest is clear
+    if near and (
+        len(near) == 1 or near[1]["class"] == near[0]["class"] or near[1]["distance"] > 1.1 * near[0]["distance"]
+    ):  # only when the nearest is clear
         qs.append(Question("nearest", "what is nearest", near[0]["class"], seed, t))
     single = [o for o in big if sum(p["class"] == o["class"] for p in objs) == 1]
     if single:
@@ -151,8 +158,9 @@ def main() -> None:
                     typed = answer(vqa, q.text[0].upper() + q.text[1:] + "?", facts)
                     row["typed_answer"], row["typed_ok"] = typed["text"], correct(q, typed["text"])
                     if speech is not None:
-                        heard = " ".join(m.meta["text"] for m in transcribe(speak(q.text, Path(tmp), len(rows)),
-                                                                              speech))
+                        heard = " ".join(
+                            m.meta["text"] for m in transcribe(speak(q.text, Path(tmp), len(rows)), speech)
+                        )
                         spoken = answer(vqa, heard, facts) if heard else {"text": ""}
                         row.update(heard=heard, answer=spoken["text"], ok=correct(q, spoken["text"]))
                     rows.append(row)
@@ -165,8 +173,13 @@ def main() -> None:
         return sum(bool(r.get(key)) for r in sel), len(sel)
 
     forms = ["exists", "nearest", "distance", "left"]
-    summary = {"questions": len(rows), "seconds": round(took, 1), "machine": f"{os.cpu_count()} cores, load "
-               f"{os.getloadavg()[0]:.1f}", "typed": {}, "spoken": {}}
+    summary = {
+        "questions": len(rows),
+        "seconds": round(took, 1),
+        "machine": f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
+        "typed": {},
+        "spoken": {},
+    }
     for key, name in (("typed_ok", "typed"), ("ok", "spoken")):
         if name == "spoken" and speech is None:
             continue
@@ -176,11 +189,15 @@ def main() -> None:
     if args.json:
         print(json.dumps({"summary": summary, "rows": rows}))
         return
-    print(f"scene QA over {args.scenes} simulated rooms x {args.frames} moments: {len(rows)} questions "
-          f"({summary['machine']}, {took:.0f} s)")
-    print("offline defaults: whisper tiny.en (packaged), SmolLM2-135M-Instruct Q4_1 (packaged); "
-          + ("" if speech is None else "questions spoken by espeak-ng en-us 150 wpm; ")
-          + "scene from ground-truth labels + depth")
+    print(
+        f"scene QA over {args.scenes} simulated rooms x {args.frames} moments: {len(rows)} questions "
+        f"({summary['machine']}, {took:.0f} s)"
+    )
+    print(
+        "offline defaults: whisper tiny.en (packaged), SmolLM2-135M-Instruct Q4_1 (packaged); "
+        + ("" if speech is None else "questions spoken by espeak-ng en-us 150 wpm; ")
+        + "scene from ground-truth labels + depth"
+    )
     print(f"{'form':<10}{'typed':>16}{'spoken (whole loop)':>24}")
     for form in forms + [None]:
         cells = []
@@ -192,8 +209,10 @@ def main() -> None:
     if wrong:
         print("\nwrong answers (spoken):")
         for r in wrong:
-            print(f"  [{r['form']}] asked '{r['question']}', heard '{r['heard']}', answered '{r['answer']}' "
-                  f"(truth: {r['truth'] if not isinstance(r['truth'], float) else round(r['truth'], 2)})")
+            print(
+                f"  [{r['form']}] asked '{r['question']}', heard '{r['heard']}', answered '{r['answer']}' "
+                f"(truth: {r['truth'] if not isinstance(r['truth'], float) else round(r['truth'], 2)})"
+            )
 
 
 if __name__ == "__main__":

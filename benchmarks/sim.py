@@ -112,19 +112,27 @@ def main() -> None:
         print(json.dumps(result, indent=1))
         return
     m = result["machine"]
-    print(f"sim benchmark on {m['platform']}, Python {m['python']}, {m['cpus']} CPUs "
-          "(load: the 1-min load average after each row; above the CPU count, other work inflates the times)")
-    print(f"{'size':>8} {'shadows':>7} {'frames':>6} {'median ms':>9} {'p90 ms':>7} {'min ms':>7} {'frames/s':>8} "
-          f"{'build ms':>8} {'load':>5}")
+    print(
+        f"sim benchmark on {m['platform']}, Python {m['python']}, {m['cpus']} CPUs "
+        "(load: the 1-min load average after each row; above the CPU count, other work inflates the times)"
+    )
+    print(
+        f"{'size':>8} {'shadows':>7} {'frames':>6} {'median ms':>9} {'p90 ms':>7} {'min ms':>7} {'frames/s':>8} "
+        f"{'build ms':>8} {'load':>5}"
+    )
     for r in sim:
-        print(f"{r['size']:>8} {str(r['shadows']):>7} {r['frames']:>6} {r['frame_ms_median']:>9} "
-              f"{r['frame_ms_p90']:>7} {r['frame_ms_min']:>7} {r['fps']:>8} {r['build_ms_median']:>8} "
-              f"{r['load_1m']:>5}")
+        print(
+            f"{r['size']:>8} {str(r['shadows']):>7} {r['frames']:>6} {r['frame_ms_median']:>9} "
+            f"{r['frame_ms_p90']:>7} {r['frame_ms_min']:>7} {r['fps']:>8} {r['build_ms_median']:>8} "
+            f"{r['load_1m']:>5}"
+        )
     c = cloud
-    print(f"point cloud {c['size']} ({c['frames']} frames, {c['points_in_median']} -> {c['points_out_median']} points "
-          f"at {c['voxel_m']} m voxels): depth_to_points {c['depth_to_points_ms_median']} ms + "
-          f"voxel_downsample {c['voxel_downsample_ms_median']} ms = {c['total_ms_median']} ms "
-          f"(medians, load {c['load_1m']})")
+    print(
+        f"point cloud {c['size']} ({c['frames']} frames, {c['points_in_median']} -> {c['points_out_median']} points "
+        f"at {c['voxel_m']} m voxels): depth_to_points {c['depth_to_points_ms_median']} ms + "
+        f"voxel_downsample {c['voxel_downsample_ms_median']} ms = {c['total_ms_median']} ms "
+        f"(medians, load {c['load_1m']})"
+    )
 
 
 if __name__ == "__main__":

@@ -28,9 +28,10 @@ import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import zmq
@@ -112,8 +113,13 @@ class Result:
         return float(np.median(self.rates)) if self.rates else float("nan")
 
     def row(self) -> dict[str, Any]:
-        return {"contender": self.contender, "bytes": self.nbytes, "p50_us": round(self.p50_us, 1),
-                "p99_us": round(self.p99_us, 1), "msgs_per_s": round(self.msgs_per_s, 1)}
+        return {
+            "contender": self.contender,
+            "bytes": self.nbytes,
+            "p50_us": round(self.p50_us, 1),
+            "p99_us": round(self.p99_us, 1),
+            "msgs_per_s": round(self.msgs_per_s, 1),
+        }
 
 
 def latencies_us(rows: np.ndarray, warmup: int) -> np.ndarray:
@@ -133,8 +139,7 @@ def rate(rows: np.ndarray, warmup: int) -> float:
 
 def _check(rows: np.ndarray, nbytes: int, what: str) -> np.ndarray:
     if rows.size and not np.all(rows[:, 3] == nbytes):
-        raise RuntimeError(f"{what}: received payloads of {sorted(set(rows[:, 3].tolist()))} B, "
-                           f"expected {nbytes} B")
+        raise RuntimeError(f"{what}: received payloads of {sorted(set(rows[:, 3].tolist()))} B, expected {nbytes} B")
     return rows
 
 
@@ -164,8 +169,7 @@ def arp_series(nbytes: int, count: int, period_ms: float, queue: str) -> np.ndar
         result = run_graph(arp_graph(nbytes, count, period_ms, queue, out), duration=RUN_TIMEOUT_S)
         bad = {n: r.exit_code for n, r in result.nodes.items() if r.exit_code != 0}
         if bad or not os.path.exists(out):
-            raise RuntimeError(f"arp run for {nbytes} B ({queue}) failed: exit codes {bad}, "
-                               f"reason {result.reason!r}")
+            raise RuntimeError(f"arp run for {nbytes} B ({queue}) failed: exit codes {bad}, reason {result.reason!r}")
         return _check(np.load(out), nbytes, f"arp {nbytes} B")
 
 
@@ -175,8 +179,10 @@ def raw_series(nbytes: int, count: int, period_ms: float, pattern: str) -> np.nd
     peer = [sys.executable, str(HERE / "raw_peer.py")]
     with tempfile.TemporaryDirectory(prefix="raw-bench-") as tmp:
         out, endpoint = os.path.join(tmp, "rows.npy"), f"ipc://{tmp}/hop"
-        procs = [subprocess.Popen([*peer, "recv", endpoint, pattern, str(count), out]),
-                 subprocess.Popen([*peer, "send", endpoint, pattern, str(nbytes), str(count), str(period_ms)])]
+        procs = [
+            subprocess.Popen([*peer, "recv", endpoint, pattern, str(count), out]),
+            subprocess.Popen([*peer, "send", endpoint, pattern, str(nbytes), str(count), str(period_ms)]),
+        ]
         codes = []
         for p in procs:
             try:
@@ -185,8 +191,9 @@ def raw_series(nbytes: int, count: int, period_ms: float, pattern: str) -> np.nd
                 p.kill()
                 codes.append(p.wait())
         if any(codes) or not os.path.exists(out):
-            raise RuntimeError(f"raw zmq run for {nbytes} B ({pattern}) failed: exit codes "
-                               f"receiver {codes[0]}, sender {codes[1]}")
+            raise RuntimeError(
+                f"raw zmq run for {nbytes} B ({pattern}) failed: exit codes receiver {codes[0]}, sender {codes[1]}"
+            )
         return _check(np.load(out), nbytes, f"raw zmq {nbytes} B")
 
 
@@ -211,8 +218,9 @@ def run(plan: list[Case], rounds: int = 1, progress: Callable[[str], None] | Non
         for case in plan:
             for c in CONTENDERS:
                 if progress:
-                    progress(f"round {r + 1}/{rounds}: {c} {size_name(case.nbytes)} "
-                             f"({case.count} paced, {case.burst} burst)")
+                    progress(
+                        f"round {r + 1}/{rounds}: {c} {size_name(case.nbytes)} ({case.count} paced, {case.burst} burst)"
+                    )
                 measure(c, case, results[(c, case.nbytes)])
     return list(results.values())
 
@@ -235,9 +243,11 @@ def machine() -> str:
             cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, pyzmq {zmq.__version__} / libzmq {zmq.zmq_version()}, "
-            f"numpy {np.__version__}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, pyzmq {zmq.__version__} / libzmq {zmq.zmq_version()}, "
+        f"numpy {np.__version__}"
+    )
 
 
 def targets(results: list[Result]) -> list[dict[str, Any]]:
@@ -255,8 +265,16 @@ def targets(results: list[Result]) -> list[dict[str, Any]]:
             target, met = f"<= +{TARGET_SMALL_US:.0f} µs", delta <= TARGET_SMALL_US
         else:
             target, met = "", None
-        out.append({"bytes": n, "ratio": ratio, "delta_us": delta, "rate_ratio": a.msgs_per_s / z.msgs_per_s,
-                    "target": target, "met": met})
+        out.append(
+            {
+                "bytes": n,
+                "ratio": ratio,
+                "delta_us": delta,
+                "rate_ratio": a.msgs_per_s / z.msgs_per_s,
+                "target": target,
+                "met": met,
+            }
+        )
     return out
 
 
@@ -264,20 +282,40 @@ def report(results: list[Result], console: Any) -> None:
     from rich.table import Table
 
     t = Table(title="One-hop latency (paced, latest queue) and burst throughput (reliable queue)")
-    for col, just in (("payload", "right"), ("contender", "left"), ("p50 µs", "right"), ("p99 µs", "right"),
-                      ("msgs/s", "right"), ("MB/s", "right"), ("received", "right")):
+    for col, just in (
+        ("payload", "right"),
+        ("contender", "left"),
+        ("p50 µs", "right"),
+        ("p99 µs", "right"),
+        ("msgs/s", "right"),
+        ("MB/s", "right"),
+        ("received", "right"),
+    ):
         t.add_column(col, justify=just)
     for r in sorted(results, key=lambda r: (r.nbytes, r.contender != "raw-zmq")):
-        t.add_row(size_name(r.nbytes), r.contender, f"{r.p50_us:,.1f}", f"{r.p99_us:,.1f}",
-                  f"{r.msgs_per_s:,.0f}", f"{r.msgs_per_s * r.nbytes / 1e6:,.1f}", f"{r.received}/{r.sent}")
+        t.add_row(
+            size_name(r.nbytes),
+            r.contender,
+            f"{r.p50_us:,.1f}",
+            f"{r.p99_us:,.1f}",
+            f"{r.msgs_per_s:,.0f}",
+            f"{r.msgs_per_s * r.nbytes / 1e6:,.1f}",
+            f"{r.received}/{r.sent}",
+        )
     console.print(t)
 
     c = Table(title="arp vs raw pyzmq")
     for col in ("payload", "arp/raw p50", "arp - raw p50 µs", "arp/raw msgs/s", "target (p50)", "met"):
         c.add_column(col, justify="right")
     for x in targets(results):
-        c.add_row(size_name(x["bytes"]), f"{x['ratio']:.2f}x", f"{x['delta_us']:+,.1f}", f"{x['rate_ratio']:.2f}x",
-                  x["target"], "" if x["met"] is None else ("yes" if x["met"] else "NO"))
+        c.add_row(
+            size_name(x["bytes"]),
+            f"{x['ratio']:.2f}x",
+            f"{x['delta_us']:+,.1f}",
+            f"{x['rate_ratio']:.2f}x",
+            x["target"],
+            "" if x["met"] is None else ("yes" if x["met"] else "NO"),
+        )
     console.print(c)
 
 
@@ -296,21 +334,29 @@ def main(argv: list[str] | None = None) -> int:
 
     console = Console(width=110, highlight=False)
     load0 = os.getloadavg()
-    console.print(f"[bold]arp transport benchmark[/] ({'quick' if args.quick else 'full'}, {rounds} rounds)\n"
-                  f"machine: {machine()}\n"
-                  "latency: one message per period over an idle link; consumer receipt minus producer publish "
-                  "(time.time_ns); first 10 % of each series discarded\n"
-                  "throughput: separate back-to-back burst over a reliable queue (raw: PUSH/PULL, HWM 16), "
-                  "rate at the consumer after warm-up, median over rounds")
+    console.print(
+        f"[bold]arp transport benchmark[/] ({'quick' if args.quick else 'full'}, {rounds} rounds)\n"
+        f"machine: {machine()}\n"
+        "latency: one message per period over an idle link; consumer receipt minus producer publish "
+        "(time.time_ns); first 10 % of each series discarded\n"
+        "throughput: separate back-to-back burst over a reliable queue (raw: PUSH/PULL, HWM 16), "
+        "rate at the consumer after warm-up, median over rounds"
+    )
     progress = Console(stderr=True, highlight=False)
     results = run(plan, rounds, progress=lambda s: progress.print(f"[dim]  {s}[/]"))
     load1 = os.getloadavg()
     report(results, console)
     busy = load0[0] > 0.5 * (os.cpu_count() or 1)
-    console.print(f"load average (1 min): {load0[0]:.2f} before the run, {load1[0]:.2f} after it (this benchmark "
-                  f"included), {os.cpu_count()} cores"
-                  + ("\n[bold]other work was running on this machine: latencies are inflated, arp's more "
-                     "(it wakes more threads per message)[/]" if busy else ""))
+    console.print(
+        f"load average (1 min): {load0[0]:.2f} before the run, {load1[0]:.2f} after it (this benchmark "
+        f"included), {os.cpu_count()} cores"
+        + (
+            "\n[bold]other work was running on this machine: latencies are inflated, arp's more "
+            "(it wakes more threads per message)[/]"
+            if busy
+            else ""
+        )
+    )
     return 0
 
 

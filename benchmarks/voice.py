@@ -32,9 +32,18 @@ from ar_perception.nodes.speech import Speech  # noqa: E402
 from ar_perception.runtime.launch import run_graph  # noqa: E402
 
 QUESTIONS = [
-    "what is nearest", "is there a table", "how far is the chair", "is there a person", "what is closest",
-    "is there a plant", "how far is the table", "what is left of the chair", "is there a ball",
-    "how far is the person", "how many chairs are there", "where is the shelf",
+    "what is nearest",
+    "is there a table",
+    "how far is the chair",
+    "is there a person",
+    "what is closest",
+    "is there a plant",
+    "how far is the table",
+    "what is left of the chair",
+    "is there a ball",
+    "how far is the person",
+    "how many chairs are there",
+    "where is the shelf",
 ]
 GAP_S = 4.0
 
@@ -66,7 +75,8 @@ def main() -> None:
         wav = questions_wav(folder)
         seconds = len(read_wav(wav)[0]) / 16000
         answers, texts = folder / "answers.jsonl", folder / "texts.jsonl"
-        graph = parse_graph(f"""
+        graph = parse_graph(
+            f"""
 nodes:
   - {{id: cam, node: sim, params: {{seed: 3, fps: 5, frames: {int(seconds * 5) + 10}}}}}
   - {{id: scene, node: scene, inputs: {{mask: cam/labels_gt, depth: cam/depth_gt, camera: cam/camera}}}}
@@ -77,7 +87,9 @@ nodes:
     inputs: {{question: {{source: stt/text, queue: reliable}}, scene: scene/facts}}
   - {{id: heard, node: sink, params: {{log: "{texts}"}}, inputs: {{in: {{source: stt/text, queue: reliable}}}}}}
   - {{id: said, node: sink, params: {{log: "{answers}"}}, inputs: {{in: {{source: vqa/answer, queue: reliable}}}}}}
-""", "voice-benchmark.yaml")
+""",
+            "voice-benchmark.yaml",
+        )
         result = run_graph(graph, seconds + 120)
         heard = [json.loads(x) for x in texts.read_text().splitlines()] if texts.exists() else []
         said = [json.loads(x) for x in answers.read_text().splitlines()] if answers.exists() else []
@@ -87,12 +99,17 @@ nodes:
     full = [a["latency_s"] for a in final]
     rates = [a["tokens_per_s"] for a in final if a["tokens_per_s"]]
     summary = {
-        "questions_spoken": len(QUESTIONS), "transcripts": len(heard), "answers": len(final),
+        "questions_spoken": len(QUESTIONS),
+        "transcripts": len(heard),
+        "answers": len(final),
         "transcript_p50_s": round(pct(transcribed, 50), 3),
-        "first_token_p50_s": round(pct(first, 50), 3), "first_token_p90_s": round(pct(first, 90), 3),
-        "full_answer_p50_s": round(pct(full, 50), 3), "full_answer_p90_s": round(pct(full, 90), 3),
+        "first_token_p50_s": round(pct(first, 50), 3),
+        "first_token_p90_s": round(pct(first, 90), 3),
+        "full_answer_p50_s": round(pct(full, 50), 3),
+        "full_answer_p90_s": round(pct(full, 90), 3),
         "tokens_per_s_p50": round(pct(rates, 50), 1),
-        "endpointing_s": Speech.Params().min_silence_ms / 1000, "run": result.reason,
+        "endpointing_s": Speech.Params().min_silence_ms / 1000,
+        "run": result.reason,
         "machine": f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} (1 min average, other work included)",
     }
     if args.json:
@@ -101,13 +118,19 @@ nodes:
     print(f"voice loop through the runtime, {len(QUESTIONS)} spoken questions (espeak-ng), {summary['machine']}")
     print("offline defaults: whisper tiny.en, SmolLM2-135M-Instruct Q4_1; seconds from the end of the spoken question")
     print(f"{'':<28}{'p50':>8}{'p90':>8}")
-    print(f"{'transcript ready':<28}{summary['transcript_p50_s']:>8.2f}{pct(transcribed, 90):>8.2f}"
-          f"   (includes {summary['endpointing_s']:.1f} s of silence that ends an utterance)")
-    print(f"{'first answer token':<28}{summary['first_token_p50_s']:>8.2f}{summary['first_token_p90_s']:>8.2f}"
-          "   (target p50 <= 1.5 s)")
+    print(
+        f"{'transcript ready':<28}{summary['transcript_p50_s']:>8.2f}{pct(transcribed, 90):>8.2f}"
+        f"   (includes {summary['endpointing_s']:.1f} s of silence that ends an utterance)"
+    )
+    print(
+        f"{'first answer token':<28}{summary['first_token_p50_s']:>8.2f}{summary['first_token_p90_s']:>8.2f}"
+        "   (target p50 <= 1.5 s)"
+    )
     print(f"{'full answer':<28}{summary['full_answer_p50_s']:>8.2f}{summary['full_answer_p90_s']:>8.2f}")
-    print(f"decode speed p50 {summary['tokens_per_s_p50']} tokens/s; {len(heard)} transcripts, {len(final)} answers; "
-          f"run: {result.reason}")
+    print(
+        f"decode speed p50 {summary['tokens_per_s_p50']} tokens/s; {len(heard)} transcripts, {len(final)} answers; "
+        f"run: {result.reason}"
+    )
     for a in final:
         print(f"  {a['first_token_s']:5.2f} s {a['latency_s']:5.2f} s  {a['question']!r} -> {a['text']!r}")
 

@@ -49,27 +49,48 @@ def main() -> None:
         took = time.perf_counter() - t0
         errors, words = word_error_rate(ref, hyp)
         audio_s = len(read_wav(path)[0]) / 16000
-        rows.append({"clip": path.stem, "words": words, "errors": errors, "wer": round(errors / words, 4),
-                     "audio_s": round(audio_s, 2), "seconds": round(took, 2), "reference": ref,
-                     "hypothesis": " ".join(normalize_words(hyp))})
+        rows.append(
+            {
+                "clip": path.stem,
+                "words": words,
+                "errors": errors,
+                "wer": round(errors / words, 4),
+                "audio_s": round(audio_s, 2),
+                "seconds": round(took, 2),
+                "reference": ref,
+                "hypothesis": " ".join(normalize_words(hyp)),
+            }
+        )
     total_e, total_w = sum(r["errors"] for r in rows), sum(r["words"] for r in rows)
-    summary = {"model": args.model, "beam_size": args.beam, "clips": len(rows), "words": total_w,
-               "errors": total_e, "wer": round(total_e / total_w, 4),
-               "realtime_factor": round(sum(r["seconds"] for r in rows) / sum(r["audio_s"] for r in rows), 3),
-               "machine": f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"}
+    summary = {
+        "model": args.model,
+        "beam_size": args.beam,
+        "clips": len(rows),
+        "words": total_w,
+        "errors": total_e,
+        "wer": round(total_e / total_w, 4),
+        "realtime_factor": round(sum(r["seconds"] for r in rows) / sum(r["audio_s"] for r in rows), 3),
+        "machine": f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
+    }
     if args.json:
         print(json.dumps({"summary": summary, "rows": rows}))
         return
-    print(f"WER of the speech node ({args.model}, beam {args.beam}) on {len(rows)} LibriVox clips "
-          f"(pocketsphinx-testdata), {summary['machine']}")
+    print(
+        f"WER of the speech node ({args.model}, beam {args.beam}) on {len(rows)} LibriVox clips "
+        f"(pocketsphinx-testdata), {summary['machine']}"
+    )
     print(f"{'clip':<44}{'words':>6}{'errors':>7}{'WER':>8}{'audio s':>9}{'time s':>8}")
     for r in rows:
-        print(f"{r['clip']:<44}{r['words']:>6}{r['errors']:>7}{100 * r['wer']:>7.1f}%{r['audio_s']:>9.2f}"
-              f"{r['seconds']:>8.2f}")
+        print(
+            f"{r['clip']:<44}{r['words']:>6}{r['errors']:>7}{100 * r['wer']:>7.1f}%{r['audio_s']:>9.2f}"
+            f"{r['seconds']:>8.2f}"
+        )
         if r["errors"]:
             print(f"    ref: {r['reference']}\n    hyp: {r['hypothesis']}")
-    print(f"{'all':<44}{total_w:>6}{total_e:>7}{100 * summary['wer']:>7.1f}%   "
-          f"real-time factor {summary['realtime_factor']:.2f} (target WER <= 10%)")
+    print(
+        f"{'all':<44}{total_w:>6}{total_e:>7}{100 * summary['wer']:>7.1f}%   "
+        f"real-time factor {summary['realtime_factor']:.2f} (target WER <= 10%)"
+    )
 
 
 if __name__ == "__main__":

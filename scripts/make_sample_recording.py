@@ -54,8 +54,27 @@ def speak(text: str) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "q.wav"
         subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
-        raw = subprocess.run(["sox", "-D", str(wav), "-t", "raw", "-e", "floating-point", "-b", "32", "-L",
-                              "-r", str(RATE), "-c", "1", "-"], check=True, capture_output=True).stdout
+        raw = subprocess.run(
+            [
+                "sox",
+                "-D",
+                str(wav),
+                "-t",
+                "raw",
+                "-e",
+                "floating-point",
+                "-b",
+                "32",
+                "-L",
+                "-r",
+                str(RATE),
+                "-c",
+                "1",
+                "-",
+            ],
+            check=True,
+            capture_output=True,
+        ).stdout
     return np.frombuffer(raw, "<f4").astype(np.float32)
 
 
@@ -81,10 +100,10 @@ def messages() -> list[tuple[int, str, Msg]]:
     track = np.zeros(int(SECONDS * RATE), np.float32)
     voice = speak(QUESTION)
     at = int(QUESTION_AT_S * RATE)
-    track[at:at + len(voice)] = voice[: len(track) - at]
+    track[at : at + len(voice)] = voice[: len(track) - at]
     chunk = int(CHUNK_S * RATE)
     for k, s in enumerate(range(0, len(track), chunk)):
-        data = track[s:s + chunk]
+        data = track[s : s + chunk]
         capture = T0_NS + round((s + len(data)) * 1e9 / RATE)  # the chunk's last sample, as the wav node
         meta = {"sample_rate": RATE, "offset_s": s / RATE, "last": s + chunk >= len(track)}
         out.append((capture + PUBLISH_DELAY_NS, "mic/audio", Msg("Audio", {"data": data}, meta, capture)))
@@ -99,14 +118,22 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     seqs: dict[str, int] = {}
     # Chunks close by size only (no flush timer), so that the bytes do not depend on how fast this machine is.
-    with RecordingWriter(args.out, graph=GRAPH, created_ns=T0_NS, flush_s=float("inf"), compression="zstd",
-                         metadata={"source": "scripts/make_sample_recording.py", "question": QUESTION}) as w:
+    with RecordingWriter(
+        args.out,
+        graph=GRAPH,
+        created_ns=T0_NS,
+        flush_s=float("inf"),
+        compression="zstd",
+        metadata={"source": "scripts/make_sample_recording.py", "question": QUESTION},
+    ) as w:
         for publish_ns, topic, m in messages():
             seq = seqs.get(topic, 0)
             seqs[topic] = seq + 1
             w.write(Msg(m.kind, m.arrays, m.meta, m.capture_ns, topic=topic, seq=seq, publish_ns=publish_ns))
-    print(f"{args.out}: {args.out.stat().st_size / 1e6:.2f} MB, "
-          + ", ".join(f"{t} x{n}" for t, n in sorted(seqs.items())))
+    print(
+        f"{args.out}: {args.out.stat().st_size / 1e6:.2f} MB, "
+        + ", ".join(f"{t} x{n}" for t, n in sorted(seqs.items()))
+    )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,14 @@ def arp(args: list[str], env: dict[str, str], capture: bool = False) -> tuple[st
     shown = "arp " + " ".join(shlex.quote(a) for a in args)
     print(f"$ {shown}", flush=True)
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "ar_perception.cli", *args], env=env, cwd=REPO, check=False,
-                          stdout=subprocess.PIPE if capture else None, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "ar_perception.cli", *args],
+        env=env,
+        cwd=REPO,
+        check=False,
+        stdout=subprocess.PIPE if capture else None,
+        text=True,
+    )
     if done.returncode != 0:
         raise SystemExit(f"failed ({done.returncode}): {shown}")
     return shown, done.stdout or "", round(time.perf_counter() - t0, 1)
@@ -75,25 +81,68 @@ def main() -> None:
         record["steps"].append({"command": cmd, "seconds": secs})
         return out
 
-    for folder, scenes, frames, seed, val in ((train_dir, a.scenes, a.frames, a.seed, "0.1"),
-                                              (fresh_dir, a.fresh_scenes, a.fresh_frames, a.fresh_seed, "0")):
+    for folder, scenes, frames, seed, val in (
+        (train_dir, a.scenes, a.frames, a.seed, "0.1"),
+        (fresh_dir, a.fresh_scenes, a.fresh_frames, a.fresh_seed, "0"),
+    ):
         if not (folder / "meta.json").is_file():  # written last: a folder without it is incomplete
-            step(["sim-dataset", "--scenes", str(scenes), "--frames", str(frames), "--seed", str(seed),
-                  "--size", SIZE, "--val-fraction", val, "--overwrite", "-o", str(folder)])
+            step(
+                [
+                    "sim-dataset",
+                    "--scenes",
+                    str(scenes),
+                    "--frames",
+                    str(frames),
+                    "--seed",
+                    str(seed),
+                    "--size",
+                    SIZE,
+                    "--val-fraction",
+                    val,
+                    "--overwrite",
+                    "-o",
+                    str(folder),
+                ]
+            )
     heads = {}
     for task, epochs in (("seg", a.seg_epochs), ("depth", a.depth_epochs)):
         path = a.out / f"{task}_default.safetensors"
-        report = json.loads(step(["train-head", task, "--data", str(train_dir), "--encoder", ENCODER,
-                                  "--epochs", str(epochs), "--seed", "0", "-o", str(path), "--json"], capture=True))
-        fresh = json.loads(step(["eval", task, "--data", str(fresh_dir), "--head", str(path), "--json"],
-                                capture=True))
-        heads[task] = {"file": path.name, "bytes": path.stat().st_size, "train_report": report,
-                       "fresh_rooms_metrics": fresh}
+        report = json.loads(
+            step(
+                [
+                    "train-head",
+                    task,
+                    "--data",
+                    str(train_dir),
+                    "--encoder",
+                    ENCODER,
+                    "--epochs",
+                    str(epochs),
+                    "--seed",
+                    "0",
+                    "-o",
+                    str(path),
+                    "--json",
+                ],
+                capture=True,
+            )
+        )
+        fresh = json.loads(step(["eval", task, "--data", str(fresh_dir), "--head", str(path), "--json"], capture=True))
+        heads[task] = {
+            "file": path.name,
+            "bytes": path.stat().st_size,
+            "train_report": report,
+            "fresh_rooms_metrics": fresh,
+        }
     record["heads"] = heads
     splits = json.loads((train_dir / "meta.json").read_text())["splits"]
     record["data"] = {
-        "train": {"seed": a.seed, "rooms": a.scenes, "frames_per_room": a.frames,
-                  "split": {k: len(v) for k, v in splits.items()}},
+        "train": {
+            "seed": a.seed,
+            "rooms": a.scenes,
+            "frames_per_room": a.frames,
+            "split": {k: len(v) for k, v in splits.items()},
+        },
         "fresh": {"seed": a.fresh_seed, "rooms": a.fresh_scenes, "frames_per_room": a.fresh_frames},
     }
     record["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
@@ -102,8 +151,10 @@ def main() -> None:
     (a.out / "heads.json").write_text(json.dumps(record, indent=1, default=str) + "\n")
     (a.out / "README.md").write_text(readme(record))
     s, d = heads["seg"]["fresh_rooms_metrics"], heads["depth"]["fresh_rooms_metrics"]
-    print(f"fresh rooms: mIoU {s['miou']:.3f} (bar {BAR['miou']}), pixel acc {s['pixel_acc']:.3f}; "
-          f"depth AbsRel {d['absrel']:.3f} (bar {BAR['absrel']}), RMSE {d['rmse']:.3f} m, delta1 {d['delta1']:.3f}")
+    print(
+        f"fresh rooms: mIoU {s['miou']:.3f} (bar {BAR['miou']}), pixel acc {s['pixel_acc']:.3f}; "
+        f"depth AbsRel {d['absrel']:.3f} (bar {BAR['absrel']}), RMSE {d['rmse']:.3f} m, delta1 {d['delta1']:.3f}"
+    )
 
 
 def _row(task: str, label: str, m: dict[str, Any]) -> str:
@@ -125,20 +176,20 @@ def readme(r: dict[str, Any]) -> str:
 
 `seg_default.safetensors` and `depth_default.safetensors` are the linear heads (BatchNorm + 1x1 conv on the
 final-norm patch tokens, EUPE/DINOv2 protocol; see ar_perception/models/heads.py) that the `segment` and
-`depth` nodes load when no `head` is given. They read the features of `{r['encoder']}`, the offline stand-in
+`depth` nodes load when no `head` is given. They read the features of `{r["encoder"]}`, the offline stand-in
 encoder (a DINOv2 ViT-S/14, fixed 224x224 input, so a 16x16 patch grid). A head for a real EUPE encoder is
 trained the same way with `--encoder eupe-vit-s` (or another name).
 {quick}
-Made by `python scripts/train_default_heads.py` ({r['total_seconds']:.0f} s on {r['machine']}), which ran:
+Made by `python scripts/train_default_heads.py` ({r["total_seconds"]:.0f} s on {r["machine"]}), which ran:
 
 ```
 {cmds}
 ```
 
-- Training data: {tr['rooms']} simulated rooms x {tr['frames_per_room']} frames at {r['size']}, dataset seed
-  {tr['seed']} (room i has seed `sim.dataset.scene_seed({tr['seed']}, i)`); splits {tr['split']} rooms
+- Training data: {tr["rooms"]} simulated rooms x {tr["frames_per_room"]} frames at {r["size"]}, dataset seed
+  {tr["seed"]} (room i has seed `sim.dataset.scene_seed({tr["seed"]}, i)`); splits {tr["split"]} rooms
   (val = rooms never seen in training). Trajectories orbit, walk, handheld in turn. Seed 0 for training.
-- Fresh rooms: {fr['rooms']} rooms x {fr['frames_per_room']} frames, dataset seed {fr['seed']}, never used in
+- Fresh rooms: {fr["rooms"]} rooms x {fr["frames_per_room"]} frames, dataset seed {fr["seed"]}, never used in
   training.
 - Metrics at 320x240, on every labelled pixel (class 0 "background" = no surface, is not a label) or every
   pixel with depth in [0.001, 10] m; depth per image, then averaged (ar_perception/models/training/metrics.py).
@@ -150,7 +201,7 @@ Made by `python scripts/train_default_heads.py` ({r['total_seconds']:.0f} s on {
 {_row("depth", f"held-out rooms (val, {dv.get('images', 0)} frames)", dv)}
 {_row("depth", f"fresh seed {fr['seed']} ({df['images']} frames)", df)}
 
-Quality bar (issue 4): mIoU >= {BAR['miou']} and AbsRel <= {BAR['absrel']} on fresh rooms at 320x240.
+Quality bar (issue 4): mIoU >= {BAR["miou"]} and AbsRel <= {BAR["absrel"]} on fresh rooms at 320x240.
 
 Per-class IoU on the fresh rooms (classes absent from both ground truth and prediction are not scored):
 

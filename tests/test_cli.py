@@ -27,8 +27,9 @@ def test_every_graph_in_the_repo_validates(graph):
 def test_validate_prints_one_line_per_problem_and_exits_2(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("nodes:\n  - {id: cam, node: patern}\n  - {id: inv, node: invert, inputs: {image: cam/img}}\n")
-    p = subprocess.run([sys.executable, "-m", "ar_perception.cli", "validate", str(bad)], capture_output=True,
-                       text=True, cwd=REPO)
+    p = subprocess.run(
+        [sys.executable, "-m", "ar_perception.cli", "validate", str(bad)], capture_output=True, text=True, cwd=REPO
+    )
     assert p.returncode == 2
     assert p.stderr.splitlines() == [
         f"{bad}: nodes[0] (cam).node: unknown node type 'patern' (expected a built-in name or 'module:Class'; "
@@ -38,20 +39,41 @@ def test_validate_prints_one_line_per_problem_and_exits_2(tmp_path):
 
 
 def test_validate_missing_file_has_no_traceback(tmp_path):
-    p = subprocess.run([sys.executable, "-m", "ar_perception.cli", "validate", str(tmp_path / "nope.yaml")],
-                       capture_output=True, text=True, cwd=REPO)
+    p = subprocess.run(
+        [sys.executable, "-m", "ar_perception.cli", "validate", str(tmp_path / "nope.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert p.returncode == 2 and p.stderr.strip() == f"{tmp_path / 'nope.yaml'}: no such graph file"
 
 
 def test_run_with_set_prints_the_table_and_writes_stats(tmp_path):
     stats = tmp_path / "stats.json"
-    r = subprocess.run([sys.executable, "-m", "ar_perception.cli", "run", "graphs/hello.yaml", "--set",
-                        "cam.frames=5", "--set", "cam.fps=50", "--stats", str(stats)],
-                       capture_output=True, text=True, cwd=REPO, timeout=120,
-                       env={**os.environ, "COLUMNS": "200"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ar_perception.cli",
+            "run",
+            "graphs/hello.yaml",
+            "--set",
+            "cam.frames=5",
+            "--set",
+            "cam.fps=50",
+            "--stats",
+            str(stats),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert r.returncode == 0, r.stderr
     assert "all sources ended" in r.stdout and "restarts" in r.stdout
     import json
+
     data = json.loads(stats.read_text())
     inv = data["nodes"]["inv"]["stats"]
     assert data["nodes"]["cam"]["stats"]["out"] == {"image": 5}

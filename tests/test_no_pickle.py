@@ -28,8 +28,10 @@ UNSAFE_CALLS = {
     "builtins.exec": "exec()",
 }
 SAFE_LOADERS = {"yaml.SafeLoader", "yaml.CSafeLoader", "yaml.BaseLoader", "yaml.CBaseLoader"}
-UNSAFE_NAMES = {f"yaml.{n}": f"yaml.{n}" for n in ("Loader", "FullLoader", "UnsafeLoader", "CLoader",
-                                                  "CFullLoader", "CUnsafeLoader", "UnsafeConstructor")}
+UNSAFE_NAMES = {
+    f"yaml.{n}": f"yaml.{n}"
+    for n in ("Loader", "FullLoader", "UnsafeLoader", "CLoader", "CFullLoader", "CUnsafeLoader", "UnsafeConstructor")
+}
 
 
 class _Scanner(ast.NodeVisitor):
@@ -124,7 +126,7 @@ def test_the_package_plugins_and_benchmarks_load_no_code_from_data() -> None:
     assert not found, "unsafe deserialisation or eval in the source:\n" + "\n".join(found)
 
 
-PLANTED = '''\
+PLANTED = """\
 import pickle
 import cPickle as cp
 from dill import loads
@@ -152,9 +154,9 @@ yaml.full_load(text)
 class Mine(yaml.Loader):
     pass
 yaml.load(text, Loader=Mine)
-'''
+"""
 
-CLEAN = '''\
+CLEAN = """\
 import torch
 import numpy as np
 import yaml
@@ -173,7 +175,7 @@ class Stricter(Strict):
 yaml.load(text, Loader=Strict)
 yaml.load(text, Stricter)
 yaml.load(text, Loader=yaml.SafeLoader)
-'''
+"""
 
 
 def test_the_scanner_flags_every_planted_pattern(tmp_path: Path) -> None:

@@ -37,11 +37,31 @@ def recording(tmp_path):
         for i in range(20):  # 20 frames at 20 Hz
             t = t0 + i * 50_000_000
             w.write(_msg("Image", "cam/image", i, t, {"data": np.full((24, 32, 3), i, np.uint8)}))
-            w.write(_msg("CameraInfo", "cam/camera", i, t, {"pose": np.eye(4)}, fx=30.0, fy=30.0, cx=15.5,
-                         cy=11.5, width=32, height=24))
+            w.write(
+                _msg(
+                    "CameraInfo",
+                    "cam/camera",
+                    i,
+                    t,
+                    {"pose": np.eye(4)},
+                    fx=30.0,
+                    fy=30.0,
+                    cx=15.5,
+                    cy=11.5,
+                    width=32,
+                    height=24,
+                )
+            )
             w.write(_msg("Mask", "seg/mask", i, t, {"data": np.zeros((24, 32), np.uint8)}, classes=["floor"]))
-            w.write(_msg("Features", "enc/features", i, t, {"cls": np.zeros(4, np.float32),
-                                                            "patches": np.zeros((2, 2, 4), np.float32)}))
+            w.write(
+                _msg(
+                    "Features",
+                    "enc/features",
+                    i,
+                    t,
+                    {"cls": np.zeros(4, np.float32), "patches": np.zeros((2, 2, 4), np.float32)},
+                )
+            )
         w.write(_msg("Text", "speech/text", 0, t0, text="where is the mug?"))
         w.write(_msg("Answer", "vqa/answer", 0, t0 + 1, text="on the table", done=True))
     return path
@@ -60,8 +80,10 @@ def test_view_save_writes_the_live_layout(recording, tmp_path):
     assert rows["/world/camera"] == 20
     assert rows["/text/text"] == rows["/text/answer"] == 1
     assert not [p for p in rows if "features" in p]
-    assert f"sent 42 of 62 messages on 5 topics to the file {out} (20 left out by --max-hz 10); " \
-           "not shown: Features" in r.output.replace("\n", "")
+    assert (
+        f"sent 42 of 62 messages on 5 topics to the file {out} (20 left out by --max-hz 10); "
+        "not shown: Features" in r.output.replace("\n", "")
+    )
 
 
 def test_view_every_message(recording, tmp_path):
@@ -83,8 +105,12 @@ def test_view_missing_recording(tmp_path):
 
 def test_entity_names():
     topics = ["cam/image", "sim/image", "seg/mask", "depth/depth"]
-    assert entity_names(topics) == {"cam/image": "cam_image", "sim/image": "sim_image", "seg/mask": "mask",
-                                    "depth/depth": "depth"}
+    assert entity_names(topics) == {
+        "cam/image": "cam_image",
+        "sim/image": "sim_image",
+        "seg/mask": "mask",
+        "depth/depth": "depth",
+    }
     graph = "nodes:\n  - {id: v, node: rerun_view, inputs: {mask: cam/image}}\n"
     assert entity_names(["cam/image", "seg/mask"], graph) == {"cam/image": "mask", "seg/mask": "seg_mask"}
 

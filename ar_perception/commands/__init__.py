@@ -17,6 +17,6 @@ def fail(e: ArpError) -> None:
     """Print an error's lines to stderr as they are (no markup, no wrapping) and exit: 2 for a graph that
     does not validate, 1 for anything else."""
     err = Console(stderr=True)
-    for line in (e.problems if isinstance(e, GraphError) else str(e).splitlines()):
+    for line in e.problems if isinstance(e, GraphError) else str(e).splitlines():
         err.print(line, markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(2 if isinstance(e, GraphError) else 1)

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -30,8 +30,10 @@ def summarize(result: Any, out: Path) -> list[str]:
     name = enc[-1]["meta"].get("encoder") if enc else "?"
     which = "EUPE" if name.startswith("eupe") else "offline stand-in (EUPE weights not cached: arp weights fetch)"
     frames = sum((nodes["enc"].stats.get("in") or {}).values()) if "enc" in nodes else 0
-    lines = [f"encoder: {name} — {which}",
-             f"frames processed: {frames} in {result.duration_s:.1f} s ({frames / max(result.duration_s, 1e-9):.1f} fps)"]
+    lines = [
+        f"encoder: {name} — {which}",
+        f"frames processed: {frames} in {result.duration_s:.1f} s ({frames / max(result.duration_s, 1e-9):.1f} fps)",
+    ]
     lat = []
     for s in STAGES:
         st = nodes[s].stats if s in nodes else {}
@@ -40,8 +42,10 @@ def summarize(result: Any, out: Path) -> list[str]:
     lines.append("compute p50 per stage: " + ", ".join(lat))
     cloud = nodes.get("cloud")
     if cloud and cloud.stats.get("lat_p50_ms") is not None:
-        lines.append(f"capture -> point cloud latency: p50 {cloud.stats['lat_p50_ms']:.0f} ms, "
-                     f"p99 {cloud.stats['lat_p99_ms']:.0f} ms")
+        lines.append(
+            f"capture -> point cloud latency: p50 {cloud.stats['lat_p50_ms']:.0f} ms, "
+            f"p99 {cloud.stats['lat_p99_ms']:.0f} ms"
+        )
     drops = {n: sum((r.stats.get("drops") or {}).values()) for n, r in nodes.items()}
     lines.append("drops: " + (", ".join(f"{n}={d}" for n, d in drops.items() if d) or "none"))
     heard = [x["meta"].get("text", "") for x in _lines(out / "transcript.jsonl")]
@@ -57,8 +61,10 @@ def summarize(result: Any, out: Path) -> list[str]:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def demo(out: Path = typer.Option(Path("out"), help="folder for the Rerun file, the PLY and the logs"),
-             for_: Optional[float] = typer.Option(None, "--for", help="stop after this many seconds")) -> None:
+    def demo(
+        out: Path = typer.Option(Path("out"), help="folder for the Rerun file, the PLY and the logs"),
+        for_: float | None = typer.Option(None, "--for", help="stop after this many seconds"),
+    ) -> None:
         """The main job: the sample session through encoder, heads, point cloud and the voice loop."""
         from ar_perception.cli import stats_table
         from ar_perception.graph.load import load_graph

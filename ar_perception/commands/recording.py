@@ -7,8 +7,9 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -25,14 +26,19 @@ err_console = Console(stderr=True, soft_wrap=True)
 recording_app = typer.Typer(no_args_is_help=True, help="Inspect, export and repair recordings.")
 
 
-
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=err_console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
 
 
-def _run(graph: Any, duration: float | None, log_level: str,
-         progress: Callable[[dict[str, Any]], None] | None) -> Any:
+def _run(graph: Any, duration: float | None, log_level: str, progress: Callable[[dict[str, Any]], None] | None) -> Any:
     """run_graph with a progress callback (the supervisor's statistics, every half second)."""
     from ar_perception.runtime.launch import Supervisor
 
@@ -73,18 +79,24 @@ def _recorder_outcome(result: Any, out: Path, recorder_id: str) -> None:
         r = RecordingReader(out)
     except ArpError as e:
         fail(e)
-    console.print(f"recorded {r.message_count} messages on {len(r.topics)} topics, {r.duration_s:.1f} s, "
-                  f"{r.size / 1e6:.1f} MB -> {out}", highlight=False)
+    console.print(
+        f"recorded {r.message_count} messages on {len(r.topics)} topics, {r.duration_s:.1f} s, "
+        f"{r.size / 1e6:.1f} MB -> {out}",
+        highlight=False,
+    )
     if slow:
-        err_console.print("the recorder could not keep up in real time: it held back "
-                          + ", ".join(f"{n} for {b:.1f} s" for n, b in slow.items())
-                          + " (backpressure: nothing was dropped, but the sources ran slower)", markup=False)
+        err_console.print(
+            "the recorder could not keep up in real time: it held back "
+            + ", ".join(f"{n} for {b:.1f} s" for n, b in slow.items())
+            + " (backpressure: nothing was dropped, but the sources ran slower)",
+            markup=False,
+        )
 
 
 def record(
     graph: Path = typer.Argument(..., help="graph YAML file"),
     out: Path = typer.Option(..., "-o", "--out", help="the .mcap file to write"),
-    for_: Optional[float] = typer.Option(None, "--for", help="stop after this many seconds"),
+    for_: float | None = typer.Option(None, "--for", help="stop after this many seconds"),
     topics: list[str] = typer.Option([], "--topics", help="topics to record (glob patterns; default: all)"),
     set_: list[str] = typer.Option([], "--set", help="override a parameter: ID.PARAM=VALUE (repeatable)"),
     compression: str = typer.Option("lz4", help="chunk compression: lz4 (fastest), zstd (smallest) or none"),
@@ -100,8 +112,9 @@ def record(
             raise GraphError(f"--compression: expected zstd, lz4 or none (got {compression!r})")
         if out.parent and not out.parent.exists():
             out.parent.mkdir(parents=True, exist_ok=True)
-        g, chosen = with_recorder(read_graph_text(graph), str(graph), out, topics=topics or None, sets=set_,
-                                  compression=compression)
+        g, chosen = with_recorder(
+            read_graph_text(graph), str(graph), out, topics=topics or None, sets=set_, compression=compression
+        )
     except ArpError as e:
         fail(e)
     rid = next(n.id for n in reversed(g.spec.nodes) if n.node == "recorder")
@@ -112,8 +125,7 @@ def record(
 
         def show(reports: dict[str, Any]) -> None:
             got = sum((reports[rid].stats.get("in") or {}).values()) if reports[rid].stats else 0
-            bar.update(task, completed=min(for_, time.monotonic() - t0) if for_ else None,
-                       note=f"{got} messages")
+            bar.update(task, completed=min(for_, time.monotonic() - t0) if for_ else None, note=f"{got} messages")
 
         try:
             result = _run(g, for_, log_level, show)
@@ -126,15 +138,15 @@ def record(
 
 def replay(
     file: Path = typer.Argument(..., help="the .mcap recording"),
-    graph: Optional[Path] = typer.Option(None, "--graph", help="graph to feed (default: the recorded graph)"),
+    graph: Path | None = typer.Option(None, "--graph", help="graph to feed (default: the recorded graph)"),
     speed: float = typer.Option(1.0, help="1 = original timing; 0 = as fast as possible, nothing dropped"),
     loop: bool = typer.Option(False, help="start again at the end"),
     start: float = typer.Option(0.0, help="seconds into the recording to start at"),
-    end: Optional[float] = typer.Option(None, help="seconds into the recording to stop at"),
-    record_: Optional[Path] = typer.Option(None, "--record", help="record the graph's outputs to this .mcap file"),
+    end: float | None = typer.Option(None, help="seconds into the recording to stop at"),
+    record_: Path | None = typer.Option(None, "--record", help="record the graph's outputs to this .mcap file"),
     record_topics: list[str] = typer.Option([], "--record-topics", help="with --record: topics to record"),
     restamp: bool = typer.Option(False, help="shift capture times to now (latency since capture is measurable)"),
-    for_: Optional[float] = typer.Option(None, "--for", help="stop after this many seconds"),
+    for_: float | None = typer.Option(None, "--for", help="stop after this many seconds"),
     set_: list[str] = typer.Option([], "--set", help="override a parameter: ID.PARAM=VALUE (repeatable)"),
     log_level: str = typer.Option("WARNING", help="log level of the node processes"),
 ) -> None:
@@ -156,23 +168,41 @@ def replay(
             text, gpath = reader.graph, f"{file} (recorded graph)"
         else:
             raise GraphError(f"{file}: the recording stores no graph; pass one with --graph GRAPH.yaml")
-        g, plan = for_replay(text, gpath, file, {t: i.kind for t, i in reader.topics.items()}, speed=speed,
-                             loop=loop, start=start, end=end, restamp=restamp, record=record_,
-                             record_topics=record_topics or None, sets=set_)
+        g, plan = for_replay(
+            text,
+            gpath,
+            file,
+            {t: i.kind for t, i in reader.topics.items()},
+            speed=speed,
+            loop=loop,
+            start=start,
+            end=end,
+            restamp=restamp,
+            record=record_,
+            record_topics=record_topics or None,
+            sets=set_,
+        )
     except ArpError as e:
         fail(e)
     for nid, ts in plan["replaced"].items():
         err_console.print(f"{nid}: replaying {', '.join(ts)}", markup=False, highlight=False)
     if plan.get("made_reliable"):
-        err_console.print(f"speed 0: {len(plan['made_reliable'])} queues made reliable so that nothing is dropped",
-                          markup=False)
+        err_console.print(
+            f"speed 0: {len(plan['made_reliable'])} queues made reliable so that nothing is dropped", markup=False
+        )
     if not restamp:
-        err_console.print("capture times are the recorded ones, so latency since capture counts from the original "
-                          "capture (--restamp: from now)", markup=False, highlight=False)
+        err_console.print(
+            "capture times are the recorded ones, so latency since capture counts from the original "
+            "capture (--restamp: from now)",
+            markup=False,
+            highlight=False,
+        )
     replayers = list(plan["replaced"])
     lo = reader.start_ns + int(start * 1e9)
     hi = reader.start_ns + int(end * 1e9) if end is not None else reader.end_ns
-    total = None if loop else sum(1 for _ in _counts(reader, [t for ts in plan["replaced"].values() for t in ts], lo, hi))
+    total = (
+        None if loop else sum(1 for _ in _counts(reader, [t for ts in plan["replaced"].values() for t in ts], lo, hi))
+    )
     with _progress() as bar:
         task = bar.add_task("replaying", total=total, note=f"speed {speed:g}" if speed else "as fast as possible")
 
@@ -204,20 +234,38 @@ def _counts(reader: Any, topics: list[str], lo: int, hi: int) -> Any:
 
 def info_dict(reader: Any) -> dict[str, Any]:
     return {
-        "file": str(reader.path), "size_bytes": reader.size, "format_version": reader.format_version,
-        "arp_version": reader.meta.get("arp_version"), "created": reader.meta.get("created"),
-        "complete": reader.complete and reader.indexed, "repaired": bool(reader.repair_meta),
-        "messages": reader.message_count, "duration_s": reader.duration_s, "chunks": reader.chunks,
-        "compression": sorted(reader.compression), "graph": bool(reader.graph),
-        "topics": {t: {"kind": i.kind, "schema": i.schema, "count": i.count, "rate_hz": i.rate_hz,
-                       "bytes": i.bytes, "lost": i.lost} for t, i in sorted(reader.topics.items())},
+        "file": str(reader.path),
+        "size_bytes": reader.size,
+        "format_version": reader.format_version,
+        "arp_version": reader.meta.get("arp_version"),
+        "created": reader.meta.get("created"),
+        "complete": reader.complete and reader.indexed,
+        "repaired": bool(reader.repair_meta),
+        "messages": reader.message_count,
+        "duration_s": reader.duration_s,
+        "chunks": reader.chunks,
+        "compression": sorted(reader.compression),
+        "graph": bool(reader.graph),
+        "topics": {
+            t: {
+                "kind": i.kind,
+                "schema": i.schema,
+                "count": i.count,
+                "rate_hz": i.rate_hz,
+                "bytes": i.bytes,
+                "lost": i.lost,
+            }
+            for t, i in sorted(reader.topics.items())
+        },
         "problems": reader.problems,
     }
 
 
 @recording_app.command("info")
-def info(file: Path = typer.Argument(..., help="the .mcap recording"),
-         as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+def info(
+    file: Path = typer.Argument(..., help="the .mcap recording"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
     """Topics, kinds, counts, rates, duration and size of a recording."""
     from ar_perception.recording.reader import RecordingReader
 
@@ -229,26 +277,37 @@ def info(file: Path = typer.Argument(..., help="the .mcap recording"),
         print(json.dumps(d, indent=2))
         return
     state = "complete" if d["complete"] else "no summary (read by scanning)"
-    console.print(f"{file}: {d['size_bytes'] / 1e6:.2f} MB, {d['messages']} messages, {d['duration_s']:.2f} s, "
-                  f"format {d['format_version']} (arp {d['arp_version']}), created {d['created']}, {state}"
-                  + (", repaired" if d["repaired"] else ""), highlight=False)
+    console.print(
+        f"{file}: {d['size_bytes'] / 1e6:.2f} MB, {d['messages']} messages, {d['duration_s']:.2f} s, "
+        f"format {d['format_version']} (arp {d['arp_version']}), created {d['created']}, {state}"
+        + (", repaired" if d["repaired"] else ""),
+        highlight=False,
+    )
     t = Table()
     for col in ("topic", "kind", "schema", "messages", "rate Hz", "raw MB", "lost"):
         t.add_column(col, justify="left" if col in ("topic", "kind", "schema") else "right")
     for topic, i in d["topics"].items():
-        t.add_row(topic, i["kind"], i["schema"], str(i["count"]), "-" if i["rate_hz"] is None else f"{i['rate_hz']:.1f}",
-                  f"{i['bytes'] / 1e6:.2f}", str(i["lost"]))
+        t.add_row(
+            topic,
+            i["kind"],
+            i["schema"],
+            str(i["count"]),
+            "-" if i["rate_hz"] is None else f"{i['rate_hz']:.1f}",
+            f"{i['bytes'] / 1e6:.2f}",
+            str(i["lost"]),
+        )
     console.print(t)
     for p in d["problems"]:
         err_console.print(f"note: {p}", markup=False)
 
 
 @recording_app.command("export")
-def export(file: Path = typer.Argument(..., help="the .mcap recording"),
-           topic: str = typer.Option(..., "--topic", help="the topic to export"),
-           out: Path = typer.Option(..., "-o", "--out", help="output folder"),
-           fmt: Optional[str] = typer.Option(None, "--format", help="png, mp4, ply, wav, jsonl or npz "
-                                                                     "(default: by kind)")) -> None:
+def export(
+    file: Path = typer.Argument(..., help="the .mcap recording"),
+    topic: str = typer.Option(..., "--topic", help="the topic to export"),
+    out: Path = typer.Option(..., "-o", "--out", help="output folder"),
+    fmt: str | None = typer.Option(None, "--format", help="png, mp4, ply, wav, jsonl or npz (default: by kind)"),
+) -> None:
     """Export a topic: frames to PNG or MP4, point clouds to PLY, audio to WAV, text to JSON lines."""
     from ar_perception.recording.export import check_request, export_topic
     from ar_perception.recording.reader import RecordingReader
@@ -262,16 +321,20 @@ def export(file: Path = typer.Argument(..., help="the .mcap recording"),
             res = export_topic(file, topic, out, fmt, progress=lambda n: bar.advance(task, n))
     except ArpError as e:
         fail(e)
-    console.print(f"{res.messages} messages of {topic} -> {len(res.files)} {res.format} file(s) in {out}",
-                  highlight=False)
+    console.print(
+        f"{res.messages} messages of {topic} -> {len(res.files)} {res.format} file(s) in {out}", highlight=False
+    )
 
 
 @recording_app.command("repair")
-def repair_cmd(file: Path = typer.Argument(..., help="the .mcap recording"),
-               out: Optional[Path] = typer.Option(None, "-o", "--out", help="write here (default: in place, "
-                                                                             "the original kept as FILE.bak)"),
-               backup: bool = typer.Option(True, help="keep the original as FILE.bak when repairing in place"),
-               force: bool = typer.Option(False, help="rewrite even a file that reads back intact")) -> None:
+def repair_cmd(
+    file: Path = typer.Argument(..., help="the .mcap recording"),
+    out: Path | None = typer.Option(
+        None, "-o", "--out", help="write here (default: in place, the original kept as FILE.bak)"
+    ),
+    backup: bool = typer.Option(True, help="keep the original as FILE.bak when repairing in place"),
+    force: bool = typer.Option(False, help="rewrite even a file that reads back intact"),
+) -> None:
     """Recover a truncated or damaged recording: keep every intact message, rewrite a complete file."""
     from ar_perception.recording.repair import repair
 
@@ -284,8 +347,11 @@ def repair_cmd(file: Path = typer.Argument(..., help="the .mcap recording"),
         return
     for p in res.problems:
         err_console.print(f"{file}: {p}", markup=False, highlight=False)
-    console.print(f"recovered {res.messages} messages ({res.duration_s:.1f} s) on {len(res.topics)} topics -> "
-                  f"{res.path}" + (f" (original kept as {res.backup})" if res.backup else ""), highlight=False)
+    console.print(
+        f"recovered {res.messages} messages ({res.duration_s:.1f} s) on {len(res.topics)} topics -> "
+        f"{res.path}" + (f" (original kept as {res.backup})" if res.backup else ""),
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -18,7 +19,6 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-
 def _view_inputs(graph_text: str) -> dict[str, str]:
     """topic -> input name, from the rerun_view nodes of the recorded graph (empty when there are none)."""
     import yaml
@@ -30,11 +30,13 @@ def _view_inputs(graph_text: str) -> dict[str, str]:
     names: dict[str, str] = {}
     nodes = spec.get("nodes") if isinstance(spec, Mapping) else None
     for node in nodes if isinstance(nodes, list) else []:
-        if not isinstance(node, Mapping) or str(node.get("node", "")).rpartition(":")[2] not in ("rerun_view",
-                                                                                                 "RerunView"):
+        if not isinstance(node, Mapping) or str(node.get("node", "")).rpartition(":")[2] not in (
+            "rerun_view",
+            "RerunView",
+        ):
             continue
         inputs = node.get("inputs")
-        for name, src in (inputs.items() if isinstance(inputs, Mapping) else ()):
+        for name, src in inputs.items() if isinstance(inputs, Mapping) else ():
             topic = src.get("source") if isinstance(src, Mapping) else src
             if isinstance(topic, str):
                 names.setdefault(topic, str(name))
@@ -57,11 +59,16 @@ def entity_names(topics: Iterable[str], graph_text: str = "") -> dict[str, str]:
 
 def view(
     recording: Path = typer.Argument(..., help="the .mcap recording to show"),
-    save: Optional[Path] = typer.Option(None, "--save", help="write this .rrd file instead of spawning a viewer"),
-    max_hz: float = typer.Option(10.0, "--max-hz", min=0, help="images, masks, depth and clouds per second per "
-                                 "entity (by capture time); 0 = every message"),
-    max_points: int = typer.Option(100_000, "--max-points", min=0, help="thin point clouds to this many points; "
-                                   "0 = all"),
+    save: Path | None = typer.Option(None, "--save", help="write this .rrd file instead of spawning a viewer"),
+    max_hz: float = typer.Option(
+        10.0,
+        "--max-hz",
+        min=0,
+        help="images, masks, depth and clouds per second per entity (by capture time); 0 = every message",
+    ),
+    max_points: int = typer.Option(
+        100_000, "--max-points", min=0, help="thin point clouds to this many points; 0 = all"
+    ),
 ) -> None:
     """Show a recording in Rerun (a spawned viewer, or an .rrd file with --save), laid out as `rerun_view`."""
     from ar_perception.nodes.rerun_view import SHOWN_KINDS, RerunLayout, open_stream
@@ -84,8 +91,14 @@ def view(
     total = sum(reader.topics[t].count for t in shown)
     n = sent = 0
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err_console, transient=True) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        ) as bar:
             task = bar.add_task(f"{recording.name} -> Rerun", total=total)
             for msg in reader.messages(shown) if shown else ():
                 sent += layout.add(names[msg.topic], msg)
@@ -99,8 +112,12 @@ def view(
     dropped = sum(layout.dropped.values())
     note = f" ({dropped} left out by --max-hz {max_hz:g})" if dropped else ""
     skipped = sorted({info.kind for t, info in reader.topics.items() if t not in shown})
-    console.print(f"sent {sent} of {n} messages on {len(shown)} topics to {where}{note}"
-                  + (f"; not shown: {', '.join(skipped)}" if skipped else ""), highlight=False, markup=False)
+    console.print(
+        f"sent {sent} of {n} messages on {len(shown)} topics to {where}{note}"
+        + (f"; not shown: {', '.join(skipped)}" if skipped else ""),
+        highlight=False,
+        markup=False,
+    )
 
 
 def register(app: Any) -> None:

@@ -8,7 +8,7 @@ import shlex
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -28,9 +28,8 @@ class Task(str, Enum):
     depth = "depth"
 
 
-
 def parse_size(text: str) -> tuple[int, int]:
-    """"320x240" -> (320, 240)."""
+    """ "320x240" -> (320, 240)."""
     w, sep, h = text.lower().partition("x")
     try:
         size = (int(w), int(h))
@@ -57,9 +56,18 @@ def sim_dataset(
     from ar_perception.sim.dataset import write_dataset
 
     try:
-        root = write_dataset(out, scenes, frames, seed=seed, size=parse_size(size), progress=not quiet,
-                             preset=preset, trajectories=[t.strip() for t in trajectories.split(",") if t.strip()],
-                             val_fraction=val_fraction, overwrite=overwrite)
+        root = write_dataset(
+            out,
+            scenes,
+            frames,
+            seed=seed,
+            size=parse_size(size),
+            progress=not quiet,
+            preset=preset,
+            trajectories=[t.strip() for t in trajectories.split(",") if t.strip()],
+            val_fraction=val_fraction,
+            overwrite=overwrite,
+        )
     except ArpError as e:
         fail(e)
     meta = json.loads((root / "meta.json").read_text())
@@ -77,11 +85,12 @@ def train_head(
     lr: float = typer.Option(1e-3),
     seed: int = typer.Option(0),
     view: str = typer.Option("full", help="full: one encoder pass per frame; flip: frame + mirror, averaged"),
-    cls_token: bool = typer.Option(False, "--cls-token", help="also feed the class token to every patch "
-                                                              "(DINOv2's depth 'lin. 1' variant)"),
+    cls_token: bool = typer.Option(
+        False, "--cls-token", help="also feed the class token to every patch (DINOv2's depth 'lin. 1' variant)"
+    ),
     format: str = typer.Option("auto", help="dataset format: auto, sim, ade20k or nyu"),
-    max_samples: Optional[int] = typer.Option(None, help="train on at most this many samples"),
-    cache: Optional[Path] = typer.Option(None, help="feature cache folder (default: $ARP_CACHE/features)"),
+    max_samples: int | None = typer.Option(None, help="train on at most this many samples"),
+    cache: Path | None = typer.Option(None, help="feature cache folder (default: $ARP_CACHE/features)"),
     as_json: bool = typer.Option(False, "--json", help="print the training report as JSON"),
     quiet: bool = typer.Option(False, help="no progress bars"),
 ) -> None:
@@ -91,9 +100,19 @@ def train_head(
     from ar_perception.models.training.fit import train_head as run
 
     try:
-        cfg = TrainConfig(task=task.value, data=str(data), encoder=parse_encoder_spec(encoder), view=view,
-                          format=format, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                          cls_token=cls_token, max_samples=max_samples)
+        cfg = TrainConfig(
+            task=task.value,
+            data=str(data),
+            encoder=parse_encoder_spec(encoder),
+            view=view,
+            format=format,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            cls_token=cls_token,
+            max_samples=max_samples,
+        )
         command = "arp " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         log = (lambda s: None) if (quiet or as_json) else (lambda s: err_console.print(s, markup=False))
         head, report = run(cfg, out, cache_dir=cache, progress=not quiet, log=log, command=command)
@@ -102,17 +121,26 @@ def train_head(
     if as_json:
         print(json.dumps({"head": str(out), **report}, indent=1, default=str))
         return
-    console.print(f"saved {head!r} to {out} ({report['data']['train_samples']} training samples, "
-                  f"loss {report['losses'].get('first')} -> {report['losses'].get('last')}, {report['seconds']} s)",
-                  highlight=False)
+    console.print(
+        f"saved {head!r} to {out} ({report['data']['train_samples']} training samples, "
+        f"loss {report['losses'].get('first')} -> {report['losses'].get('last')}, {report['seconds']} s)",
+        highlight=False,
+    )
     if "val_metrics" in report:
         title = f"held-out split ({report['data']['val_samples']} samples)"
         console.print(_metrics_table(task.value, report["val_metrics"], title))
 
 
-def evaluate(task: str, data: str | Path, head_path: str | Path | None = None, encoder: str | None = None,
-             split: str = "auto", format: str = "auto", cache_dir: str | Path | None = None,
-             progress: bool = True) -> dict[str, Any]:
+def evaluate(
+    task: str,
+    data: str | Path,
+    head_path: str | Path | None = None,
+    encoder: str | None = None,
+    split: str = "auto",
+    format: str = "auto",
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Metrics of a head (default: the shipped one) on a dataset folder's held-out split (or `split`)."""
     from ar_perception.models.encoder import build_encoder
     from ar_perception.models.heads import default_head_path, load_default_head, load_head
@@ -136,8 +164,10 @@ def evaluate(task: str, data: str | Path, head_path: str | Path | None = None, e
         spec = parse_encoder_spec(encoder)
     enc = build_encoder(spec)
     if enc.name != head.info.encoder:
-        raise ArpError(f"the {task} head was trained on features of {head.info.encoder}, but the encoder is "
-                       f"{enc.name} (pass --encoder {head.info.encoder}, or a head trained for {enc.name})")
+        raise ArpError(
+            f"the {task} head was trained on features of {head.info.encoder}, but the encoder is "
+            f"{enc.name} (pass --encoder {head.info.encoder}, or a head trained for {enc.name})"
+        )
     cache = feature_cache(ds, enc, spec, head.info.features, cache_dir)
     result = evaluate_head(head, ds, cache, progress)
     result["split"] = ds.split or "all"
@@ -149,11 +179,11 @@ def evaluate(task: str, data: str | Path, head_path: str | Path | None = None, e
 def eval_cmd(
     task: Task = typer.Argument(..., help="seg or depth"),
     data: Path = typer.Option(..., "--data", help="dataset folder (arp-sim, ADE20K-style or NYU-style)"),
-    encoder: Optional[str] = typer.Option(None, help="encoder spec (default: the one the head was trained on)"),
-    head: Optional[Path] = typer.Option(None, help="head file (default: the shipped default head)"),
+    encoder: str | None = typer.Option(None, help="encoder spec (default: the one the head was trained on)"),
+    head: Path | None = typer.Option(None, help="head file (default: the shipped default head)"),
     split: str = typer.Option("auto", help="val, train, all, or auto: the held-out split if the folder has one"),
     format: str = typer.Option("auto", help="dataset format: auto, sim, ade20k or nyu"),
-    cache: Optional[Path] = typer.Option(None, help="feature cache folder (default: $ARP_CACHE/features)"),
+    cache: Path | None = typer.Option(None, help="feature cache folder (default: $ARP_CACHE/features)"),
     as_json: bool = typer.Option(False, "--json", help="print the metrics as one JSON object"),
     quiet: bool = typer.Option(False, help="no progress bars"),
 ) -> None:

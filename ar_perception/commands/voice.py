@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -16,7 +17,6 @@ from ar_perception.errors import ArpError
 __all__ = ["register"]
 
 err_console = Console(stderr=True)
-
 
 
 def _speech(model: str) -> Any:
@@ -34,7 +34,7 @@ class _Printer:
 
     def __call__(self, meta: Mapping[str, Any]) -> None:
         text = str(meta.get("text", ""))
-        new = text[len(self.shown):] if text.startswith(self.shown) else "\n" + text
+        new = text[len(self.shown) :] if text.startswith(self.shown) else "\n" + text
         sys.stdout.write(new)
         sys.stdout.flush()
         self.shown = text
@@ -65,23 +65,35 @@ def transcribe(
 
 
 def ask(
-    question: Optional[str] = typer.Argument(None, help="the question; or --wav; or, with --recording, "
-                                                         "the questions spoken in the recording"),
-    wav: Optional[Path] = typer.Option(None, "--wav", help="the question as speech in a WAV file"),
-    recording: Optional[Path] = typer.Option(None, help="answer offline about the scene in this recording"),
-    at: Optional[float] = typer.Option(None, "--at", help="seconds into the recording (or sim) to look at; "
-                                                         "default: when each question was spoken, or the start"),
-    sim: Optional[int] = typer.Option(None, "--sim", help="answer offline about a simulated scene with this seed"),
+    question: str | None = typer.Argument(
+        None, help="the question; or --wav; or, with --recording, the questions spoken in the recording"
+    ),
+    wav: Path | None = typer.Option(None, "--wav", help="the question as speech in a WAV file"),
+    recording: Path | None = typer.Option(None, help="answer offline about the scene in this recording"),
+    at: float | None = typer.Option(
+        None,
+        "--at",
+        help="seconds into the recording (or sim) to look at; default: when each question was spoken, or the start",
+    ),
+    sim: int | None = typer.Option(None, "--sim", help="answer offline about a simulated scene with this seed"),
     model: str = typer.Option("smollm2-135m", help="LLM: .gguf path, 'smollm2-135m', or org/repo:file.gguf"),
     whisper: str = typer.Option("tiny.en", help="whisper model for --wav and recordings"),
-    endpoint: Optional[str] = typer.Option(None, help="the running graph's `ask` endpoint"),
-    answers: Optional[str] = typer.Option(None, help="the running graph's `ask_reply` endpoint"),
+    endpoint: str | None = typer.Option(None, help="the running graph's `ask` endpoint"),
+    answers: str | None = typer.Option(None, help="the running graph's `ask_reply` endpoint"),
     timeout: float = typer.Option(60.0, help="seconds to wait for a running graph's answer"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object per answer"),
 ) -> None:
     """Ask about the scene: into a running graph, or offline about a recording or a simulated scene."""
-    from ar_perception.voice import (answer, ask_running_graph, recording_questions, recording_scene, sim_scene,
-                                     transcribe as run_speech)
+    from ar_perception.voice import (
+        answer,
+        ask_running_graph,
+        recording_questions,
+        recording_scene,
+        sim_scene,
+    )
+    from ar_perception.voice import (
+        transcribe as run_speech,
+    )
 
     if question is not None and wav is not None:
         fail(ArpError("give the question as text or as --wav, not both"))
@@ -89,13 +101,25 @@ def ask(
         fail(ArpError("give --recording or --sim, not both"))
     offline = recording is not None or sim is not None
     if question is None and wav is None and recording is None:
-        fail(ArpError("no question: give it as text, as --wav FILE, or give --recording to answer the "
-                       "questions spoken in it"))
+        fail(
+            ArpError(
+                "no question: give it as text, as --wav FILE, or give --recording to answer the questions spoken in it"
+            )
+        )
 
     def report(meta: Mapping[str, Any], at_s: float | None = None) -> None:
         if as_json:
-            keep = ("question", "text", "intent", "first_token_s", "latency_s", "tokens_per_s", "tokens", "facts",
-                    "interrupted")
+            keep = (
+                "question",
+                "text",
+                "intent",
+                "first_token_s",
+                "latency_s",
+                "tokens_per_s",
+                "tokens",
+                "facts",
+                "interrupted",
+            )
             print(json.dumps({**{k: meta.get(k) for k in keep}, **({"at_s": at_s} if at_s is not None else {})}))
 
     try:
@@ -118,8 +142,9 @@ def ask(
             q = str(questions[0][0])
             if not as_json:
                 err_console.print(f"question: {q}", markup=False, highlight=False)
-            meta = ask_running_graph(q, endpoint or ASK_ENDPOINT, answers or ANSWER_ENDPOINT, timeout,
-                                     None if as_json else _Printer())
+            meta = ask_running_graph(
+                q, endpoint or ASK_ENDPOINT, answers or ANSWER_ENDPOINT, timeout, None if as_json else _Printer()
+            )
             report(meta)
             return
         from ar_perception.nodes.vqa import Vqa

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -17,10 +16,10 @@ __all__ = ["register"]
 console = Console()
 
 
-
 def register(app: typer.Typer) -> None:
-    weights = typer.Typer(help="EUPE weights: what is in the local cache, and fetching the official files.",
-                          no_args_is_help=True)
+    weights = typer.Typer(
+        help="EUPE weights: what is in the local cache, and fetching the official files.", no_args_is_help=True
+    )
     app.add_typer(weights, name="weights")
 
     @weights.command("list")
@@ -33,13 +32,20 @@ def register(app: typer.Typer) -> None:
         for col in ("file", "present", "size MB", "hub repository"):
             t.add_column(col)
         for w in list_weights():
-            t.add_row(w.name, w.filename, "yes" if w.present else "no",
-                      f"{w.size_bytes / 2**20:.1f}" if w.size_bytes else "-", w.hf_repo)
+            t.add_row(
+                w.name,
+                w.filename,
+                "yes" if w.present else "no",
+                f"{w.size_bytes / 2**20:.1f}" if w.size_bytes else "-",
+                w.hf_repo,
+            )
         console.print(t)
 
     @weights.command("fetch")
-    def fetch(name: str = typer.Argument(..., help="e.g. eupe-vit-s"),
-              force: bool = typer.Option(False, help="download again even if cached")) -> None:
+    def fetch(
+        name: str = typer.Argument(..., help="e.g. eupe-vit-s"),
+        force: bool = typer.Option(False, help="download again even if cached"),
+    ) -> None:
         """Download the official checkpoint into the cache (needs network and the licence accepted)."""
         from ar_perception.models.weights import fetch as do_fetch
 
@@ -56,7 +62,7 @@ def register(app: typer.Typer) -> None:
         output: Path = typer.Option(..., "-o", "--output", help="the .onnx file to write"),
         weights: str = typer.Option("auto", help="auto | PATH | none (random weights, for testing)"),
         int8: bool = typer.Option(False, help="also quantise to int8 and report cosine similarity to fp32"),
-        intermediate: Optional[list[int]] = typer.Option(None, help="also export these blocks/stages"),
+        intermediate: list[int] | None = typer.Option(None, help="also export these blocks/stages"),
     ) -> None:
         """Export an encoder's features (class, storage and patch tokens) to ONNX with a dynamic batch."""
         from ar_perception.models.eupe import load_encoder
@@ -69,8 +75,14 @@ def register(app: typer.Typer) -> None:
                 report = export_encoder(model, output, resolution, int8=int8, intermediate=intermediate or ())
         except ArpError as e:
             fail(e)
-        console.print(f"wrote {report.path} (input {report.input_size[0]}x{report.input_size[1]}, outputs: "
-                      f"{', '.join(report.outputs)})", highlight=False)
+        console.print(
+            f"wrote {report.path} (input {report.input_size[0]}x{report.input_size[1]}, outputs: "
+            f"{', '.join(report.outputs)})",
+            highlight=False,
+        )
         if report.int8:
-            console.print(f"int8 vs fp32 cosine similarity: class token {report.cosine_cls:.4f}, "
-                          f"patch tokens {report.cosine_patches:.4f}", highlight=False)
+            console.print(
+                f"int8 vs fp32 cosine similarity: class token {report.cosine_cls:.4f}, "
+                f"patch tokens {report.cosine_patches:.4f}",
+                highlight=False,
+            )

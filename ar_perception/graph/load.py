@@ -41,9 +41,11 @@ class _Loader(yaml.SafeLoader):
                 continue  # keys merged in with <<: may be overridden on purpose
             key = self.construct_object(key_node)
             if key in first:
-                raise _DuplicateKey(problem=f"duplicate key '{key}' (expected each key once per mapping, got it "
-                                    f"again; the first is on line {first[key].start_mark.line + 1})",
-                                    problem_mark=key_node.start_mark)
+                raise _DuplicateKey(
+                    problem=f"duplicate key '{key}' (expected each key once per mapping, got it "
+                    f"again; the first is on line {first[key].start_mark.line + 1})",
+                    problem_mark=key_node.start_mark,
+                )
             first[key] = key_node
         return super().construct_mapping(node, deep=deep)
 
@@ -111,9 +113,12 @@ def _substitute_env(raw: dict[str, Any], path: str) -> dict[str, Any]:
                 return os.environ[m.group(1)]
             if m.group(2) is not None:
                 return m.group(2)
-            problems.append(f"{path}: {_where(raw, loc)}: environment variable {m.group(1)} is not set and has "
-                            f"no default (expected it set, or a default as in ${{env:{m.group(1)},DEFAULT}})")
+            problems.append(
+                f"{path}: {_where(raw, loc)}: environment variable {m.group(1)} is not set and has "
+                f"no default (expected it set, or a default as in ${{env:{m.group(1)},DEFAULT}})"
+            )
             return m.group(0)
+
         full = _ENV_RE.fullmatch(value)
         out = _ENV_RE.sub(sub, value)
         if not (full and out.strip()):
@@ -128,11 +133,14 @@ def _substitute_env(raw: dict[str, Any], path: str) -> dict[str, Any]:
         nonlocal count
         count += 1
         if count > _MAX_VALUES:
-            raise GraphError(f"{path}: the file expands to more than {_MAX_VALUES} values (expected a graph; "
-                             "YAML aliases that repeat each other grow exponentially)")
+            raise GraphError(
+                f"{path}: the file expands to more than {_MAX_VALUES} values (expected a graph; "
+                "YAML aliases that repeat each other grow exponentially)"
+            )
         if len(loc) > _MAX_DEPTH:
-            raise GraphError(f"{path}: {_where(raw, loc[:4])}: nested too deeply (expected at most "
-                             f"{_MAX_DEPTH} levels, got more)")
+            raise GraphError(
+                f"{path}: {_where(raw, loc[:4])}: nested too deeply (expected at most {_MAX_DEPTH} levels, got more)"
+            )
         if isinstance(value, str):
             return expand(value, loc)
         if isinstance(value, dict):
@@ -207,8 +215,9 @@ _PATTERNS = {
 }
 
 
-def _pydantic_lines(err: ValidationError, model: type[BaseModel], raw: Any, prefix: str,
-                    loc_prefix: tuple[Any, ...] = ()) -> list[str]:
+def _pydantic_lines(
+    err: ValidationError, model: type[BaseModel], raw: Any, prefix: str, loc_prefix: tuple[Any, ...] = ()
+) -> list[str]:
     lines = []
     for e in err.errors():
         loc = tuple(loc_prefix) + tuple(e["loc"])
@@ -217,8 +226,11 @@ def _pydantic_lines(err: ValidationError, model: type[BaseModel], raw: Any, pref
         ctx = e.get("ctx") or {}
         if e["type"] == "extra_forbidden":
             valid = _fields_at(model, tuple(e["loc"]))
-            msg = f"unknown key '{loc[-1]}' (expected one of: {', '.join(valid)}{_near(str(loc[-1]), valid)})" \
-                if valid else f"unknown key '{loc[-1]}'"
+            msg = (
+                f"unknown key '{loc[-1]}' (expected one of: {', '.join(valid)}{_near(str(loc[-1]), valid)})"
+                if valid
+                else f"unknown key '{loc[-1]}'"
+            )
             where = _where(raw, loc[:-1])
         elif e["type"] == "invalid_key" or loc and loc[-1] == "[key]":  # a key that is not a string: `5: x`
             key = loc[-1] if e["type"] == "invalid_key" else loc[-2]
@@ -268,7 +280,7 @@ def _find_cycle(nodes: list[str], edges: dict[str, set[str]]) -> list[str] | Non
         stack.append(n)
         for m in sorted(edges.get(n, ())):
             if state.get(m) == 1:
-                return stack[stack.index(m):] + [m]
+                return stack[stack.index(m) :] + [m]
             if m not in state and (c := visit(m)):
                 return c
         stack.pop()
@@ -294,15 +306,19 @@ def _security_problems(spec: GraphSpec, path: str) -> list[str]:
     problems = []
     if spec.security is None:
         if spec.transport == "tcp" and not is_loopback(spec.host):
-            problems.append(f"{path}: host: tcp on {spec.host} can be reached from other machines, so it needs "
-                            "CurveZMQ (expected a 'security:' section with keys from `arp keys create`, "
-                            "or host 127.0.0.1)")
+            problems.append(
+                f"{path}: host: tcp on {spec.host} can be reached from other machines, so it needs "
+                "CurveZMQ (expected a 'security:' section with keys from `arp keys create`, "
+                "or host 127.0.0.1)"
+            )
         for i, n in enumerate(spec.nodes):
             transport, host = n.transport or spec.transport, n.host or spec.host
             if transport == "tcp" and not is_loopback(host) and (n.host or n.transport):
-                problems.append(f"{path}: nodes[{i}] ({n.id}).host: tcp on {host} can be reached from other "
-                                "machines, so it needs CurveZMQ (expected a 'security:' section with keys from "
-                                "`arp keys create`, or host 127.0.0.1)")
+                problems.append(
+                    f"{path}: nodes[{i}] ({n.id}).host: tcp on {host} can be reached from other "
+                    "machines, so it needs CurveZMQ (expected a 'security:' section with keys from "
+                    "`arp keys create`, or host 127.0.0.1)"
+                )
         return problems
     sec = spec.security
     checks = [("secret_key", load_secret, sec.secret_key), ("authorized_keys", load_authorized, sec.authorized_keys)]
@@ -318,8 +334,11 @@ def _security_problems(spec: GraphSpec, path: str) -> list[str]:
 def apply_overrides(raw: dict[str, Any], sets: list[str], prefix: str) -> None:
     """Apply `--set ID.PARAM=VALUE` (VALUE read as YAML) to the raw graph."""
     problems = []
-    nodes = {n["id"]: n for n in raw.get("nodes") if isinstance(n, dict) and isinstance(n.get("id"), str)} \
-        if isinstance(raw.get("nodes"), list) else {}
+    nodes = (
+        {n["id"]: n for n in raw.get("nodes") if isinstance(n, dict) and isinstance(n.get("id"), str)}
+        if isinstance(raw.get("nodes"), list)
+        else {}
+    )
     for s in sets:
         key, eq, value = s.partition("=")
         nid, dot, param = key.partition(".")
@@ -337,8 +356,9 @@ def apply_overrides(raw: dict[str, Any], sets: list[str], prefix: str) -> None:
                 break
             target, inside = target.setdefault(h, {}), f"{inside}.{h}"
         if not isinstance(target, dict):
-            problems.append(f"--set {s!r}: cannot set a parameter inside {nid}.{inside} (expected a mapping, "
-                            f"got {_a(target)})")
+            problems.append(
+                f"--set {s!r}: cannot set a parameter inside {nid}.{inside} (expected a mapping, got {_a(target)})"
+            )
             continue
         try:
             target[last] = yaml.safe_load(value) if value.strip() else ""
@@ -348,8 +368,9 @@ def apply_overrides(raw: dict[str, Any], sets: list[str], prefix: str) -> None:
         raise GraphError([f"{prefix}: {p}" for p in problems])
 
 
-def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
-                search_paths: list[str] | None = None) -> Graph:
+def parse_graph(
+    text: str, path: str = "<graph>", sets: list[str] | None = None, search_paths: list[str] | None = None
+) -> Graph:
     """Validate graph YAML text; raise GraphError with one line per problem."""
     from ar_perception.registry import NodeRefError, resolve
     from ar_perception.runtime.node import WILDCARD
@@ -361,9 +382,14 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
         pos = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         kind = "" if isinstance(e, _DuplicateKey) else "YAML syntax error: "
         start = e.context_mark if e.context_mark and mark and e.context_mark.line != mark.line else None
-        raise GraphError(f"{path}{pos}: {kind}{e.problem or e}"
-                         + (f" ({e.context}" + (f" at {start.line + 1}:{start.column + 1}" if start else "") + ")"
-                            if e.context else "")) from None
+        raise GraphError(
+            f"{path}{pos}: {kind}{e.problem or e}"
+            + (
+                f" ({e.context}" + (f" at {start.line + 1}:{start.column + 1}" if start else "") + ")"
+                if e.context
+                else ""
+            )
+        ) from None
     except yaml.YAMLError as e:
         raise GraphError(f"{path}: YAML error: {e}") from None
     except RecursionError:
@@ -388,8 +414,9 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
             problems.append(f"{path}: {where}.id: duplicate id '{n.id}' (expected unique ids)")
         seen.add(n.id)
         if n.id == "timer":
-            problems.append(f"{path}: {where}.id: 'timer' is reserved for timer sources (expected another id, "
-                            "got 'timer')")
+            problems.append(
+                f"{path}: {where}.id: 'timer' is reserved for timer sources (expected another id, got 'timer')"
+            )
         try:
             cls = resolve(n.node, graph.search_paths)
         except NodeRefError as e:
@@ -405,44 +432,58 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
         except ArpError as e:  # outputs that depend on the parameters (a replay's recording) are unknown
             problems.append(f"{path}: {where}.params: {e}")
         except Exception as e:  # noqa: BLE001 - a plugin's validator failing in its own way is one more problem
-            problems.append(f"{path}: {where}.params: checking them with '{n.node}' raised "
-                            f"{type(e).__name__}: {e}")
+            problems.append(f"{path}: {where}.params: checking them with '{n.node}' raised {type(e).__name__}: {e}")
         graph.output_kinds[n.id] = out_kinds
         declared = list(out_kinds)
         outs = n.outputs if n.outputs is not None else declared
         for o in outs:
             if o not in declared:
-                problems.append(f"{path}: {where}.outputs: '{n.node}' has no output '{o}' "
-                                f"(expected one of: {', '.join(declared) or 'none'}{_near(o, declared)})")
+                problems.append(
+                    f"{path}: {where}.outputs: '{n.node}' has no output '{o}' "
+                    f"(expected one of: {', '.join(declared) or 'none'}{_near(o, declared)})"
+                )
         graph.outputs[n.id] = [o for o in outs if o in declared]
         in_ports = list(cls.input_kinds())
         if WILDCARD in in_ports and not n.inputs:
             problems.append(f"{path}: {where}.inputs: '{n.node}' needs at least one input (got none)")
         for port, inp in n.inputs.items():
             if cls.reliable_inputs and inp.queue.policy != "reliable":
-                problems.append(f"{path}: {where}.inputs.{port}: '{n.node}' must never drop, so its inputs "
-                                f"need queue: reliable (got {inp.queue.policy})")
+                problems.append(
+                    f"{path}: {where}.inputs.{port}: '{n.node}' must never drop, so its inputs "
+                    f"need queue: reliable (got {inp.queue.policy})"
+                )
             if not in_ports:
-                problems.append(f"{path}: {where}.inputs.{port}: '{n.node}' takes no inputs (expected none, "
-                                f"got '{port}')")
+                problems.append(
+                    f"{path}: {where}.inputs.{port}: '{n.node}' takes no inputs (expected none, got '{port}')"
+                )
             elif port not in in_ports and WILDCARD not in in_ports:
-                problems.append(f"{path}: {where}.inputs.{port}: '{n.node}' has no input '{port}' "
-                                f"(expected one of: {', '.join(in_ports) or 'none'}{_near(port, in_ports)})")
+                problems.append(
+                    f"{path}: {where}.inputs.{port}: '{n.node}' has no input '{port}' "
+                    f"(expected one of: {', '.join(in_ports) or 'none'}{_near(port, in_ports)})"
+                )
         if n.port is not None and (n.transport or spec.transport) != "tcp":
-            problems.append(f"{path}: {where}.port: fixed ports need tcp (set transport: tcp on the node "
-                            f"or the graph; got {n.transport or spec.transport})")
+            problems.append(
+                f"{path}: {where}.port: fixed ports need tcp (set transport: tcp on the node "
+                f"or the graph; got {n.transport or spec.transport})"
+            )
         if n.sync is not None:
             if len(n.inputs) < 2:
                 problems.append(f"{path}: {where}.sync: sync needs at least 2 inputs (got {len(n.inputs)})")
             if n.sync.mode == "latest" and n.sync.trigger not in n.inputs:
-                problems.append(f"{path}: {where}.sync.trigger: sync 'latest' needs a trigger input "
-                                f"(expected one of: {', '.join(n.inputs)}; got {n.sync.trigger!r})")
+                problems.append(
+                    f"{path}: {where}.sync.trigger: sync 'latest' needs a trigger input "
+                    f"(expected one of: {', '.join(n.inputs)}; got {n.sync.trigger!r})"
+                )
             if n.sync.mode != "latest" and n.sync.trigger is not None:
-                problems.append(f"{path}: {where}.sync.trigger: only sync 'latest' has a trigger (expected none "
-                                f"with mode '{n.sync.mode}', got {n.sync.trigger!r})")
+                problems.append(
+                    f"{path}: {where}.sync.trigger: only sync 'latest' has a trigger (expected none "
+                    f"with mode '{n.sync.mode}', got {n.sync.trigger!r})"
+                )
             if n.sync.mode != "approximate" and "slop" in n.sync.model_fields_set:
-                problems.append(f"{path}: {where}.sync.slop: only sync 'approximate' has a slop (expected none "
-                                f"with mode '{n.sync.mode}', got {n.sync.slop!r})")
+                problems.append(
+                    f"{path}: {where}.sync.slop: only sync 'approximate' has a slop (expected none "
+                    f"with mode '{n.sync.mode}', got {n.sync.slop!r})"
+                )
 
     edges: dict[str, set[str]] = {}
     for i, n in enumerate(spec.nodes):
@@ -453,20 +494,25 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
             if TIMER_RE.match(inp.source):
                 graph.wires.append(Wire(None, inp.source, n.id, port))
                 if cls is not None and not compatible("Tick", cls.input_kind(port) or "Any"):
-                    problems.append(f"{path}: {where}.inputs.{port}: a timer gives Tick, "
-                                    f"but '{port}' takes {cls.input_kind(port)}")
+                    problems.append(
+                        f"{path}: {where}.inputs.{port}: a timer gives Tick, but '{port}' takes {cls.input_kind(port)}"
+                    )
                 continue
             if src_node not in ids:
-                problems.append(f"{path}: {where}.inputs.{port}: reads '{inp.source}', but there is no node "
-                                f"'{src_node}' (expected one of: {', '.join(ids)}{_near(src_node, ids)})")
+                problems.append(
+                    f"{path}: {where}.inputs.{port}: reads '{inp.source}', but there is no node "
+                    f"'{src_node}' (expected one of: {', '.join(ids)}{_near(src_node, ids)})"
+                )
                 continue
             if src_node not in graph.classes:
                 continue  # its own error is already listed
             outs = graph.outputs[src_node]
             if src_out not in outs:
-                problems.append(f"{path}: {where}.inputs.{port}: reads '{inp.source}', but node '{src_node}' "
-                                f"has no output '{src_out}' (it has: {', '.join(outs) or 'none'}"
-                                f"{_near(src_out, outs)})")
+                problems.append(
+                    f"{path}: {where}.inputs.{port}: reads '{inp.source}', but node '{src_node}' "
+                    f"has no output '{src_out}' (it has: {', '.join(outs) or 'none'}"
+                    f"{_near(src_out, outs)})"
+                )
                 continue
             edges.setdefault(src_node, set()).add(n.id)
             graph.wires.append(Wire(src_node, src_out, n.id, port))
@@ -474,8 +520,10 @@ def parse_graph(text: str, path: str = "<graph>", sets: list[str] | None = None,
                 out_kind = graph.output_kinds[src_node][src_out]
                 in_kind = cls.input_kind(port)
                 if not compatible(out_kind, in_kind):
-                    problems.append(f"{path}: {where}.inputs.{port}: kind mismatch: '{inp.source}' gives "
-                                    f"{out_kind}, but '{port}' takes {in_kind} (expected {in_kind}, got {out_kind})")
+                    problems.append(
+                        f"{path}: {where}.inputs.{port}: kind mismatch: '{inp.source}' gives "
+                        f"{out_kind}, but '{port}' takes {in_kind} (expected {in_kind}, got {out_kind})"
+                    )
     problems.extend(_security_problems(spec, path))
     cycle = _find_cycle(ids, edges)
     if cycle:
@@ -497,8 +545,10 @@ def load_graph(path: str | os.PathLike[str], sets: list[str] | None = None) -> G
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise GraphError(f"{p}:{line}: not UTF-8 text (expected a UTF-8 YAML file, got byte "
-                         f"0x{data[e.start]:02x} at offset {e.start})") from None
+        line = data[: e.start].count(b"\n") + 1
+        raise GraphError(
+            f"{p}:{line}: not UTF-8 text (expected a UTF-8 YAML file, got byte "
+            f"0x{data[e.start]:02x} at offset {e.start})"
+        ) from None
     here = p.resolve().parent
     return parse_graph(text, str(p), sets, [str(Path.cwd()), str(here), str(here.parent)])

@@ -14,8 +14,17 @@ from pydantic import (
     model_validator,
 )
 
-__all__ = ["QueueSpec", "InputSpec", "SyncSpec", "RestartSpec", "NodeSpec", "SecuritySpec", "GraphSpec", "TIMER_RE",
-           "HEALTH_TIMEOUT"]
+__all__ = [
+    "QueueSpec",
+    "InputSpec",
+    "SyncSpec",
+    "RestartSpec",
+    "NodeSpec",
+    "SecuritySpec",
+    "GraphSpec",
+    "TIMER_RE",
+    "HEALTH_TIMEOUT",
+]
 
 TIMER_RE = re.compile(r"^timer/(hz|ms)/(\d+(?:\.\d+)?)$")
 _ID_RE = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
@@ -33,8 +42,9 @@ class _Strict(BaseModel):
     def _no_bool_numbers(cls, v: Any, info: ValidationInfo) -> Any:
         # YAML reads yes/no/on/off as booleans, which pydantic would quietly take as 1 and 0
         ann = cls.model_fields[info.field_name or ""].annotation
-        if isinstance(v, bool) and (ann in (int, float) or set(get_args(ann)) in ({int, type(None)},
-                                                                                 {float, type(None)})):
+        if isinstance(v, bool) and (
+            ann in (int, float) or set(get_args(ann)) in ({int, type(None)}, {float, type(None)})
+        ):
             raise ValueError(f"not a number (expected a number, got {str(v).lower()})")
         return v
 
@@ -106,11 +116,20 @@ class NodeSpec(_Strict):
     on_error: Literal["skip", "restart"] = "skip"
     transport: Literal["ipc", "tcp"] | None = None
     host: str | None = Field(None, description="tcp: the address this node binds and others connect to")
-    port: int | None = Field(None, ge=1, le=65535, description="tcp: first of this node's fixed ports "
-                             "(one per output and reliable edge), so that it can run on another machine")
-    health_timeout: float | None = Field(None, gt=0, description="seconds without progress after which the "
-                                         "node counts as hung: it is killed, reported and restarted under its "
-                                         "restart policy (default: the graph's health_timeout)")
+    port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="tcp: first of this node's fixed ports "
+        "(one per output and reliable edge), so that it can run on another machine",
+    )
+    health_timeout: float | None = Field(
+        None,
+        gt=0,
+        description="seconds without progress after which the "
+        "node counts as hung: it is killed, reported and restarted under its "
+        "restart policy (default: the graph's health_timeout)",
+    )
 
     @field_validator("inputs", mode="before")
     @classmethod
@@ -123,12 +142,17 @@ class NodeSpec(_Strict):
 class SecuritySpec(_Strict):
     """CurveZMQ for tcp links: every tcp socket is encrypted and only authorised keys may connect."""
 
-    secret_key: str = Field(min_length=1, description="this machine's key pair: the NAME.key_secret file "
-                            "`arp keys create NAME` wrote")
-    authorized_keys: str = Field(min_length=1, description="folder of public keys (*.key) allowed to connect "
-                                 "to the nodes this machine runs")
-    server_keys: dict[str, str] = Field({}, description="host -> public key file of the machine that binds "
-                                        "there (nodes run by this supervisor use its own key)")
+    secret_key: str = Field(
+        min_length=1, description="this machine's key pair: the NAME.key_secret file `arp keys create NAME` wrote"
+    )
+    authorized_keys: str = Field(
+        min_length=1, description="folder of public keys (*.key) allowed to connect to the nodes this machine runs"
+    )
+    server_keys: dict[str, str] = Field(
+        {},
+        description="host -> public key file of the machine that binds "
+        "there (nodes run by this supervisor use its own key)",
+    )
 
 
 class GraphSpec(_Strict):
@@ -136,8 +160,10 @@ class GraphSpec(_Strict):
     transport: Literal["ipc", "tcp"] = "ipc"
     host: str = "127.0.0.1"
     stop_timeout: float = Field(5.0, gt=0, description="seconds a node gets to stop before it is killed")
-    health_timeout: float = Field(HEALTH_TIMEOUT, gt=0, description="seconds a running node may make no "
-                                  "progress before it counts as hung")
-    max_message_mb: float = Field(256.0, gt=0, description="larger messages are dropped and counted as bad "
-                                  "by the node receiving them")
+    health_timeout: float = Field(
+        HEALTH_TIMEOUT, gt=0, description="seconds a running node may make no progress before it counts as hung"
+    )
+    max_message_mb: float = Field(
+        256.0, gt=0, description="larger messages are dropped and counted as bad by the node receiving them"
+    )
     security: SecuritySpec | None = None

@@ -75,12 +75,16 @@ def check_torch_file(path: str | os.PathLike[str], what: str = "checkpoint file"
             infos = z.infolist()
             pickles = [i for i in infos if i.filename.count("/") == 1 and i.filename.endswith("/data.pkl")]
             if len(pickles) != 1:
-                raise ModelError(f"{path}: cannot read {what}: a zip archive but not a PyTorch file (no data.pkl "
-                                 f"record; {TORCH_EXPECTED})")
+                raise ModelError(
+                    f"{path}: cannot read {what}: a zip archive but not a PyTorch file (no data.pkl "
+                    f"record; {TORCH_EXPECTED})"
+                )
             for info in infos:
                 if info.header_offset + info.compress_size > size:
-                    raise ModelError(f"{path}: cannot read {what}: truncated (record {info.filename!r} ends past "
-                                     f"the end of the file at byte {size}; {TORCH_EXPECTED})")
+                    raise ModelError(
+                        f"{path}: cannot read {what}: truncated (record {info.filename!r} ends past "
+                        f"the end of the file at byte {size}; {TORCH_EXPECTED})"
+                    )
             z.read(pickles[0])  # checks the structure's CRC
     except zipfile.BadZipFile as e:
         reason = "bad CRC in data.pkl" if "CRC" in str(e) else "the zip archive's directory is missing or damaged"
@@ -97,12 +101,14 @@ def load_torch_file(path: str | os.PathLike[str], what: str = "checkpoint file")
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         if type(e).__name__ == "UnpicklingError":  # the weights-only unpickler met something else
-            raise ModelError(f"{path}: refused to load {what}: it holds Python objects other than tensors and "
-                             "plain data, and unpickling them could run code (expected a state dict of tensors)"
-                             ) from None
+            raise ModelError(
+                f"{path}: refused to load {what}: it holds Python objects other than tensors and "
+                "plain data, and unpickling them could run code (expected a state dict of tensors)"
+            ) from None
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
-        raise ModelError(f"{path}: cannot read {what}: truncated or corrupt ({type(e).__name__}: {first}; "
-                         f"{TORCH_EXPECTED})") from None
+        raise ModelError(
+            f"{path}: cannot read {what}: truncated or corrupt ({type(e).__name__}: {first}; {TORCH_EXPECTED})"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,8 +121,9 @@ def onnx_load_error(path: str | os.PathLike[str], e: BaseException) -> ModelErro
     """The ModelError for an exception that onnx.load or onnxruntime raised reading `path`."""
     text = str(e)
     if type(e).__name__ in ("DecodeError", "InvalidProtobuf") or "Protobuf parsing failed" in text:
-        return ModelError(f"{path}: not an ONNX model (truncated or corrupt: protobuf parsing failed; "
-                          "expected a complete .onnx file)")
+        return ModelError(
+            f"{path}: not an ONNX model (truncated or corrupt: protobuf parsing failed; expected a complete .onnx file)"
+        )
     first = text.strip().splitlines()[0][:200] if text.strip() else ""
     return ModelError(f"{path}: onnxruntime cannot load it ({type(e).__name__}: {first})")
 
@@ -142,23 +149,29 @@ def check_safetensors_file(path: str | os.PathLike[str], what: str = "safetensor
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
         if n > size - 8:
-            raise ModelError(f"{bad} (truncated or corrupt: the header length field says {n} bytes, "
-                             f"but {size - 8} follow it)")
+            raise ModelError(
+                f"{bad} (truncated or corrupt: the header length field says {n} bytes, but {size - 8} follow it)"
+            )
         raw = f.read(n)
     try:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         header = None
     if not isinstance(header, dict):
-        raise ModelError(f"{bad} (corrupt header: not a JSON object; expected tensor names with dtype, shape "
-                         "and data_offsets)")
+        raise ModelError(
+            f"{bad} (corrupt header: not a JSON object; expected tensor names with dtype, shape and data_offsets)"
+        )
     end = 0
     for name, entry in header.items():
         if name == "__metadata__":
             continue
         offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(o, int) and o >= 0 for o in offsets) or offsets[0] > offsets[1]):
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) and o >= 0 for o in offsets)
+            or offsets[0] > offsets[1]
+        ):
             raise ModelError(f"{bad} (corrupt header: tensor {name!r} has no valid data_offsets)")
         end = max(end, offsets[1])
     if 8 + n + end > size:
@@ -177,11 +190,41 @@ _GGUF_SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12
 _GGUF_FORMAT = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<B", 10: "<Q", 11: "<q", 12: "<d"}
 # ggml tensor type id -> (elements per block, bytes per block), as ggml_blck_size / ggml_type_size say
 GGML_TYPES = {
-    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 9: (32, 36),
-    10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210), 15: (256, 292),
-    16: (256, 66), 17: (256, 74), 18: (256, 98), 19: (256, 50), 20: (32, 18), 21: (256, 110), 22: (256, 82),
-    23: (256, 136), 24: (1, 1), 25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 29: (256, 56), 30: (1, 2),
-    34: (256, 54), 35: (256, 66), 39: (32, 17), 40: (64, 36), 41: (128, 18), 42: (64, 18),
+    0: (1, 4),
+    1: (1, 2),
+    2: (32, 18),
+    3: (32, 20),
+    6: (32, 22),
+    7: (32, 24),
+    8: (32, 34),
+    9: (32, 36),
+    10: (256, 84),
+    11: (256, 110),
+    12: (256, 144),
+    13: (256, 176),
+    14: (256, 210),
+    15: (256, 292),
+    16: (256, 66),
+    17: (256, 74),
+    18: (256, 98),
+    19: (256, 50),
+    20: (32, 18),
+    21: (256, 110),
+    22: (256, 82),
+    23: (256, 136),
+    24: (1, 1),
+    25: (1, 2),
+    26: (1, 4),
+    27: (1, 8),
+    28: (1, 8),
+    29: (256, 56),
+    30: (1, 2),
+    34: (256, 54),
+    35: (256, 66),
+    39: (32, 17),
+    40: (64, 36),
+    41: (128, 18),
+    42: (64, 18),
 }
 GGML_MAX_DIMS = 4
 
@@ -250,18 +293,23 @@ def read_gguf_header(path: str | os.PathLike[str]) -> GgufHeader:
     with open(path, "rb") as f:
         head = f.read(24)
         if head[:4] != GGUF_MAGIC:
-            raise ModelError(f"{path}: not a GGUF model (it starts with {head[:4]!r}; a GGUF file starts with "
-                             f"{GGUF_MAGIC!r})")
+            raise ModelError(
+                f"{path}: not a GGUF model (it starts with {head[:4]!r}; a GGUF file starts with {GGUF_MAGIC!r})"
+            )
         if size < 24:
             raise ModelError(f"{path}: truncated GGUF model ({size} bytes; the fixed header alone takes 24)")
         version, n_tensors, n_kv = struct.unpack("<IQQ", head[4:24])
         if version not in GGUF_VERSIONS:
-            raise ModelError(f"{path}: GGUF version {version} is not supported (expected version "
-                             f"{' or '.join(map(str, GGUF_VERSIONS))})")
+            raise ModelError(
+                f"{path}: GGUF version {version} is not supported (expected version "
+                f"{' or '.join(map(str, GGUF_VERSIONS))})"
+            )
         # every metadata pair takes at least 8 + 4 + 1 bytes, every tensor info at least 8 + 4 + 4 + 8
         if 24 + n_kv * 13 + n_tensors * 24 > size:
-            raise ModelError(f"{path}: truncated or corrupt GGUF model: it declares {n_kv} metadata entries and "
-                             f"{n_tensors} tensors, more than a file of {size} bytes can hold")
+            raise ModelError(
+                f"{path}: truncated or corrupt GGUF model: it declares {n_kv} metadata entries and "
+                f"{n_tensors} tensors, more than a file of {size} bytes can hold"
+            )
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
             return _parse_gguf(path, _Cursor(buf, size), version, n_tensors, n_kv)
 
@@ -287,14 +335,17 @@ def _parse_gguf(path: Path, c: _Cursor, version: int, n_tensors: int, n_kv: int)
             name = c.string()
             n_dims = c.unpack("<I")
             if n_dims > GGML_MAX_DIMS:
-                raise ModelError(f"{path}: corrupt GGUF header: tensor {name.decode('utf-8', 'replace')!r} has "
-                                 f"{n_dims} dimensions (at most {GGML_MAX_DIMS})")
+                raise ModelError(
+                    f"{path}: corrupt GGUF header: tensor {name.decode('utf-8', 'replace')!r} has "
+                    f"{n_dims} dimensions (at most {GGML_MAX_DIMS})"
+                )
             dims = [c.unpack("<Q") for _ in range(n_dims)]
             ttype, offset = c.unpack("<I"), c.unpack("<Q")
             extents.append((name, dims, ttype, offset))
     except _Short:
-        raise ModelError(f"{path}: truncated or corrupt GGUF model: its {where} runs past the end of the file "
-                         f"({c.size} bytes)") from None
+        raise ModelError(
+            f"{path}: truncated or corrupt GGUF model: its {where} runs past the end of the file ({c.size} bytes)"
+        ) from None
     except ValueError as e:
         raise ModelError(f"{path}: corrupt GGUF header: {where} has an {e}") from None
     data_offset = -(-c.pos // alignment) * alignment
@@ -307,8 +358,10 @@ def _parse_gguf(path: Path, c: _Cursor, version: int, n_tensors: int, n_kv: int)
         end = max(end, offset + n // block * nbytes)
     needed = data_offset + end
     if needed > c.size:
-        raise ModelError(f"{path}: truncated or corrupt GGUF model: its {n_tensors} tensors need {needed} bytes, "
-                         f"the file has {c.size} (expected the complete file)")
+        raise ModelError(
+            f"{path}: truncated or corrupt GGUF model: its {n_tensors} tensors need {needed} bytes, "
+            f"the file has {c.size} (expected the complete file)"
+        )
     return GgufHeader(version, n_tensors, n_kv, alignment, arch, data_offset, needed)
 
 
@@ -329,8 +382,9 @@ def _ct2_max_version() -> int:
         return 6
 
 
-def check_ctranslate2_folder(folder: str | os.PathLike[str], spec: str = "WhisperSpec",
-                             what: str = "whisper model") -> None:
+def check_ctranslate2_folder(
+    folder: str | os.PathLike[str], spec: str = "WhisperSpec", what: str = "whisper model"
+) -> None:
     """A CTranslate2 conversion of `spec` with every file faster-whisper reads, model.bin complete."""
     folder = Path(folder)
     expected = f"expected a CTranslate2 conversion with {', '.join(CT2_FILES)}"
@@ -338,8 +392,11 @@ def check_ctranslate2_folder(folder: str | os.PathLike[str], spec: str = "Whispe
         raise ModelError(f"{what} folder {folder} is not a folder ({expected})")
     if not (folder / "model.bin").is_file():
         raise ModelError(f"{what} folder {folder} has no model.bin ({expected})")
-    missing = [n for n in CT2_FILES[1:] if not (folder / n).is_file()
-               and not (n == "vocabulary.txt" and (folder / "vocabulary.json").is_file())]
+    missing = [
+        n
+        for n in CT2_FILES[1:]
+        if not (folder / n).is_file() and not (n == "vocabulary.txt" and (folder / "vocabulary.json").is_file())
+    ]
     if missing:
         raise ModelError(f"{what} folder {folder} has no {', '.join(missing)} ({expected})")
     config = folder / "config.json"
@@ -349,8 +406,9 @@ def check_ctranslate2_folder(folder: str | os.PathLike[str], spec: str = "Whispe
         reason = f"{e.msg} at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else "not UTF-8"
         raise ModelError(f"{config}: not valid JSON ({reason}; expected the model's CTranslate2 config)") from None
     if not isinstance(parsed, dict):
-        raise ModelError(f"{config}: expected a JSON object (the model's CTranslate2 config), "
-                         f"found {type(parsed).__name__}")
+        raise ModelError(
+            f"{config}: expected a JSON object (the model's CTranslate2 config), found {type(parsed).__name__}"
+        )
     _check_ct2_model_bin(folder / "model.bin", spec)
 
 
@@ -369,8 +427,10 @@ def _check_ct2_model_bin(path: Path, spec: str) -> None:
         try:
             version = c.unpack("<I")
             if not 1 <= version <= newest:
-                raise ModelError(f"{path}: not a CTranslate2 model this ctranslate2 reads (binary version field "
-                                 f"reads {version}, expected 1 to {newest})")
+                raise ModelError(
+                    f"{path}: not a CTranslate2 model this ctranslate2 reads (binary version field "
+                    f"reads {version}, expected 1 to {newest})"
+                )
             name = string() if version >= 2 else ""
             if version >= 2:
                 c.unpack("<I")  # spec revision
@@ -396,5 +456,7 @@ def _check_ct2_model_bin(path: Path, spec: str) -> None:
                 for _ in range(c.unpack("<I")):
                     string(), string()
         except _Short:
-            raise ModelError(f"{path}: truncated CTranslate2 model: its {where} runs past the end of the file "
-                             f"({size} bytes; expected the complete file)") from None
+            raise ModelError(
+                f"{path}: truncated CTranslate2 model: its {where} runs past the end of the file "
+                f"({size} bytes; expected the complete file)"
+            ) from None

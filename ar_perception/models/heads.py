@@ -115,8 +115,10 @@ def upsample_bilinear(x: np.ndarray, height: int, width: int) -> np.ndarray:
     if x.ndim == 2 or x.shape[2] <= 128:  # cv2.resize takes at most 128 channels at once
         out = cv2.resize(x, (width, height), interpolation=cv2.INTER_LINEAR)
         return out if out.ndim == x.ndim else out[..., None]
-    chunks = [cv2.resize(np.ascontiguousarray(x[..., i : i + 128]), (width, height), interpolation=cv2.INTER_LINEAR)
-              for i in range(0, x.shape[2], 128)]
+    chunks = [
+        cv2.resize(np.ascontiguousarray(x[..., i : i + 128]), (width, height), interpolation=cv2.INTER_LINEAR)
+        for i in range(0, x.shape[2], 128)
+    ]
     return np.concatenate([c if c.ndim == 3 else c[..., None] for c in chunks], axis=2)
 
 
@@ -132,14 +134,22 @@ class LinearHead:
         self.info = info
         self.state = {k: np.asarray(v, dtype=np.float32) for k, v in state.items()}
         K, D = info.out_channels, info.in_channels
-        want = {"bn.weight": (D,), "bn.bias": (D,), "bn.running_mean": (D,), "bn.running_var": (D,),
-                "conv.weight": (K, D, 1, 1), "conv.bias": (K,)}
+        want = {
+            "bn.weight": (D,),
+            "bn.bias": (D,),
+            "bn.running_mean": (D,),
+            "bn.running_var": (D,),
+            "conv.weight": (K, D, 1, 1),
+            "conv.bias": (K,),
+        }
         where = f"{source}: " if source else ""
         for name, shape in want.items():
             got = self.state.get(name)
             if got is None:
-                raise ModelError(f"{where}{info.task} head: tensor {name!r} is missing (expected shape {shape}; "
-                                 f"the file has: {', '.join(sorted(self.state)) or 'no tensors'})")
+                raise ModelError(
+                    f"{where}{info.task} head: tensor {name!r} is missing (expected shape {shape}; "
+                    f"the file has: {', '.join(sorted(self.state)) or 'no tensors'})"
+                )
             if got.shape != shape:
                 raise ModelError(f"{where}{info.task} head: tensor {name!r} must have shape {shape}, got {got.shape}")
             if not np.isfinite(got).all():
@@ -154,8 +164,9 @@ class LinearHead:
         # one (K,) vector per frame, added to the bias.
         self.weight = np.ascontiguousarray(weight[: info.dim])  # (D, K)
         self.cls_weight = np.ascontiguousarray(weight[info.dim :]) if info.cls_token else None  # (D, K)
-        self.centres = (depth_bin_centres(int(info.bins["n"]), info.bins["min"], info.bins["max"])
-                        if info.task == "depth" else None)
+        self.centres = (
+            depth_bin_centres(int(info.bins["n"]), info.bins["min"], info.bins["max"]) if info.task == "depth" else None
+        )
 
     @property
     def task(self) -> Task:
@@ -168,8 +179,10 @@ class LinearHead:
     def logits(self, patches: np.ndarray, cls: np.ndarray | None = None) -> np.ndarray:
         """(h, w, D) patch tokens (+ (D,) class token if the head uses it) -> (h, w, K) float32 logits."""
         if patches.shape[-1] != self.info.dim:
-            raise ModelError(f"{self.task} head was trained on {self.info.dim}-d features of "
-                             f"{self.info.encoder}, got {patches.shape[-1]}-d patch tokens")
+            raise ModelError(
+                f"{self.task} head was trained on {self.info.dim}-d features of "
+                f"{self.info.encoder}, got {patches.shape[-1]}-d patch tokens"
+            )
         bias = self.bias
         if self.cls_weight is not None:
             if cls is None:
@@ -240,11 +253,13 @@ def load_head(path: str | os.PathLike[str], task: Task | None = None) -> LinearH
     except Exception as e:  # safetensors raises its own error types for a damaged file
         raise ModelError(f"{path}: not a readable safetensors file ({type(e).__name__}: {e})") from None
     if meta.get("format") != HEAD_FORMAT:
-        raise ModelError(f"{path}: not an arp head file (metadata format {meta.get('format')!r}, "
-                         f"expected {HEAD_FORMAT!r})")
+        raise ModelError(
+            f"{path}: not an arp head file (metadata format {meta.get('format')!r}, expected {HEAD_FORMAT!r})"
+        )
     if meta.get("version") != str(HEAD_VERSION):
-        raise ModelError(f"{path}: head format version {meta.get('version')!r} is not supported "
-                         f"(expected {HEAD_VERSION})")
+        raise ModelError(
+            f"{path}: head format version {meta.get('version')!r} is not supported (expected {HEAD_VERSION})"
+        )
     info = _head_info(path, meta.get("info"))
     if task is not None and info.task != task:
         raise ModelError(f"{path}: is a {info.task} head, expected a {task} head")
@@ -279,8 +294,12 @@ def _head_info(path: Path, text: str | None) -> HeadInfo:
             problems.append(f"classes {classes!r} (expected a non-empty list of names)")
     if raw.get("task") == "depth":
         bins = raw.get("bins")
-        if (not isinstance(bins, dict) or not isinstance(bins.get("n"), int) or bins["n"] < 1
-                or not all(isinstance(bins.get(k), (int, float)) for k in ("min", "max"))):
+        if (
+            not isinstance(bins, dict)
+            or not isinstance(bins.get("n"), int)
+            or bins["n"] < 1
+            or not all(isinstance(bins.get(k), (int, float)) for k in ("min", "max"))
+        ):
             problems.append(f"bins {bins!r} (expected {{'n': count, 'min': metres, 'max': metres}})")
     if problems:
         raise ModelError(f"{bad} has an invalid " + "; invalid ".join(problems))
@@ -291,6 +310,8 @@ def load_default_head(task: Task) -> LinearHead:
     """The head shipped for the offline default encoder (`default_head_path`)."""
     path = default_head_path(task)
     if not path.is_file():
-        raise ModelError(f"{path}: the default {task} head is missing from this installation "
-                         "(rebuild it with: python scripts/train_default_heads.py)")
+        raise ModelError(
+            f"{path}: the default {task} head is missing from this installation "
+            "(rebuild it with: python scripts/train_default_heads.py)"
+        )
     return load_head(path, task)

@@ -256,13 +256,17 @@ class OnnxEncoder:
         self.output_names = [o.name for o in self.session.get_outputs()]
         inputs = {i.name: i.shape for i in self.session.get_inputs()}
         if list(inputs) != ["image"] or len(inputs["image"]) != 4:
-            raise ModelError(f"{self.path}: an encoder export has one input 'image' [B, 3, H, W], this file has "
-                             + ", ".join(f"{n} {list(sh)}" for n, sh in inputs.items()))
+            raise ModelError(
+                f"{self.path}: an encoder export has one input 'image' [B, 3, H, W], this file has "
+                + ", ".join(f"{n} {list(sh)}" for n, sh in inputs.items())
+            )
         want = ["cls", "patch_tokens", "storage_tokens", *(f"inter_{i}" for i in self.intermediate)]
         missing = [n for n in want if n not in self.output_names]
         if missing:
-            raise ModelError(f"{self.path}: the encoder export lacks output(s) {', '.join(missing)} "
-                             f"(it has: {', '.join(self.output_names)})")
+            raise ModelError(
+                f"{self.path}: the encoder export lacks output(s) {', '.join(missing)} "
+                f"(it has: {', '.join(self.output_names)})"
+            )
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray | list[np.ndarray] | None]:
         """x: (B, 3, H, W) float32 at the exported input size."""
@@ -289,8 +293,11 @@ def _meta_ints(path: Path, meta: dict[str, str], key: str, length: int | None, d
         value = json.loads(text) if text is not None else None
     except ValueError:
         value = None
-    ok = (isinstance(value, int) if length is None else isinstance(value, list)
-          and all(isinstance(v, int) for v in value) and length in (-1, len(value)))
+    ok = (
+        isinstance(value, int)
+        if length is None
+        else isinstance(value, list) and all(isinstance(v, int) for v in value) and length in (-1, len(value))
+    )
     if not ok:
         want = "an integer" if length is None else "a list of integers" if length == -1 else f"{length} integers"
         got = "missing" if text is None else repr(text)
@@ -337,8 +344,9 @@ class GenericOnnxEncoder:
         self.input_name = input_name
         shape = next(i.shape for i in inputs if i.name == input_name)  # ints, or names/None for dynamic axes
         if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
-            raise ModelError(f"{self.source}: input '{input_name}' has shape {list(shape)}, expected an image batch "
-                             "[B, 3, H, W]")
+            raise ModelError(
+                f"{self.source}: input '{input_name}' has shape {list(shape)}, expected an image batch [B, 3, H, W]"
+            )
         if input_size is None:
             if all(isinstance(s, int) for s in shape[2:]):
                 input_size = (shape[2], shape[3])

@@ -21,8 +21,12 @@ def checked_head(node: Node, path: str | None, task: str) -> Any:
     except ModelError as e:
         raise NodeError(f"node '{node.id}': {e}") from None
     if head.info.features != "full":
-        node.log.warning("the %s head was trained on '%s' features, the encoder node gives one pass per frame "
-                         "('full'); expect slightly worse output", task, head.info.features)
+        node.log.warning(
+            "the %s head was trained on '%s' features, the encoder node gives one pass per frame "
+            "('full'); expect slightly worse output",
+            task,
+            head.info.features,
+        )
     return head
 
 
@@ -32,21 +36,33 @@ def head_input(
     """(patches, cls, (W, H)) of a Features message for `head`; warns once when the encoder differs."""
     patches = msg.arrays["patches"]
     if patches.shape[-1] != head.info.dim:
-        raise NodeError(f"node '{node.id}': the {head.task} head takes {head.info.dim}-d features of "
-                        f"{head.info.encoder}, got {patches.shape[-1]}-d features of {msg.meta.get('encoder', '?')}")
+        raise NodeError(
+            f"node '{node.id}': the {head.task} head takes {head.info.dim}-d features of "
+            f"{head.info.encoder}, got {patches.shape[-1]}-d features of {msg.meta.get('encoder', '?')}"
+        )
     encoder = msg.meta.get("encoder")
     if encoder and encoder != head.info.encoder and not getattr(node, "_warned_encoder", False):
-        node.log.warning("the %s head was trained on %s features but receives %s features; its output will be "
-                         "poor (train a head for %s with `arp train-head`)", head.task, head.info.encoder, encoder,
-                         encoder)
+        node.log.warning(
+            "the %s head was trained on %s features but receives %s features; its output will be "
+            "poor (train a head for %s with `arp train-head`)",
+            head.task,
+            head.info.encoder,
+            encoder,
+            encoder,
+        )
         node._warned_encoder = True  # type: ignore[attr-defined]
     if size is None:
         image_size = msg.meta.get("image_size")
         if not image_size:
             raise NodeError(f"node '{node.id}': Features carry no meta.image_size; set the node's `size` parameter")
-        if not (isinstance(image_size, (list, tuple)) and len(image_size) == 2
-                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in image_size)):
-            raise NodeError(f"node '{node.id}': Features meta.image_size must be [width, height] in whole pixels, "
-                            f"at least 1 (got {image_size!r})")
+        if not (
+            isinstance(image_size, (list, tuple))
+            and len(image_size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in image_size)
+        ):
+            raise NodeError(
+                f"node '{node.id}': Features meta.image_size must be [width, height] in whole pixels, "
+                f"at least 1 (got {image_size!r})"
+            )
         size = (int(image_size[0]), int(image_size[1]))
     return patches, msg.arrays.get("cls"), size

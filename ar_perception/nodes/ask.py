@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,8 +38,10 @@ def _bind(node_id: str, kind: int, endpoint: str) -> tuple[Any, Any]:
     from ar_perception.keys import endpoint_host, is_loopback
 
     if endpoint.startswith("tcp://") and not is_loopback(endpoint_host(endpoint)):
-        raise NodeError(f"node '{node_id}': {endpoint} can be reached from other machines and this socket has no "
-                        "keys (expected ipc:// or tcp://127.0.0.1:PORT; ask from elsewhere through an SSH tunnel)")
+        raise NodeError(
+            f"node '{node_id}': {endpoint} can be reached from other machines and this socket has no "
+            "keys (expected ipc:// or tcp://127.0.0.1:PORT; ask from elsewhere through an SSH tunnel)"
+        )
     if endpoint == ASK_ENDPOINT or endpoint == ANSWER_ENDPOINT:
         _private_dir(node_id, USER_DIR)
     ctx = zmq.Context()
@@ -49,10 +52,12 @@ def _bind(node_id: str, kind: int, endpoint: str) -> tuple[Any, Any]:
     except zmq.ZMQError as e:
         sock.close(0)
         ctx.term()
-        raise NodeError(f"node '{node_id}': cannot bind {endpoint} ({e}); another graph may already use it: "
-                        "give this node another params.endpoint") from None
+        raise NodeError(
+            f"node '{node_id}': cannot bind {endpoint} ({e}); another graph may already use it: "
+            "give this node another params.endpoint"
+        ) from None
     if endpoint.startswith("ipc://"):
-        os.chmod(endpoint[len("ipc://"):], 0o600)  # only this user may ask
+        os.chmod(endpoint[len("ipc://") :], 0o600)  # only this user may ask
     return ctx, sock
 
 
@@ -61,14 +66,16 @@ def _private_dir(node_id: str, path: str) -> None:
     os.makedirs(path, mode=0o700, exist_ok=True)
     st = os.lstat(path)
     if st.st_uid != _UID or (st.st_mode & 0o077) or not os.path.isdir(path) or os.path.islink(path):
-        raise NodeError(f"node '{node_id}': {path} must be a folder owned by this user with mode 0700 "
-                        f"(got uid {st.st_uid}, mode {oct(st.st_mode & 0o777)}); remove it and run again")
+        raise NodeError(
+            f"node '{node_id}': {path} must be a folder owned by this user with mode 0700 "
+            f"(got uid {st.st_uid}, mode {oct(st.st_mode & 0o777)}); remove it and run again"
+        )
 
 
 def _unlink(endpoint: str) -> None:
     if endpoint.startswith("ipc://"):
         try:
-            os.unlink(endpoint[len("ipc://"):])
+            os.unlink(endpoint[len("ipc://") :])
         except OSError:
             pass
 
@@ -80,7 +87,9 @@ class Ask(Node):
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        endpoint: str = Field(ASK_ENDPOINT, description="where `arp ask` sends questions (ipc:// or tcp://127.0.0.1:PORT)")
+        endpoint: str = Field(
+            ASK_ENDPOINT, description="where `arp ask` sends questions (ipc:// or tcp://127.0.0.1:PORT)"
+        )
 
     def setup(self) -> None:
         import zmq
@@ -99,13 +108,19 @@ class Ask(Node):
                 text = str(req["text"]).strip()[:MAX_QUESTION]
                 qid = str(req.get("id", ""))[:100]
             except (ValueError, KeyError, TypeError) as e:
-                self._sock.send_json({"ok": False, "error": f"malformed question ({type(e).__name__}: {e}); "
-                                                           'expected JSON {"text": ..., "id": ...}'})
+                self._sock.send_json(
+                    {
+                        "ok": False,
+                        "error": f"malformed question ({type(e).__name__}: {e}); "
+                        'expected JSON {"text": ..., "id": ...}',
+                    }
+                )
                 continue
             self._sock.send_json({"ok": True, "id": qid})
             if text:
-                yield {"question": Msg(kind="Text", meta={"text": text, "id": qid, "source": "typed"},
-                                       capture_ns=arrived)}
+                yield {
+                    "question": Msg(kind="Text", meta={"text": text, "id": qid, "source": "typed"}, capture_ns=arrived)
+                }
 
     def teardown(self) -> None:
         if getattr(self, "_sock", None) is not None:

@@ -13,9 +13,10 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -76,8 +77,15 @@ class Calibration:
         w0, h0 = self.width or width, self.height or height
         sx, sy = width / w0, height / h0
         # Pixel centres sit at integer coordinates, so the image edge is at -0.5: scale about it.
-        return replace(self, fx=self.fx * sx, fy=self.fy * sy, cx=(self.cx + 0.5) * sx - 0.5,
-                       cy=(self.cy + 0.5) * sy - 0.5, width=width, height=height)
+        return replace(
+            self,
+            fx=self.fx * sx,
+            fy=self.fy * sy,
+            cx=(self.cx + 0.5) * sx - 0.5,
+            cy=(self.cy + 0.5) * sy - 0.5,
+            width=width,
+            height=height,
+        )
 
     @property
     def matrix(self) -> np.ndarray:
@@ -89,8 +97,7 @@ class Calibration:
 
     def meta(self) -> dict[str, Any]:
         """CameraInfo metadata (fx, fy, cx, cy, width, height)."""
-        return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width,
-                "height": self.height}
+        return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width, "height": self.height}
 
 
 def _numbers(node: Any) -> list[float] | None:
@@ -133,26 +140,30 @@ def read_calibration(path: str | Path) -> Calibration:
     except (cv2.error, SystemError):
         opened = False
     if not opened:
-        raise NodeError(f"'{path}' is not an OpenCV calibration file (cv2.FileStorage cannot parse it as "
-                        "YAML or XML)")
+        raise NodeError(f"'{path}' is not an OpenCV calibration file (cv2.FileStorage cannot parse it as YAML or XML)")
     try:
         found = _first(fs, _MATRIX_KEYS)
         if found is None:
-            raise NodeError(f"'{path}' has no camera matrix (expected one of the keys {', '.join(_MATRIX_KEYS)}; "
-                            f"it has: {', '.join(fs.root().keys()) or 'none'})")
+            raise NodeError(
+                f"'{path}' has no camera matrix (expected one of the keys {', '.join(_MATRIX_KEYS)}; "
+                f"it has: {', '.join(fs.root().keys()) or 'none'})"
+            )
         key, node = found
         k = _numbers(node)
         if k is None or len(k) != 9:
-            raise NodeError(f"'{path}': {key} must be a 3x3 matrix (got "
-                            f"{'something else' if k is None else f'{len(k)} numbers'})")
+            raise NodeError(
+                f"'{path}': {key} must be a 3x3 matrix (got {'something else' if k is None else f'{len(k)} numbers'})"
+            )
         dist: tuple[float, ...] = ()
         found = _first(fs, _DISTORTION_KEYS)
         if found is not None:
             dkey, dnode = found
             d = _numbers(dnode)
             if d is None or len(d) not in (4, 5, 8, 12, 14):
-                raise NodeError(f"'{path}': {dkey} must hold 4, 5, 8, 12 or 14 coefficients (got "
-                                f"{'something else' if d is None else len(d)})")
+                raise NodeError(
+                    f"'{path}': {dkey} must hold 4, 5, 8, 12 or 14 coefficients (got "
+                    f"{'something else' if d is None else len(d)})"
+                )
             dist = tuple(d)
         size = [None, None]
         for i, names in enumerate((("image_width", "width"), ("image_height", "height"))):
@@ -251,28 +262,55 @@ class Camera(Node):
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        source: int | str = Field(0, description="a camera index (0 = the first camera) or device path "
-                                  "(/dev/video2), a video file, or a stream URL (rtsp://, http://)")
-        size: tuple[int, int] | None = Field(None, description="width, height of the output frames; a camera "
-                                             "is asked for it, and frames are resized when they differ; "
-                                             "default: as delivered")
-        fps: float | None = Field(None, gt=0, le=1000, description="at most this many frames per second out; a "
-                                  "camera is asked for this rate; a file skips frames to it; default: all")
-        realtime: bool = Field(True, description="a video file plays at its own rate; false: as fast as the "
-                               "graph takes its frames (no frame skipped)")
+        source: int | str = Field(
+            0,
+            description="a camera index (0 = the first camera) or device path "
+            "(/dev/video2), a video file, or a stream URL (rtsp://, http://)",
+        )
+        size: tuple[int, int] | None = Field(
+            None,
+            description="width, height of the output frames; a camera "
+            "is asked for it, and frames are resized when they differ; "
+            "default: as delivered",
+        )
+        fps: float | None = Field(
+            None,
+            gt=0,
+            le=1000,
+            description="at most this many frames per second out; a "
+            "camera is asked for this rate; a file skips frames to it; default: all",
+        )
+        realtime: bool = Field(
+            True,
+            description="a video file plays at its own rate; false: as fast as the "
+            "graph takes its frames (no frame skipped)",
+        )
         loop: bool = Field(False, description="a video file starts over at its end")
-        frames: int = Field(0, ge=0, description="frames before the source ends; 0 = until the video ends "
-                            "or the graph stops")
-        calibration: str | None = Field(None, description="OpenCV calibration file (YAML/XML: camera_matrix, "
-                                        "distortion_coefficients, image_width, image_height) or ROS "
-                                        "camera_info YAML")
-        hfov_deg: float | None = Field(None, gt=1, lt=179, description="horizontal field of view giving the "
-                                       f"intrinsics when there is no calibration file (default "
-                                       f"{DEFAULT_HFOV_DEG:g}, a typical webcam)")
-        undistort: bool = Field(True, description="remove the calibration's lens distortion from frames, so "
-                                "they fit the pinhole intrinsics sent on `camera`")
-        timeout_s: float = Field(5.0, gt=0, description="a live source that sends no frame for this long "
-                                 "fails the node")
+        frames: int = Field(
+            0, ge=0, description="frames before the source ends; 0 = until the video ends or the graph stops"
+        )
+        calibration: str | None = Field(
+            None,
+            description="OpenCV calibration file (YAML/XML: camera_matrix, "
+            "distortion_coefficients, image_width, image_height) or ROS "
+            "camera_info YAML",
+        )
+        hfov_deg: float | None = Field(
+            None,
+            gt=1,
+            lt=179,
+            description="horizontal field of view giving the "
+            f"intrinsics when there is no calibration file (default "
+            f"{DEFAULT_HFOV_DEG:g}, a typical webcam)",
+        )
+        undistort: bool = Field(
+            True,
+            description="remove the calibration's lens distortion from frames, so "
+            "they fit the pinhole intrinsics sent on `camera`",
+        )
+        timeout_s: float = Field(
+            5.0, gt=0, description="a live source that sends no frame for this long fails the node"
+        )
 
         @model_validator(mode="after")
         def _one_intrinsics_source(self) -> Camera.Params:
@@ -302,12 +340,16 @@ class Camera(Node):
         path = target if isinstance(target, str) else f"/dev/video{target}"
         label = f"camera device {target}" if isinstance(target, int) else f"camera device '{target}'"
         if sys.platform.startswith("linux") and not Path(path).exists():
-            raise NodeError(f"{self._where()}: no {label} {found}; give the index of a connected camera, "
-                            "a video file or a stream URL")
+            raise NodeError(
+                f"{self._where()}: no {label} {found}; give the index of a connected camera, "
+                "a video file or a stream URL"
+            )
         cap = cv2.VideoCapture(target)
         if not cap.isOpened():
-            raise NodeError(f"{self._where()}: cannot open {label} {found}; it may be in use by another "
-                            "program, or not readable by this user (on Linux: the 'video' group)")
+            raise NodeError(
+                f"{self._where()}: cannot open {label} {found}; it may be in use by another "
+                "program, or not readable by this user (on Linux: the 'video' group)"
+            )
         p = self.params
         if p.size is not None:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, p.size[0])
@@ -334,17 +376,23 @@ class Camera(Node):
         elif self.kind == "file":
             path = Path(str(target)).expanduser()
             if not path.is_file():
-                raise NodeError(f"{self._where()}: no such video file '{target}' (expected a camera index, "
-                                "a video file or a stream URL such as rtsp://host/stream)")
+                raise NodeError(
+                    f"{self._where()}: no such video file '{target}' (expected a camera index, "
+                    "a video file or a stream URL such as rtsp://host/stream)"
+                )
             self.cap = cv2.VideoCapture(str(path))
             if not self.cap.isOpened():
-                raise NodeError(f"{self._where()}: cannot decode video file '{target}' (none of OpenCV's "
-                                "video backends could open it)")
+                raise NodeError(
+                    f"{self._where()}: cannot decode video file '{target}' (none of OpenCV's "
+                    "video backends could open it)"
+                )
         else:
             self.cap = cv2.VideoCapture(str(target))
             if not self.cap.isOpened():
-                raise NodeError(f"{self._where()}: cannot open stream '{target}' (unreachable, or a format "
-                                "OpenCV's FFmpeg backend does not read)")
+                raise NodeError(
+                    f"{self._where()}: cannot open stream '{target}' (unreachable, or a format "
+                    "OpenCV's FFmpeg backend does not read)"
+                )
         if self.kind != "file":
             self.grabber = LatestFrame(self.cap, fail_after_s=p.timeout_s, name=f"arp-{self.id}-grab")
         self.frames_out = 0
@@ -364,15 +412,20 @@ class Camera(Node):
             if cal.width is None:
                 cal = replace(cal, width=w_in, height=h_in)
             elif cal.width * h_in != cal.height * w_in:
-                self.log.warning("node '%s': the calibration is for %dx%d but the source delivers %dx%d (another "
-                                 "aspect ratio); the scaled intrinsics are likely wrong", self.id, cal.width,
-                                 cal.height, w_in, h_in)
+                self.log.warning(
+                    "node '%s': the calibration is for %dx%d but the source delivers %dx%d (another "
+                    "aspect ratio); the scaled intrinsics are likely wrong",
+                    self.id,
+                    cal.width,
+                    cal.height,
+                    w_in,
+                    h_in,
+                )
             cal = cal.scaled(w, h)
             if cal.distorted and self.params.undistort:
                 cv2 = self._cv2
                 k = cal.matrix
-                self._maps = cv2.initUndistortRectifyMap(k, np.asarray(cal.distortion), None, k, (w, h),
-                                                         cv2.CV_16SC2)
+                self._maps = cv2.initUndistortRectifyMap(k, np.asarray(cal.distortion), None, k, (w, h), cv2.CV_16SC2)
         self._info = cal
         return cal
 
@@ -389,15 +442,18 @@ class Camera(Node):
         try:
             rgb = to_rgb(bgr, "bgr")  # OpenCV's gray, BGR, BGRA, 16-bit
         except ValueError as e:
-            raise NodeError(f"{self._where()}: {self.params.source!r} gives frames that cannot be made RGB: "
-                            f"{e}") from None
+            raise NodeError(
+                f"{self._where()}: {self.params.source!r} gives frames that cannot be made RGB: {e}"
+            ) from None
         meta = {"frame": self.frames_out, **extra}
         info = cal.meta()
         if cal.distorted and not self.params.undistort:
             info["distortion"] = list(cal.distortion)
         self.frames_out += 1
-        return {"image": Msg("Image", {"data": rgb}, meta, capture_ns),
-                "camera": Msg("CameraInfo", {}, {**meta, **info}, capture_ns)}
+        return {
+            "image": Msg("Image", {"data": rgb}, meta, capture_ns),
+            "camera": Msg("CameraInfo", {}, {**meta, **info}, capture_ns),
+        }
 
     def produce(self) -> Iterator[Outputs]:
         if self.kind == "file":
@@ -413,8 +469,7 @@ class Camera(Node):
         file_fps = cap.get(cv2.CAP_PROP_FPS)
         if not file_fps or not math.isfinite(file_fps) or file_fps <= 0:
             file_fps = 30.0
-            self.log.warning("node '%s': '%s' does not say its frame rate; playing it at 30 fps", self.id,
-                             p.source)
+            self.log.warning("node '%s': '%s' does not say its frame rate; playing it at 30 fps", self.id, p.source)
         period = 1.0 / file_fps
         out_period = 1.0 / p.fps if p.fps else 0.0
         start = time.monotonic()
@@ -482,8 +537,11 @@ class Camera(Node):
         grabber, cap = getattr(self, "grabber", None), getattr(self, "cap", None)
         released = grabber.close(self.params.timeout_s) if grabber is not None else True
         if grabber is not None and grabber.grabbed > grabber.taken:
-            self.log.info("node '%s': %d of %d grabbed frames were passed over for newer ones", self.id,
-                          grabber.grabbed - grabber.taken, grabber.grabbed)
+            self.log.info(
+                "node '%s': %d of %d grabbed frames were passed over for newer ones",
+                self.id,
+                grabber.grabbed - grabber.taken,
+                grabber.grabbed,
+            )
         if cap is not None and released:  # never release a capture a blocked grab() is still using
             cap.release()
-

@@ -26,8 +26,11 @@ class Encoder(Node):
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        model: str = Field("eupe-vit-s", description="eupe-vit-t|s|b, eupe-convnext-tiny|small|base, "
-                                                    "dinov2-vit-s14 (offline stand-in) or onnx (generic)")
+        model: str = Field(
+            "eupe-vit-s",
+            description="eupe-vit-t|s|b, eupe-convnext-tiny|small|base, "
+            "dinov2-vit-s14 (offline stand-in) or onnx (generic)",
+        )
         weights: str | None = Field("auto", description="auto (cache, then hub), a checkpoint path, or null")
         backend: Literal["torch", "onnxruntime"] = "onnxruntime"
         resolution: int = Field(256, ge=32, le=2048, description="short side in pixels, snapped to the patch")
@@ -51,8 +54,10 @@ class Encoder(Node):
         h, w = msg.data.shape[:2]
         H, W = self.encoder.input_size_for(h, w)
         if max(H, W) > _MAX_ASPECT * min(H, W):
-            raise NodeError(f"node '{self.id}': input '{name}': a {w}x{h} frame is too elongated for the encoder "
-                            f"(it would take {W}x{H} pixels; at most {_MAX_ASPECT}:1); crop it in the source")
+            raise NodeError(
+                f"node '{self.id}': input '{name}': a {w}x{h} frame is too elongated for the encoder "
+                f"(it would take {W}x{H} pixels; at most {_MAX_ASPECT}:1); crop it in the source"
+            )
         out = self.encoder(np.asarray(msg.data))
         arrays = {"cls": np.asarray(out["cls"], np.float32), "patches": np.asarray(out["patches"], np.float32)}
         for i, layer in enumerate(out.get("intermediate") or []):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import queue
 import time
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,19 +24,26 @@ def _sounddevice() -> Any:
     except ImportError:
         raise MissingExtraError("sounddevice", "speech") from None
     except OSError as e:  # the module is there but the PortAudio library is not
-        raise NodeError(f"sounddevice cannot load the PortAudio library ({e}); "
-                        "install it with: sudo apt-get install libportaudio2") from None
+        raise NodeError(
+            f"sounddevice cannot load the PortAudio library ({e}); install it with: sudo apt-get install libportaudio2"
+        ) from None
     return sounddevice
 
 
 def describe_devices(devices: Sequence[dict[str, Any]]) -> str:
     """`0 'Built-in Microphone' (2 in, 0 out), ...` or `none`."""
-    return ", ".join(f"{i} '{d.get('name', '?')}' ({d.get('max_input_channels', 0)} in, "
-                     f"{d.get('max_output_channels', 0)} out)" for i, d in enumerate(devices)) or "none"
+    return (
+        ", ".join(
+            f"{i} '{d.get('name', '?')}' ({d.get('max_input_channels', 0)} in, {d.get('max_output_channels', 0)} out)"
+            for i, d in enumerate(devices)
+        )
+        or "none"
+    )
 
 
-def pick_input_device(node_id: str, devices: Sequence[dict[str, Any]], wanted: int | str | None,
-                      default: int | None) -> int:
+def pick_input_device(
+    node_id: str, devices: Sequence[dict[str, Any]], wanted: int | str | None, default: int | None
+) -> int:
     """Index of the input device to open: `wanted` (index or part of a name), else the default input."""
     found = f"(devices found: {describe_devices(devices)})"
     inputs = [i for i, d in enumerate(devices) if d.get("max_input_channels", 0) > 0]
@@ -44,8 +52,10 @@ def pick_input_device(node_id: str, devices: Sequence[dict[str, Any]], wanted: i
             return default
         if inputs:
             return inputs[0]
-        raise NodeError(f"node '{node_id}': no audio input device found {found}. "
-                        "Connect a microphone, or read a file with node 'wav'.")
+        raise NodeError(
+            f"node '{node_id}': no audio input device found {found}. "
+            "Connect a microphone, or read a file with node 'wav'."
+        )
     if isinstance(wanted, int) or (isinstance(wanted, str) and wanted.isdigit()):
         idx = int(wanted)
         if not 0 <= idx < len(devices):
@@ -57,8 +67,10 @@ def pick_input_device(node_id: str, devices: Sequence[dict[str, Any]], wanted: i
             raise NodeError(f"node '{node_id}': params.device: no audio device is named like '{wanted}' {found}")
         idx = (named_in or named)[0]
     if idx not in inputs:
-        raise NodeError(f"node '{node_id}': params.device: device {idx} '{devices[idx].get('name', '?')}' "
-                        f"has no input channels {found}")
+        raise NodeError(
+            f"node '{node_id}': params.device: device {idx} '{devices[idx].get('name', '?')}' "
+            f"has no input channels {found}"
+        )
     return idx
 
 
@@ -100,8 +112,9 @@ class Microphone(Node):
         model_config = ConfigDict(extra="forbid")
         device: int | str | None = Field(None, description="device index or part of its name; none = default input")
         sample_rate: int = Field(16000, gt=0, description="output rate in Hz")
-        capture_rate: int | None = Field(None, gt=0, description="device rate; none = sample_rate if supported, "
-                                                                 "else the device's default")
+        capture_rate: int | None = Field(
+            None, gt=0, description="device rate; none = sample_rate if supported, else the device's default"
+        )
         channels: int = Field(1, ge=1, description="channels captured (averaged to mono)")
         chunk_ms: float = Field(100.0, gt=0, le=5000, description="chunk length")
         block_ms: float = Field(20.0, gt=0, le=1000, description="device block length")
@@ -118,22 +131,31 @@ class Microphone(Node):
         if rate is None:
             rate = self.params.sample_rate
             try:
-                sd.check_input_settings(device=self._device, channels=self.params.channels,
-                                        dtype="float32", samplerate=rate)
+                sd.check_input_settings(
+                    device=self._device, channels=self.params.channels, dtype="float32", samplerate=rate
+                )
             except Exception:
                 rate = int(info.get("default_samplerate") or 48000)
         self._rate = int(rate)
         self.dropped_blocks = 0
         self.overflows = 0
         self._blocks: queue.Queue[tuple[np.ndarray, int]] = queue.Queue(
-            maxsize=max(1, round(self.params.buffer_s * 1000 / self.params.block_ms)))
+            maxsize=max(1, round(self.params.buffer_s * 1000 / self.params.block_ms))
+        )
         try:
-            self._stream = sd.InputStream(device=self._device, channels=self.params.channels, samplerate=self._rate,
-                                          dtype="float32", callback=self._callback,
-                                          blocksize=max(1, round(self._rate * self.params.block_ms / 1000)))
+            self._stream = sd.InputStream(
+                device=self._device,
+                channels=self.params.channels,
+                samplerate=self._rate,
+                dtype="float32",
+                callback=self._callback,
+                blocksize=max(1, round(self._rate * self.params.block_ms / 1000)),
+            )
         except Exception as e:
-            raise NodeError(f"node '{self.id}': cannot open audio device {self._device} '{info.get('name', '?')}' "
-                            f"({self.params.channels} channel(s) at {self._rate} Hz): {e}") from None
+            raise NodeError(
+                f"node '{self.id}': cannot open audio device {self._device} '{info.get('name', '?')}' "
+                f"({self.params.channels} channel(s) at {self._rate} Hz): {e}"
+            ) from None
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         """PortAudio's thread: copy the block out and queue it; never block."""
@@ -165,12 +187,21 @@ class Microphone(Node):
                     continue
                 if (self.overflows or self.dropped_blocks) and not warned:
                     warned = True
-                    self.log.warning("node '%s': audio lost (%d device overflows, %d blocks dropped while the graph "
-                                     "was slow)", self.id, self.overflows, self.dropped_blocks)
+                    self.log.warning(
+                        "node '%s': audio lost (%d device overflows, %d blocks dropped while the graph was slow)",
+                        self.id,
+                        self.overflows,
+                        self.dropped_blocks,
+                    )
                 for data, capture_ns in asm.push(block, arrival):
-                    yield {"audio": Msg(kind="Audio", arrays={"data": data},
-                                        meta={"sample_rate": p.sample_rate, "offset_s": offset / p.sample_rate},
-                                        capture_ns=capture_ns)}
+                    yield {
+                        "audio": Msg(
+                            kind="Audio",
+                            arrays={"data": data},
+                            meta={"sample_rate": p.sample_rate, "offset_s": offset / p.sample_rate},
+                            capture_ns=capture_ns,
+                        )
+                    }
                     offset += len(data)
         finally:
             stream.stop()

@@ -36,9 +36,11 @@ class PointCloud(Node):
         min_range: float | None = Field(None, ge=0, description="drop points nearer than this z-depth (m)")
         max_range: float | None = Field(None, gt=0, description="drop points farther than this z-depth (m)")
         frame: Literal["auto", "world", "camera"] = Field(
-            "auto", description="auto: world when the camera carries a pose, else camera")
-        ply: str | None = Field(None, description="write the last cloud to this PLY file (at stop, or every "
-                                                  "`ply_every` clouds)")
+            "auto", description="auto: world when the camera carries a pose, else camera"
+        )
+        ply: str | None = Field(
+            None, description="write the last cloud to this PLY file (at stop, or every `ply_every` clouds)"
+        )
         ply_every: int = Field(0, ge=0, description="also write the PLY every N clouds; 0 = only at stop")
 
         @model_validator(mode="after")
@@ -70,8 +72,12 @@ class PointCloud(Node):
         depth = depth_msg.data
         h, w = depth.shape
         k = cam.meta
-        _same_aspect(self.id, ("depth", w, h), ("camera", int(k["width"]), int(k["height"])),
-                     "the intrinsics cannot be scaled to the depth map")
+        _same_aspect(
+            self.id,
+            ("depth", w, h),
+            ("camera", int(k["width"]), int(k["height"])),
+            "the intrinsics cannot be scaled to the depth map",
+        )
         fx, fy, cx, cy = scaled_intrinsics(k, w, h)  # depth maps at another size than the camera's
         pose = cam.arrays.get("pose")
         p = self.params
@@ -82,18 +88,22 @@ class PointCloud(Node):
         image = msgs.get("image")
         if image is not None:
             rgb = image.data
-            _same_aspect(self.id, ("image", rgb.shape[1], rgb.shape[0]), ("depth", w, h),
-                         "the colours would not line up with the points")
+            _same_aspect(
+                self.id,
+                ("image", rgb.shape[1], rgb.shape[0]),
+                ("depth", w, h),
+                "the colours would not line up with the points",
+            )
             if rgb.shape[:2] != (h, w):
                 import cv2
 
                 rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_LINEAR)
         if rgb is not None:
-            points, colors = depth_to_points(depth, fx, fy, cx, cy, pose=use_pose, rgb=rgb,
-                                             max_range=p.max_range, min_range=p.min_range)
+            points, colors = depth_to_points(
+                depth, fx, fy, cx, cy, pose=use_pose, rgb=rgb, max_range=p.max_range, min_range=p.min_range
+            )
         else:
-            points = depth_to_points(depth, fx, fy, cx, cy, pose=use_pose, max_range=p.max_range,
-                                     min_range=p.min_range)
+            points = depth_to_points(depth, fx, fy, cx, cy, pose=use_pose, max_range=p.max_range, min_range=p.min_range)
             colors = None
         if p.voxel is not None and len(points):
             if colors is not None:
@@ -132,5 +142,7 @@ def _same_aspect(node_id: str, a: tuple[str, int, int], b: tuple[str, int, int],
     (na, wa, ha), (nb, wb, hb) = a, b
     if abs(wa * hb - ha * wb) > max(wa, wb) + max(ha, hb):
         what = "is for" if nb == "camera" else "is"
-        raise NodeError(f"node '{node_id}': input '{na}' is {wa}x{ha} but input '{nb}' {what} {wb}x{hb} (width x "
-                        f"height): another aspect ratio, so {why}")
+        raise NodeError(
+            f"node '{node_id}': input '{na}' is {wa}x{ha} but input '{nb}' {what} {wb}x{hb} (width x "
+            f"height): another aspect ratio, so {why}"
+        )

@@ -21,17 +21,23 @@ class Recorder(Node):
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
         file: str = Field(description="the .mcap file to write (replaced if it exists)")
-        compression: Literal["zstd", "lz4", "none"] = Field("lz4", description="lz4 keeps up with twice the "
-                                                            "streams zstd does, for files ~20% larger")
+        compression: Literal["zstd", "lz4", "none"] = Field(
+            "lz4", description="lz4 keeps up with twice the streams zstd does, for files ~20% larger"
+        )
         flush_s: float = Field(0.5, gt=0, le=1.0, description="close a chunk at least this often (s)")
         chunk_mb: float = Field(4.0, gt=0, le=256, description="close a chunk when it holds this much (MiB)")
 
     def setup(self) -> None:
         from ar_perception.recording.writer import RecordingWriter
 
-        self.writer = RecordingWriter(self.params.file, graph=self.graph_text, compression=self.params.compression,
-                                      chunk_size=int(self.params.chunk_mb * (1 << 20)), flush_s=self.params.flush_s,
-                                      metadata={"recorder": self.id})
+        self.writer = RecordingWriter(
+            self.params.file,
+            graph=self.graph_text,
+            compression=self.params.compression,
+            chunk_size=int(self.params.chunk_mb * (1 << 20)),
+            flush_s=self.params.flush_s,
+            metadata={"recorder": self.id},
+        )
         self.unrecorded = 0
         self._raised = False
         self._done = threading.Event()
@@ -67,11 +73,18 @@ class Recorder(Node):
         self._done.set()
         self._flusher.join(2.0)
         if self.writer.failed is not None:
-            self.log.error("recorder '%s': %d messages were NOT recorded%s", self.id, self.unrecorded,
-                           "" if self._raised else f": {self.writer.failed}")
+            self.log.error(
+                "recorder '%s': %d messages were NOT recorded%s",
+                self.id,
+                self.unrecorded,
+                "" if self._raised else f": {self.writer.failed}",
+            )
             return
         lost = {t: s.lost for t, s in self.writer.topics.items() if s.lost}
         if lost:
-            self.log.warning("recorder '%s': sequence gaps (messages lost before they reached the recorder): %s",
-                             self.id, ", ".join(f"{t}={n}" for t, n in lost.items()))
+            self.log.warning(
+                "recorder '%s': sequence gaps (messages lost before they reached the recorder): %s",
+                self.id,
+                ", ".join(f"{t}={n}" for t, n in lost.items()),
+            )
         self.writer.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -27,14 +27,18 @@ class Replay(Node):
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
         file: str = Field(description="the .mcap recording")
-        topics: dict[str, str] | None = Field(None, description="{output: recorded topic}; default: every topic, "
-                                                                "each on an output of its own name")
+        topics: dict[str, str] | None = Field(
+            None, description="{output: recorded topic}; default: every topic, each on an output of its own name"
+        )
         speed: float = Field(1.0, ge=0, le=1000, description="1 = original timing; 0 = as fast as the graph takes")
         loop: bool = False
         start: float = Field(0.0, ge=0, description="seconds after the first recorded message")
         end: float | None = Field(None, gt=0, description="seconds after the first recorded message")
-        restamp: bool = Field(False, description="shift capture times so the replay start is now (latency since "
-                                                 "capture becomes meaningful); off: the recorded capture times")
+        restamp: bool = Field(
+            False,
+            description="shift capture times so the replay start is now (latency since "
+            "capture becomes meaningful); off: the recorded capture times",
+        )
 
         @model_validator(mode="after")
         def _range(self) -> Replay.Params:
@@ -49,11 +53,14 @@ class Replay(Node):
         reader = RecordingReader(params.file)
         missing = [t for t in (params.topics or {}).values() if t not in reader.topics]
         if missing:
-            raise RecordingError(f"{params.file}: no topic {', '.join(missing)} in this recording "
-                                 f"(it has: {', '.join(sorted(reader.topics)) or 'none'})")
+            raise RecordingError(
+                f"{params.file}: no topic {', '.join(missing)} in this recording "
+                f"(it has: {', '.join(sorted(reader.topics)) or 'none'})"
+            )
         if params.start > reader.duration_s:
-            raise RecordingError(f"{params.file}: start {params.start:g} s is past the end of the recording "
-                                 f"({reader.duration_s:.3f} s)")
+            raise RecordingError(
+                f"{params.file}: start {params.start:g} s is past the end of the recording ({reader.duration_s:.3f} s)"
+            )
         return reader, dict(params.topics) if params.topics is not None else {t: t for t in reader.topics}
 
     @classmethod
@@ -83,8 +90,11 @@ class Replay(Node):
                         return
                 count += k == 0
                 last_log = max(last_log, log_ns)
-                yield {self.output_of[msg.topic]: Msg(kind=msg.kind, arrays=_normalised(msg), meta=msg.meta,
-                                                      capture_ns=msg.capture_ns + offset)}
+                yield {
+                    self.output_of[msg.topic]: Msg(
+                        kind=msg.kind, arrays=_normalised(msg), meta=msg.meta, capture_ns=msg.capture_ns + offset
+                    )
+                }
             if not p.loop or count == 0:
                 return
             # The next pass starts one mean message interval after this one ended; capture times keep growing.
@@ -95,7 +105,6 @@ class Replay(Node):
                 if self.stopping:
                     return
             k += 1
-
 
 
 def _normalised(msg: Msg) -> Mapping[str, np.ndarray]:

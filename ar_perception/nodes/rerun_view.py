@@ -20,8 +20,9 @@ import os
 import shutil
 import sys
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -78,8 +79,9 @@ class RerunLayout:
     small and always logged. `logged` and `dropped` count messages per entity path.
     """
 
-    def __init__(self, rec: Any, *, max_hz: float = 10.0, max_points: int = 0, owner: str = "rerun_view",
-                 log: Any = None):
+    def __init__(
+        self, rec: Any, *, max_hz: float = 10.0, max_points: int = 0, owner: str = "rerun_view", log: Any = None
+    ):
         self.rr = _rerun()
         self.rec = rec
         self.min_gap_ns = int(1e9 / max_hz) if max_hz > 0 else 0
@@ -125,15 +127,19 @@ class RerunLayout:
         rr, kind = self.rr, msg.kind
         if kind not in SHOWN_KINDS:
             if name not in self.ignored and self.log is not None:
-                self.log.warning("node '%s': input '%s' carries %s messages, which a Rerun view does not "
-                                 "show (it shows: %s)", self.owner, name, kind, ", ".join(SHOWN_KINDS))
+                self.log.warning(
+                    "node '%s': input '%s' carries %s messages, which a Rerun view does not show (it shows: %s)",
+                    self.owner,
+                    name,
+                    kind,
+                    ", ".join(SHOWN_KINDS),
+                )
             self.ignored[name] = self.ignored.get(name, 0) + 1
             return False
         problem = check(kind, dict(msg.arrays), dict(msg.meta))
         if problem is not None:
             if name not in self.malformed and self.log is not None:
-                self.log.warning("node '%s': input '%s': dropped a malformed message: %s", self.owner, name,
-                                 problem)
+                self.log.warning("node '%s': input '%s': dropped a malformed message: %s", self.owner, name, problem)
             self.malformed[name] = self.malformed.get(name, 0) + 1
             return False
         if kind in ("Image", "Depth", "Mask"):
@@ -169,9 +175,13 @@ class RerunLayout:
         if self._classes.get(path) != names:
             self._classes[path] = names
             colors = class_colors(max(names, default=-1) + 1)
-            self.rec.log(path, rr.AnnotationContext(
-                [rr.AnnotationInfo(id=i, label=n, color=tuple(int(c) for c in colors[i])) for i, n in names.items()]),
-                static=True)
+            self.rec.log(
+                path,
+                rr.AnnotationContext(
+                    [rr.AnnotationInfo(id=i, label=n, color=tuple(int(c) for c in colors[i])) for i, n in names.items()]
+                ),
+                static=True,
+            )
         ids = msg.data
         if ids.dtype.kind == "i" or ids.dtype.itemsize > 2:  # signed or wide ids: the viewer's class ids are u16
             ids = np.clip(ids, 0, 65535).astype(np.uint16)
@@ -197,22 +207,42 @@ class RerunLayout:
             self._pinhole = pinhole
             fx, fy, cx, cy, w, h = pinhole
             # Rerun puts pixel centres at +0.5; arp (OpenCV) at integer coordinates.
-            self.rec.log(IMAGE_PLANE, rr.Pinhole(focal_length=[fx, fy], principal_point=[cx + 0.5, cy + 0.5],
-                                                 resolution=[w, h], camera_xyz=rr.ViewCoordinates.RDF))
+            self.rec.log(
+                IMAGE_PLANE,
+                rr.Pinhole(
+                    focal_length=[fx, fy],
+                    principal_point=[cx + 0.5, cy + 0.5],
+                    resolution=[w, h],
+                    camera_xyz=rr.ViewCoordinates.RDF,
+                ),
+            )
         self.logged[CAMERA] = self.logged.get(CAMERA, 0) + 1
 
 
-def open_stream(mode: str, *, path: str | None = None, url: str | None = None, port: int = 9876,
-                web_port: int = 9090, open_browser: bool = False, memory_limit: str = "25%",
-                app_id: str = "arp") -> tuple[Any, str]:
+def open_stream(
+    mode: str,
+    *,
+    path: str | None = None,
+    url: str | None = None,
+    port: int = 9876,
+    web_port: int = 9090,
+    open_browser: bool = False,
+    memory_limit: str = "25%",
+    app_id: str = "arp",
+) -> tuple[Any, str]:
     """A new Rerun recording stream sending to a viewer, a file or a server; and where it goes, in words."""
     rr = _rerun()
-    if mode == "spawn" and sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
-                                                                     or os.environ.get("WAYLAND_DISPLAY")):
+    if (
+        mode == "spawn"
+        and sys.platform.startswith("linux")
+        and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    ):
         # Checked here: a viewer spawned without a screen dies, and the SDK waits for it for seconds.
-        raise NodeError("mode 'spawn' opens a viewer window, but this machine has no screen (neither DISPLAY "
-                        "nor WAYLAND_DISPLAY is set); save an .rrd file to open elsewhere, or serve the web "
-                        "viewer")
+        raise NodeError(
+            "mode 'spawn' opens a viewer window, but this machine has no screen (neither DISPLAY "
+            "nor WAYLAND_DISPLAY is set); save an .rrd file to open elsewhere, or serve the web "
+            "viewer"
+        )
     rec = rr.RecordingStream(app_id, recording_id=uuid.uuid4())
     rec.set_log_time_enabled(False)  # one timeline: capture time
     rec.set_log_tick_enabled(False)
@@ -250,16 +280,19 @@ def _check_listening(url: str) -> None:
     try:
         socket.create_connection((host, port), timeout=2.0).close()
     except OSError as e:
-        raise NodeError(f"no Rerun viewer listens at {url} ({e.strerror or e}); start one first with: rerun "
-                        f"--port {port}") from None
+        raise NodeError(
+            f"no Rerun viewer listens at {url} ({e.strerror or e}); start one first with: rerun --port {port}"
+        ) from None
 
 
 def _viewer_executable() -> str:
     """The `rerun` viewer: on PATH, or next to this Python (a virtual environment that is not activated)."""
     found = shutil.which("rerun") or shutil.which("rerun", path=str(Path(sys.executable).parent))
     if found is None:
-        raise NodeError("mode 'spawn' needs the Rerun viewer executable 'rerun', which is not on PATH; install "
-                        "it with: pip install 'ar-perception[viz]'")
+        raise NodeError(
+            "mode 'spawn' needs the Rerun viewer executable 'rerun', which is not on PATH; install "
+            "it with: pip install 'ar-perception[viz]'"
+        )
     return found
 
 
@@ -271,20 +304,29 @@ class RerunView(Node):
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
         mode: Literal["spawn", "connect", "save", "serve"] = Field(
-            "spawn", description="spawn a viewer, connect to a running one (url), save an .rrd file (path), or "
-            "serve the web viewer (port, web_port; Rerun listens on all network interfaces)")
+            "spawn",
+            description="spawn a viewer, connect to a running one (url), save an .rrd file (path), or "
+            "serve the web viewer (port, web_port; Rerun listens on all network interfaces)",
+        )
         path: str | None = Field(None, description="the .rrd file to write (mode save; replaced if it exists)")
         url: str = Field("rerun+http://127.0.0.1:9876/proxy", description="the viewer to send to (mode connect)")
-        port: int = Field(9876, ge=1, le=65535, description="gRPC port of the spawned viewer or of the server "
-                          "(modes spawn, serve)")
+        port: int = Field(
+            9876, ge=1, le=65535, description="gRPC port of the spawned viewer or of the server (modes spawn, serve)"
+        )
         web_port: int = Field(9090, ge=1, le=65535, description="HTTP port of the web viewer (mode serve)")
         open_browser: bool = Field(False, description="open the web viewer in a browser (mode serve)")
-        max_hz: float = Field(10.0, ge=0, description="log each image, depth, mask and point cloud at most this "
-                              "often (by capture time), so memory stays bounded at camera rates; 0 = all")
-        max_points: int = Field(100_000, ge=0, description="thin point clouds to at most this many points; "
-                                "0 = all")
-        memory_limit: str = Field("25%", description="memory a spawned viewer or the server keeps before "
-                                  "dropping the oldest data (modes spawn, serve), e.g. '2GB' or '25%'")
+        max_hz: float = Field(
+            10.0,
+            ge=0,
+            description="log each image, depth, mask and point cloud at most this "
+            "often (by capture time), so memory stays bounded at camera rates; 0 = all",
+        )
+        max_points: int = Field(100_000, ge=0, description="thin point clouds to at most this many points; 0 = all")
+        memory_limit: str = Field(
+            "25%",
+            description="memory a spawned viewer or the server keeps before "
+            "dropping the oldest data (modes spawn, serve), e.g. '2GB' or '25%'",
+        )
         app_id: str = Field("arp", description="Rerun application id (the viewer groups recordings by it)")
 
         @model_validator(mode="after")
@@ -298,19 +340,34 @@ class RerunView(Node):
     def setup(self) -> None:
         p = self.params
         try:
-            rec, where = open_stream(p.mode, path=p.path, url=p.url, port=p.port, web_port=p.web_port,
-                                     open_browser=p.open_browser, memory_limit=p.memory_limit, app_id=p.app_id)
+            rec, where = open_stream(
+                p.mode,
+                path=p.path,
+                url=p.url,
+                port=p.port,
+                web_port=p.web_port,
+                open_browser=p.open_browser,
+                memory_limit=p.memory_limit,
+                app_id=p.app_id,
+            )
         except NodeError as e:
             field = {"save": "path", "connect": "url"}.get(p.mode, "mode")
             raise NodeError(f"node '{self.id}': params.{field}: {e}") from None
         except Exception as e:  # rerun raises plain RuntimeErrors (no viewer binary, port taken)
-            raise NodeError(f"node '{self.id}': cannot start Rerun in mode '{p.mode}': "
-                            f"{type(e).__name__}: {e}") from None
+            raise NodeError(
+                f"node '{self.id}': cannot start Rerun in mode '{p.mode}': {type(e).__name__}: {e}"
+            ) from None
         if p.mode == "serve":
             # Rerun's servers take no bind address: they listen on every interface.
-            self.log.warning("node '%s': Rerun is at %s; ports %d and %d listen on all network interfaces, so "
-                             "anyone who can reach this machine can watch (use mode save or spawn on untrusted "
-                             "networks)", self.id, where, p.port, p.web_port)
+            self.log.warning(
+                "node '%s': Rerun is at %s; ports %d and %d listen on all network interfaces, so "
+                "anyone who can reach this machine can watch (use mode save or spawn on untrusted "
+                "networks)",
+                self.id,
+                where,
+                p.port,
+                p.web_port,
+            )
         self.rec = rec
         self.layout = RerunLayout(rec, max_hz=p.max_hz, max_points=p.max_points, owner=self.id, log=self.log)
 
@@ -324,8 +381,12 @@ class RerunView(Node):
             return
         dropped = self.layout.dropped
         if dropped:
-            self.log.info("node '%s': rate limit (max_hz %g) left out %s", self.id, self.params.max_hz,
-                          ", ".join(f"{k}={v}" for k, v in dropped.items()))
+            self.log.info(
+                "node '%s': rate limit (max_hz %g) left out %s",
+                self.id,
+                self.params.max_hz,
+                ", ".join(f"{k}={v}" for k, v in dropped.items()),
+            )
         try:
             rec.flush(timeout_sec=5.0)
         except RuntimeError as e:  # a viewer that went away

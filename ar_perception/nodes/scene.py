@@ -4,8 +4,9 @@ language model can repeat rather than reason out (what is there, where, how far,
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -82,11 +83,20 @@ class SceneObject:
         return f"The {self.name} is {self.distance_m:.1f} metres away, {where}."
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "class": self.cls, "distance_m": round(self.distance_m, 2),
-                "direction": self.direction, "vertical": self.vertical, "bearing_deg": round(self.bearing_deg, 1),
-                "elevation_deg": round(self.elevation_deg, 1), "width_m": round(self.width_m, 2),
-                "height_m": round(self.height_m, 2), "area": round(self.area, 4), "box": list(self.box),
-                "sentence": self.sentence()}
+        return {
+            "name": self.name,
+            "class": self.cls,
+            "distance_m": round(self.distance_m, 2),
+            "direction": self.direction,
+            "vertical": self.vertical,
+            "bearing_deg": round(self.bearing_deg, 1),
+            "elevation_deg": round(self.elevation_deg, 1),
+            "width_m": round(self.width_m, 2),
+            "height_m": round(self.height_m, 2),
+            "area": round(self.area, 4),
+            "box": list(self.box),
+            "sentence": self.sentence(),
+        }
 
 
 _CENTRE_DEG = 10.0
@@ -124,7 +134,7 @@ def _merge_parts(parts: list[tuple[np.ndarray, float]], gap: int = 2) -> list[tu
             for j in range(i + 1, len(parts)):
                 (a, za), (b, zb) = parts[i], parts[j]
                 ba, bb = _box(a), _box(b)
-                near = (ba[0] - gap <= bb[2] and bb[0] - gap <= ba[2] and ba[1] - gap <= bb[3] and bb[1] - gap <= ba[3])
+                near = ba[0] - gap <= bb[2] and bb[0] - gap <= ba[2] and ba[1] - gap <= bb[3] and bb[1] - gap <= ba[3]
                 if near and abs(za - zb) < 0.25 + 0.05 * min(za, zb):
                     union = a | b
                     parts[i] = (union, (za * a.sum() + zb * b.sum()) / union.sum())
@@ -136,9 +146,16 @@ def _merge_parts(parts: list[tuple[np.ndarray, float]], gap: int = 2) -> list[tu
     return parts
 
 
-def find_objects(labels: np.ndarray, depth: np.ndarray, classes: Sequence[str],
-                 camera: dict[str, Any] | None = None, *, ignore: Sequence[str] = STRUCTURE,
-                 min_area: float = 0.002, grid: int = 128) -> list[SceneObject]:
+def find_objects(
+    labels: np.ndarray,
+    depth: np.ndarray,
+    classes: Sequence[str],
+    camera: dict[str, Any] | None = None,
+    *,
+    ignore: Sequence[str] = STRUCTURE,
+    min_area: float = 0.002,
+    grid: int = 128,
+) -> list[SceneObject]:
     """Objects (connected regions of one class with valid depth) sorted by distance, nearest first."""
     h, w = depth.shape
     if labels.shape != depth.shape:  # nearest-neighbour resample of the class ids onto the depth grid
@@ -149,7 +166,7 @@ def find_objects(labels: np.ndarray, depth: np.ndarray, classes: Sequence[str],
     step = max(1, math.ceil(max(h, w) / grid))
     lab = labels[::step, ::step]  # (h/step, w/step): components on a coarse grid, fast in pure numpy
     dep = depth[::step, ::step]
-    vv, uu = np.mgrid[0:lab.shape[0], 0:lab.shape[1]]
+    vv, uu = np.mgrid[0 : lab.shape[0], 0 : lab.shape[1]]
     uu, vv = uu * step + (step - 1) / 2, vv * step + (step - 1) / 2  # pixel coordinates of the cell centres
     total = lab.size
     found: list[SceneObject] = []
@@ -171,14 +188,21 @@ def find_objects(labels: np.ndarray, depth: np.ndarray, classes: Sequence[str],
             # the extent at full resolution: the class's pixels in the region's box, one grid cell around
             gu0, gv0, gu1, gv1 = _box(sel)
             r0, c0 = max(gv0 - 1, 0) * step, max(gu0 - 1, 0) * step
-            rows, cols = np.nonzero(labels[r0:(gv1 + 2) * step, c0:(gu1 + 2) * step] == cid)
+            rows, cols = np.nonzero(labels[r0 : (gv1 + 2) * step, c0 : (gu1 + 2) * step] == cid)
             v0, v1 = np.percentile(rows + r0, [1, 99])
             u0, u1 = np.percentile(cols + c0, [1, 99])
-            found.append(SceneObject(
-                cls=name, distance_m=z, bearing_deg=math.degrees(math.atan2(uc - cx, fx)),
-                elevation_deg=math.degrees(math.atan2(cy - vc, fy)),
-                width_m=(u1 - u0 + 1) * z / fx, height_m=(v1 - v0 + 1) * z / fy, area=sel.sum() / total,
-                box=(int(u0), int(v0), int(u1) + 1, int(v1) + 1)))
+            found.append(
+                SceneObject(
+                    cls=name,
+                    distance_m=z,
+                    bearing_deg=math.degrees(math.atan2(uc - cx, fx)),
+                    elevation_deg=math.degrees(math.atan2(cy - vc, fy)),
+                    width_m=(u1 - u0 + 1) * z / fx,
+                    height_m=(v1 - v0 + 1) * z / fy,
+                    area=sel.sum() / total,
+                    box=(int(u0), int(v0), int(u1) + 1, int(v1) + 1),
+                )
+            )
     found.sort(key=lambda o: o.distance_m)
     counts: dict[str, int] = {}
     for o in found:
@@ -209,8 +233,10 @@ def describe(objects: list[SceneObject], classes: Sequence[str], ignore: Sequenc
         f"Nearest: the {near.name}, {near.distance_m:.1f} m, {near.direction}.",
     ]
     for o in objects:
-        lines.append(f"{o.name}: {o.distance_m:.1f} m away, {o.direction}, {o.vertical}, "
-                     f"{o.width_m:.1f} m wide, {o.height_m:.1f} m tall.")
+        lines.append(
+            f"{o.name}: {o.distance_m:.1f} m away, {o.direction}, {o.vertical}, "
+            f"{o.width_m:.1f} m wide, {o.height_m:.1f} m tall."
+        )
     order = sorted(objects, key=lambda o: o.bearing_deg)
     lines.append("Left to right: " + ", ".join(o.name for o in order) + ".")
     absent = [c for c in classes if c not in counts and c not in ignore]
@@ -260,10 +286,24 @@ class Scene(Node):
     def facts(self, mask: Msg, depth: Msg, camera: Msg | None) -> Outputs:
         classes = list(mask.meta.get("classes") or [])
         cam = dict(camera.meta) if camera is not None else None
-        objects = find_objects(np.asarray(mask.data), np.asarray(depth.data, np.float32), classes, cam,
-                               ignore=self.params.ignore, min_area=self.params.min_area, grid=self.params.grid)
+        objects = find_objects(
+            np.asarray(mask.data),
+            np.asarray(depth.data, np.float32),
+            classes,
+            cam,
+            ignore=self.params.ignore,
+            min_area=self.params.min_area,
+            grid=self.params.grid,
+        )
         text = describe(objects, classes, self.params.ignore)
         newer = mask if mask.capture_ns >= depth.capture_ns else depth
-        return {"facts": newer.derive("Text", {
-            "text": text, "objects": [o.as_dict() for o in objects],
-            "classes": [c for c in classes if c not in self.params.ignore]})}
+        return {
+            "facts": newer.derive(
+                "Text",
+                {
+                    "text": text,
+                    "objects": [o.as_dict() for o in objects],
+                    "classes": [c for c in classes if c not in self.params.ignore],
+                },
+            )
+        }

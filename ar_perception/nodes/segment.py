@@ -28,10 +28,12 @@ class Segment(Node):
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        head: str | None = Field(None, description="head file (.safetensors); default: the shipped head for "
-                                                   "the offline default encoder")
-        size: tuple[int, int] | None = Field(None, description="mask width, height; default: the image size "
-                                                               "the features were computed from")
+        head: str | None = Field(
+            None, description="head file (.safetensors); default: the shipped head for the offline default encoder"
+        )
+        size: tuple[int, int] | None = Field(
+            None, description="mask width, height; default: the image size the features were computed from"
+        )
 
     def setup(self) -> None:
         self.head = checked_head(self, self.params.head, "seg")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Iterator, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,8 +15,13 @@ from ar_perception.runtime.node import Node, Outputs
 class Sim(Node):
     """Procedural indoor scene seen from a moving camera: image, depth, labels, instances, camera."""
 
-    outputs = {"image": "Image", "depth_gt": "Depth", "labels_gt": "Mask", "instances_gt": "Mask",
-               "camera": "CameraInfo"}
+    outputs = {
+        "image": "Image",
+        "depth_gt": "Depth",
+        "labels_gt": "Mask",
+        "instances_gt": "Mask",
+        "camera": "CameraInfo",
+    }
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")

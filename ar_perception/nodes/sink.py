@@ -30,12 +30,22 @@ class Sink(Node):
         if self.params.delay_ms:
             time.sleep(self.params.delay_ms / 1000)
         if self._file:
-            self._file.write(json.dumps({
-                "input": name, "topic": msg.topic, "seq": msg.seq, "kind": msg.kind,
-                "capture_ns": msg.capture_ns, "recv_ns": recv_ns, "meta": dict(msg.meta),
-                "shapes": {k: list(a.shape) for k, a in msg.arrays.items()},
-                "sums": {k: float(a.sum(dtype="float64")) for k, a in msg.arrays.items()},
-            }) + "\n")
+            self._file.write(
+                json.dumps(
+                    {
+                        "input": name,
+                        "topic": msg.topic,
+                        "seq": msg.seq,
+                        "kind": msg.kind,
+                        "capture_ns": msg.capture_ns,
+                        "recv_ns": recv_ns,
+                        "meta": dict(msg.meta),
+                        "shapes": {k: list(a.shape) for k, a in msg.arrays.items()},
+                        "sums": {k: float(a.sum(dtype="float64")) for k, a in msg.arrays.items()},
+                    }
+                )
+                + "\n"
+            )
             self._file.flush()
         return None
 

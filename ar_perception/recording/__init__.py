@@ -10,5 +10,13 @@ from ar_perception.recording.reader import RecordingReader, TopicInfo
 from ar_perception.recording.repair import RepairResult, repair
 from ar_perception.recording.writer import FORMAT_VERSION, RecordingWriter
 
-__all__ = ["FORMAT_VERSION", "RecordingWriter", "RecordingReader", "TopicInfo", "repair", "RepairResult",
-           "export_topic", "ExportResult"]
+__all__ = [
+    "FORMAT_VERSION",
+    "RecordingWriter",
+    "RecordingReader",
+    "TopicInfo",
+    "repair",
+    "RepairResult",
+    "export_topic",
+    "ExportResult",
+]

@@ -34,8 +34,12 @@ ENVELOPE_FIELD = 1000
 ENVELOPE_SCHEMA = "arp.Envelope"
 HEADER_VERSION = 1
 
-_FOXGLOVE = {"Image": "foxglove.RawImage", "Depth": "foxglove.RawImage", "PointCloud": "foxglove.PointCloud",
-             "CameraInfo": "foxglove.CameraCalibration"}
+_FOXGLOVE = {
+    "Image": "foxglove.RawImage",
+    "Depth": "foxglove.RawImage",
+    "PointCloud": "foxglove.PointCloud",
+    "CameraInfo": "foxglove.CameraCalibration",
+}
 _XYZ = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4")])
 _XYZRGB = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("r", "u1"), ("g", "u1"), ("b", "u1")])
 
@@ -44,8 +48,11 @@ def require_extra() -> None:
     """Raise MissingExtraError unless the `record` extra (mcap, protobuf schemas) is installed."""
     import importlib.util
 
-    for module, package in (("mcap", "mcap"), ("mcap_protobuf", "mcap-protobuf-support"),
-                            ("foxglove_schemas_protobuf", "foxglove-schemas-protobuf")):
+    for module, package in (
+        ("mcap", "mcap"),
+        ("mcap_protobuf", "mcap-protobuf-support"),
+        ("foxglove_schemas_protobuf", "foxglove-schemas-protobuf"),
+    ):
         if importlib.util.find_spec(module) is None:
             raise MissingExtraError(package, "record")
 
@@ -55,8 +62,11 @@ def _classes() -> dict[str, Any]:
     from foxglove_schemas_protobuf.PointCloud_pb2 import PointCloud
     from foxglove_schemas_protobuf.RawImage_pb2 import RawImage
 
-    return {"foxglove.RawImage": RawImage, "foxglove.PointCloud": PointCloud,
-            "foxglove.CameraCalibration": CameraCalibration}
+    return {
+        "foxglove.RawImage": RawImage,
+        "foxglove.PointCloud": PointCloud,
+        "foxglove.CameraCalibration": CameraCalibration,
+    }
 
 
 _schema_cache: dict[str, bytes] = {}
@@ -71,10 +81,18 @@ def schema_for(kind: str) -> tuple[str, bytes]:
         if name == ENVELOPE_SCHEMA:
             f = descriptor_pb2.FileDescriptorProto(name="arp/envelope.proto", package="arp", syntax="proto3")
             m = f.message_type.add(name="Envelope")
-            m.field.add(name="header", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-                        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
-            m.field.add(name="arrays", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
-                        label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED)
+            m.field.add(
+                name="header",
+                number=1,
+                type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+                label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+            )
+            m.field.add(
+                name="arrays",
+                number=2,
+                type=descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
+                label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
+            )
             _schema_cache[name] = descriptor_pb2.FileDescriptorSet(file=[f]).SerializeToString()
         else:
             from mcap_protobuf.schema import build_file_descriptor_set
@@ -122,14 +140,14 @@ def _fields(buf: memoryview) -> list[tuple[int, int, Any]]:
         if wire == 0:
             value, i = _read_varint(buf, i)
         elif wire == 1:
-            value, i = buf[i:i + 8], i + 8
+            value, i = buf[i : i + 8], i + 8
         elif wire == 2:
             n, i = _read_varint(buf, i)
             if i + n > len(buf):
                 raise ValueError("truncated length-delimited field")
-            value, i = buf[i:i + n], i + n
+            value, i = buf[i : i + n], i + n
         elif wire == 5:
-            value, i = buf[i:i + 4], i + 4
+            value, i = buf[i : i + 4], i + 4
         else:
             raise ValueError(f"unsupported wire type {wire}")
         out.append((number, wire, value))
@@ -152,14 +170,16 @@ def _foxglove(msg: Msg, arrays: dict[str, np.ndarray]) -> tuple[Any, list[str]]:
     if msg.kind == "Image":
         if data is not None and data.dtype == np.uint8 and data.ndim == 3 and data.shape[2] == 3:
             h, w = data.shape[:2]
-            return cls(timestamp=stamp, frame_id=frame_id, width=w, height=h, encoding="rgb8", step=w * 3,
-                       data=data.tobytes()), ["data"]
+            return cls(
+                timestamp=stamp, frame_id=frame_id, width=w, height=h, encoding="rgb8", step=w * 3, data=data.tobytes()
+            ), ["data"]
         return cls(timestamp=stamp, frame_id=frame_id), []
     if msg.kind == "Depth":
         if data is not None and data.dtype.str == "<f4" and data.ndim == 2:
             h, w = data.shape
-            return cls(timestamp=stamp, frame_id=frame_id, width=w, height=h, encoding="32FC1", step=w * 4,
-                       data=data.tobytes()), ["data"]
+            return cls(
+                timestamp=stamp, frame_id=frame_id, width=w, height=h, encoding="32FC1", step=w * 4, data=data.tobytes()
+            ), ["data"]
         return cls(timestamp=stamp, frame_id=frame_id), []
     if msg.kind == "PointCloud":
         from foxglove_schemas_protobuf.PackedElementField_pb2 import PackedElementField as F
@@ -179,17 +199,26 @@ def _foxglove(msg: Msg, arrays: dict[str, np.ndarray]) -> tuple[Any, list[str]]:
             carried = ["points"]
         for i, c in enumerate("xyz"):
             packed[c] = pts[:, i]
-        return cls(timestamp=stamp, frame_id=frame_id, point_stride=packed.dtype.itemsize, fields=fields,
-                   data=packed.tobytes()), carried
+        return cls(
+            timestamp=stamp, frame_id=frame_id, point_stride=packed.dtype.itemsize, fields=fields, data=packed.tobytes()
+        ), carried
     # CameraInfo: the calibration is for display; the exact values travel in the envelope's metadata.
     try:
         fx, fy, cx, cy = (float(meta[k]) for k in ("fx", "fy", "cx", "cy"))
         w, h = int(meta["width"]), int(meta["height"])
     except (KeyError, TypeError, ValueError):
         return cls(timestamp=stamp, frame_id=frame_id), []
-    return cls(timestamp=stamp, frame_id=frame_id, width=w, height=h, distortion_model="plumb_bob",
-               D=[0.0] * 5, K=[fx, 0, cx, 0, fy, cy, 0, 0, 1], R=[1.0, 0, 0, 0, 1, 0, 0, 0, 1],
-               P=[fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0]), []
+    return cls(
+        timestamp=stamp,
+        frame_id=frame_id,
+        width=w,
+        height=h,
+        distortion_model="plumb_bob",
+        D=[0.0] * 5,
+        K=[fx, 0, cx, 0, fy, cy, 0, 0, 1],
+        R=[1.0, 0, 0, 0, 1, 0, 0, 0, 1],
+        P=[fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0],
+    ), []
 
 
 def encode_message(msg: Msg) -> bytes:
@@ -197,22 +226,32 @@ def encode_message(msg: Msg) -> bytes:
     arrays = {}
     for name, a in msg.arrays.items():
         if not isinstance(a, np.ndarray) or a.dtype.hasobject:
-            raise RecordingError(f"array {name!r} of a {msg.kind} message on {msg.topic or 'no topic'} "
-                                 f"cannot be recorded (got {type(a).__name__})")
+            raise RecordingError(
+                f"array {name!r} of a {msg.kind} message on {msg.topic or 'no topic'} "
+                f"cannot be recorded (got {type(a).__name__})"
+            )
         arrays[name] = a if a.flags.c_contiguous else a.copy(order="C")  # (keeps 0-d arrays 0-d)
     head: list[bytes | memoryview] = []
     carried: list[str] = []
     if msg.kind in _FOXGLOVE:
         fox, carried = _foxglove(msg, arrays)
         head = [fox.SerializeToString()]
-    header = {"v": HEADER_VERSION, "kind": msg.kind, "capture_ns": msg.capture_ns, "seq": msg.seq,
-              "publish_ns": msg.publish_ns, "meta": msg.meta,
-              "arrays": [[n, a.dtype.str, list(a.shape)] for n, a in arrays.items()], "foxglove": carried}
+    header = {
+        "v": HEADER_VERSION,
+        "kind": msg.kind,
+        "capture_ns": msg.capture_ns,
+        "seq": msg.seq,
+        "publish_ns": msg.publish_ns,
+        "meta": msg.meta,
+        "arrays": [[n, a.dtype.str, list(a.shape)] for n, a in arrays.items()],
+        "foxglove": carried,
+    }
     try:
         text = json.dumps(header, separators=(",", ":")).encode()
     except (TypeError, ValueError) as e:
-        raise RecordingError(f"metadata of a {msg.kind} message on {msg.topic or 'no topic'} is not "
-                             f"JSON-serialisable: {e}") from None
+        raise RecordingError(
+            f"metadata of a {msg.kind} message on {msg.topic or 'no topic'} is not JSON-serialisable: {e}"
+        ) from None
     env: list[bytes | memoryview] = _field(1, text)
     for n, a in arrays.items():
         if n not in carried:
@@ -254,17 +293,25 @@ def decode_message(schema: str, data: bytes, topic: str = "") -> Msg:
         if name in carried:
             a = fox_arrays[name]
             if a.dtype.str != dtype or list(a.shape) != list(shape):
-                raise ValueError(f"array {name!r}: the Foxglove field holds {a.dtype.str}{list(a.shape)}, "
-                                 f"the header says {dtype}{shape}")
+                raise ValueError(
+                    f"array {name!r}: the Foxglove field holds {a.dtype.str}{list(a.shape)}, "
+                    f"the header says {dtype}{shape}"
+                )
         else:
             buf = next(it, None)
             if buf is None:
                 raise ValueError(f"array {name!r} is missing from the envelope")
             a = np.frombuffer(buf, dtype=np.dtype(dtype)).reshape(shape)
         arrays[name] = a
-    return Msg(kind=header["kind"], arrays=arrays, meta=header.get("meta") or {},
-               capture_ns=int(header["capture_ns"]), topic=topic, seq=int(header["seq"]),
-               publish_ns=int(header["publish_ns"]))
+    return Msg(
+        kind=header["kind"],
+        arrays=arrays,
+        meta=header.get("meta") or {},
+        capture_ns=int(header["capture_ns"]),
+        topic=topic,
+        seq=int(header["seq"]),
+        publish_ns=int(header["publish_ns"]),
+    )
 
 
 def _from_foxglove(kind: str, fox: Any, carried: set[str]) -> dict[str, np.ndarray]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -53,8 +53,13 @@ def _cv2():  # type: ignore[no-untyped-def]
     return cv2
 
 
-def export_topic(path: str | os.PathLike[str], topic: str, out_dir: str | os.PathLike[str],
-                 fmt: str | None = None, progress: Callable[[int], None] | None = None) -> ExportResult:
+def export_topic(
+    path: str | os.PathLike[str],
+    topic: str,
+    out_dir: str | os.PathLike[str],
+    fmt: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ExportResult:
     """Write every message of `topic` under `out_dir` in `fmt` (default: the kind's first format)."""
     reader = RecordingReader(path)
     fmt = check_request(reader, topic, fmt)
@@ -85,14 +90,16 @@ def check_request(reader: RecordingReader, topic: str, fmt: str | None = None) -
         import difflib
 
         near = difflib.get_close_matches(topic, list(reader.topics), n=1)
-        raise RecordingError(f"{reader.path}: no topic '{topic}' in this recording (it has: "
-                             f"{', '.join(sorted(reader.topics)) or 'none'})"
-                             + (f"; did you mean '{near[0]}'?" if near else ""))
+        raise RecordingError(
+            f"{reader.path}: no topic '{topic}' in this recording (it has: "
+            f"{', '.join(sorted(reader.topics)) or 'none'})" + (f"; did you mean '{near[0]}'?" if near else "")
+        )
     kind = reader.topics[topic].kind
     formats = FORMATS.get(kind, ("npz",))
     if fmt is not None and fmt not in formats:
-        raise RecordingError(f"topic '{topic}' holds {kind} messages, which export to "
-                             f"{', '.join(formats)} (got --format {fmt})")
+        raise RecordingError(
+            f"topic '{topic}' holds {kind} messages, which export to {', '.join(formats)} (got --format {fmt})"
+        )
     return fmt or formats[0]
 
 
@@ -128,8 +135,10 @@ class _Sink:
         elif self.fmt == "wav":
             rate = int(msg.meta.get("sample_rate", 16000))
             if self.rate is not None and rate != self.rate:
-                raise RecordingError(f"audio message {i} has sample rate {rate} Hz, the ones before {self.rate} Hz; "
-                                     "export it as npz instead")
+                raise RecordingError(
+                    f"audio message {i} has sample rate {rate} Hz, the ones before {self.rate} Hz; "
+                    "export it as npz instead"
+                )
             self.rate = rate
             self.audio.append(np.asarray(msg.data, dtype=np.float32))
 
@@ -158,8 +167,10 @@ class _Sink:
                 raise RecordingError(f"{p}: OpenCV cannot open an mp4v video writer")
             self.size = (w, h)
         elif self.size != (w, h):
-            raise RecordingError(f"frame size changed from {self.size[0]}x{self.size[1]} to {w}x{h} "
-                                 "within the topic; export it as png instead")
+            raise RecordingError(
+                f"frame size changed from {self.size[0]}x{self.size[1]} to {w}x{h} "
+                "within the topic; export it as png instead"
+            )
         self.video.write(frame)
 
     def _ply(self, i: int, msg: Msg) -> None:
@@ -177,11 +188,17 @@ class _Sink:
     def _jsonl(self, msg: Msg) -> None:
         if self.lines is None:
             self.lines = open(self._file(f"{self.stem}.jsonl"), "w")
-        row = {"seq": msg.seq, "capture_ns": msg.capture_ns, "publish_ns": msg.publish_ns, "kind": msg.kind,
-               "meta": dict(msg.meta)}
+        row = {
+            "seq": msg.seq,
+            "capture_ns": msg.capture_ns,
+            "publish_ns": msg.publish_ns,
+            "kind": msg.kind,
+            "meta": dict(msg.meta),
+        }
         if self.fmt == "jsonl":
-            row["arrays"] = {k: a.tolist() if a.size <= 64 else f"{a.dtype}{list(a.shape)}"
-                             for k, a in msg.arrays.items()}
+            row["arrays"] = {
+                k: a.tolist() if a.size <= 64 else f"{a.dtype}{list(a.shape)}" for k, a in msg.arrays.items()
+            }
         self.lines.write(json.dumps(row) + "\n")
 
     def close(self) -> None:

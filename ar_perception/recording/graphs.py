@@ -74,14 +74,26 @@ def _choose(available: list[str], patterns: list[str] | None) -> list[str]:
 
 def _add_recorder(raw: dict[str, Any], out: str, topics: list[str], compression: str) -> str:
     rid = _unique_id(raw, "recorder")
-    raw["nodes"].append({"id": rid, "node": "recorder",
-                         "params": {"file": str(out), "compression": compression},
-                         "inputs": {t: {"source": t, "queue": dict(RECORDER_QUEUE)} for t in topics}})
+    raw["nodes"].append(
+        {
+            "id": rid,
+            "node": "recorder",
+            "params": {"file": str(out), "compression": compression},
+            "inputs": {t: {"source": t, "queue": dict(RECORDER_QUEUE)} for t in topics},
+        }
+    )
     return rid
 
 
-def with_recorder(text: str, path: str, out: str | os.PathLike[str], *, topics: list[str] | None = None,
-                  sets: list[str] | None = None, compression: str = "lz4") -> tuple[Graph, list[str]]:
+def with_recorder(
+    text: str,
+    path: str,
+    out: str | os.PathLike[str],
+    *,
+    topics: list[str] | None = None,
+    sets: list[str] | None = None,
+    compression: str = "lz4",
+) -> tuple[Graph, list[str]]:
     """The graph plus a recorder of `topics` (glob patterns; default: every topic) with reliable queues."""
     raw = _raw(text, path, sets)
     graph = parse_graph(_dump(raw), path, None, graph_search_paths(path))
@@ -94,10 +106,21 @@ def _is_recorder(node: dict[str, Any]) -> bool:
     return node.get("node") in _RECORDER_REFS
 
 
-def for_replay(text: str, path: str, file: str | os.PathLike[str], recorded: dict[str, str], *,
-               speed: float = 1.0, loop: bool = False, start: float = 0.0, end: float | None = None,
-               restamp: bool = False, record: str | os.PathLike[str] | None = None,
-               record_topics: list[str] | None = None, sets: list[str] | None = None) -> tuple[Graph, dict[str, Any]]:
+def for_replay(
+    text: str,
+    path: str,
+    file: str | os.PathLike[str],
+    recorded: dict[str, str],
+    *,
+    speed: float = 1.0,
+    loop: bool = False,
+    start: float = 0.0,
+    end: float | None = None,
+    restamp: bool = False,
+    record: str | os.PathLike[str] | None = None,
+    record_topics: list[str] | None = None,
+    sets: list[str] | None = None,
+) -> tuple[Graph, dict[str, Any]]:
     """The graph with each source node replaced by a replay node of the same id that publishes the recorded
     topics of that source, so every wire and topic name stays the same. `recorded` is {topic: kind}.
 
@@ -115,8 +138,9 @@ def for_replay(text: str, path: str, file: str | os.PathLike[str], recorded: dic
     nodes = [n for n in raw["nodes"] if isinstance(n, dict)]
     sources = [n["id"] for n in nodes if not n.get("inputs")]
     if not sources:
-        raise RecordingError(f"{path}: the graph has no source node (a node without inputs) to replace with "
-                             f"the recording {file}")
+        raise RecordingError(
+            f"{path}: the graph has no source node (a node without inputs) to replace with the recording {file}"
+        )
     problems: list[str] = []
     consumed: dict[str, list[str]] = {}  # topic -> where it is read
     for i, n in enumerate(raw["nodes"]):
@@ -129,9 +153,11 @@ def for_replay(text: str, path: str, file: str | os.PathLike[str], recorded: dic
             node = topic.split("/")[0]
             of_node = sorted(t for t in recorded if t.startswith(node + "/"))
             for where in places:
-                problems.append(f"{path}: {where}: reads '{topic}', which the recording {file} does not hold "
-                                f"(recorded topics of '{node}': {', '.join(of_node) or 'none'}; "
-                                f"all recorded topics: {', '.join(sorted(recorded)) or 'none'})")
+                problems.append(
+                    f"{path}: {where}: reads '{topic}', which the recording {file} does not hold "
+                    f"(recorded topics of '{node}': {', '.join(of_node) or 'none'}; "
+                    f"all recorded topics: {', '.join(sorted(recorded)) or 'none'})"
+                )
     if problems:
         raise RecordingError("\n".join(problems))
     plan: dict[str, Any] = {"replaced": {}, "dropped": []}
@@ -144,8 +170,14 @@ def for_replay(text: str, path: str, file: str | os.PathLike[str], recorded: dic
         if not mine:
             plan["dropped"].append(n["id"])  # nothing recorded and (checked above) nothing reads it
             continue
-        params: dict[str, Any] = {"file": str(file), "topics": mine, "speed": speed, "loop": loop,
-                                  "start": start, "restamp": restamp}
+        params: dict[str, Any] = {
+            "file": str(file),
+            "topics": mine,
+            "speed": speed,
+            "loop": loop,
+            "start": start,
+            "restamp": restamp,
+        }
         if end is not None:
             params["end"] = end
         new = {"id": n["id"], "node": "replay", "params": params}
@@ -162,7 +194,8 @@ def for_replay(text: str, path: str, file: str | os.PathLike[str], recorded: dic
                 if str(spec["source"]).startswith("timer/"):
                     continue
                 if (spec.get("queue") or "latest") != "reliable" and not (
-                        isinstance(spec.get("queue"), dict) and spec["queue"].get("policy") == "reliable"):
+                    isinstance(spec.get("queue"), dict) and spec["queue"].get("policy") == "reliable"
+                ):
                     spec["queue"] = "reliable"
                     plan.setdefault("made_reliable", []).append(f"{n['id']}.{port}")
                 n["inputs"][port] = spec

@@ -12,9 +12,10 @@ import io
 import json
 import os
 import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from ar_perception.errors import RecordingError
 from ar_perception.recording.codec import decode_message, require_extra
@@ -76,8 +77,9 @@ def scan_records(path: Path, problems: list[str]) -> Iterator[tuple[int, Any]]:
                 return
             opcode, length = struct.unpack("<BQ", head)
             if pos + 9 + length > size:
-                problems.append(f"a {_opcode_name(opcode)} record at byte {pos} is cut off "
-                                f"({length} bytes, {size - pos - 9} left)")
+                problems.append(
+                    f"a {_opcode_name(opcode)} record at byte {pos} is cut off ({length} bytes, {size - pos - 9} left)"
+                )
                 return
             if opcode in (Opcode.DATA_END, Opcode.FOOTER):
                 return
@@ -93,8 +95,10 @@ def scan_records(path: Path, problems: list[str]) -> Iterator[tuple[int, Any]]:
                     else:
                         records = [readers[opcode](stream)]
                 except Exception as e:  # a bad CRC, bad compression, bad lengths: the record is lost
-                    problems.append(f"the {_opcode_name(opcode)} record at byte {pos} is corrupt "
-                                    f"({type(e).__name__}: {e}) and was skipped")
+                    problems.append(
+                        f"the {_opcode_name(opcode)} record at byte {pos} is corrupt "
+                        f"({type(e).__name__}: {e}) and was skipped"
+                    )
                     records = []
             else:
                 f.seek(length, io.SEEK_CUR)
@@ -129,8 +133,10 @@ class RecordingReader:
         self.compression: set[str] = set()
         self.indexed = False
         if not self.complete and not allow_incomplete:
-            raise RecordingError(f"{self.path}: truncated: the file ends without its MCAP footer (the recorder "
-                                 f"stopped without closing it); recover it with: arp recording repair {self.path}")
+            raise RecordingError(
+                f"{self.path}: truncated: the file ends without its MCAP footer (the recorder "
+                f"stopped without closing it); recover it with: arp recording repair {self.path}"
+            )
         try:
             if self.complete and struct.unpack("<Q", tail[9:17])[0] != 0:
                 self._read_summary()
@@ -139,8 +145,10 @@ class RecordingReader:
         except RecordingError:
             raise
         except Exception as e:
-            raise RecordingError(f"{self.path}: corrupt summary or index ({type(e).__name__}: {e}); "
-                                 f"recover the data with: arp recording repair {self.path}") from None
+            raise RecordingError(
+                f"{self.path}: corrupt summary or index ({type(e).__name__}: {e}); "
+                f"recover the data with: arp recording repair {self.path}"
+            ) from None
         self._check_meta()
 
     # -- opening ---------------------------------------------------------------------------------
@@ -188,7 +196,8 @@ class RecordingReader:
                 schemas[rec.id] = rec.name
             elif isinstance(rec, Channel):
                 channels[rec.id] = self.topics.setdefault(
-                    rec.topic, TopicInfo(rec.topic, rec.metadata.get(KIND_KEY, "?"), schemas.get(rec.schema_id, "")))
+                    rec.topic, TopicInfo(rec.topic, rec.metadata.get(KIND_KEY, "?"), schemas.get(rec.schema_id, ""))
+                )
             elif isinstance(rec, Metadata):
                 self._take_metadata(rec.name, rec.metadata)
 
@@ -205,13 +214,16 @@ class RecordingReader:
 
     def _check_meta(self) -> None:
         if not self.meta:
-            raise RecordingError(f"{self.path}: not an arp recording (the MCAP file has no '{META_NAME}' "
-                                 "metadata record)")
+            raise RecordingError(
+                f"{self.path}: not an arp recording (the MCAP file has no '{META_NAME}' metadata record)"
+            )
         version = self.meta.get("format_version", "?")
         if version != str(FORMAT_VERSION):
-            raise RecordingError(f"{self.path}: recording format version {version} is not supported (this arp "
-                                 f"reads version {FORMAT_VERSION}; the file was written by arp "
-                                 f"{self.meta.get('arp_version', '?')})")
+            raise RecordingError(
+                f"{self.path}: recording format version {version} is not supported (this arp "
+                f"reads version {FORMAT_VERSION}; the file was written by arp "
+                f"{self.meta.get('arp_version', '?')})"
+            )
 
     # -- description -----------------------------------------------------------------------------
     @property
@@ -241,19 +253,23 @@ class RecordingReader:
         return (self.end_ns - self.start_ns) / 1e9
 
     # -- messages --------------------------------------------------------------------------------
-    def messages(self, topics: Iterable[str] | None = None, start_ns: int | None = None,
-                 end_ns: int | None = None) -> Iterator[Msg]:
+    def messages(
+        self, topics: Iterable[str] | None = None, start_ns: int | None = None, end_ns: int | None = None
+    ) -> Iterator[Msg]:
         """The recorded messages (of `topics`, with log time in [start_ns, end_ns)), exactly as recorded:
         kind, arrays, metadata, capture time, sequence number, publish time and topic."""
         return (m for _, m in self.timed_messages(topics, start_ns, end_ns))
 
-    def timed_messages(self, topics: Iterable[str] | None = None, start_ns: int | None = None,
-                       end_ns: int | None = None) -> Iterator[tuple[int, Msg]]:
+    def timed_messages(
+        self, topics: Iterable[str] | None = None, start_ns: int | None = None, end_ns: int | None = None
+    ) -> Iterator[tuple[int, Msg]]:
         """(log time, message) pairs, as `messages`."""
         wanted = None if topics is None else set(topics)
         if wanted is not None and (unknown := sorted(wanted - set(self.topics))):
-            raise RecordingError(f"{self.path}: no topic {', '.join(unknown)} in this recording "
-                                 f"(it has: {', '.join(sorted(self.topics)) or 'none'})")
+            raise RecordingError(
+                f"{self.path}: no topic {', '.join(unknown)} in this recording "
+                f"(it has: {', '.join(sorted(self.topics)) or 'none'})"
+            )
         n, where = 0, "the start"
         for schema, topic, log, data in self._raw(wanted, start_ns, end_ns):
             where = f"message {n} ({topic} at {(log - self.start_ns) / 1e9:.3f} s)"
@@ -264,24 +280,28 @@ class RecordingReader:
             n += 1
             yield log, msg
 
-    def _raw(self, wanted: set[str] | None, start_ns: int | None,
-             end_ns: int | None) -> Iterator[tuple[str, str, int, bytes]]:
+    def _raw(
+        self, wanted: set[str] | None, start_ns: int | None, end_ns: int | None
+    ) -> Iterator[tuple[str, str, int, bytes]]:
         if self.indexed:
             from mcap.reader import SeekingReader
 
             n = 0
             with open(self.path, "rb") as f:
                 it = SeekingReader(f, validate_crcs=True).iter_messages(
-                    topics=wanted, starting_at=start_ns, ending_before=end_ns, log_time_order=True)
+                    topics=wanted, starting_at=start_ns, ending_before=end_ns, log_time_order=True
+                )
                 while True:
                     try:
                         schema, channel, m = next(it)
                     except StopIteration:
                         return
                     except Exception as e:
-                        raise RecordingError(f"{self.path}: corrupt data after {n} messages ({type(e).__name__}: "
-                                             f"{e}); recover the intact part with: arp recording repair "
-                                             f"{self.path}") from None
+                        raise RecordingError(
+                            f"{self.path}: corrupt data after {n} messages ({type(e).__name__}: "
+                            f"{e}); recover the intact part with: arp recording repair "
+                            f"{self.path}"
+                        ) from None
                     n += 1
                     yield schema.name if schema else "", channel.topic, m.log_time, m.data
             return
@@ -294,7 +314,9 @@ class RecordingReader:
                 schema, topic = channels[rec.channel_id]
                 if wanted is not None and topic not in wanted:
                     continue
-                if (start_ns is not None and rec.log_time < start_ns) or (end_ns is not None and rec.log_time >= end_ns):
+                if (start_ns is not None and rec.log_time < start_ns) or (
+                    end_ns is not None and rec.log_time >= end_ns
+                ):
                     continue
                 yield schema, topic, rec.log_time, rec.data
             elif isinstance(rec, Schema):

@@ -27,8 +27,9 @@ class RepairResult:
     duration_s: float = 0.0  # of the recovered data
 
 
-def repair(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *, backup: bool = True,
-           force: bool = False) -> RepairResult:
+def repair(
+    path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *, backup: bool = True, force: bool = False
+) -> RepairResult:
     """Rewrite what is readable in `path` as a complete recording at `out` (default: in place, the original
     kept as PATH.bak when `backup`). A file that is already complete and intact is left alone unless `force`."""
     from mcap.records import Channel, Message, Metadata, Schema
@@ -48,11 +49,14 @@ def repair(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = No
             meta = dict(rec.metadata)
             break
     if not meta:
-        raise RecordingError(f"{src}: not an arp recording (no readable '{META_NAME}' metadata record), "
-                             "so it cannot be repaired")
+        raise RecordingError(
+            f"{src}: not an arp recording (no readable '{META_NAME}' metadata record), so it cannot be repaired"
+        )
     if meta.get("format_version") != str(FORMAT_VERSION):
-        raise RecordingError(f"{src}: recording format version {meta.get('format_version')} is not supported "
-                             f"(this arp reads version {FORMAT_VERSION})")
+        raise RecordingError(
+            f"{src}: recording format version {meta.get('format_version')} is not supported "
+            f"(this arp reads version {FORMAT_VERSION})"
+        )
     if not force and _intact(src):
         return RepairResult(src, needed=False)
 
@@ -73,20 +77,33 @@ def repair(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = No
                     if ch is None:
                         if rec.channel_id not in seen_ids:
                             seen_ids.add(rec.channel_id)
-                            problems.append(f"messages of channel {rec.channel_id} have no channel record "
-                                            "and were dropped")
+                            problems.append(
+                                f"messages of channel {rec.channel_id} have no channel record and were dropped"
+                            )
                         continue
-                    writer.write_raw(ch.topic, ch.metadata.get(KIND_KEY, "Any"), rec.data, rec.log_time,
-                                     rec.publish_time, rec.sequence)
+                    writer.write_raw(
+                        ch.topic,
+                        ch.metadata.get(KIND_KEY, "Any"),
+                        rec.data,
+                        rec.log_time,
+                        rec.publish_time,
+                        rec.sequence,
+                    )
                     result.messages += 1
                     result.topics[ch.topic] = result.topics.get(ch.topic, 0) + 1
                     first = rec.log_time if first is None else min(first, rec.log_time)
                     last = rec.log_time if last is None else max(last, rec.log_time)
                 elif isinstance(rec, Metadata) and rec.name not in (META_NAME, "arp.stats", "arp.repair"):
                     writer.add_metadata(rec.name, dict(rec.metadata))
-            writer.add_metadata("arp.repair", {
-                "repaired_from": str(src), "repaired_ns": str(time.time_ns()), "messages": str(result.messages),
-                "problems": json.dumps(problems)})
+            writer.add_metadata(
+                "arp.repair",
+                {
+                    "repaired_from": str(src),
+                    "repaired_ns": str(time.time_ns()),
+                    "messages": str(result.messages),
+                    "problems": json.dumps(problems),
+                },
+            )
         finally:
             writer.close()
     except BaseException:

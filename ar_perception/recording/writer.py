@@ -12,11 +12,12 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 from ar_perception.errors import RecordingError
 from ar_perception.recording.codec import encode_message, require_extra, schema_for
@@ -55,9 +56,17 @@ class RecordingWriter:
     and closed as a valid MCAP without summary: what was flushed stays readable without repair.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, graph: str = "", compression: Compression = "lz4",
-                 chunk_size: int = 4 << 20, flush_s: float = 0.5, created_ns: int | None = None,
-                 metadata: dict[str, str] | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        graph: str = "",
+        compression: Compression = "lz4",
+        chunk_size: int = 4 << 20,
+        flush_s: float = 0.5,
+        created_ns: int | None = None,
+        metadata: dict[str, str] | None = None,
+    ):
         require_extra()
         from mcap.writer import CompressionType, Writer
 
@@ -86,9 +95,12 @@ class RecordingWriter:
         self.closed = False
         created_ns = time.time_ns() if created_ns is None else created_ns
         meta = {
-            "format_version": str(FORMAT_VERSION), "arp_version": _arp_version(), "graph": graph,
-            "created": datetime.fromtimestamp(created_ns / 1e9, timezone.utc).isoformat(timespec="milliseconds"),
-            "created_ns": str(created_ns), **(metadata or {}),
+            "format_version": str(FORMAT_VERSION),
+            "arp_version": _arp_version(),
+            "graph": graph,
+            "created": datetime.fromtimestamp(created_ns / 1e9, UTC).isoformat(timespec="milliseconds"),
+            "created_ns": str(created_ns),
+            **(metadata or {}),
         }
         with self._lock, self._guard():
             self._mcap.start(profile="", library=f"ar-perception {_arp_version()}")
@@ -118,8 +130,9 @@ class RecordingWriter:
             raise RecordingError(f"{self.path}: the recording is closed")
         with self._guard():
             ch = self._channel(topic, kind)
-            self._mcap.add_message(ch, log_time=log, data=data, publish_time=publish,
-                                   sequence=seq & 0xFFFFFFFF if seq >= 0 else 0)
+            self._mcap.add_message(
+                ch, log_time=log, data=data, publish_time=publish, sequence=seq & 0xFFFFFFFF if seq >= 0 else 0
+            )
         st = self.topics.get(topic)
         if st is None or st.kind != kind:
             st = self.topics.setdefault(topic, TopicStats(kind))
@@ -150,9 +163,9 @@ class RecordingWriter:
             name, data = schema_for(kind)
             if name not in self._schemas:
                 self._schemas[name] = self._mcap.register_schema(name=name, encoding="protobuf", data=data)
-            self._channels[key] = self._mcap.register_channel(topic=topic, message_encoding="protobuf",
-                                                              schema_id=self._schemas[name],
-                                                              metadata={KIND_KEY: kind})
+            self._channels[key] = self._mcap.register_channel(
+                topic=topic, message_encoding="protobuf", schema_id=self._schemas[name], metadata={KIND_KEY: kind}
+            )
         return self._channels[key]
 
     # -- flushing --------------------------------------------------------------------------------
@@ -188,9 +201,11 @@ class RecordingWriter:
         with self._lock:
             if self.closed or self.failed is not None:
                 return
-            stats = {"messages": self.messages, **(extra_stats or {}),
-                     "topics": {t: {k: v for k, v in asdict(s).items() if k != "last_seq"}
-                                for t, s in self.topics.items()}}
+            stats = {
+                "messages": self.messages,
+                **(extra_stats or {}),
+                "topics": {t: {k: v for k, v in asdict(s).items() if k != "last_seq"} for t, s in self.topics.items()},
+            }
             with self._guard():
                 self._mcap.add_metadata(STATS_NAME, {"json": json.dumps(stats)})
                 self._mcap.finish()
@@ -214,10 +229,14 @@ class RecordingWriter:
             kept = self._salvage()
             self.failed = RecordingError(
                 f"{self.path}: cannot write: {e.strerror or e} (errno {e.errno}) after {self.messages} messages; "
-                + (f"the file keeps the {self.flushed_messages} messages flushed before the error and stays "
-                   "readable" if kept and self.flushed_messages else
-                   "no message had been flushed yet; the file keeps only its metadata" if kept else
-                   f"what was flushed before the error can be recovered with: arp recording repair {self.path}"))
+                + (
+                    f"the file keeps the {self.flushed_messages} messages flushed before the error and stays readable"
+                    if kept and self.flushed_messages
+                    else "no message had been flushed yet; the file keeps only its metadata"
+                    if kept
+                    else f"what was flushed before the error can be recovered with: arp recording repair {self.path}"
+                )
+            )
             raise self.failed from None
 
     def _salvage(self) -> bool:

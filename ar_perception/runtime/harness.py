@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ar_perception.errors import NodeError
 from ar_perception.graph.spec import SyncSpec
@@ -19,12 +20,20 @@ __all__ = ["run_node", "run_source", "NodeHarness"]
 class NodeHarness:
     """A node set up in this process; `feed` one message, get its stamped outputs back."""
 
-    def __init__(self, cls: type[Node], params: Mapping[str, Any] | None = None, *, node_id: str = "node",
-                 strict: bool = True, sync: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        cls: type[Node],
+        params: Mapping[str, Any] | None = None,
+        *,
+        node_id: str = "node",
+        strict: bool = True,
+        sync: Mapping[str, Any] | None = None,
+    ):
         self.node = cls(cls.Params.model_validate(dict(params or {})), node_id=node_id)
         self.strict = strict
-        self.pub = Publisher(node_id, cls.output_kinds_for(self.node.params), strict,
-                             logging.getLogger(f"arp.{node_id}"))
+        self.pub = Publisher(
+            node_id, cls.output_kinds_for(self.node.params), strict, logging.getLogger(f"arp.{node_id}")
+        )
         self.sync = Synchronizer(SyncSpec(**sync), list(cls.input_kinds())) if sync else None
         self.dropped: dict[str, int] = {}
         self.backlog: deque[tuple[str, Msg]] = deque()  # messages that "arrived" but wait their turn
@@ -63,8 +72,14 @@ class NodeHarness:
         self.node.teardown()
 
 
-def run_node(cls: type[Node], inputs: Iterable[tuple[str, Msg]], params: Mapping[str, Any] | None = None,
-             *, strict: bool = True, sync: Mapping[str, Any] | None = None) -> list[tuple[str, Msg]]:
+def run_node(
+    cls: type[Node],
+    inputs: Iterable[tuple[str, Msg]],
+    params: Mapping[str, Any] | None = None,
+    *,
+    strict: bool = True,
+    sync: Mapping[str, Any] | None = None,
+) -> list[tuple[str, Msg]]:
     """Feed (input, Msg) pairs in order; return every (output, Msg) the node produced."""
     h = NodeHarness(cls, params, strict=strict, sync=sync)
     try:
@@ -73,8 +88,9 @@ def run_node(cls: type[Node], inputs: Iterable[tuple[str, Msg]], params: Mapping
         h.close()
 
 
-def run_source(cls: type[Node], params: Mapping[str, Any] | None = None, *, limit: int = 100,
-               strict: bool = True) -> list[tuple[str, Msg]]:
+def run_source(
+    cls: type[Node], params: Mapping[str, Any] | None = None, *, limit: int = 100, strict: bool = True
+) -> list[tuple[str, Msg]]:
     """Up to `limit` yields of a source node (waits not counted), stamped as the runtime would."""
     node = cls(cls.Params.model_validate(dict(params or {})), node_id="source")
     pub = Publisher("source", cls.output_kinds_for(node.params), strict, logging.getLogger("arp.source"))

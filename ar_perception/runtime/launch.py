@@ -16,8 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import psutil
 import zmq
@@ -92,17 +93,27 @@ def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict
             wires = graph.consumers(n.id, o)
             reliable = [w for w in wires if graph.node(w.dst_node).inputs[w.dst_input].queue.policy == "reliable"]
             outs[o] = {
-                "kind": kinds_out[o], "pub": pubs[(n.id, o)],
+                "kind": kinds_out[o],
+                "pub": pubs[(n.id, o)],
                 "subscribers": len(wires) - len(reliable),
                 "reliable": [endpoint(f"r{i}.{j}.{k}") for k in range(len(reliable))],
                 "reliable_bound": max([graph.node(w.dst_node).inputs[w.dst_input].queue.size for w in reliable] or [1]),
                 "_reliable_for": [(w.dst_node, w.dst_input) for w in reliable],
             }
         cfgs[n.id] = {
-            "node_id": n.id, "ref": n.node, "params": graph.params[n.id].model_dump(mode="json"),
-            "search_paths": graph.search_paths, "strict": strict, "on_error": n.on_error,
-            "outputs": outs, "inputs": {}, "sync": n.sync.model_dump() if n.sync else None,
-            "ctl": ctl_ep, "up": up_ep, "log_level": log_level, "graph_text": graph.text,
+            "node_id": n.id,
+            "ref": n.node,
+            "params": graph.params[n.id].model_dump(mode="json"),
+            "search_paths": graph.search_paths,
+            "strict": strict,
+            "on_error": n.on_error,
+            "outputs": outs,
+            "inputs": {},
+            "sync": n.sync.model_dump() if n.sync else None,
+            "ctl": ctl_ep,
+            "up": up_ep,
+            "log_level": log_level,
+            "graph_text": graph.text,
             "security": g.security.model_dump() if g.security else None,
             "max_message_bytes": int(g.max_message_mb * 2**20),
         }
@@ -124,9 +135,16 @@ def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict
 
 
 class Supervisor:
-    def __init__(self, graph: Graph, *, strict: bool = False, log_level: str = "WARNING",
-                 stop_timeout: float | None = None, on_stats: Callable[[dict[str, NodeReport]], None] | None = None,
-                 only: set[str] | None = None):
+    def __init__(
+        self,
+        graph: Graph,
+        *,
+        strict: bool = False,
+        log_level: str = "WARNING",
+        stop_timeout: float | None = None,
+        on_stats: Callable[[dict[str, NodeReport]], None] | None = None,
+        only: set[str] | None = None,
+    ):
         self.graph = graph
         # The nodes this supervisor starts; the others run under another `arp run --only` elsewhere.
         self.local = set(only) if only else {n.id for n in graph.spec.nodes}
@@ -153,8 +171,12 @@ class Supervisor:
         self.eos_acks: set[tuple[str, str, str]] = set()  # (producer, consumer, input)
         self.finished: set[str] = set()
         self.beat: dict[str, float] = {}  # when each started node last showed progress
-        self.reaper = subprocess.Popen([sys.executable, "-m", "ar_perception.runtime.reaper", self.run_dir],
-                                       stdin=subprocess.PIPE, start_new_session=True, text=True)
+        self.reaper = subprocess.Popen(
+            [sys.executable, "-m", "ar_perception.runtime.reaper", self.run_dir],
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+            text=True,
+        )
 
     def _check_remote_keys(self) -> None:
         """A consumer here of a producer elsewhere must know that machine's public key."""
@@ -168,9 +190,11 @@ class Supervisor:
                 host = endpoint_host(ep)
                 if ep.startswith("tcp://") and src not in self.local and host not in sec.server_keys:
                     shutil.rmtree(self.run_dir, ignore_errors=True)
-                    raise NodeError(f"node '{nid}' input '{port}' connects to '{src}' on {host}, which this "
-                                    f"supervisor does not run: security.server_keys needs the public key of the "
-                                    f"machine at {host}")
+                    raise NodeError(
+                        f"node '{nid}' input '{port}' connects to '{src}' on {host}, which this "
+                        f"supervisor does not run: security.server_keys needs the public key of the "
+                        f"machine at {host}"
+                    )
 
     # -- processes -------------------------------------------------------------------------------
     def spawn(self, node_id: str) -> None:
@@ -181,8 +205,9 @@ class Supervisor:
         env["PYTHONPATH"] = os.pathsep.join([*self.graph.search_paths, env.get("PYTHONPATH", "")])
         # Idle OpenMP threads that spin steal the cores the other node processes need.
         env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        p = subprocess.Popen([sys.executable, "-m", "ar_perception.runtime.worker", path],
-                             env=env, start_new_session=True)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "ar_perception.runtime.worker", path], env=env, start_new_session=True
+        )
         self.procs[node_id] = p
         self.reports[node_id].pid = p.pid
         self._ps[node_id] = psutil.Process(p.pid)
@@ -239,8 +264,9 @@ class Supervisor:
                 self.spawn(nid)
                 continue
             if code != 0 and not self._stopping:
-                log.error("node '%s' exited with code %s%s", nid, code,
-                          f" after {r.restarts} restarts" if r.restarts else "")
+                log.error(
+                    "node '%s' exited with code %s%s", nid, code, f" after {r.restarts} restarts" if r.restarts else ""
+                )
             self.finished.add(nid)
             done.append(nid)
             self.broadcast("ended", node=nid, clean=code == 0)
@@ -283,10 +309,15 @@ class Supervisor:
             if nid in self.finished:
                 continue
             pending = [
-                w for o in self.graph.outputs[nid] for w in self.graph.consumers(nid, o)
-                if (nid, w.dst_node, w.dst_input) not in self.eos_acks and w.dst_node not in self.finished
-                and (self.graph.node(w.dst_node).inputs[w.dst_input].queue.policy == "reliable"
-                     or now - t < LOSSY_EOS_WAIT_S)
+                w
+                for o in self.graph.outputs[nid]
+                for w in self.graph.consumers(nid, o)
+                if (nid, w.dst_node, w.dst_input) not in self.eos_acks
+                and w.dst_node not in self.finished
+                and (
+                    self.graph.node(w.dst_node).inputs[w.dst_input].queue.policy == "reliable"
+                    or now - t < LOSSY_EOS_WAIT_S
+                )
                 # a consumer on another machine acknowledges to its own supervisor: give it time instead
                 and (w.dst_node in self.local or now - t < REMOTE_EOS_WAIT_S)
             ]
@@ -315,8 +346,9 @@ class Supervisor:
                     reason = "interrupted"
                     return self._finish(t0, reason)
                 if time.monotonic() > deadline:
-                    raise NodeError(f"nodes {', '.join(sorted(self.local - self.ready))} were not ready "
-                                    f"after {START_TIMEOUT:.0f} s")
+                    raise NodeError(
+                        f"nodes {', '.join(sorted(self.local - self.ready))} were not ready after {START_TIMEOUT:.0f} s"
+                    )
             t0 = time.monotonic()
             last_view = 0.0
             while True:
@@ -383,10 +415,15 @@ class Supervisor:
         return RunResult(self.reports, duration, reason)
 
 
-def run_graph(graph: Graph, duration: float | None = None, *, strict: bool = False,
-              log_level: str = "WARNING",
-              on_stats: Callable[[dict[str, NodeReport]], None] | None = None,
-              only: set[str] | None = None) -> RunResult:
+def run_graph(
+    graph: Graph,
+    duration: float | None = None,
+    *,
+    strict: bool = False,
+    log_level: str = "WARNING",
+    on_stats: Callable[[dict[str, NodeReport]], None] | None = None,
+    only: set[str] | None = None,
+) -> RunResult:
     """Run a loaded graph to its end (or for `duration` seconds); Ctrl-C stops it cleanly."""
     interrupted = False
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field, replace as _dc_replace
-from typing import Any, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from dataclasses import replace as _dc_replace
+from typing import Any
 
 import numpy as np
 
@@ -45,18 +47,21 @@ class Msg:
         try:
             return self.arrays["data"]
         except KeyError:
-            raise KeyError(f"{self.kind} message on {self.topic or 'no topic'} has no 'data' array "
-                           f"(it has: {', '.join(self.arrays) or 'none'})") from None
+            raise KeyError(
+                f"{self.kind} message on {self.topic or 'no topic'} has no 'data' array "
+                f"(it has: {', '.join(self.arrays) or 'none'})"
+            ) from None
 
-    def replace(self, *, kind: str | None = None, meta: Mapping[str, Any] | None = None,
-                **arrays: np.ndarray) -> Msg:
+    def replace(self, *, kind: str | None = None, meta: Mapping[str, Any] | None = None, **arrays: np.ndarray) -> Msg:
         """Same capture time and kind; the given arrays and metadata keys replace the old ones."""
         return _dc_replace(
             self,
             kind=kind or self.kind,
             arrays={**self.arrays, **arrays},
             meta={**self.meta, **(meta or {})},
-            topic="", seq=-1, publish_ns=0,
+            topic="",
+            seq=-1,
+            publish_ns=0,
         )
 
     def derive(self, kind: str, meta: Mapping[str, Any] | None = None, **arrays: np.ndarray) -> Msg:
@@ -73,17 +78,23 @@ def encode(msg: Msg) -> list[Any]:
     specs, buffers = [], []
     for name, a in msg.arrays.items():
         if not isinstance(a, np.ndarray):
-            raise TransportError(f"array {name!r} of a {msg.kind} message is {type(a).__name__}, "
-                                 "not a numpy array")
+            raise TransportError(f"array {name!r} of a {msg.kind} message is {type(a).__name__}, not a numpy array")
         if a.dtype.hasobject:
-            raise TransportError(f"array {name!r} of a {msg.kind} message has dtype object; "
-                                 "only plain numeric arrays travel")
+            raise TransportError(
+                f"array {name!r} of a {msg.kind} message has dtype object; only plain numeric arrays travel"
+            )
         a = a if a.flags.c_contiguous else np.ascontiguousarray(a)  # (ascontiguousarray makes 0-d 1-d)
         specs.append([name, a.dtype.str, list(a.shape)])
         buffers.append(a.data if a.nbytes >= _ZERO_COPY_MIN else a.tobytes())
     header = {
-        "v": WIRE_VERSION, "kind": msg.kind, "topic": msg.topic, "seq": msg.seq,
-        "capture_ns": msg.capture_ns, "publish_ns": msg.publish_ns, "meta": msg.meta, "arrays": specs,
+        "v": WIRE_VERSION,
+        "kind": msg.kind,
+        "topic": msg.topic,
+        "seq": msg.seq,
+        "capture_ns": msg.capture_ns,
+        "publish_ns": msg.publish_ns,
+        "meta": msg.meta,
+        "arrays": specs,
     }
     try:
         head = json.dumps(header, separators=(",", ":")).encode()
@@ -92,8 +103,15 @@ def encode(msg: Msg) -> list[Any]:
     return [head, *buffers]
 
 
-_HEADER_TYPES = {"kind": str, "topic": str, "seq": int, "capture_ns": int, "publish_ns": int, "meta": dict,
-                 "arrays": list}
+_HEADER_TYPES = {
+    "kind": str,
+    "topic": str,
+    "seq": int,
+    "capture_ns": int,
+    "publish_ns": int,
+    "meta": dict,
+    "arrays": list,
+}
 _DTYPE_KINDS = "biufc"  # bool, integers, floats, complex: raw numbers only, never objects or records
 
 
@@ -125,31 +143,50 @@ def decode(frames: list[Any], max_bytes: int | None = None) -> Msg:
     for key, typ in _HEADER_TYPES.items():
         value = header.get(key)
         if not isinstance(value, typ) or isinstance(value, bool):
-            raise TransportError(f"malformed message header: '{key}' must be {typ.__name__} "
-                                 f"(got {type(value).__name__})")
+            raise TransportError(
+                f"malformed message header: '{key}' must be {typ.__name__} (got {type(value).__name__})"
+            )
     topic, specs = header["topic"], header["arrays"]
     if len(specs) != len(frames) - 1:
         raise TransportError(f"message on {topic!r} declares {len(specs)} arrays but carries {len(frames) - 1}")
     arrays = {}
     for spec, buf in zip(specs, bufs):
-        if not (isinstance(spec, list) and len(spec) == 3 and isinstance(spec[0], str) and isinstance(spec[1], str)
-                and isinstance(spec[2], list) and all(type(d) is int and d >= 0 for d in spec[2])):
-            raise TransportError(f"malformed array spec on {topic!r}: expected [name, dtype, [dims >= 0]], "
-                                 f"got {json.dumps(spec)[:200]}")
+        if not (
+            isinstance(spec, list)
+            and len(spec) == 3
+            and isinstance(spec[0], str)
+            and isinstance(spec[1], str)
+            and isinstance(spec[2], list)
+            and all(type(d) is int and d >= 0 for d in spec[2])
+        ):
+            raise TransportError(
+                f"malformed array spec on {topic!r}: expected [name, dtype, [dims >= 0]], got {json.dumps(spec)[:200]}"
+            )
         name, dtype, shape = spec
         try:
             dt = np.dtype(dtype)
         except TypeError:
             dt = None
         if dt is None or dt.kind not in _DTYPE_KINDS or dt.fields is not None:
-            raise TransportError(f"array {name!r} on {topic!r} has dtype {dtype!r} (expected a plain numeric "
-                                 "dtype such as '|u1' or '<f4')")
+            raise TransportError(
+                f"array {name!r} on {topic!r} has dtype {dtype!r} (expected a plain numeric "
+                "dtype such as '|u1' or '<f4')"
+            )
         expected = dt.itemsize * math.prod(shape)
         if expected != buf.nbytes:
-            raise TransportError(f"array {name!r} on {topic!r} declares {dtype}{tuple(shape)} = {expected} bytes "
-                                 f"but carries {buf.nbytes}")
+            raise TransportError(
+                f"array {name!r} on {topic!r} declares {dtype}{tuple(shape)} = {expected} bytes "
+                f"but carries {buf.nbytes}"
+            )
         a = np.frombuffer(buf, dtype=dt).reshape(shape)
         a.flags.writeable = False  # a view of the wire buffer: copy before changing it
         arrays[name] = a
-    return Msg(kind=header["kind"], arrays=arrays, meta=header["meta"], capture_ns=header["capture_ns"],
-               topic=topic, seq=header["seq"], publish_ns=header["publish_ns"])
+    return Msg(
+        kind=header["kind"],
+        arrays=arrays,
+        meta=header["meta"],
+        capture_ns=header["capture_ns"],
+        topic=topic,
+        seq=header["seq"],
+        publish_ns=header["publish_ns"],
+    )

@@ -71,8 +71,7 @@ class Synchronizer:
         while all(self.buffers.values()):
             pivot = max(b[0].capture_ns for b in self.buffers.values())
             for n, buf in self.buffers.items():
-                while buf and (buf[0].capture_ns < pivot - slop
-                               or (len(buf) > 1 and buf[1].capture_ns <= pivot)):
+                while buf and (buf[0].capture_ns < pivot - slop or (len(buf) > 1 and buf[1].capture_ns <= pivot)):
                     buf.popleft()
                     self.dropped[n] += 1
             if not all(self.buffers.values()):

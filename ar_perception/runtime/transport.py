@@ -10,7 +10,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import zmq
 
@@ -18,8 +18,15 @@ from ar_perception.errors import TransportError
 from ar_perception.keys import CurveKeys
 
 __all__ = [
-    "LOSSY_HWM", "pub_socket", "push_socket", "sub_socket", "pull_socket", "wait_subscribers",
-    "free_tcp_port", "send_frames", "Gatekeeper",
+    "LOSSY_HWM",
+    "pub_socket",
+    "push_socket",
+    "sub_socket",
+    "pull_socket",
+    "wait_subscribers",
+    "free_tcp_port",
+    "send_frames",
+    "Gatekeeper",
 ]
 
 LOSSY_HWM = 16  # messages; a 40 MiB stream must not buffer gigabytes behind a slow consumer
@@ -108,16 +115,19 @@ class Gatekeeper:
             first = key not in self._seen
             self._seen.add(key)
         if first:
-            self.log.warning("refused a connection from public key %s: it is not among the authorised keys",
-                             key.decode("ascii", "replace"))
+            self.log.warning(
+                "refused a connection from public key %s: it is not among the authorised keys",
+                key.decode("ascii", "replace"),
+            )
         return False
 
     def stop(self) -> None:
         self._auth.stop()
 
 
-def wait_subscribers(sock: zmq.Socket, expected: int, timeout: float,
-                     should_stop: Callable[[], bool] = lambda: False) -> int:
+def wait_subscribers(
+    sock: zmq.Socket, expected: int, timeout: float, should_stop: Callable[[], bool] = lambda: False
+) -> int:
     """Read subscription frames off an XPUB until `expected` subscribers joined; return how many did."""
     joined = 0
     deadline = time.monotonic() + timeout

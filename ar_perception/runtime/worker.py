@@ -16,14 +16,15 @@ import threading
 import time
 import traceback
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import zmq
 
 from ar_perception import kinds
 from ar_perception.errors import NodeError
-from ar_perception.graph.spec import QueueSpec, SyncSpec, TIMER_RE
+from ar_perception.graph.spec import TIMER_RE, QueueSpec, SyncSpec
 from ar_perception.keys import CurveKeys
 from ar_perception.runtime import transport as tp
 from ar_perception.runtime.msg import EOS, Msg, decode, encode
@@ -60,7 +61,10 @@ class Stats:
         comp = np.array(self.compute_ns, dtype=np.float64) / 1e6
         drops = {n: q.dropped + self.bad[n] + (sync.dropped[n] if sync else 0) for n, q in queues.items()}
         return {
-            "in": dict(self.msgs_in), "out": dict(self.msgs_out), "drops": drops, "bad": dict(self.bad),
+            "in": dict(self.msgs_in),
+            "out": dict(self.msgs_out),
+            "drops": drops,
+            "bad": dict(self.bad),
             "queue": {n: len(q) for n, q in queues.items()},
             "lat_p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
             "lat_p99_ms": float(np.percentile(lat, 99)) if lat.size else None,
@@ -81,8 +85,15 @@ def check_input(node_id: str, port: str, want: str, msg: Msg) -> str | None:
 class Publisher:
     """Stamps and sends a node's outputs; checks them against the declared kinds."""
 
-    def __init__(self, node_id: str, kinds_by_output: dict[str, str], strict: bool,
-                 log: logging.Logger, stats: Stats | None = None, unused: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        node_id: str,
+        kinds_by_output: dict[str, str],
+        strict: bool,
+        log: logging.Logger,
+        stats: Stats | None = None,
+        unused: frozenset[str] = frozenset(),
+    ):
         self.node_id, self.kinds, self.strict, self.log = node_id, kinds_by_output, strict, log
         self.unused = unused  # declared outputs the graph does not use: dropped without a word
         self.seq = {o: 0 for o in kinds_by_output}
@@ -111,8 +122,15 @@ class Publisher:
                     self.log.warning("%s; dropped (warned once)", problem)
                 continue
             now = time.time_ns()
-            m = Msg(kind=msg.kind, arrays=msg.arrays, meta=msg.meta, capture_ns=msg.capture_ns,
-                    topic=f"{self.node_id}/{name}", seq=self.seq[name], publish_ns=now)
+            m = Msg(
+                kind=msg.kind,
+                arrays=msg.arrays,
+                meta=msg.meta,
+                capture_ns=msg.capture_ns,
+                topic=f"{self.node_id}/{name}",
+                seq=self.seq[name],
+                publish_ns=now,
+            )
             self.seq[name] += 1
             if self.stats is not None:
                 self.stats.msgs_out[name] += 1
@@ -143,8 +161,14 @@ class Worker:
         self.outputs: dict[str, dict[str, Any]] = cfg["outputs"]
         self.stats = Stats(list(self.inputs), list(self.outputs))
         declared = cls.output_kinds_for(self.node.params)
-        self.pub = Publisher(self.id, {o: v["kind"] for o, v in self.outputs.items()}, self.strict, self.log,
-                             self.stats, frozenset(declared) - set(self.outputs))
+        self.pub = Publisher(
+            self.id,
+            {o: v["kind"] for o, v in self.outputs.items()},
+            self.strict,
+            self.log,
+            self.stats,
+            frozenset(declared) - set(self.outputs),
+        )
         self.cond = threading.Condition()
         self.stop = threading.Event()
         self.ended: set[str] = set()  # inputs whose producer has ended
@@ -204,8 +228,13 @@ class Worker:
                 blocked = time.monotonic() - t0
                 if blocked > 2.0 and not warned:
                     warned = True
-                    self.log.warning("reliable consumer of %s/%s is not keeping up: blocked %.1f s "
-                                     "(backpressure; nothing is dropped)", self.id, name, blocked)
+                    self.log.warning(
+                        "reliable consumer of %s/%s is not keeping up: blocked %.1f s "
+                        "(backpressure; nothing is dropped)",
+                        self.id,
+                        name,
+                        blocked,
+                    )
                 if msg.kind == EOS and blocked > 5.0:
                     break
             self.stats.blocked_s += time.monotonic() - t0
@@ -277,8 +306,11 @@ class Worker:
                 with self.cond:
                     # A full reliable queue stops being read, which blocks its producer (backpressure);
                     # the main thread writes to the wake-up pipe when it frees a slot.
-                    want = {s for s, port in socks.items() if not self.queues[port].full() and port not in self.ended
-                            and self._started.is_set()}
+                    want = {
+                        s
+                        for s, port in socks.items()
+                        if not self.queues[port].full() and port not in self.ended and self._started.is_set()
+                    }
                 for s in polled - want:
                     poller.unregister(s)
                 for s in want - polled:
@@ -312,8 +344,12 @@ class Worker:
                 for port, t in timers.items():
                     if now >= t[1]:
                         t[1] = max(t[1] + t[0], now)
-                        self.enqueue(port, Msg(kind="Tick", meta={"tick": int(t[2])}, topic=self.inputs[port]["source"],
-                                               seq=int(t[2])))
+                        self.enqueue(
+                            port,
+                            Msg(
+                                kind="Tick", meta={"tick": int(t[2])}, topic=self.inputs[port]["source"], seq=int(t[2])
+                            ),
+                        )
                         t[2] += 1
         finally:
             for s in list(socks) + [ctl]:
@@ -427,8 +463,15 @@ class Worker:
             else:
                 calls.append(self.call_and_publish(lambda: self.node.on_input(port, msg)))
         except Exception as e:
-            self.log.error("node '%s' raised while handling input '%s' (%s from %s, seq %d):\n%s",
-                           self.id, port, msg.kind, msg.topic, msg.seq, traceback.format_exc().rstrip())
+            self.log.error(
+                "node '%s' raised while handling input '%s' (%s from %s, seq %d):\n%s",
+                self.id,
+                port,
+                msg.kind,
+                msg.topic,
+                msg.seq,
+                traceback.format_exc().rstrip(),
+            )
             self.report("handler_error", input=port, error=f"{type(e).__name__}: {e}")
             if self.strict or self.cfg.get("on_error") == "restart":
                 raise
@@ -457,11 +500,11 @@ class Worker:
             if self.stop.is_set():
                 return 0
             for name, o in self.outputs.items():
-                got = tp.wait_subscribers(self.out_socks[name][0], o["subscribers"], timeout=10.0,
-                                          should_stop=self.stop.is_set)
+                got = tp.wait_subscribers(
+                    self.out_socks[name][0], o["subscribers"], timeout=10.0, should_stop=self.stop.is_set
+                )
                 if got < o["subscribers"]:
-                    self.log.warning("output %s: %d of %d subscribers joined before start", name, got,
-                                     o["subscribers"])
+                    self.log.warning("output %s: %d of %d subscribers joined before start", name, got, o["subscribers"])
             self.report("ready")
             self.wait_start()
             self._started.set()
@@ -481,8 +524,9 @@ class Worker:
                     self.report_stats()  # also the heartbeat the supervisor's health check reads
             return 0
         except Exception as e:
-            self.log.error("node '%s' stopped on an error: %s", self.id, "".join(
-                traceback.format_exception_only(e)).strip())
+            self.log.error(
+                "node '%s' stopped on an error: %s", self.id, "".join(traceback.format_exception_only(e)).strip()
+            )
             return EXIT_HANDLER_FAILED
         finally:
             self.stop.set()
@@ -552,8 +596,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
     with open(argv[0]) as f:
         cfg = json.load(f)
-    logging.basicConfig(level=cfg.get("log_level", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s.%(msecs)03d %(name)s %(levelname)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=cfg.get("log_level", "INFO"),
+        stream=sys.stderr,
+        format="%(asctime)s.%(msecs)03d %(name)s %(levelname)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     signal.signal(signal.SIGTERM, _terminate)
     try:
         worker = Worker(cfg)

@@ -148,7 +148,7 @@ def write_dataset(
         "scenes": scenes,
         "frames_per_scene": frames,
         "depth": {"unit": "millimetre", "scale": 0.001, "invalid": 0},
-        "splits": {"train": names[: scenes - n_val], "val": names[scenes - n_val:]},
+        "splits": {"train": names[: scenes - n_val], "val": names[scenes - n_val :]},
     }
     _write_json(root / "meta.json", meta)
     return root

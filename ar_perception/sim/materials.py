@@ -14,9 +14,7 @@ __all__ = ["Material", "PATTERNS", "pattern_blend", "noise3"]
 
 # Pattern ids (index into PATTERNS).
 PLAIN, TILES, WOOD, PLANKS, STRIPES, SEGMENTS, LEAFY, CARDBOARD, FABRIC = range(9)
-PATTERNS: tuple[str, ...] = (
-    "plain", "tiles", "wood", "planks", "stripes", "segments", "leafy", "cardboard", "fabric"
-)
+PATTERNS: tuple[str, ...] = ("plain", "tiles", "wood", "planks", "stripes", "segments", "leafy", "cardboard", "fabric")
 
 
 @dataclass(frozen=True)

@@ -74,9 +74,9 @@ class Renderer:
         prm = np.zeros((n + 1, _K), dtype=np.float32)
         for i, part in enumerate(parts):
             m = part.material
-            prm[i, _CA:_CA + 3] = m.color_a
-            prm[i, _CB:_CB + 3] = m.color_b
-            prm[i, _CENTER:_CENTER + 3] = part.center
+            prm[i, _CA : _CA + 3] = m.color_a
+            prm[i, _CB : _CB + 3] = m.color_b
+            prm[i, _CENTER : _CENTER + 3] = part.center
             prm[i, _COS], prm[i, _SIN] = math.cos(part.yaw), math.sin(part.yaw)
             prm[i, _SCALE], prm[i, _NAMP], prm[i, _NFREQ] = m.scale, m.noise_amp, m.noise_freq
         prm[n, _COS], prm[n, _SCALE] = 1.0, 1.0
@@ -125,8 +125,7 @@ class Renderer:
             rgb += 0.5
             np.minimum(rgb, 255.0, out=rgb)
             image[sl] = rgb.T
-        return RenderOutput(image.reshape(h, w, 3), t.reshape(h, w), labels.reshape(h, w),
-                            instances.reshape(h, w))
+        return RenderOutput(image.reshape(h, w, 3), t.reshape(h, w), labels.reshape(h, w), instances.reshape(h, w))
 
     def _occlusion_test(self, start: np.ndarray, to_light: np.ndarray) -> np.ndarray:
         rays = np.empty((start.shape[1], 6), dtype=np.float32)
@@ -204,8 +203,9 @@ class Renderer:
             for k in self._patterns:
                 sel = np.flatnonzero(pattern == k)
                 if sel.size:
-                    f[sel] = pattern_blend(k, np.take(lx, sel), np.take(ly, sel), np.take(lz, sel),
-                                           np.take(scale, np.take(g, sel)))
+                    f[sel] = pattern_blend(
+                        k, np.take(lx, sel), np.take(ly, sel), np.take(lz, sel), np.take(scale, np.take(g, sel))
+                    )
         shade_mul = noise3(p[0], p[1], p[2], gather(_NFREQ))
         shade_mul *= gather(_NAMP)
         shade_mul += 1.0

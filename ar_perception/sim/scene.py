@@ -41,14 +41,46 @@ T = TypeVar("T")
 
 # How many objects of each class a preset places: (min, max), both inclusive.
 SCENE_PRESETS: dict[str, dict[str, tuple[int, int]]] = {
-    "room": {"shelf": (1, 3), "table": (1, 2), "chair": (2, 5), "person": (1, 3), "lamp": (1, 3),
-             "plant": (2, 4), "box": (2, 5), "ball": (2, 4)},
-    "kitchen": {"shelf": (1, 1), "table": (1, 1), "chair": (3, 4), "person": (1, 2), "lamp": (0, 1),
-                "plant": (1, 2), "box": (1, 2), "ball": (0, 1)},
-    "living_room": {"shelf": (1, 2), "table": (1, 1), "chair": (1, 2), "person": (1, 1), "lamp": (1, 2),
-                    "plant": (2, 3), "box": (0, 2), "ball": (1, 2)},
-    "office": {"shelf": (2, 3), "table": (1, 2), "chair": (2, 4), "person": (1, 2), "lamp": (1, 1),
-               "plant": (1, 2), "box": (2, 4), "ball": (0, 1)},
+    "room": {
+        "shelf": (1, 3),
+        "table": (1, 2),
+        "chair": (2, 5),
+        "person": (1, 3),
+        "lamp": (1, 3),
+        "plant": (2, 4),
+        "box": (2, 5),
+        "ball": (2, 4),
+    },
+    "kitchen": {
+        "shelf": (1, 1),
+        "table": (1, 1),
+        "chair": (3, 4),
+        "person": (1, 2),
+        "lamp": (0, 1),
+        "plant": (1, 2),
+        "box": (1, 2),
+        "ball": (0, 1),
+    },
+    "living_room": {
+        "shelf": (1, 2),
+        "table": (1, 1),
+        "chair": (1, 2),
+        "person": (1, 1),
+        "lamp": (1, 2),
+        "plant": (2, 3),
+        "box": (0, 2),
+        "ball": (1, 2),
+    },
+    "office": {
+        "shelf": (2, 3),
+        "table": (1, 2),
+        "chair": (2, 4),
+        "person": (1, 2),
+        "lamp": (1, 1),
+        "plant": (1, 2),
+        "box": (2, 4),
+        "ball": (0, 1),
+    },
     "empty": {},
 }
 
@@ -125,31 +157,73 @@ class Scene:
 # Palettes (RGB in [0, 1]); a sampled colour is jittered within the class palette.
 
 _WOODS = [(0.62, 0.45, 0.28), (0.48, 0.32, 0.18), (0.75, 0.58, 0.38), (0.36, 0.22, 0.13), (0.68, 0.52, 0.36)]
-_FLOOR_TILES = [((0.82, 0.8, 0.76), (0.62, 0.6, 0.57)), ((0.9, 0.9, 0.9), (0.15, 0.15, 0.17)),
-                ((0.72, 0.62, 0.5), (0.55, 0.45, 0.36)), ((0.55, 0.58, 0.6), (0.42, 0.45, 0.48))]
+_FLOOR_TILES = [
+    ((0.82, 0.8, 0.76), (0.62, 0.6, 0.57)),
+    ((0.9, 0.9, 0.9), (0.15, 0.15, 0.17)),
+    ((0.72, 0.62, 0.5), (0.55, 0.45, 0.36)),
+    ((0.55, 0.58, 0.6), (0.42, 0.45, 0.48)),
+]
 _CARPETS = [(0.45, 0.47, 0.5), (0.32, 0.38, 0.52), (0.6, 0.55, 0.47), (0.5, 0.32, 0.3)]
-_PAINTS = [(0.93, 0.92, 0.88), (0.95, 0.9, 0.8), (0.8, 0.82, 0.84), (0.74, 0.82, 0.9), (0.76, 0.86, 0.76),
-           (0.94, 0.8, 0.74), (0.88, 0.84, 0.94)]
+_PAINTS = [
+    (0.93, 0.92, 0.88),
+    (0.95, 0.9, 0.8),
+    (0.8, 0.82, 0.84),
+    (0.74, 0.82, 0.9),
+    (0.76, 0.86, 0.76),
+    (0.94, 0.8, 0.74),
+    (0.88, 0.84, 0.94),
+]
 _CEILINGS = [(0.96, 0.96, 0.95), (0.92, 0.91, 0.88)]
 _LAMINATES = [(0.92, 0.92, 0.9), (0.12, 0.12, 0.13), (0.55, 0.56, 0.58)]
-_PLASTICS = [(0.8, 0.15, 0.12), (0.12, 0.3, 0.75), (0.15, 0.6, 0.3), (0.95, 0.75, 0.1), (0.95, 0.45, 0.1),
-             (0.1, 0.55, 0.6), (0.2, 0.2, 0.22), (0.6, 0.2, 0.55)]
+_PLASTICS = [
+    (0.8, 0.15, 0.12),
+    (0.12, 0.3, 0.75),
+    (0.15, 0.6, 0.3),
+    (0.95, 0.75, 0.1),
+    (0.95, 0.45, 0.1),
+    (0.1, 0.55, 0.6),
+    (0.2, 0.2, 0.22),
+    (0.6, 0.2, 0.55),
+]
 _CARDBOARDS = [(0.72, 0.55, 0.36), (0.65, 0.48, 0.3), (0.78, 0.62, 0.42)]
-_BALL_PAIRS = [((0.9, 0.1, 0.1), (0.95, 0.95, 0.95)), ((0.1, 0.3, 0.9), (0.98, 0.85, 0.1)),
-               ((0.1, 0.7, 0.2), (0.95, 0.95, 0.95)), ((0.95, 0.4, 0.05), (0.15, 0.1, 0.08)),
-               ((0.9, 0.2, 0.6), (0.2, 0.8, 0.9))]
+_BALL_PAIRS = [
+    ((0.9, 0.1, 0.1), (0.95, 0.95, 0.95)),
+    ((0.1, 0.3, 0.9), (0.98, 0.85, 0.1)),
+    ((0.1, 0.7, 0.2), (0.95, 0.95, 0.95)),
+    ((0.95, 0.4, 0.05), (0.15, 0.1, 0.08)),
+    ((0.9, 0.2, 0.6), (0.2, 0.8, 0.9)),
+]
 _SHELF_COLORS = [(0.93, 0.93, 0.91), (0.15, 0.14, 0.14), (0.45, 0.45, 0.47)]
-_BOOKS = [(0.7, 0.1, 0.1), (0.1, 0.2, 0.55), (0.1, 0.45, 0.2), (0.85, 0.7, 0.2), (0.9, 0.9, 0.85),
-          (0.15, 0.15, 0.15), (0.5, 0.25, 0.55), (0.9, 0.45, 0.2), (0.3, 0.6, 0.75)]
+_BOOKS = [
+    (0.7, 0.1, 0.1),
+    (0.1, 0.2, 0.55),
+    (0.1, 0.45, 0.2),
+    (0.85, 0.7, 0.2),
+    (0.9, 0.9, 0.85),
+    (0.15, 0.15, 0.15),
+    (0.5, 0.25, 0.55),
+    (0.9, 0.45, 0.2),
+    (0.3, 0.6, 0.75),
+]
 _METALS = [(0.2, 0.2, 0.22), (0.7, 0.7, 0.72), (0.7, 0.55, 0.25)]
 _SHADES = [(1.0, 0.96, 0.86), (1.0, 0.9, 0.7), (0.98, 0.98, 0.95), (1.0, 0.85, 0.75)]
 _POTS = [(0.72, 0.38, 0.24), (0.92, 0.92, 0.9), (0.35, 0.36, 0.4), (0.3, 0.45, 0.65)]
-_LEAVES = [((0.2, 0.5, 0.15), (0.1, 0.3, 0.08)), ((0.3, 0.6, 0.2), (0.15, 0.38, 0.1)),
-           ((0.15, 0.42, 0.25), (0.06, 0.24, 0.12))]
+_LEAVES = [
+    ((0.2, 0.5, 0.15), (0.1, 0.3, 0.08)),
+    ((0.3, 0.6, 0.2), (0.15, 0.38, 0.1)),
+    ((0.15, 0.42, 0.25), (0.06, 0.24, 0.12)),
+]
 _SKINS = [(0.96, 0.8, 0.69), (0.87, 0.67, 0.52), (0.68, 0.47, 0.33), (0.45, 0.3, 0.2), (0.32, 0.2, 0.13)]
 _HAIRS = [(0.08, 0.06, 0.05), (0.3, 0.18, 0.1), (0.75, 0.6, 0.35), (0.55, 0.55, 0.55)]
-_SHIRTS = [(0.85, 0.15, 0.15), (0.2, 0.35, 0.7), (0.95, 0.95, 0.95), (0.15, 0.15, 0.17), (0.3, 0.6, 0.35),
-           (0.95, 0.8, 0.2), (0.55, 0.3, 0.6)]
+_SHIRTS = [
+    (0.85, 0.15, 0.15),
+    (0.2, 0.35, 0.7),
+    (0.95, 0.95, 0.95),
+    (0.15, 0.15, 0.17),
+    (0.3, 0.6, 0.35),
+    (0.95, 0.8, 0.2),
+    (0.55, 0.3, 0.6),
+]
 _TROUSERS = [(0.15, 0.22, 0.4), (0.1, 0.1, 0.12), (0.65, 0.57, 0.42), (0.4, 0.4, 0.42)]
 
 
@@ -166,8 +240,16 @@ def _jitter(rng: np.random.Generator, color: Color, amount: float = 0.05) -> Col
     return (float(c[0]), float(c[1]), float(c[2]))
 
 
-def _mat(rng: np.random.Generator, pattern: int, a: Color, b: Color | None = None, scale: float = 0.3,
-         noise: float = 0.05, noise_freq: float = 4.0, emissive: bool = False) -> Material:
+def _mat(
+    rng: np.random.Generator,
+    pattern: int,
+    a: Color,
+    b: Color | None = None,
+    scale: float = 0.3,
+    noise: float = 0.05,
+    noise_freq: float = 4.0,
+    emissive: bool = False,
+) -> Material:
     a = _jitter(rng, a)
     b = _jitter(rng, b) if b is not None else _scaled(a, 0.7)
     return Material(pattern, a, b, scale, noise, noise_freq, emissive)
@@ -195,9 +277,11 @@ def _table(rng: np.random.Generator) -> Built:
     leg_m = top_m if rng.random() < 0.6 else _mat(rng, PLAIN, _pick(rng, _METALS), noise=0.02)
     if rng.random() < 0.25:  # round table on a pedestal
         r = rng.uniform(0.4, 0.6)
-        parts = [Part(CYLINDER, (0, 0, h - 0.02), (2 * r, 2 * r, 0.04), top_m),
-                 Part(CYLINDER, (0, 0, (h - 0.04) / 2), (0.08, 0.08, h - 0.04), leg_m),
-                 Part(CYLINDER, (0, 0, 0.015), (0.5, 0.5, 0.03), leg_m)]
+        parts = [
+            Part(CYLINDER, (0, 0, h - 0.02), (2 * r, 2 * r, 0.04), top_m),
+            Part(CYLINDER, (0, 0, (h - 0.04) / 2), (0.08, 0.08, h - 0.04), leg_m),
+            Part(CYLINDER, (0, 0, 0.015), (0.5, 0.5, 0.03), leg_m),
+        ]
         return parts, (r, r), h
     w, d = rng.uniform(0.8, 1.4), rng.uniform(0.6, 0.9)
     parts = [_box((0, 0, h - 0.02), (w, d, 0.04), top_m)]
@@ -217,8 +301,10 @@ def _chair(rng: np.random.Generator) -> Built:
     else:
         m = _mat(rng, FABRIC, _pick(rng, _PLASTICS), scale=0.02, noise=0.05)
     leg_m = m if rng.random() < 0.5 else _mat(rng, PLAIN, _pick(rng, _METALS), noise=0.02)
-    parts = [_box((0, 0, sh - 0.025), (w, w, 0.05), m),
-             _box((0, -w / 2 + 0.025, sh + back_h / 2), (w, 0.05, back_h), m)]
+    parts = [
+        _box((0, 0, sh - 0.025), (w, w, 0.05), m),
+        _box((0, -w / 2 + 0.025, sh + back_h / 2), (w, 0.05, back_h), m),
+    ]
     lh = sh - 0.05
     for sx in (-1, 1):
         for sy in (-1, 1):
@@ -245,8 +331,11 @@ def _shelf(rng: np.random.Generator) -> Built:
     w, d, h = rng.uniform(0.7, 1.2), rng.uniform(0.28, 0.4), rng.uniform(1.2, 2.0)
     m = _wood(rng, 0.6) if rng.random() < 0.35 else _mat(rng, PLAIN, _pick(rng, _SHELF_COLORS), noise=0.03)
     t = 0.025
-    parts = [_box((-w / 2 + t / 2, 0, h / 2), (t, d, h), m), _box((w / 2 - t / 2, 0, h / 2), (t, d, h), m),
-             _box((0, -d / 2 + t / 2, h / 2), (w - 2 * t, t, h), m)]
+    parts = [
+        _box((-w / 2 + t / 2, 0, h / 2), (t, d, h), m),
+        _box((w / 2 - t / 2, 0, h / 2), (t, d, h), m),
+        _box((0, -d / 2 + t / 2, h / 2), (w - 2 * t, t, h), m),
+    ]
     levels = max(3, int(h / 0.38))
     gap = (h - t) / levels
     for k in range(levels + 1):
@@ -270,9 +359,11 @@ def _lamp(rng: np.random.Generator) -> Built:
     r = rng.uniform(0.2, 0.3)
     sh = rng.uniform(0.28, 0.4)
     shade = _mat(rng, PLAIN, _pick(rng, _SHADES), noise=0.02, emissive=True)
-    parts = [Part(CYLINDER, (0, 0, 0.015), (0.32, 0.32, 0.03), metal),
-             Part(CYLINDER, (0, 0, h / 2), (0.045, 0.045, h - 0.03), metal),
-             Part(CYLINDER, (0, 0, h - sh / 2 + 0.05), (2 * r, 2 * r, sh), shade)]
+    parts = [
+        Part(CYLINDER, (0, 0, 0.015), (0.32, 0.32, 0.03), metal),
+        Part(CYLINDER, (0, 0, h / 2), (0.045, 0.045, h - 0.03), metal),
+        Part(CYLINDER, (0, 0, h - sh / 2 + 0.05), (2 * r, 2 * r, sh), shade),
+    ]
     return parts, (r, r), h + 0.05
 
 
@@ -280,8 +371,10 @@ def _plant(rng: np.random.Generator) -> Built:
     pr, ph = rng.uniform(0.12, 0.22), rng.uniform(0.2, 0.4)
     pot = _mat(rng, PLAIN, _pick(rng, _POTS), noise=0.04)
     a, b = _pick(rng, _LEAVES)
-    parts = [Part(CYLINDER, (0, 0, ph / 2), (2 * pr, 2 * pr, ph), pot),
-             Part(CYLINDER, (0, 0, ph), (1.8 * pr, 1.8 * pr, 0.02), _mat(rng, PLAIN, (0.25, 0.17, 0.1)))]
+    parts = [
+        Part(CYLINDER, (0, 0, ph / 2), (2 * pr, 2 * pr, ph), pot),
+        Part(CYLINDER, (0, 0, ph), (1.8 * pr, 1.8 * pr, 0.02), _mat(rng, PLAIN, (0.25, 0.17, 0.1))),
+    ]
     tall = rng.random() < 0.4
     top = ph
     if tall:
@@ -337,12 +430,26 @@ def _person(rng: np.random.Generator) -> Built:
 
 
 _BUILDERS = {
-    "table": _table, "chair": _chair, "box": _cardboard_box, "ball": _ball,
-    "shelf": _shelf, "lamp": _lamp, "plant": _plant, "person": _person,
+    "table": _table,
+    "chair": _chair,
+    "box": _cardboard_box,
+    "ball": _ball,
+    "shelf": _shelf,
+    "lamp": _lamp,
+    "plant": _plant,
+    "person": _person,
 }
 # Chance that an object is placed with its back against a wall (otherwise anywhere on the floor).
-_WALL_CHANCE = {"shelf": 1.0, "lamp": 0.7, "plant": 0.5, "person": 0.25, "box": 0.4, "table": 0.4,
-                "chair": 0.1, "ball": 0.1}
+_WALL_CHANCE = {
+    "shelf": 1.0,
+    "lamp": 0.7,
+    "plant": 0.5,
+    "person": 0.25,
+    "box": 0.4,
+    "table": 0.4,
+    "chair": 0.1,
+    "ball": 0.1,
+}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -451,8 +558,14 @@ def make_scene(seed: int, preset: str = "room") -> Scene:
     objects: list[SceneObject] = []
     next_id = _FIRST_OBJECT_INSTANCE
 
-    def place(name: str, built: Built, pose: tuple[float, float, float], z: float = 0.0,
-              ignore: int | None = None, stacked: bool = False) -> bool:
+    def place(
+        name: str,
+        built: Built,
+        pose: tuple[float, float, float],
+        z: float = 0.0,
+        ignore: int | None = None,
+        stacked: bool = False,
+    ) -> bool:
         nonlocal next_id
         obj_parts, (hx, hy), _ = built
         x, y, yaw = pose
@@ -460,8 +573,9 @@ def make_scene(seed: int, preset: str = "room") -> Scene:
         if not stacked and not layout.fits(fp, ignore):
             return False
         cid = CLASS_IDS[name]
-        placed = [Part(p.shape, p.center, p.size, p.material, p.yaw, cid, next_id).placed(x, y, yaw, z)
-                  for p in obj_parts]
+        placed = [
+            Part(p.shape, p.center, p.size, p.material, p.yaw, cid, next_id).placed(x, y, yaw, z) for p in obj_parts
+        ]
         lo, hi = _aabb(placed)
         objects.append(SceneObject(next_id, name, (float(x), float(y), float(z)), float(yaw), lo, hi))
         parts.extend(placed)
@@ -502,8 +616,15 @@ def make_scene(seed: int, preset: str = "room") -> Scene:
         pose = place_somewhere(name, built)
         if name == "box" and pose is not None and rng.random() < 0.35:
             _stack_box(rng, built, pose, place)
-    return Scene(int(seed), preset, (float(w), float(d), float(h)), (float(ring[0]), float(ring[1])),
-                 tuple(parts), tuple(objects), _light(rng, w, d, h))
+    return Scene(
+        int(seed),
+        preset,
+        (float(w), float(d), float(h)),
+        (float(ring[0]), float(ring[1])),
+        tuple(parts),
+        tuple(objects),
+        _light(rng, w, d, h),
+    )
 
 
 def _stack_box(
@@ -514,8 +635,9 @@ def _stack_box(
     hx, hy = min(thx, lower[1][0]), min(thy, lower[1][1])
     part = top_parts[0]
     top = Part(BOX, part.center, (2 * hx, 2 * hy, part.size[2]), part.material)
-    place("box", ([top], (hx, hy), top_h), (pose[0], pose[1], pose[2] + rng.uniform(-0.3, 0.3)),
-          z=lower[2], stacked=True)
+    place(
+        "box", ([top], (hx, hy), top_h), (pose[0], pose[1], pose[2] + rng.uniform(-0.3, 0.3)), z=lower[2], stacked=True
+    )
 
 
 def _place_chairs(

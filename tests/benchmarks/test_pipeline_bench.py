@@ -19,10 +19,21 @@ from ar_perception.models.heads import default_head_path  # noqa: E402
 
 def test_graph_text_parses_in_both_modes(tmp_path: Path) -> None:
     for reliable in (False, True):
-        g = pipeline.parse_graph(pipeline.graph_text((160, 120), 4, 3, not reliable, reliable, str(tmp_path)),
-                                 "<test>", search_paths=[str(pipeline.ROOT)])
-        assert [n.id for n in g.spec.nodes] == ["cam", "enc", "seg", "depth", "cloud", "log_seg", "log_cloud",
-                                                "log_encoder"]
+        g = pipeline.parse_graph(
+            pipeline.graph_text((160, 120), 4, 3, not reliable, reliable, str(tmp_path)),
+            "<test>",
+            search_paths=[str(pipeline.ROOT)],
+        )
+        assert [n.id for n in g.spec.nodes] == [
+            "cam",
+            "enc",
+            "seg",
+            "depth",
+            "cloud",
+            "log_seg",
+            "log_cloud",
+            "log_encoder",
+        ]
         assert g.node("cloud").sync is not None and g.node("cloud").sync.mode == "exact"
         want = "reliable" if reliable else "fifo"
         assert g.node("cloud").inputs["depth"].queue.policy == want

@@ -18,13 +18,19 @@ import transport  # noqa: E402
 
 @pytest.mark.slow  # about 7 s on 2 cores: eight short process pairs
 def test_tiny_run_gives_well_formed_rows() -> None:
-    plan = [transport.Case(8, count=10, period_ms=2.0, burst=20),
-            transport.Case(64 * 1024, count=10, period_ms=2.0, burst=20)]
+    plan = [
+        transport.Case(8, count=10, period_ms=2.0, burst=20),
+        transport.Case(64 * 1024, count=10, period_ms=2.0, burst=20),
+    ]
     results = transport.run(plan, rounds=1)
     rows = json.loads(json.dumps([r.row() for r in results]))
 
     assert sorted((r["contender"], r["bytes"]) for r in rows) == [
-        ("arp", 8), ("arp", 65536), ("raw-zmq", 8), ("raw-zmq", 65536)]
+        ("arp", 8),
+        ("arp", 65536),
+        ("raw-zmq", 8),
+        ("raw-zmq", 65536),
+    ]
     for row in rows:
         assert set(row) == {"contender", "bytes", "p50_us", "p99_us", "msgs_per_s"}
         assert 0 < row["p50_us"] <= row["p99_us"] and math.isfinite(row["p99_us"]), row

@@ -22,8 +22,9 @@ def test_create_writes_a_pair_with_a_private_secret_and_show_prints_only_the_pub
 
     again = runner.invoke(app, ["keys", "create", "headset", "--dir", str(tmp_path / "k")])
     assert again.exit_code == 1
-    assert again.output.replace("\n", "") == (f"{public}: a key pair named 'headset' already exists "
-                                              "(use --force to replace it)")
+    assert again.output.replace("\n", "") == (
+        f"{public}: a key pair named 'headset' already exists (use --force to replace it)"
+    )
     assert runner.invoke(app, ["keys", "create", "headset", "--dir", str(tmp_path / "k"), "--force"]).exit_code == 0
     assert load_public(public) != pub
 
@@ -31,10 +32,13 @@ def test_create_writes_a_pair_with_a_private_secret_and_show_prints_only_the_pub
 def test_show_refuses_missing_and_foreign_files(tmp_path):
     r = runner.invoke(app, ["keys", "show", str(tmp_path / "nope.key")])
     assert r.exit_code == 1
-    assert r.output.replace("\n", "") == f"{tmp_path}/nope.key: no such key file (create one with `arp keys create NAME`)"
+    assert (
+        r.output.replace("\n", "") == f"{tmp_path}/nope.key: no such key file (create one with `arp keys create NAME`)"
+    )
     junk = tmp_path / "junk.key"
     junk.write_text("just some text\n")
     r = runner.invoke(app, ["keys", "show", str(junk)])
     assert r.exit_code == 1
-    assert r.output.replace("\n", "") == (f"{junk}: not a CurveZMQ key file (expected the public-key line "
-                                              "`arp keys create` writes)")
+    assert r.output.replace("\n", "") == (
+        f"{junk}: not a CurveZMQ key file (expected the public-key line `arp keys create` writes)"
+    )

@@ -18,8 +18,15 @@ from ar_perception.keys import create_keypair
 BAD = Path(__file__).parent / "bad"
 FILES = sorted(BAD.glob("[0-9][0-9]_*.yaml"))
 EXPECTED: dict[str, list[str]] = yaml.safe_load((BAD / "expected.yaml").read_text())
-MODELS = (spec.GraphSpec, spec.NodeSpec, spec.InputSpec, spec.QueueSpec, spec.SyncSpec, spec.RestartSpec,
-          spec.SecuritySpec)
+MODELS = (
+    spec.GraphSpec,
+    spec.NodeSpec,
+    spec.InputSpec,
+    spec.QueueSpec,
+    spec.SyncSpec,
+    spec.RestartSpec,
+    spec.SecuritySpec,
+)
 
 
 @pytest.fixture
@@ -54,13 +61,21 @@ def test_bad_graph_gives_its_exact_problems(path, keys):
 def test_set_into_a_malformed_graph_or_with_a_malformed_value_is_a_problem_not_a_crash(keys):
     with pytest.raises(GraphError) as e:
         load_graph(BAD / "31_params_not_a_mapping.yaml", sets=["cam.fps=5"])
-    assert e.value.problems == [(f"{BAD / '31_params_not_a_mapping.yaml'}: --set 'cam.fps=5': cannot set a "
-                                 "parameter inside cam.params (expected a mapping, got a list)")]
+    assert e.value.problems == [
+        (
+            f"{BAD / '31_params_not_a_mapping.yaml'}: --set 'cam.fps=5': cannot set a "
+            "parameter inside cam.params (expected a mapping, got a list)"
+        )
+    ]
     hello = BAD.parents[2] / "graphs" / "hello.yaml"
     with pytest.raises(GraphError) as e:
         load_graph(hello, sets=["cam.fps=[1,"])  # not YAML: taken as the string it is
-    assert e.value.problems == [(f"{hello}: nodes[0] (cam).params.fps: Input should be a valid number, unable to "
-                                 "parse string as a number (got '[1,')")]
+    assert e.value.problems == [
+        (
+            f"{hello}: nodes[0] (cam).params.fps: Input should be a valid number, unable to "
+            "parse string as a number (got '[1,')"
+        )
+    ]
 
 
 def test_validate_prints_the_problems_and_exits_2(keys):

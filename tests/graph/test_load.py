@@ -40,14 +40,18 @@ def test_yaml_syntax_error_has_line_and_column():
 
 def test_unknown_key_suggests_nearest():
     (p,) = problems(GOOD.replace("params: {fps: 10, frames: 3}", "parms: {fps: 10}"))
-    assert p == ("g.yaml: nodes[0] (cam): unknown key 'parms' (expected one of: id, node, params, inputs, "
-                 "outputs, sync, restart, on_error, transport, host, port, health_timeout; did you mean 'params'?)")
+    assert p == (
+        "g.yaml: nodes[0] (cam): unknown key 'parms' (expected one of: id, node, params, inputs, "
+        "outputs, sync, restart, on_error, transport, host, port, health_timeout; did you mean 'params'?)"
+    )
 
 
 def test_unknown_node_type_suggests_nearest():
     (p,) = problems(GOOD.replace("node: invert", "node: invrt"))
-    assert p == ("g.yaml: nodes[1] (inv).node: unknown node type 'invrt' (expected a built-in name or "
-                 "'module:Class'; did you mean 'invert'?)")
+    assert p == (
+        "g.yaml: nodes[1] (inv).node: unknown node type 'invrt' (expected a built-in name or "
+        "'module:Class'; did you mean 'invert'?)"
+    )
 
 
 def test_unknown_parameter_and_mistyped_parameter():
@@ -72,8 +76,9 @@ def test_dangling_source_and_misspelled_output():
 
 def test_unknown_input_port():
     (p,) = problems(GOOD.replace("inputs: {image: cam/image}", "inputs: {img: cam/image}"))
-    assert p == ("g.yaml: nodes[1] (inv).inputs.img: 'invert' has no input 'img' "
-                 "(expected one of: image; did you mean 'image'?)")
+    assert p == (
+        "g.yaml: nodes[1] (inv).inputs.img: 'invert' has no input 'img' (expected one of: image; did you mean 'image'?)"
+    )
 
 
 def test_duplicate_ids():
@@ -101,8 +106,7 @@ nodes:
 
 def test_kind_mismatch_between_nodes(tmp_path):
     (tmp_path / "kinds_plugin.py").write_text(
-        "from ar_perception import Node\n"
-        "class Talk(Node):\n    outputs = {'text': 'Text'}\n"
+        "from ar_perception import Node\nclass Talk(Node):\n    outputs = {'text': 'Text'}\n"
     )
     text = """
 nodes:
@@ -111,8 +115,10 @@ nodes:
 """
     with pytest.raises(GraphError) as e:
         parse_graph(text, "g.yaml", search_paths=[str(tmp_path)])
-    assert e.value.problems == ["g.yaml: nodes[1] (inv).inputs.image: kind mismatch: 'talk/text' gives Text, "
-                                "but 'image' takes Image (expected Image, got Text)"]
+    assert e.value.problems == [
+        "g.yaml: nodes[1] (inv).inputs.image: kind mismatch: 'talk/text' gives Text, "
+        "but 'image' takes Image (expected Image, got Text)"
+    ]
 
 
 def test_plugin_that_does_not_import(tmp_path):
@@ -120,8 +126,10 @@ def test_plugin_that_does_not_import(tmp_path):
     with pytest.raises(GraphError) as e:
         parse_graph("nodes:\n  - {id: x, node: 'broken_plugin:X'}\n", "g.yaml", search_paths=[str(tmp_path)])
     (p,) = e.value.problems
-    assert p.startswith("g.yaml: nodes[0] (x).node: cannot import module 'broken_plugin' for node "
-                        "'broken_plugin:X': No module named 'not_a_module_anywhere'")
+    assert p.startswith(
+        "g.yaml: nodes[0] (x).node: cannot import module 'broken_plugin' for node "
+        "'broken_plugin:X': No module named 'not_a_module_anywhere'"
+    )
 
 
 def test_bad_timer_and_bad_queue():
@@ -131,14 +139,18 @@ nodes:
   - {id: u, node: sink, inputs: {in: {source: t/x, queue: lifo}}}
 """
     ps = problems(text)
-    assert ps[0] == ("g.yaml: nodes[0] (t).inputs.in.source: timer source must be "
-                     "timer/hz/RATE or timer/ms/PERIOD (got 'timer/hz/fast')")
-    assert ps[1].startswith("g.yaml: nodes[1] (u).inputs.in.queue.policy: Input should be 'latest', 'fifo' "
-                            "or 'reliable' (got 'lifo')")
+    assert ps[0] == (
+        "g.yaml: nodes[0] (t).inputs.in.source: timer source must be "
+        "timer/hz/RATE or timer/ms/PERIOD (got 'timer/hz/fast')"
+    )
+    assert ps[1].startswith(
+        "g.yaml: nodes[1] (u).inputs.in.queue.policy: Input should be 'latest', 'fifo' or 'reliable' (got 'lifo')"
+    )
 
 
 def test_queue_short_forms():
-    g = parse_graph("""
+    g = parse_graph(
+        """
 nodes:
   - {id: cam, node: pattern}
   - id: a
@@ -147,7 +159,9 @@ nodes:
   - id: b
     node: sink
     inputs: {in: {source: cam/image, queue: "fifo:3"}}
-""", "g.yaml")
+""",
+        "g.yaml",
+    )
     assert g.node("a").inputs["in"].queue.size == 5
     assert g.node("b").inputs["in"].queue.size == 3
 
@@ -171,6 +185,7 @@ nodes:
     sync: {mode: latest}
 """
     from pathlib import Path
+
     with pytest.raises(GraphError) as e:
         parse_graph(text, "g.yaml", search_paths=[str(Path(__file__).parents[1] / "runtime")])
     assert e.value.problems == [

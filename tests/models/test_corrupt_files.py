@@ -78,21 +78,32 @@ def test_the_valid_checkpoint_loads(tiny_vit, checkpoint: Path) -> None:
 @pytest.mark.parametrize("fraction", (0.0001, *CUTS))
 def test_truncated_checkpoint(tiny_vit, checkpoint: Path, fraction: float) -> None:
     bad = cut(checkpoint, checkpoint.with_name("cut.pt"), fraction)
-    with pytest.raises(ModelError, match=exact(
+    with pytest.raises(
+        ModelError,
+        match=exact(
             f"{bad}: cannot read checkpoint file: truncated or corrupt (the zip archive's directory is missing or "
-            f"damaged; {TORCH_EXPECTED})")):
+            f"damaged; {TORCH_EXPECTED})"
+        ),
+    ):
         load_checkpoint(tiny_vit, bad)
 
 
 def test_empty_random_and_folder_checkpoints(tiny_vit, tmp_path: Path) -> None:
     (tmp_path / "empty.pt").write_bytes(b"")
-    with pytest.raises(ModelError, match=exact(f"{tmp_path}/empty.pt: empty file (0 bytes), expected a checkpoint file")):
+    with pytest.raises(
+        ModelError, match=exact(f"{tmp_path}/empty.pt: empty file (0 bytes), expected a checkpoint file")
+    ):
         load_checkpoint(tiny_vit, tmp_path / "empty.pt")
     noise = np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes()
     assert noise[:1] != b"\x80" and noise[:2] != b"PK"
     (tmp_path / "noise.pt").write_bytes(noise)
-    with pytest.raises(ModelError, match=exact(f"{tmp_path}/noise.pt: cannot read checkpoint file: not a PyTorch "
-                                               f"file (no zip archive signature; {TORCH_EXPECTED})")):
+    with pytest.raises(
+        ModelError,
+        match=exact(
+            f"{tmp_path}/noise.pt: cannot read checkpoint file: not a PyTorch "
+            f"file (no zip archive signature; {TORCH_EXPECTED})"
+        ),
+    ):
         load_checkpoint(tiny_vit, tmp_path / "noise.pt")
     (tmp_path / "dir.pt").mkdir()
     with pytest.raises(ModelError, match=exact(f"{tmp_path}/dir.pt: is a folder, expected a checkpoint file")):
@@ -102,8 +113,13 @@ def test_empty_random_and_folder_checkpoints(tiny_vit, tmp_path: Path) -> None:
 def test_a_zip_that_is_not_a_torch_archive(tiny_vit, tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "other.pt", "w") as z:
         z.writestr("notes/readme.txt", "hello")
-    with pytest.raises(ModelError, match=exact(f"{tmp_path}/other.pt: cannot read checkpoint file: a zip archive but "
-                                               f"not a PyTorch file (no data.pkl record; {TORCH_EXPECTED})")):
+    with pytest.raises(
+        ModelError,
+        match=exact(
+            f"{tmp_path}/other.pt: cannot read checkpoint file: a zip archive but "
+            f"not a PyTorch file (no data.pkl record; {TORCH_EXPECTED})"
+        ),
+    ):
         load_checkpoint(tiny_vit, tmp_path / "other.pt")
 
 
@@ -116,14 +132,20 @@ def test_a_damaged_structure_record_fails_its_crc(tiny_vit, checkpoint: Path) ->
     data[start + 5] ^= 0xFF  # inside the pickled structure
     bad = checkpoint.with_name("crc.pt")
     bad.write_bytes(bytes(data))
-    with pytest.raises(ModelError, match=exact(f"{bad}: cannot read checkpoint file: truncated or corrupt (bad CRC in "
-                                               f"data.pkl; {TORCH_EXPECTED})")):
+    with pytest.raises(
+        ModelError,
+        match=exact(
+            f"{bad}: cannot read checkpoint file: truncated or corrupt (bad CRC in data.pkl; {TORCH_EXPECTED})"
+        ),
+    ):
         load_checkpoint(tiny_vit, bad)
 
 
 def test_pickled_objects_are_refused_and_never_run(tiny_vit, tmp_path: Path) -> None:
-    refused = ("refused to load checkpoint file: it holds Python objects other than tensors and plain data, and "
-               "unpickling them could run code (expected a state dict of tensors)")
+    refused = (
+        "refused to load checkpoint file: it holds Python objects other than tensors and plain data, and "
+        "unpickling them could run code (expected a state dict of tensors)"
+    )
     marker = tmp_path / "ran"
     torch.save({"blocks.0.norm1.weight": Opens(marker)}, tmp_path / "code.pt")  # a zip archive
     (tmp_path / "legacy.pt").write_bytes(pickle.dumps(Opens(marker), protocol=2))  # a bare (legacy) pickle
@@ -147,9 +169,13 @@ def test_a_record_past_the_end_is_truncation(tmp_path: Path) -> None:
     entry = [i for i in range(len(data)) if data[i : i + 4] == b"PK\x01\x02"][1]  # its central directory entry
     struct.pack_into("<I", data, entry + 20, 10**6)  # its compressed size
     (tmp_path / "long.pt").write_bytes(bytes(data))
-    with pytest.raises(ModelError, match=exact(
+    with pytest.raises(
+        ModelError,
+        match=exact(
             f"{tmp_path}/long.pt: cannot read checkpoint file: truncated (record 'archive/data/0' ends past the end "
-            f"of the file at byte {len(data)}; {TORCH_EXPECTED})")):
+            f"of the file at byte {len(data)}; {TORCH_EXPECTED})"
+        ),
+    ):
         check_torch_file(tmp_path / "long.pt")
 
 
@@ -180,8 +206,15 @@ def _fit(tmp_path: Path, epochs: int, ckpt: Path, logs: list[str] | None = None)
     values = np.random.default_rng(1).integers(0, 3, 4 * 16).astype(np.uint8)  # 4x4 targets, 3 classes
     tindex = np.array([[16 * i, 4, 4] for i in range(4)])
     cfg = TrainConfig(task="seg", data=str(tmp_path), encoder={"model": "fake"}, epochs=epochs, batch_size=2)
-    return fit_cached(TinyCache(), (values, tindex), cfg, 3, checkpoint=ckpt, progress=False,
-                      log=(logs if logs is not None else []).append)
+    return fit_cached(
+        TinyCache(),
+        (values, tindex),
+        cfg,
+        3,
+        checkpoint=ckpt,
+        progress=False,
+        log=(logs if logs is not None else []).append,
+    )
 
 
 def test_training_checkpoint_holds_only_tensors_and_plain_data_and_resumes(tmp_path: Path, monkeypatch) -> None:
@@ -214,9 +247,13 @@ def test_truncated_training_checkpoint(tmp_path: Path, fraction: float) -> None:
     ckpt = tmp_path / "seg.ckpt.pt"
     _fit(tmp_path, 1, ckpt)
     cut(ckpt, ckpt, fraction)
-    with pytest.raises(ModelError, match=exact(
+    with pytest.raises(
+        ModelError,
+        match=exact(
             f"{ckpt}: cannot read training checkpoint: truncated or corrupt (the zip archive's directory is missing "
-            f"or damaged; {TORCH_EXPECTED})")):
+            f"or damaged; {TORCH_EXPECTED})"
+        ),
+    ):
         _fit(tmp_path, 2, ckpt)
 
 
@@ -224,24 +261,36 @@ def test_training_checkpoint_with_objects_or_the_wrong_content(tmp_path: Path) -
     ckpt = tmp_path / "seg.ckpt.pt"
     marker = tmp_path / "ran"
     torch.save({"key": "k", "epoch": 1, "losses": [], "model": {}, "opt": {}, "sched": Opens(marker)}, ckpt)
-    with pytest.raises(ModelError, match=exact(
+    with pytest.raises(
+        ModelError,
+        match=exact(
             f"{ckpt}: refused to load training checkpoint: it holds Python objects other than tensors and plain data, "
-            "and unpickling them could run code (expected a state dict of tensors)")):
+            "and unpickling them could run code (expected a state dict of tensors)"
+        ),
+    ):
         _fit(tmp_path, 1, ckpt)
     assert not marker.exists()
     torch.save({"key": "k", "epoch": "one", "model": {}}, ckpt)
-    with pytest.raises(ModelError, match=exact(
+    with pytest.raises(
+        ModelError,
+        match=exact(
             f"{ckpt}: not a training checkpoint of arp (missing or invalid: epoch, losses, opt, sched; expected a "
-            "dict with key, epoch, losses, model, opt, sched); delete it to train from the start")):
+            "dict with key, epoch, losses, model, opt, sched); delete it to train from the start"
+        ),
+    ):
         _fit(tmp_path, 1, ckpt)
     ckpt.unlink()  # as the message says
     _fit(tmp_path, 1, ckpt)
     ck = torch.load(ckpt, weights_only=True)
     ck["model"]["conv.weight"] = torch.zeros(5, 8, 1, 1)
     torch.save(ck, ckpt)
-    with pytest.raises(ModelError, match=exact(
+    with pytest.raises(
+        ModelError,
+        match=exact(
             f"{ckpt}: training checkpoint does not fit this head (Error(s) in loading state_dict for TorchHead:); "
-            "delete it to train from the start")):
+            "delete it to train from the start"
+        ),
+    ):
         _fit(tmp_path, 1, ckpt)
 
 
@@ -267,10 +316,12 @@ def _tiny_graph(tmp_path: Path, name: str, inputs: dict[str, list[int]], meta: d
     from onnx import TensorProto, helper
 
     nodes = [helper.make_node("Identity", [n], [f"y{i}"]) for i, n in enumerate(inputs)]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
-                                           for n, s in inputs.items()],
-                              [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, s)
-                               for i, s in enumerate(inputs.values())])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
+        [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, s) for i, s in enumerate(inputs.values())],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     for k, v in meta.items():
@@ -305,7 +356,9 @@ def test_empty_and_random_onnx(tmp_path: Path) -> None:
     (tmp_path / "empty.onnx").write_bytes(b"")
     (tmp_path / "noise.onnx").write_bytes(np.random.default_rng(2).integers(0, 256, 5000, dtype=np.uint8).tobytes())
     for make in (OnnxEncoder, lambda p: GenericOnnxEncoder(p, "tokens")):
-        with pytest.raises(ModelError, match=exact(f"{tmp_path}/empty.onnx: empty file (0 bytes), expected an ONNX file")):
+        with pytest.raises(
+            ModelError, match=exact(f"{tmp_path}/empty.onnx: empty file (0 bytes), expected an ONNX file")
+        ):
             make(tmp_path / "empty.onnx")
         with pytest.raises(ModelError, match=exact(f"{tmp_path}/noise.onnx: {ONNX_CORRUPT}")):
             make(tmp_path / "noise.onnx")
@@ -324,25 +377,31 @@ def test_valid_onnx_with_the_wrong_inputs_or_outputs(tiny_onnx: Path, tmp_path: 
     pytest.importorskip("onnxruntime")
     from ar_perception.models.onnx import GenericOnnxEncoder, OnnxEncoder
 
-    meta = {"arp.model": "x", "arp.input_size": "[32, 32]", "arp.grid": "[2, 2]", "arp.stride": "16",
-            "arp.dim": "32"}
+    meta = {"arp.model": "x", "arp.input_size": "[32, 32]", "arp.grid": "[2, 2]", "arp.stride": "16", "arp.dim": "32"}
     vector = _tiny_graph(tmp_path, "vector.onnx", {"x": [1, 8]}, meta)
-    with pytest.raises(ModelError, match=exact(f"{vector}: an encoder export has one input 'image' [B, 3, H, W], "
-                                               "this file has x [1, 8]")):
+    with pytest.raises(
+        ModelError,
+        match=exact(f"{vector}: an encoder export has one input 'image' [B, 3, H, W], this file has x [1, 8]"),
+    ):
         OnnxEncoder(vector)
-    with pytest.raises(ModelError, match=exact(f"{vector}: input 'x' has shape [1, 8], expected an image batch "
-                                               "[B, 3, H, W]")):
+    with pytest.raises(
+        ModelError, match=exact(f"{vector}: input 'x' has shape [1, 8], expected an image batch [B, 3, H, W]")
+    ):
         GenericOnnxEncoder(vector, "y0")
     image = _tiny_graph(tmp_path, "image.onnx", {"image": [1, 3, 32, 32]}, meta)
-    with pytest.raises(ModelError, match=exact(f"{image}: the encoder export lacks output(s) cls, patch_tokens, "
-                                               "storage_tokens (it has: y0)")):
+    with pytest.raises(
+        ModelError,
+        match=exact(f"{image}: the encoder export lacks output(s) cls, patch_tokens, storage_tokens (it has: y0)"),
+    ):
         OnnxEncoder(image)
     bad_meta = _tiny_graph(tmp_path, "meta.onnx", {"image": [1, 3, 32, 32]}, {**meta, "arp.input_size": "[32"})
-    with pytest.raises(ModelError, match=exact(f"{bad_meta}: export metadata arp.input_size is '[32', expected "
-                                               "2 integers")):
+    with pytest.raises(
+        ModelError, match=exact(f"{bad_meta}: export metadata arp.input_size is '[32', expected 2 integers")
+    ):
         OnnxEncoder(bad_meta)
-    no_grid = _tiny_graph(tmp_path, "nogrid.onnx", {"image": [1, 3, 32, 32]},
-                          {k: v for k, v in meta.items() if k != "arp.grid"})
+    no_grid = _tiny_graph(
+        tmp_path, "nogrid.onnx", {"image": [1, 3, 32, 32]}, {k: v for k, v in meta.items() if k != "arp.grid"}
+    )
     with pytest.raises(ModelError, match=exact(f"{no_grid}: export metadata arp.grid is missing, expected 2 integers")):
         OnnxEncoder(no_grid)
     foreign = _tiny_graph(tmp_path, "foreign.onnx", {"image": [1, 3, 32, 32]}, {})
@@ -365,9 +424,14 @@ SAFETENSORS_BAD = "not a readable safetensors file"
 def _head_state(info: HeadInfo) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(3)
     K, D = info.out_channels, info.in_channels
-    return {"bn.weight": rng.uniform(0.5, 1.5, D), "bn.bias": rng.normal(size=D), "bn.running_mean": rng.normal(size=D),
-            "bn.running_var": rng.uniform(0.5, 2, D), "conv.weight": rng.normal(size=(K, D, 1, 1)),
-            "conv.bias": rng.normal(size=K)}
+    return {
+        "bn.weight": rng.uniform(0.5, 1.5, D),
+        "bn.bias": rng.normal(size=D),
+        "bn.running_mean": rng.normal(size=D),
+        "bn.running_var": rng.uniform(0.5, 2, D),
+        "conv.weight": rng.normal(size=(K, D, 1, 1)),
+        "conv.bias": rng.normal(size=K),
+    }
 
 
 SEG = HeadInfo("seg", "fake-enc", 8, [32, 32], classes=["a", "b", "c"])
@@ -417,7 +481,9 @@ def test_truncated_head(head_file: Path, tmp_path: Path, fraction: float) -> Non
 
 def test_empty_folder_and_garbage_header(head_file: Path, tmp_path: Path) -> None:
     (tmp_path / "empty.safetensors").write_bytes(b"")
-    with pytest.raises(ModelError, match=exact(f"{tmp_path}/empty.safetensors: empty file (0 bytes), expected a head file")):
+    with pytest.raises(
+        ModelError, match=exact(f"{tmp_path}/empty.safetensors: empty file (0 bytes), expected a head file")
+    ):
         load_head(tmp_path / "empty.safetensors")
     (tmp_path / "dir.safetensors").mkdir()
     with pytest.raises(ModelError, match=exact(f"{tmp_path}/dir.safetensors: is a folder, expected a head file")):
@@ -426,39 +492,61 @@ def test_empty_folder_and_garbage_header(head_file: Path, tmp_path: Path) -> Non
     n = _header_len(head_file)
     data[8 : 8 + n] = b"\xff" * n
     (tmp_path / "garbage.safetensors").write_bytes(bytes(data))
-    with pytest.raises(ModelError, match=exact(
+    with pytest.raises(
+        ModelError,
+        match=exact(
             f"{tmp_path}/garbage.safetensors: {SAFETENSORS_BAD} (corrupt header: not a JSON object; expected tensor "
-            "names with dtype, shape and data_offsets)")):
+            "names with dtype, shape and data_offsets)"
+        ),
+    ):
         load_head(tmp_path / "garbage.safetensors")
     struct.pack_into("<Q", data, 0, 2**62)
     (tmp_path / "huge.safetensors").write_bytes(bytes(data))
-    with pytest.raises(ModelError, match=exact(
+    with pytest.raises(
+        ModelError,
+        match=exact(
             f"{tmp_path}/huge.safetensors: {SAFETENSORS_BAD} (truncated or corrupt: the header length field says "
-            f"{2**62} bytes, but {len(data) - 8} follow it)")):
+            f"{2**62} bytes, but {len(data) - 8} follow it)"
+        ),
+    ):
         load_head(tmp_path / "huge.safetensors")
     header = json.loads(head_file.read_bytes()[8 : 8 + n])
     header["conv.bias"]["data_offsets"] = [0, -4]
     text = json.dumps(header).encode()
-    (tmp_path / "offsets.safetensors").write_bytes(struct.pack("<Q", len(text)) + text + head_file.read_bytes()[8 + n :])
-    with pytest.raises(ModelError, match=exact(
+    (tmp_path / "offsets.safetensors").write_bytes(
+        struct.pack("<Q", len(text)) + text + head_file.read_bytes()[8 + n :]
+    )
+    with pytest.raises(
+        ModelError,
+        match=exact(
             f"{tmp_path}/offsets.safetensors: {SAFETENSORS_BAD} (corrupt header: tensor 'conv.bias' has no valid "
-            "data_offsets)")):
+            "data_offsets)"
+        ),
+    ):
         load_head(tmp_path / "offsets.safetensors")
 
 
 def test_head_tensors_missing_misshaped_or_not_finite(head_file: Path, tmp_path: Path) -> None:
     meta, state = _meta(head_file), _head_state(SEG)
     missing = _save_raw(tmp_path / "missing.safetensors", {k: v for k, v in state.items() if k != "conv.bias"}, meta)
-    with pytest.raises(ModelError, match=exact(
+    with pytest.raises(
+        ModelError,
+        match=exact(
             f"{missing}: seg head: tensor 'conv.bias' is missing (expected shape (3,); the file has: bn.bias, "
-            "bn.running_mean, bn.running_var, bn.weight, conv.weight)")):
+            "bn.running_mean, bn.running_var, bn.weight, conv.weight)"
+        ),
+    ):
         load_head(missing)
     shaped = _save_raw(tmp_path / "shape.safetensors", {**state, "conv.weight": np.zeros((4, 8, 1, 1))}, meta)
-    with pytest.raises(ModelError, match=exact(
-            f"{shaped}: seg head: tensor 'conv.weight' must have shape (3, 8, 1, 1), got (4, 8, 1, 1)")):
+    with pytest.raises(
+        ModelError,
+        match=exact(f"{shaped}: seg head: tensor 'conv.weight' must have shape (3, 8, 1, 1), got (4, 8, 1, 1)"),
+    ):
         load_head(shaped)
     nan = _save_raw(tmp_path / "nan.safetensors", {**state, "bn.running_var": np.full(8, np.nan)}, meta)
-    with pytest.raises(ModelError, match=exact(f"{nan}: seg head: tensor 'bn.running_var' holds NaN or infinite values")):
+    with pytest.raises(
+        ModelError, match=exact(f"{nan}: seg head: tensor 'bn.running_var' holds NaN or infinite values")
+    ):
         load_head(nan)
 
 
@@ -472,22 +560,35 @@ def test_head_metadata_missing_or_invalid(head_file: Path, tmp_path: Path) -> No
     cases = [
         (with_meta("none", None), "not an arp head file (metadata format None, expected 'arp-head')"),
         (with_meta("version", {**meta, "version": "x"}), "head format version 'x' is not supported (expected 1)"),
-        (with_meta("noinfo", {k: v for k, v in meta.items() if k != "info"}),
-         "head metadata 'info' is missing (expected the JSON of HeadInfo that LinearHead.save writes)"),
-        (with_meta("json", {**meta, "info": "{oops"}), "head metadata 'info' is not valid JSON (Expecting property "
-                                                       "name enclosed in double quotes: line 1 column 2 (char 1))"),
+        (
+            with_meta("noinfo", {k: v for k, v in meta.items() if k != "info"}),
+            "head metadata 'info' is missing (expected the JSON of HeadInfo that LinearHead.save writes)",
+        ),
+        (
+            with_meta("json", {**meta, "info": "{oops"}),
+            "head metadata 'info' is not valid JSON (Expecting property "
+            "name enclosed in double quotes: line 1 column 2 (char 1))",
+        ),
         (with_meta("list", {**meta, "info": "[]"}), "head metadata 'info' is a JSON list, expected an object"),
-        (with_meta("unknown", {**meta, "info": json.dumps({**info, "colour": 1})}),
-         "head metadata 'info' has unknown key(s) colour (known: bins, classes, cls_token, dim, encoder, features, "
-         "ignore_index, input_size, task, training)"),
-        (with_meta("fields", {**meta, "info": json.dumps({**info, "task": "pose", "dim": -1})}),
-         "head metadata 'info' has an invalid task 'pose' (expected 'seg' or 'depth'); invalid dim -1 (expected a "
-         "positive integer)"),
-        (with_meta("classes", {**meta, "info": json.dumps({**info, "classes": []})}),
-         "head metadata 'info' has an invalid classes [] (expected a non-empty list of names)"),
-        (with_meta("bins", {**meta, "info": json.dumps({**info, "task": "depth", "bins": {"n": DEPTH_BINS}})}),
-         f"head metadata 'info' has an invalid bins {{'n': {DEPTH_BINS}}} (expected {{'n': count, 'min': metres, "
-         "'max': metres})"),
+        (
+            with_meta("unknown", {**meta, "info": json.dumps({**info, "colour": 1})}),
+            "head metadata 'info' has unknown key(s) colour (known: bins, classes, cls_token, dim, encoder, features, "
+            "ignore_index, input_size, task, training)",
+        ),
+        (
+            with_meta("fields", {**meta, "info": json.dumps({**info, "task": "pose", "dim": -1})}),
+            "head metadata 'info' has an invalid task 'pose' (expected 'seg' or 'depth'); invalid dim -1 (expected a "
+            "positive integer)",
+        ),
+        (
+            with_meta("classes", {**meta, "info": json.dumps({**info, "classes": []})}),
+            "head metadata 'info' has an invalid classes [] (expected a non-empty list of names)",
+        ),
+        (
+            with_meta("bins", {**meta, "info": json.dumps({**info, "task": "depth", "bins": {"n": DEPTH_BINS}})}),
+            f"head metadata 'info' has an invalid bins {{'n': {DEPTH_BINS}}} (expected {{'n': count, 'min': metres, "
+            "'max': metres})",
+        ),
     ]
     for path, why in cases:
         with pytest.raises(ModelError, match=exact(f"{path}: {why}")):

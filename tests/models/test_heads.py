@@ -41,10 +41,12 @@ COLOURS = np.array([[0, 0, 0], [220, 30, 30], [30, 200, 40], [40, 60, 230]], dty
 
 def _info(task: str, dim: int = 8, k: int = 4, cls_token: bool = False) -> HeadInfo:
     if task == "seg":
-        return HeadInfo("seg", "fake-enc", dim, [32, 32], classes=[f"c{i}" for i in range(k)], ignore_index=0,
-                        cls_token=cls_token)
-    return HeadInfo("depth", "fake-enc", dim, [32, 32], bins={"n": DEPTH_BINS, "min": 0.001, "max": 10.0},
-                    cls_token=cls_token)
+        return HeadInfo(
+            "seg", "fake-enc", dim, [32, 32], classes=[f"c{i}" for i in range(k)], ignore_index=0, cls_token=cls_token
+        )
+    return HeadInfo(
+        "depth", "fake-enc", dim, [32, 32], bins={"n": DEPTH_BINS, "min": 0.001, "max": 10.0}, cls_token=cls_token
+    )
 
 
 def _random_torch_head(info: HeadInfo, seed: int = 0):
@@ -115,8 +117,13 @@ def test_folded_depth_head_is_the_softmax_weighted_bin_centre() -> None:
 
 def test_upsampling_more_than_128_channels() -> None:
     x = np.random.default_rng(2).normal(size=(4, 4, 151)).astype(np.float32)  # ADE20K: 150 classes + 1
-    ref = F.interpolate(torch.from_numpy(x).permute(2, 0, 1)[None], size=(16, 12), mode="bilinear",
-                        align_corners=False)[0].permute(1, 2, 0).numpy()
+    ref = (
+        F.interpolate(torch.from_numpy(x).permute(2, 0, 1)[None], size=(16, 12), mode="bilinear", align_corners=False)[
+            0
+        ]
+        .permute(1, 2, 0)
+        .numpy()
+    )
     np.testing.assert_allclose(upsample_bilinear(x, 16, 12), ref, atol=1e-5)
 
 
@@ -169,7 +176,11 @@ def test_load_head_errors(tmp_path: Path) -> None:
 def test_parse_encoder_spec() -> None:
     assert parse_encoder_spec(None) == {"model": "dinov2-vit-s14"}
     assert parse_encoder_spec("eupe-vit-s,resolution=320,weights=none,backend=torch") == {
-        "model": "eupe-vit-s", "resolution": 320, "weights": None, "backend": "torch"}
+        "model": "eupe-vit-s",
+        "resolution": 320,
+        "weights": None,
+        "backend": "torch",
+    }
     assert parse_encoder_spec('{"model": "onnx", "onnx_path": "a.onnx"}')["onnx_path"] == "a.onnx"
     with pytest.raises(ModelError, match="key=value"):
         parse_encoder_spec("eupe-vit-s,320")
@@ -317,8 +328,15 @@ def test_flip_view_averages_the_frame_and_its_mirror() -> None:
 def test_training_reduces_loss_and_learns_the_synthetic_classes(tmp_path: Path) -> None:
     root = _write_ade(tmp_path / "ade")
     cfg = TrainConfig(task="seg", data=str(root), encoder={"model": "fake"}, epochs=30, batch_size=8, lr=1e-2)
-    head, report = train_head(cfg, tmp_path / "seg.safetensors", cache_dir=tmp_path / "cache", progress=False,
-                              log=lambda s: None, command="test", encoder=FakeEncoder())
+    head, report = train_head(
+        cfg,
+        tmp_path / "seg.safetensors",
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        log=lambda s: None,
+        command="test",
+        encoder=FakeEncoder(),
+    )
     assert report["losses"]["last"] < 0.3 * report["losses"]["first"]
     assert report["val_metrics"]["miou"] > 0.9 and report["val_metrics"]["pixel_acc"] > 0.9
     assert set(report["val_metrics"]["per_class_iou"]) == {"red", "green", "blue"}  # "unlabeled" is not scored
@@ -354,15 +372,23 @@ def test_depth_training_and_resume_from_checkpoint(tmp_path: Path, monkeypatch: 
         fit_cached(cache, targets, cfg, DEPTH_BINS, checkpoint=ckpt, progress=False)
     monkeypatch.setattr(torch, "save", real_save)
     logs: list[str] = []
-    resumed_state, resumed = fit_cached(cache, targets, cfg, DEPTH_BINS, checkpoint=ckpt, progress=False,
-                                        log=logs.append)
+    resumed_state, resumed = fit_cached(
+        cache, targets, cfg, DEPTH_BINS, checkpoint=ckpt, progress=False, log=logs.append
+    )
     assert logs == [f"resuming from {ckpt} after epoch 4"]
     np.testing.assert_allclose(resumed, losses, rtol=1e-5)
     for k in state:
         np.testing.assert_allclose(resumed_state[k], state[k], rtol=1e-4, atol=1e-6)
     other = TrainConfig(**{**cfg.__dict__, "lr": 1e-3})
-    fit_cached(cache, targets, TrainConfig(**{**other.__dict__, "epochs": 1}), DEPTH_BINS, checkpoint=ckpt,
-               progress=False, log=logs.append)
+    fit_cached(
+        cache,
+        targets,
+        TrainConfig(**{**other.__dict__, "epochs": 1}),
+        DEPTH_BINS,
+        checkpoint=ckpt,
+        progress=False,
+        log=logs.append,
+    )
     assert "other settings" in logs[-1]
 
     info = HeadInfo("depth", "fake-enc", 16, bins={"n": DEPTH_BINS, "min": 0.001, "max": 10.0})

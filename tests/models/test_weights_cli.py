@@ -9,8 +9,14 @@ def test_weights_list_shows_all_six_models(tmp_path, monkeypatch):
     monkeypatch.setenv("ARP_CACHE", str(tmp_path))
     r = runner.invoke(app, ["weights", "list"], terminal_width=200)
     assert r.exit_code == 0
-    for name in ("eupe-vit-t", "eupe-vit-s", "eupe-vit-b", "eupe-convnext-tiny", "eupe-convnext-small",
-                 "eupe-convnext-base"):
+    for name in (
+        "eupe-vit-t",
+        "eupe-vit-s",
+        "eupe-vit-b",
+        "eupe-convnext-tiny",
+        "eupe-convnext-small",
+        "eupe-convnext-base",
+    ):
         assert name in r.output
 
 

@@ -133,26 +133,34 @@ def test_missing_device_index_lists_the_devices(monkeypatch):
     monkeypatch.setattr(camera_mod, "video_devices", lambda: [])
     with pytest.raises(NodeError) as e:
         run_source(Camera, {"source": 3})
-    assert str(e.value) == ("node 'source': params.source: no camera device 3 (video devices found: none); "
-                            "give the index of a connected camera, a video file or a stream URL")
+    assert str(e.value) == (
+        "node 'source': params.source: no camera device 3 (video devices found: none); "
+        "give the index of a connected camera, a video file or a stream URL"
+    )
     monkeypatch.setattr(camera_mod, "video_devices", lambda: ["/dev/video0", "/dev/video2"])
     with pytest.raises(NodeError) as e:
         run_source(Camera, {"source": "1"})
-    assert str(e.value) == ("node 'source': params.source: no camera device 1 (video devices found: /dev/video0, "
-                            "/dev/video2); give the index of a connected camera, a video file or a stream URL")
+    assert str(e.value) == (
+        "node 'source': params.source: no camera device 1 (video devices found: /dev/video0, "
+        "/dev/video2); give the index of a connected camera, a video file or a stream URL"
+    )
 
 
 def test_missing_and_undecodable_files(tmp_path):
     with pytest.raises(NodeError) as e:
         run_source(Camera, {"source": str(tmp_path / "nope.mp4")})
-    assert str(e.value) == (f"node 'source': params.source: no such video file '{tmp_path / 'nope.mp4'}' "
-                            "(expected a camera index, a video file or a stream URL such as rtsp://host/stream)")
+    assert str(e.value) == (
+        f"node 'source': params.source: no such video file '{tmp_path / 'nope.mp4'}' "
+        "(expected a camera index, a video file or a stream URL such as rtsp://host/stream)"
+    )
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video" * 10)
     with pytest.raises(NodeError) as e:
         run_source(Camera, {"source": str(junk)})
-    assert str(e.value) == (f"node 'source': params.source: cannot decode video file '{junk}' (none of "
-                            "OpenCV's video backends could open it)")
+    assert str(e.value) == (
+        f"node 'source': params.source: cannot decode video file '{junk}' (none of "
+        "OpenCV's video backends could open it)"
+    )
 
 
 def _write_opencv(path, **values):
@@ -168,8 +176,13 @@ K = np.array([[500.0, 0, 319.5], [0, 510.0, 239.5], [0, 0, 1]])
 @pytest.mark.parametrize("ext", ["yml", "xml"])
 def test_opencv_calibration_files(tmp_path, ext):
     path = tmp_path / f"cam.{ext}"
-    _write_opencv(path, camera_matrix=K, distortion_coefficients=np.array([[0.1, -0.05, 0, 0, 0.01]]),
-                  image_width=640, image_height=480)
+    _write_opencv(
+        path,
+        camera_matrix=K,
+        distortion_coefficients=np.array([[0.1, -0.05, 0, 0, 0.01]]),
+        image_width=640,
+        image_height=480,
+    )
     cal = read_calibration(path)
     assert (cal.fx, cal.fy, cal.cx, cal.cy, cal.width, cal.height) == (500, 510, 319.5, 239.5, 640, 480)
     assert cal.distortion == pytest.approx((0.1, -0.05, 0, 0, 0.01))
@@ -177,9 +190,11 @@ def test_opencv_calibration_files(tmp_path, ext):
 
 def test_ros_camera_info_yaml(tmp_path):
     path = tmp_path / "ros.yaml"
-    path.write_text("image_width: 640\nimage_height: 480\ncamera_name: cam\ncamera_matrix:\n  rows: 3\n  cols: 3\n"
-                    "  data: [500.0, 0.0, 319.5, 0.0, 510.0, 239.5, 0.0, 0.0, 1.0]\ndistortion_model: plumb_bob\n"
-                    "distortion_coefficients:\n  rows: 1\n  cols: 5\n  data: [0.0, 0.0, 0.0, 0.0, 0.0]\n")
+    path.write_text(
+        "image_width: 640\nimage_height: 480\ncamera_name: cam\ncamera_matrix:\n  rows: 3\n  cols: 3\n"
+        "  data: [500.0, 0.0, 319.5, 0.0, 510.0, 239.5, 0.0, 0.0, 1.0]\ndistortion_model: plumb_bob\n"
+        "distortion_coefficients:\n  rows: 1\n  cols: 5\n  data: [0.0, 0.0, 0.0, 0.0, 0.0]\n"
+    )
     cal = read_calibration(path)
     assert (cal.fx, cal.fy, cal.cx, cal.cy, cal.width, cal.height) == (500, 510, 319.5, 239.5, 640, 480)
     assert not cal.distorted
@@ -196,8 +211,11 @@ def test_calibration_is_scaled_to_the_output_size(tmp_path, video):
 
 def test_distortion_is_removed_or_sent(tmp_path, video):
     path = tmp_path / "cam.yml"
-    _write_opencv(path, camera_matrix=K / 10 * np.array([[1], [1], [10]]),
-                  distortion_coefficients=np.array([[-0.3, 0.1, 0, 0, 0]]))
+    _write_opencv(
+        path,
+        camera_matrix=K / 10 * np.array([[1], [1], [10]]),
+        distortion_coefficients=np.array([[-0.3, 0.1, 0, 0, 0]]),
+    )
     params = {"source": str(video), "realtime": False, "frames": 1, "calibration": str(path)}
     undistorted = run_source(Camera, params)
     assert "distortion" not in cameras(undistorted)[0].meta
@@ -215,8 +233,9 @@ def test_bad_calibration_files(tmp_path, video):
     _write_opencv(path, focal=3.0)
     with pytest.raises(NodeError) as e:
         read_calibration(path)
-    assert str(e.value) == (f"'{path}' has no camera matrix (expected one of the keys camera_matrix, "
-                            "cameraMatrix, K; it has: focal)")
+    assert str(e.value) == (
+        f"'{path}' has no camera matrix (expected one of the keys camera_matrix, cameraMatrix, K; it has: focal)"
+    )
     _write_opencv(path, camera_matrix=np.eye(2))
     with pytest.raises(NodeError, match="camera_matrix must be a 3x3 matrix \\(got 4 numbers\\)"):
         read_calibration(path)

@@ -32,5 +32,6 @@ def test_offline_stand_in_gives_its_fixed_16x16_grid():
 def test_encoder_params_are_validated_in_graphs():
     with pytest.raises(GraphError) as e:
         parse_graph("nodes:\n  - {id: e, node: encoder, params: {backend: tensorrt}}\n", "g.yaml")
-    assert e.value.problems[0].startswith("g.yaml: nodes[0] (e).params.backend: Input should be 'torch' or "
-                                          "'onnxruntime' (got 'tensorrt')")
+    assert e.value.problems[0].startswith(
+        "g.yaml: nodes[0] (e).params.backend: Input should be 'torch' or 'onnxruntime' (got 'tensorrt')"
+    )

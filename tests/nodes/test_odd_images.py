@@ -37,44 +37,65 @@ def read_only(a: np.ndarray) -> np.ndarray:
 
 # -- the kind check ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("data, problem", [
-    (image((240, 320)), "Image.data must be 3-D with last axis 3 (got shape (240, 320))"),
-    (image((240, 320, 1)), "Image.data must be 3-D with last axis 3 (got shape (240, 320, 1))"),
-    (image((240, 320, 4)), "Image.data must be 3-D with last axis 3 (got shape (240, 320, 4))"),
-    (image((240, 320, 3), "float64") / 255, "Image.data must be uint8 (got float64)"),
-    (image((240, 320, 3), "float32"), "Image.data must be uint8 (got float32)"),
-    (image((240, 320, 3), "uint16"), "Image.data must be uint8 (got uint16)"),
-    (image((0, 320, 3)), "Image.data is empty (got shape (0, 320, 3))"),
-    (image((240, 0, 3)), "Image.data is empty (got shape (240, 0, 3))"),
-    (image((0, 0, 3)), "Image.data is empty (got shape (0, 0, 3))"),
-])
+
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        (image((240, 320)), "Image.data must be 3-D with last axis 3 (got shape (240, 320))"),
+        (image((240, 320, 1)), "Image.data must be 3-D with last axis 3 (got shape (240, 320, 1))"),
+        (image((240, 320, 4)), "Image.data must be 3-D with last axis 3 (got shape (240, 320, 4))"),
+        (image((240, 320, 3), "float64") / 255, "Image.data must be uint8 (got float64)"),
+        (image((240, 320, 3), "float32"), "Image.data must be uint8 (got float32)"),
+        (image((240, 320, 3), "uint16"), "Image.data must be uint8 (got uint16)"),
+        (image((0, 320, 3)), "Image.data is empty (got shape (0, 320, 3))"),
+        (image((240, 0, 3)), "Image.data is empty (got shape (240, 0, 3))"),
+        (image((0, 0, 3)), "Image.data is empty (got shape (0, 0, 3))"),
+    ],
+)
 def test_images_the_kind_refuses(data, problem):
     assert kinds.check("Image", {"data": data}, {}) == problem
 
 
-@pytest.mark.parametrize("data", [
-    image((1, 1, 3)), image((5, 7, 3)), image((239, 321, 3)),
-    image((480, 640, 3))[::2, ::2],  # non-contiguous
-    image((240, 320, 3))[:, ::-1],  # negative strides
-    image((240, 320, 3))[..., ::-1],  # a BGR view: not detectable, an RGB image as far as anyone can tell
-    np.asfortranarray(image((240, 320, 3))),
-    read_only(image((240, 320, 3))),  # as received from the wire
-], ids=["1x1", "7x5", "321x239", "strided", "flipped", "bgr-view", "fortran", "read-only"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        image((1, 1, 3)),
+        image((5, 7, 3)),
+        image((239, 321, 3)),
+        image((480, 640, 3))[::2, ::2],  # non-contiguous
+        image((240, 320, 3))[:, ::-1],  # negative strides
+        image((240, 320, 3))[..., ::-1],  # a BGR view: not detectable, an RGB image as far as anyone can tell
+        np.asfortranarray(image((240, 320, 3))),
+        read_only(image((240, 320, 3))),  # as received from the wire
+    ],
+    ids=["1x1", "7x5", "321x239", "strided", "flipped", "bgr-view", "fortran", "read-only"],
+)
 def test_images_the_kind_takes(data):
     assert kinds.check("Image", {"data": data}, {}) is None
 
 
-@pytest.mark.parametrize("kind, arrays, meta, problem", [
-    ("Depth", {"data": np.zeros((0, 64), np.float32)}, {}, "Depth.data is empty (got shape (0, 64))"),
-    ("Depth", {"data": np.zeros((48, 64), np.uint16)}, {}, "Depth.data must be float32 (got uint16)"),
-    ("Depth", {"data": np.zeros((48, 64), np.float64)}, {}, "Depth.data must be float32 (got float64)"),
-    ("Depth", {"data": np.zeros((48, 64, 1), np.float32)}, {}, "Depth.data must be 2-D (got shape (48, 64, 1))"),
-    ("Mask", {"data": np.zeros((48, 0), np.uint8)}, {"classes": []}, "Mask.data is empty (got shape (48, 0))"),
-    ("Mask", {"data": np.zeros((48, 64), np.float32)}, {"classes": []},
-     "Mask.data must be uint8/int32/int64/uint16 (got float32)"),
-    ("Features", {"cls": np.zeros(384, np.float32), "patches": np.zeros((0, 0, 384), np.float32)}, {},
-     "Features.patches is empty (got shape (0, 0, 384))"),
-])
+@pytest.mark.parametrize(
+    "kind, arrays, meta, problem",
+    [
+        ("Depth", {"data": np.zeros((0, 64), np.float32)}, {}, "Depth.data is empty (got shape (0, 64))"),
+        ("Depth", {"data": np.zeros((48, 64), np.uint16)}, {}, "Depth.data must be float32 (got uint16)"),
+        ("Depth", {"data": np.zeros((48, 64), np.float64)}, {}, "Depth.data must be float32 (got float64)"),
+        ("Depth", {"data": np.zeros((48, 64, 1), np.float32)}, {}, "Depth.data must be 2-D (got shape (48, 64, 1))"),
+        ("Mask", {"data": np.zeros((48, 0), np.uint8)}, {"classes": []}, "Mask.data is empty (got shape (48, 0))"),
+        (
+            "Mask",
+            {"data": np.zeros((48, 64), np.float32)},
+            {"classes": []},
+            "Mask.data must be uint8/int32/int64/uint16 (got float32)",
+        ),
+        (
+            "Features",
+            {"cls": np.zeros(384, np.float32), "patches": np.zeros((0, 0, 384), np.float32)},
+            {},
+            "Features.patches is empty (got shape (0, 0, 384))",
+        ),
+    ],
+)
 def test_depth_masks_and_features_the_kind_refuses(kind, arrays, meta, problem):
     assert kinds.check(kind, arrays, meta) == problem
 
@@ -85,17 +106,20 @@ def test_depth_without_a_value_is_well_formed():
     assert kinds.check("Depth", {"data": np.ones((1, 1), np.float32)}, {}) is None
 
 
-@pytest.mark.parametrize("key, value, problem", [
-    ("fx", 0, "CameraInfo meta.fx must be a positive number of pixels (got 0)"),
-    ("fy", -1.0, "CameraInfo meta.fy must be a positive number of pixels (got -1.0)"),
-    ("fx", float("inf"), "CameraInfo meta.fx must be a positive number of pixels (got inf)"),
-    ("cx", float("nan"), "CameraInfo meta.cx must be a finite number of pixels (got nan)"),
-    ("cy", "23.5", "CameraInfo meta.cy must be a finite number of pixels (got '23.5')"),
-    ("width", 0, "CameraInfo meta.width must be a positive whole number of pixels (got 0)"),
-    ("height", 48.5, "CameraInfo meta.height must be a positive whole number of pixels (got 48.5)"),
-    ("width", True, "CameraInfo meta.width must be a positive whole number of pixels (got True)"),
-    ("height", None, "CameraInfo meta.height must be a positive whole number of pixels (got None)"),
-])
+@pytest.mark.parametrize(
+    "key, value, problem",
+    [
+        ("fx", 0, "CameraInfo meta.fx must be a positive number of pixels (got 0)"),
+        ("fy", -1.0, "CameraInfo meta.fy must be a positive number of pixels (got -1.0)"),
+        ("fx", float("inf"), "CameraInfo meta.fx must be a positive number of pixels (got inf)"),
+        ("cx", float("nan"), "CameraInfo meta.cx must be a finite number of pixels (got nan)"),
+        ("cy", "23.5", "CameraInfo meta.cy must be a finite number of pixels (got '23.5')"),
+        ("width", 0, "CameraInfo meta.width must be a positive whole number of pixels (got 0)"),
+        ("height", 48.5, "CameraInfo meta.height must be a positive whole number of pixels (got 48.5)"),
+        ("width", True, "CameraInfo meta.width must be a positive whole number of pixels (got True)"),
+        ("height", None, "CameraInfo meta.height must be a positive whole number of pixels (got None)"),
+    ],
+)
 def test_camera_infos_the_kind_refuses(key, value, problem):
     assert kinds.check("CameraInfo", {}, {**CAM, key: value}) == problem
 
@@ -107,16 +131,21 @@ def test_camera_infos_the_kind_takes(key, value):
 
 # -- the runtime: dropped and counted, or raised in strict mode -----------------------------------------------
 
-@pytest.mark.parametrize("data, problem", [
-    (image((48, 64)), "Image.data must be 3-D with last axis 3 (got shape (48, 64))"),
-    (image((0, 64, 3)), "Image.data is empty (got shape (0, 64, 3))"),
-    (image((48, 64, 3), "uint16"), "Image.data must be uint8 (got uint16)"),
-])
+
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        (image((48, 64)), "Image.data must be 3-D with last axis 3 (got shape (48, 64))"),
+        (image((0, 64, 3)), "Image.data is empty (got shape (0, 64, 3))"),
+        (image((48, 64, 3), "uint16"), "Image.data must be uint8 (got uint16)"),
+    ],
+)
 def test_a_bad_image_is_dropped_and_counted_and_the_node_goes_on(data, problem):
     good = Msg("Image", {"data": image((48, 64, 3))})
     h = NodeHarness(Invert, strict=False)
-    out = [o for m in (good, Msg("Image", {"data": data}), Msg("Image", {"data": data}), good)
-           for o in h.feed("image", m)]
+    out = [
+        o for m in (good, Msg("Image", {"data": data}), Msg("Image", {"data": data}), good) for o in h.feed("image", m)
+    ]
     assert len(out) == 2 and h.dropped == {"image": 2}
     with pytest.raises(NodeError, match=exactly(f"strict mode: node 'node' input 'image': {problem}")):
         run_node(Invert, [("image", Msg("Image", {"data": data}))])
@@ -128,32 +157,39 @@ GRAY = np.array([[0, 128], [255, 7]], np.uint8)
 BGR = np.dstack([GRAY, GRAY // 2, GRAY // 3])  # blue, green, red planes
 
 
-@pytest.mark.parametrize("frame, order, want", [
-    (GRAY, "bgr", np.dstack([GRAY] * 3)),
-    (GRAY[..., None], "rgb", np.dstack([GRAY] * 3)),
-    (BGR, "bgr", BGR[..., ::-1]),
-    (BGR, "rgb", BGR),
-    (np.dstack([BGR, np.full_like(GRAY, 9)]), "bgr", BGR[..., ::-1]),  # BGRA: alpha dropped
-    (np.dstack([BGR, np.full_like(GRAY, 9)]), "rgb", BGR),  # RGBA
-    (GRAY.astype(np.uint16) * 257, "rgb", np.dstack([GRAY] * 3)),  # 16-bit: 65535 -> 255
-    (GRAY.astype(np.float32) / 255, "rgb", np.dstack([GRAY] * 3)),  # float in [0, 1]
-    (BGR[:, ::-1], "bgr", BGR[:, ::-1, ::-1]),  # non-contiguous
-], ids=["gray", "gray-1", "bgr", "rgb", "bgra", "rgba", "uint16", "float", "strided"])
+@pytest.mark.parametrize(
+    "frame, order, want",
+    [
+        (GRAY, "bgr", np.dstack([GRAY] * 3)),
+        (GRAY[..., None], "rgb", np.dstack([GRAY] * 3)),
+        (BGR, "bgr", BGR[..., ::-1]),
+        (BGR, "rgb", BGR),
+        (np.dstack([BGR, np.full_like(GRAY, 9)]), "bgr", BGR[..., ::-1]),  # BGRA: alpha dropped
+        (np.dstack([BGR, np.full_like(GRAY, 9)]), "rgb", BGR),  # RGBA
+        (GRAY.astype(np.uint16) * 257, "rgb", np.dstack([GRAY] * 3)),  # 16-bit: 65535 -> 255
+        (GRAY.astype(np.float32) / 255, "rgb", np.dstack([GRAY] * 3)),  # float in [0, 1]
+        (BGR[:, ::-1], "bgr", BGR[:, ::-1, ::-1]),  # non-contiguous
+    ],
+    ids=["gray", "gray-1", "bgr", "rgb", "bgra", "rgba", "uint16", "float", "strided"],
+)
 def test_to_rgb_converts_what_devices_and_files_give(frame, order, want):
     rgb = to_rgb(frame, order)
     assert rgb.dtype == np.uint8 and rgb.flags.c_contiguous and kinds.check("Image", {"data": rgb}, {}) is None
     np.testing.assert_array_equal(rgb, want)
 
 
-@pytest.mark.parametrize("frame, problem", [
-    (np.zeros((4, 4, 2), np.uint8), "a frame must be (H, W) gray or (H, W, 1|3|4) channels, got shape (4, 4, 2)"),
-    (np.zeros((4, 4, 5), np.uint8), "a frame must be (H, W) gray or (H, W, 1|3|4) channels, got shape (4, 4, 5)"),
-    (np.zeros((4,), np.uint8), "a frame must be (H, W) gray or (H, W, 1|3|4) channels, got shape (4,)"),
-    (np.zeros((0, 4, 3), np.uint8), "a frame must be at least 1x1 pixels, got shape (0, 4, 3)"),
-    (np.zeros((4, 4, 3), np.int32), "a frame must be uint8, uint16 or float in [0, 1], got int32"),
-    (np.full((4, 4, 3), 255.0, np.float32), "a float frame must hold values in [0, 1], got 255 to 255"),
-    (np.full((4, 4), np.nan, np.float32), "a float frame must be finite, got 16 NaN/inf values"),
-])
+@pytest.mark.parametrize(
+    "frame, problem",
+    [
+        (np.zeros((4, 4, 2), np.uint8), "a frame must be (H, W) gray or (H, W, 1|3|4) channels, got shape (4, 4, 2)"),
+        (np.zeros((4, 4, 5), np.uint8), "a frame must be (H, W) gray or (H, W, 1|3|4) channels, got shape (4, 4, 5)"),
+        (np.zeros((4,), np.uint8), "a frame must be (H, W) gray or (H, W, 1|3|4) channels, got shape (4,)"),
+        (np.zeros((0, 4, 3), np.uint8), "a frame must be at least 1x1 pixels, got shape (0, 4, 3)"),
+        (np.zeros((4, 4, 3), np.int32), "a frame must be uint8, uint16 or float in [0, 1], got int32"),
+        (np.full((4, 4, 3), 255.0, np.float32), "a float frame must hold values in [0, 1], got 255 to 255"),
+        (np.full((4, 4), np.nan, np.float32), "a float frame must be finite, got 16 NaN/inf values"),
+    ],
+)
 def test_to_rgb_refuses_what_it_cannot_read(frame, problem):
     with pytest.raises(ValueError, match=exactly(problem)):
         to_rgb(frame)
@@ -213,9 +249,13 @@ def test_the_camera_sends_rgb_whatever_the_capture_delivers(camera):
 
 def test_a_capture_with_frames_it_cannot_convert_fails_the_camera(camera):
     camera.cap = FakeCapture([np.zeros((48, 64, 2), np.uint8)])
-    with pytest.raises(NodeError, match=exactly(
+    with pytest.raises(
+        NodeError,
+        match=exactly(
             f"node 'cam': params.source: '{camera.params.source}' gives frames that cannot be made RGB: a frame must "
-            "be (H, W) gray or (H, W, 1|3|4) channels, got shape (48, 64, 2)")):
+            "be (H, W) gray or (H, W, 1|3|4) channels, got shape (48, 64, 2)"
+        ),
+    ):
         list(camera.produce())
 
 
@@ -225,8 +265,14 @@ def test_replay_makes_recorded_images_rgb_and_drops_what_it_cannot(tmp_path, cap
     from ar_perception.recording import RecordingWriter
     from ar_perception.runtime.harness import run_source
 
-    recorded = {"gray": GRAY, "rgba": np.dstack([BGR, GRAY]), "wide": BGR.astype(np.uint16) * 257,
-                "unit": BGR.astype(np.float32) / 255, "rgb": BGR, "two": np.zeros((2, 2, 2), np.uint8)}
+    recorded = {
+        "gray": GRAY,
+        "rgba": np.dstack([BGR, GRAY]),
+        "wide": BGR.astype(np.uint16) * 257,
+        "unit": BGR.astype(np.float32) / 255,
+        "rgb": BGR,
+        "two": np.zeros((2, 2, 2), np.uint8),
+    }
     path = tmp_path / "old.mcap"
     with RecordingWriter(path) as w:
         for i, (topic, data) in enumerate(recorded.items()):
@@ -239,10 +285,12 @@ def test_replay_makes_recorded_images_rgb_and_drops_what_it_cannot(tmp_path, cap
         np.testing.assert_array_equal(out[name].data, BGR)
     assert [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()] == [
         "node 'source' output 'two': Image.data must be 3-D with last axis 3 (got shape (2, 2, 2)); dropped (warned "
-        "once)"]
+        "once)"
+    ]
 
 
 # -- the encoder: any size in, features out -------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def encoder():
@@ -254,26 +302,32 @@ def encoder():
     h.close()
 
 
-@pytest.mark.parametrize("hw, grid", [
-    ((1, 1), (16, 16)),  # upscaled to the 256 short side
-    ((5, 7), (16, 22)),  # 7x5: 358 -> 352 wide
-    ((239, 321), (16, 21)),
-    ((100, 700), (16, 112)),  # 7:1
-    ((8000, 8000), (16, 16)),  # 64 megapixels: scaled down
-])
+@pytest.mark.parametrize(
+    "hw, grid",
+    [
+        ((1, 1), (16, 16)),  # upscaled to the 256 short side
+        ((5, 7), (16, 22)),  # 7x5: 358 -> 352 wide
+        ((239, 321), (16, 21)),
+        ((100, 700), (16, 112)),  # 7:1
+        ((8000, 8000), (16, 16)),  # 64 megapixels: scaled down
+    ],
+)
 def test_the_encoder_takes_frames_of_any_size(encoder, hw, grid):
     ((_, out),) = encoder.feed("image", Msg("Image", {"data": np.zeros((*hw, 3), np.uint8)}))
     assert out.arrays["patches"].shape == (*grid, 192) and out.meta["image_size"] == [hw[1], hw[0]]
     assert np.isfinite(out.arrays["patches"]).all()
 
 
-@pytest.mark.parametrize("hw, seen", [((10, 4000), "102400x256"), ((4000, 10), "256x102400"),
-                                      ((30, 300), "2560x256")])
+@pytest.mark.parametrize("hw, seen", [((10, 4000), "102400x256"), ((4000, 10), "256x102400"), ((30, 300), "2560x256")])
 def test_frames_too_elongated_for_the_encoder_are_refused(encoder, hw, seen):
     h, w = hw
-    with pytest.raises(NodeError, match=exactly(
+    with pytest.raises(
+        NodeError,
+        match=exactly(
             f"node 'enc': input 'image': a {w}x{h} frame is too elongated for the encoder (it would take {seen} "
-            "pixels; at most 8:1); crop it in the source")):
+            "pixels; at most 8:1); crop it in the source"
+        ),
+    ):
         encoder.feed("image", Msg("Image", {"data": np.zeros((h, w, 3), np.uint8)}))
 
 
@@ -297,15 +351,22 @@ def heads(tmp_path_factory) -> tuple[Path, Path]:
 
     def state(k: int, seed: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(seed)
-        return {"bn.weight": rng.uniform(0.5, 1.5, D), "bn.bias": rng.normal(size=D),
-                "bn.running_mean": rng.normal(size=D), "bn.running_var": rng.uniform(0.5, 2, D) - BN_EPS,
-                "conv.weight": rng.normal(size=(k, D, 1, 1)), "conv.bias": rng.normal(size=k)}
+        return {
+            "bn.weight": rng.uniform(0.5, 1.5, D),
+            "bn.bias": rng.normal(size=D),
+            "bn.running_mean": rng.normal(size=D),
+            "bn.running_var": rng.uniform(0.5, 2, D) - BN_EPS,
+            "conv.weight": rng.normal(size=(k, D, 1, 1)),
+            "conv.bias": rng.normal(size=k),
+        }
 
     folder = tmp_path_factory.mktemp("heads")
-    seg = LinearHead(HeadInfo("seg", "fake-enc", D, classes=["none", "floor", "wall", "box"], ignore_index=0),
-                     state(4, 0))
-    depth = LinearHead(HeadInfo("depth", "fake-enc", D, bins={"n": DEPTH_BINS, "min": 0.001, "max": 10.0}),
-                       state(DEPTH_BINS, 1))
+    seg = LinearHead(
+        HeadInfo("seg", "fake-enc", D, classes=["none", "floor", "wall", "box"], ignore_index=0), state(4, 0)
+    )
+    depth = LinearHead(
+        HeadInfo("depth", "fake-enc", D, bins={"n": DEPTH_BINS, "min": 0.001, "max": 10.0}), state(DEPTH_BINS, 1)
+    )
     return seg.save(folder / "seg.safetensors"), depth.save(folder / "depth.safetensors")
 
 
@@ -313,8 +374,11 @@ def features(image_size: object, patches: np.ndarray | None = None) -> Msg:
     rng = np.random.default_rng(3)
     if patches is None:
         patches = rng.normal(size=(4, 6, D)).astype(np.float32)
-    return Msg("Features", {"cls": rng.normal(size=D).astype(np.float32), "patches": patches},
-               {"encoder": "fake-enc", "image_size": image_size})
+    return Msg(
+        "Features",
+        {"cls": rng.normal(size=D).astype(np.float32), "patches": patches},
+        {"encoder": "fake-enc", "image_size": image_size},
+    )
 
 
 @pytest.mark.parametrize("image_size", [[0, 40], [60, -1], [60.5, 40], [60], "60x40", [True, 40]])
@@ -324,9 +388,13 @@ def test_heads_refuse_an_image_size_that_is_not_one(heads, task, image_size):
     from ar_perception.nodes.segment import Segment
 
     cls, path = (Segment, heads[0]) if task == "seg" else (DepthHead, heads[1])
-    with pytest.raises(NodeError, match=exactly(
+    with pytest.raises(
+        NodeError,
+        match=exactly(
             "node 'node': Features meta.image_size must be [width, height] in whole pixels, at least 1 "
-            f"(got {image_size!r})")):
+            f"(got {image_size!r})"
+        ),
+    ):
         run_node(cls, [("features", features(image_size))], {"head": str(path)})
 
 
@@ -369,6 +437,7 @@ def test_a_huge_mask_is_computed_in_bounded_memory(heads, monkeypatch):
 
 # -- the point cloud: depth, image and camera that do not fit together ------------------------------------------
 
+
 def cloud_inputs(depth: np.ndarray, rgb: np.ndarray | None = None, cam: dict | None = None) -> list[tuple[str, Msg]]:
     msgs = [("camera", Msg("CameraInfo", {}, cam or CAM, 1))]
     if rgb is not None:
@@ -387,8 +456,9 @@ def test_pixels_without_depth_give_no_points():
     assert (cloud.arrays["points"][:, 2] == 2.0).all()
 
 
-@pytest.mark.parametrize("depth_hw, image_hw", [((24, 32), (48, 64)), ((23, 33), None), ((49, 63), (240, 320)),
-                                                ((96, 128), (47, 65))])
+@pytest.mark.parametrize(
+    "depth_hw, image_hw", [((24, 32), (48, 64)), ((23, 33), None), ((49, 63), (240, 320)), ((96, 128), (47, 65))]
+)
 def test_sizes_that_differ_by_a_scale_are_handled(depth_hw, image_hw):
     from ar_perception.nodes.pointcloud import PointCloud
 
@@ -398,16 +468,35 @@ def test_sizes_that_differ_by_a_scale_are_handled(depth_hw, image_hw):
     assert len(cloud.arrays["points"]) == depth.size
 
 
-@pytest.mark.parametrize("depth_hw, image_hw, problem", [
-    ((64, 48), None, "input 'depth' is 48x64 but input 'camera' is for 64x48 (width x height): another aspect "
-                     "ratio, so the intrinsics cannot be scaled to the depth map"),
-    ((48, 80), None, "input 'depth' is 80x48 but input 'camera' is for 64x48 (width x height): another aspect "
-                     "ratio, so the intrinsics cannot be scaled to the depth map"),
-    ((48, 64), (40, 64), "input 'image' is 64x40 but input 'depth' is 64x48 (width x height): another aspect "
-                         "ratio, so the colours would not line up with the points"),
-    ((24, 32), (64, 48), "input 'image' is 48x64 but input 'depth' is 32x24 (width x height): another aspect "
-                         "ratio, so the colours would not line up with the points"),
-])
+@pytest.mark.parametrize(
+    "depth_hw, image_hw, problem",
+    [
+        (
+            (64, 48),
+            None,
+            "input 'depth' is 48x64 but input 'camera' is for 64x48 (width x height): another aspect "
+            "ratio, so the intrinsics cannot be scaled to the depth map",
+        ),
+        (
+            (48, 80),
+            None,
+            "input 'depth' is 80x48 but input 'camera' is for 64x48 (width x height): another aspect "
+            "ratio, so the intrinsics cannot be scaled to the depth map",
+        ),
+        (
+            (48, 64),
+            (40, 64),
+            "input 'image' is 64x40 but input 'depth' is 64x48 (width x height): another aspect "
+            "ratio, so the colours would not line up with the points",
+        ),
+        (
+            (24, 32),
+            (64, 48),
+            "input 'image' is 48x64 but input 'depth' is 32x24 (width x height): another aspect "
+            "ratio, so the colours would not line up with the points",
+        ),
+    ],
+)
 def test_sizes_of_another_aspect_ratio_are_refused(depth_hw, image_hw, problem):
     from ar_perception.nodes.pointcloud import PointCloud
 
@@ -423,13 +512,18 @@ def test_a_camera_info_without_a_size_is_dropped_before_the_point_cloud():
     for port, msg in cloud_inputs(np.ones((48, 64), np.float32), cam={**CAM, "width": 0}):
         assert h.feed(port, msg) == []
     assert h.dropped == {"camera": 1}
-    with pytest.raises(NodeError, match=exactly(
+    with pytest.raises(
+        NodeError,
+        match=exactly(
             "strict mode: node 'node' input 'camera': CameraInfo meta.width must be a positive whole number of "
-            "pixels (got 0)")):
+            "pixels (got 0)"
+        ),
+    ):
         run_node(PointCloud, cloud_inputs(np.ones((48, 64), np.float32), cam={**CAM, "width": 0}))
 
 
 # -- the recorder and the Rerun view ------------------------------------------------------------------------------
+
 
 def test_the_recorder_keeps_odd_but_valid_arrays_and_drops_malformed_ones(tmp_path):
     pytest.importorskip("mcap")
@@ -438,8 +532,12 @@ def test_the_recorder_keeps_odd_but_valid_arrays_and_drops_malformed_ones(tmp_pa
 
     depth = np.full((3, 5), np.nan, np.float32)
     depth[1, 1] = 1.5
-    sent = {"strided": image((10, 12, 3))[::2, ::-3], "ro": read_only(image((4, 4, 3))), "one": image((1, 1, 3)),
-            "fortran": np.asfortranarray(image((5, 7, 3)))}
+    sent = {
+        "strided": image((10, 12, 3))[::2, ::-3],
+        "ro": read_only(image((4, 4, 3))),
+        "one": image((1, 1, 3)),
+        "fortran": np.asfortranarray(image((5, 7, 3))),
+    }
     h = NodeHarness(Recorder, {"file": str(tmp_path / "r.mcap")}, strict=False)
     for i, (name, data) in enumerate(sent.items()):
         h.feed(name, Msg("Image", {"data": data}, {}, capture_ns=i, topic=f"cam/{name}", seq=0, publish_ns=i + 1))
@@ -473,4 +571,5 @@ def test_the_rerun_view_drops_an_empty_image_and_shows_odd_valid_ones(tmp_path, 
     assert h.node.layout.logged["world/camera/image/image"] == 2
     assert h.node.layout.logged["world/camera/image/depth"] == 1
     assert [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()] == [
-        "node 'node': input 'image': dropped a malformed message: Image.data is empty (got shape (0, 64, 3))"]
+        "node 'node': input 'image': dropped a malformed message: Image.data is empty (got shape (0, 64, 3))"
+    ]

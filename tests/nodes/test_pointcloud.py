@@ -30,9 +30,11 @@ EXACT = {"mode": "exact"}
 def _messages(f: SimFrame, capture_ns: int = 1000) -> list[tuple[str, Msg]]:
     """A frame as the sim node sends it: depth, image and camera with one capture time."""
     meta = {"frame": f.index}
-    return [("camera", Msg("CameraInfo", {"pose": f.pose}, {**meta, **f.intrinsics}, capture_ns)),
-            ("image", Msg("Image", {"data": f.image}, meta, capture_ns)),
-            ("depth", Msg("Depth", {"data": f.depth}, meta, capture_ns))]
+    return [
+        ("camera", Msg("CameraInfo", {"pose": f.pose}, {**meta, **f.intrinsics}, capture_ns)),
+        ("image", Msg("Image", {"data": f.image}, meta, capture_ns)),
+        ("depth", Msg("Depth", {"data": f.depth}, meta, capture_ns)),
+    ]
 
 
 def test_floor_from_the_sim_node_lies_on_the_floor() -> None:
@@ -40,8 +42,11 @@ def test_floor_from_the_sim_node_lies_on_the_floor() -> None:
     by_port: dict[str, list[Msg]] = {}
     for port, msg in frames:
         by_port.setdefault(port, []).append(msg)
-    feed = [(p, by_port[src][i]) for i in range(3) for p, src in
-            (("depth", "depth_gt"), ("camera", "camera"), ("image", "image"))]
+    feed = [
+        (p, by_port[src][i])
+        for i in range(3)
+        for p, src in (("depth", "depth_gt"), ("camera", "camera"), ("image", "image"))
+    ]
     out = run_node(PointCloud, feed, sync=EXACT)
     assert len(out) == 3
     for i, (port, cloud) in enumerate(out):
@@ -66,8 +71,9 @@ def test_box_top_face_is_where_the_box_was_placed() -> None:
 
 def test_camera_frame_ranges_and_voxels() -> None:
     f = SimSource(23, size=(160, 120)).frame(0)
-    ((_, cam),) = run_node(PointCloud, _messages(f), {"frame": "camera", "min_range": 1.5, "max_range": 3.0},
-                           sync=EXACT)
+    ((_, cam),) = run_node(
+        PointCloud, _messages(f), {"frame": "camera", "min_range": 1.5, "max_range": 3.0}, sync=EXACT
+    )
     pts = cam.arrays["points"]
     assert cam.meta["frame"] == "camera" and len(pts) > 100
     assert pts[:, 2].min() >= 1.5 and pts[:, 2].max() <= 3.0

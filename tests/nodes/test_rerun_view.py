@@ -32,13 +32,27 @@ def frame(t, *, w=64, h=48):
     pose = np.eye(4)
     pose[:3, 3] = [1.0, 2.0, 1.5]
     return [
-        ("camera", Msg("CameraInfo", {"pose": pose}, {"fx": 50.0, "fy": 50.0, "cx": 31.5, "cy": 23.5,
-                                                      "width": w, "height": h}, t)),
+        (
+            "camera",
+            Msg(
+                "CameraInfo",
+                {"pose": pose},
+                {"fx": 50.0, "fy": 50.0, "cx": 31.5, "cy": 23.5, "width": w, "height": h},
+                t,
+            ),
+        ),
         ("image", Msg("Image", {"data": np.full((h, w, 3), 128, np.uint8)}, {}, t)),
         ("depth", Msg("Depth", {"data": np.ones((h // 2, w // 2), np.float32)}, {}, t)),  # half resolution
         ("labels", Msg("Mask", {"data": np.ones((h, w), np.int32)}, {"classes": ["floor", "wall"]}, t)),
-        ("cloud", Msg("PointCloud", {"points": np.random.rand(500, 3).astype(np.float32),
-                                     "colors": np.zeros((500, 3), np.uint8)}, {"frame": "world"}, t)),
+        (
+            "cloud",
+            Msg(
+                "PointCloud",
+                {"points": np.random.rand(500, 3).astype(np.float32), "colors": np.zeros((500, 3), np.uint8)},
+                {"frame": "world"},
+                t,
+            ),
+        ),
         ("local", Msg("PointCloud", {"points": np.zeros((5, 3), np.float32)}, {"frame": "camera"}, t)),
     ]
 
@@ -88,8 +102,10 @@ def test_2d_layers_are_fitted_to_the_pinhole_and_labels_carry_names(tmp_path):
             assert batch.column("DepthImage:meter").to_pylist()[0] == [1.0]
         if "AnnotationContext:context" in batch.schema.names:
             ctx = batch.column("AnnotationContext:context").to_pylist()[0][0]
-            assert [(e["class_id"], e["class_description"]["info"]["label"]) for e in ctx] == [(0, "floor"),
-                                                                                              (1, "wall")]
+            assert [(e["class_id"], e["class_description"]["info"]["label"]) for e in ctx] == [
+                (0, "floor"),
+                (1, "wall"),
+            ]
 
 
 def test_rate_limit_drops_frames_per_entity(tmp_path):
@@ -116,8 +132,10 @@ def test_unshown_kinds_are_skipped_with_one_warning(tmp_path, caplog):
     feats = Msg("Features", {"cls": np.zeros(4, np.float32), "patches": np.zeros((2, 2, 4), np.float32)})
     run_node(RerunView, [("features", feats)] * 3, {"mode": "save", "path": str(tmp_path / "v.rrd")})
     warnings = [r.getMessage() for r in caplog.records if "Features" in r.getMessage()]
-    assert warnings == ["node 'node': input 'features' carries Features messages, which a Rerun view does not "
-                        "show (it shows: Image, Depth, Mask, PointCloud, CameraInfo, Text, Answer)"]
+    assert warnings == [
+        "node 'node': input 'features' carries Features messages, which a Rerun view does not "
+        "show (it shows: Image, Depth, Mask, PointCloud, CameraInfo, Text, Answer)"
+    ]
 
 
 def test_params():
@@ -132,8 +150,10 @@ def test_params():
 def test_save_into_a_missing_folder(tmp_path):
     with pytest.raises(NodeError) as e:
         run_node(RerunView, [], {"mode": "save", "path": str(tmp_path / "no" / "v.rrd")})
-    assert str(e.value) == (f"node 'node': params.path: cannot write '{tmp_path / 'no' / 'v.rrd'}': the folder "
-                            f"'{tmp_path / 'no'}' does not exist")
+    assert str(e.value) == (
+        f"node 'node': params.path: cannot write '{tmp_path / 'no' / 'v.rrd'}': the folder "
+        f"'{tmp_path / 'no'}' does not exist"
+    )
 
 
 def test_helpers():
@@ -154,8 +174,10 @@ def test_serve_and_connect_to_it(caplog):
     with caplog.at_level("WARNING"):
         server = NodeHarness(RerunView, {"mode": "serve", "port": port, "web_port": web_port})
     # Rerun's servers cannot be bound to loopback, so the node says who can watch.
-    assert (f"ports {port} and {web_port} listen on all network interfaces, so anyone who can reach this machine "
-            "can watch (use mode save or spawn on untrusted networks)") in caplog.text
+    assert (
+        f"ports {port} and {web_port} listen on all network interfaces, so anyone who can reach this machine "
+        "can watch (use mode save or spawn on untrusted networks)"
+    ) in caplog.text
     try:
         client = NodeHarness(RerunView, {"mode": "connect", "url": f"rerun+http://127.0.0.1:{port}/proxy"})
         client.feed("question", Msg("Text", {}, {"text": "hello"}))
@@ -168,16 +190,20 @@ def test_connect_and_spawn_fail_early(monkeypatch):
     port = _free_port()
     with pytest.raises(NodeError) as e:
         run_node(RerunView, [], {"mode": "connect", "url": f"rerun+http://127.0.0.1:{port}/proxy"})
-    assert str(e.value) == (f"node 'node': params.url: no Rerun viewer listens at rerun+http://127.0.0.1:{port}/proxy "
-                            f"(Connection refused); start one first with: rerun --port {port}")
+    assert str(e.value) == (
+        f"node 'node': params.url: no Rerun viewer listens at rerun+http://127.0.0.1:{port}/proxy "
+        f"(Connection refused); start one first with: rerun --port {port}"
+    )
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(NodeError) as e:
         run_node(RerunView, [], {"mode": "spawn"})
-    assert str(e.value) == ("node 'node': params.mode: mode 'spawn' opens a viewer window, but this machine has no "
-                            "screen (neither DISPLAY nor WAYLAND_DISPLAY is set); save an .rrd file to open "
-                            "elsewhere, or serve the web viewer")
+    assert str(e.value) == (
+        "node 'node': params.mode: mode 'spawn' opens a viewer window, but this machine has no "
+        "screen (neither DISPLAY nor WAYLAND_DISPLAY is set); save an .rrd file to open "
+        "elsewhere, or serve the web viewer"
+    )
 
 
 def test_malformed_messages_are_dropped_counted_and_warned_once(tmp_path, caplog):
@@ -189,4 +215,5 @@ def test_malformed_messages_are_dropped_counted_and_warned_once(tmp_path, caplog
     assert h.node.layout.malformed == {"camera": 3}
     assert [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()] == [
         "node 'node': input 'camera': dropped a malformed message: CameraInfo needs metadata fy, cx, cy, width, "
-        "height (got: fx)"]
+        "height (got: fx)"
+    ]

@@ -14,7 +14,9 @@ SAMPLE = REPO / "recordings" / "sample.mcap"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("make_sample_recording", REPO / "scripts" / "make_sample_recording.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_sample_recording", REPO / "scripts" / "make_sample_recording.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -38,8 +40,11 @@ def sample(tmp_path_factory) -> Path:
         import subprocess
         import sys
 
-        subprocess.run([sys.executable, str(REPO / "scripts" / "make_sample_recording.py"), "-o", str(out)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "make_sample_recording.py"), "-o", str(out)],
+            check=True,
+            capture_output=True,
+        )
         return out
 
 

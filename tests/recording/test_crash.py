@@ -37,8 +37,14 @@ def test_sigkill_of_the_recorder_loses_at_most_the_last_second_and_repair_recove
     graph = tmp_path / "live.yaml"
     graph.write_text("nodes:\n  - {id: cam, node: pattern, params: {fps: 30, frames: 0, size: [160, 120]}}\n")
     out = tmp_path / "live.mcap"
-    p = subprocess.Popen([sys.executable, "-m", "ar_perception.cli", "record", str(graph), "-o", str(out)],
-                         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "ar_perception.cli", "record", str(graph), "-o", str(out)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         rec = _recorder_worker(psutil.Process(p.pid))
         while not out.exists() or out.stat().st_size < 20_000:  # the recorder has started writing
@@ -71,8 +77,11 @@ def test_sigkill_of_the_recorder_loses_at_most_the_last_second_and_repair_recove
 def tiny_disk(tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("mounting a 1 MiB tmpfs needs root (the writer's own full-disk test runs everywhere)")
     yield disk
     subprocess.run(["umount", "-l", str(disk)], check=False)
@@ -87,8 +96,9 @@ def test_a_full_disk_fails_the_recording_loudly_and_keeps_what_was_written_reada
     line = next(x for x in r.output.splitlines() if x.startswith("recording failed"))
     kept = RecordingReader(out)
     n = kept.message_count
-    assert line.startswith(f"recording failed: handler: RecordingError: {out}: cannot write: No space left on "
-                           "device (errno 28) after ")
+    assert line.startswith(
+        f"recording failed: handler: RecordingError: {out}: cannot write: No space left on device (errno 28) after "
+    )
     assert line.endswith(f"messages; the file keeps the {n} messages flushed before the error and stays readable")
     assert f"{out} keeps {n} messages" in r.output and n > 5
     assert [m.seq for m in kept.messages()] == list(range(n))

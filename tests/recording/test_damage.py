@@ -22,8 +22,17 @@ def frames(n: int, start: int = 0) -> list[Msg]:
     for i in range(start, start + n):
         img = np.full((48, 64, 3), i % 256, np.uint8)
         img[i % 48] = 255 - i % 256  # a little structure so that frames differ
-        out.append(Msg("Image", {"data": img}, {"frame": i}, capture_ns=10**18 + i * 10**8, topic="cam/image",
-                       seq=i, publish_ns=10**18 + i * 10**8 + 5))
+        out.append(
+            Msg(
+                "Image",
+                {"data": img},
+                {"frame": i},
+                capture_ns=10**18 + i * 10**8,
+                topic="cam/image",
+                seq=i,
+                publish_ns=10**18 + i * 10**8 + 5,
+            )
+        )
     return out
 
 
@@ -39,7 +48,9 @@ def test_missing_folder_and_foreign_files(tmp_path):
     with pytest.raises(RecordingError, match=f"^{tmp_path}: is a folder, not a recording$"):
         RecordingReader(tmp_path)
     (tmp_path / "a.mcap").write_bytes(b"PK\x03\x04 this is a zip")
-    with pytest.raises(RecordingError, match=r"a.mcap: not an MCAP file \(it does not start with the MCAP magic bytes\)$"):
+    with pytest.raises(
+        RecordingError, match=r"a.mcap: not an MCAP file \(it does not start with the MCAP magic bytes\)$"
+    ):
         RecordingReader(tmp_path / "a.mcap")
     from mcap.writer import Writer
 
@@ -47,19 +58,26 @@ def test_missing_folder_and_foreign_files(tmp_path):
         w = Writer(f)
         w.start()
         w.finish()
-    with pytest.raises(RecordingError, match=r"plain.mcap: not an arp recording \(the MCAP file has no 'arp' "
-                                             r"metadata record\)$"):
+    with pytest.raises(
+        RecordingError,
+        match=r"plain.mcap: not an arp recording \(the MCAP file has no 'arp' "
+        r"metadata record\)$",
+    ):
         RecordingReader(tmp_path / "plain.mcap")
-    with pytest.raises(RecordingError, match=f"^{tmp_path}/no/such/dir/x.mcap: cannot create the recording: "
-                                             "No such file or directory$"):
+    with pytest.raises(
+        RecordingError, match=f"^{tmp_path}/no/such/dir/x.mcap: cannot create the recording: No such file or directory$"
+    ):
         RecordingWriter(tmp_path / "no" / "such" / "dir" / "x.mcap")
 
 
 def test_unknown_format_version(tmp_path):
     path = tmp_path / "future.mcap"
     write(path, frames(2), metadata={"format_version": "99", "arp_version": "9.0"})
-    with pytest.raises(RecordingError, match=r"future.mcap: recording format version 99 is not supported \(this arp "
-                                             r"reads version 1; the file was written by arp 9.0\)$"):
+    with pytest.raises(
+        RecordingError,
+        match=r"future.mcap: recording format version 99 is not supported \(this arp "
+        r"reads version 1; the file was written by arp 9.0\)$",
+    ):
         RecordingReader(path)
     with pytest.raises(RecordingError, match=r"format version 99 is not supported"):
         repair(path)
@@ -76,9 +94,12 @@ def test_truncated_file_is_refused_with_the_repair_command_and_repair_recovers_i
     w.close()
     data = path.read_bytes()
     path.write_bytes(data[: good + 100])  # the summary is gone and a record is cut in the middle
-    with pytest.raises(RecordingError, match=r"cut.mcap: truncated: the file ends without its MCAP footer \(the "
-                                             r"recorder stopped without closing it\); recover it with: "
-                                             rf"arp recording repair {path}$"):
+    with pytest.raises(
+        RecordingError,
+        match=r"cut.mcap: truncated: the file ends without its MCAP footer \(the "
+        r"recorder stopped without closing it\); recover it with: "
+        rf"arp recording repair {path}$",
+    ):
         RecordingReader(path)
     res = repair(path)
     assert res.needed and res.messages == 30 and res.topics == {"cam/image": 30}
@@ -127,12 +148,16 @@ def test_corrupt_chunk_is_reported_where_and_repair_skips_it(tmp_path):
     data[victim.chunk_start_offset + 80] ^= 0xFF  # flip one byte of compressed data
     path.write_bytes(bytes(data))
     r = RecordingReader(path)  # the summary is intact, so it opens
-    with pytest.raises(RecordingError, match=r"bad.mcap: corrupt data after \d+ messages \(.*\); recover the intact "
-                                             rf"part with: arp recording repair {path}$"):
+    with pytest.raises(
+        RecordingError,
+        match=r"bad.mcap: corrupt data after \d+ messages \(.*\); recover the intact "
+        rf"part with: arp recording repair {path}$",
+    ):
         list(r.messages())
     res = repair(path)
     assert res.needed and res.problems == [
-        f"the chunk record at byte {victim.chunk_start_offset} is corrupt ({res.problems[0].split('(', 1)[1]}"]
+        f"the chunk record at byte {victim.chunk_start_offset} is corrupt ({res.problems[0].split('(', 1)[1]}"
+    ]
     assert 0 < res.messages < 30
     assert len(list(RecordingReader(path).messages())) == res.messages
 
@@ -164,9 +189,11 @@ def test_full_disk_raises_once_and_keeps_what_was_flushed_readable(tmp_path, mon
         for m in frames(200):
             w.write(m)
             written += 1
-    assert str(e.value) == (f"{path}: cannot write: No space left on device (errno 28) after {written + 1} messages; "
-                            f"the file keeps the {w.flushed_messages} messages flushed before the error and stays "
-                            "readable")
+    assert str(e.value) == (
+        f"{path}: cannot write: No space left on device (errno 28) after {written + 1} messages; "
+        f"the file keeps the {w.flushed_messages} messages flushed before the error and stays "
+        "readable"
+    )
     with pytest.raises(RecordingError, match="the recording stopped at an earlier write error"):
         w.write(frames(1)[0])
     w.close()  # nothing more to write: no second error

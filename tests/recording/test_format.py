@@ -22,27 +22,60 @@ def every_kind() -> list[Msg]:
         Msg("Depth", {"data": rng.random((24, 32), dtype=np.float32) * 9}, {"frame_id": "cam"}),
         Msg("Mask", {"data": rng.integers(0, 12, (24, 32), dtype=np.uint8)}, {"classes": ["a", "b"]}),
         Msg("Mask", {"data": rng.integers(0, 900, (24, 32)).astype(np.int32)}, {"classes": []}),
-        Msg("Features", {"cls": rng.random(16, dtype=np.float32), "patches": rng.random((2, 3, 16), dtype=np.float32),
-                         "layer3": rng.random((2, 3, 16), dtype=np.float32)}, {"encoder": "eupe-vit-s",
-                                                                                 "image_size": [32, 24]}),
-        Msg("PointCloud", {"points": rng.normal(size=(500, 3)).astype(np.float32),
-                           "colors": rng.integers(0, 256, (500, 3), dtype=np.uint8)}, {"frame": "world"}),
+        Msg(
+            "Features",
+            {
+                "cls": rng.random(16, dtype=np.float32),
+                "patches": rng.random((2, 3, 16), dtype=np.float32),
+                "layer3": rng.random((2, 3, 16), dtype=np.float32),
+            },
+            {"encoder": "eupe-vit-s", "image_size": [32, 24]},
+        ),
+        Msg(
+            "PointCloud",
+            {
+                "points": rng.normal(size=(500, 3)).astype(np.float32),
+                "colors": rng.integers(0, 256, (500, 3), dtype=np.uint8),
+            },
+            {"frame": "world"},
+        ),
         Msg("PointCloud", {"points": rng.normal(size=(7, 3)).astype(np.float32)}, {"frame": "camera"}),
         Msg("PointCloud", {"points": np.zeros((0, 3), np.float32), "colors": np.zeros((0, 3), np.uint8)}, {}),
         Msg("Audio", {"data": rng.uniform(-1, 1, 1600).astype(np.float32)}, {"sample_rate": 16000, "last": False}),
         Msg("Text", {}, {"text": "how far is the table", "start": 1.25, "confidence": 0.9}),
         Msg("Answer", {}, {"text": "about 2.1 m", "done": True, "tokens_per_s": 31.5}),
-        Msg("CameraInfo", {"pose": rng.normal(size=(4, 4))},
-            {"fx": 251.14969233879845, "fy": 251.1, "cx": 159.5, "cy": 119.5, "width": 320, "height": 240}),
+        Msg(
+            "CameraInfo",
+            {"pose": rng.normal(size=(4, 4))},
+            {"fx": 251.14969233879845, "fy": 251.1, "cx": 159.5, "cy": 119.5, "width": 320, "height": 240},
+        ),
         Msg("Tick", {}, {"tick": 4}),
         # Awkward arrays: 0-d, big-endian, bool, empty; nested metadata.
-        Msg("Any", {"s": np.array(3.25), "be": np.arange(5, dtype=">i4"), "b": np.array([True, False]),
-                    "e": np.zeros((0, 4), np.float64)}, {"none": None, "nested": {"k": [1]}}),
+        Msg(
+            "Any",
+            {
+                "s": np.array(3.25),
+                "be": np.arange(5, dtype=">i4"),
+                "b": np.array([True, False]),
+                "e": np.zeros((0, 4), np.float64),
+            },
+            {"none": None, "nested": {"k": [1]}},
+        ),
         # An Image whose data a RawImage cannot carry still comes back exactly (in the envelope).
         Msg("Image", {"data": np.zeros((4, 4, 3), np.uint8)[:, ::2], "extra": np.ones(3, np.int16)}, {}),
     ]
-    return [Msg(m.kind, m.arrays, m.meta, capture_ns=1_700_000_000_000_000_000 + i * 1000, topic=f"n{i}/out",
-                seq=i, publish_ns=1_700_000_000_000_000_000 + i * 1000 + 17) for i, m in enumerate(msgs)]
+    return [
+        Msg(
+            m.kind,
+            m.arrays,
+            m.meta,
+            capture_ns=1_700_000_000_000_000_000 + i * 1000,
+            topic=f"n{i}/out",
+            seq=i,
+            publish_ns=1_700_000_000_000_000_000 + i * 1000 + 17,
+        )
+        for i, m in enumerate(msgs)
+    ]
 
 
 @pytest.mark.parametrize("msg", every_kind(), ids=lambda m: f"{m.topic}-{m.kind}")
@@ -90,7 +123,13 @@ def test_standard_mcap_and_protobuf_libraries_decode_the_foxglove_channels(tmp_p
     assert (depth.encoding, depth.step) == ("32FC1", 128) and depth.frame_id == "cam"
     _, pc = decoded["n5/out"]
     assert pc.point_stride == 15 and [(f.name, f.offset) for f in pc.fields] == [
-        ("x", 0), ("y", 4), ("z", 8), ("r", 12), ("g", 13), ("b", 14)]
+        ("x", 0),
+        ("y", 4),
+        ("z", 8),
+        ("r", 12),
+        ("g", 13),
+        ("b", 14),
+    ]
     assert pc.frame_id == "world" and len(pc.data) == 500 * 15
     _, cal = decoded["n11/out"]
     assert (cal.width, cal.height) == (320, 240) and list(cal.K)[0] == 251.14969233879845
@@ -103,8 +142,9 @@ def test_time_range_and_topic_selection(tmp_path):
     path = tmp_path / "t.mcap"
     with RecordingWriter(path) as w:
         for i in range(20):
-            w.write(Msg("Tick", {}, {"tick": i}, capture_ns=i * 10**8, topic=f"t/{i % 2}", seq=i // 2,
-                        publish_ns=i * 10**8))
+            w.write(
+                Msg("Tick", {}, {"tick": i}, capture_ns=i * 10**8, topic=f"t/{i % 2}", seq=i // 2, publish_ns=i * 10**8)
+            )
     r = RecordingReader(path)
     assert {t: i.count for t, i in r.topics.items()} == {"t/0": 10, "t/1": 10}
     assert r.topics["t/0"].rate_hz == pytest.approx(5.0) and r.duration_s == pytest.approx(1.9)

@@ -57,7 +57,7 @@ nodes:
   - {{id: x, node: "{M}:AnyImages", inputs: {{left: cam/image, right: cam/image}}}}
 """)
     with pytest.raises(GraphError, match=r"nodes\[0\] \(x\).inputs.t: a timer gives Tick, but 't' takes Image"):
-        g(f"nodes:\n  - {{id: x, node: \"{M}:AnyImages\", inputs: {{t: timer/hz/1}}}}\n")
+        g(f'nodes:\n  - {{id: x, node: "{M}:AnyImages", inputs: {{t: timer/hz/1}}}}\n')
     ((_, out),) = run_node(AnyImages, [("whatever", Msg("Image", {"data": np.zeros((1, 1, 3), np.uint8)}))])
     assert out.meta["from"] == "whatever"
     with pytest.raises(NodeError, match="takes Image, got a Text message"):
@@ -71,20 +71,38 @@ nodes:
   - {{id: inv, node: invert, inputs: {{image: e/q}}}}
 """)
     assert graph.outputs["e"] == ["p", "q"] and graph.output_kinds["e"] == {"p": "Image", "q": "Image"}
-    with pytest.raises(GraphError, match=r"nodes\[1\] \(inv\).inputs.image: reads 'e/r', but node 'e' has no output "
-                                         r"'r' \(it has: p, q"):
-        g(f"nodes:\n  - {{id: e, node: \"{M}:Echo\", params: {{names: [p, q]}}}}\n"
-          "  - {id: inv, node: invert, inputs: {image: e/r}}\n")
+    with pytest.raises(
+        GraphError,
+        match=r"nodes\[1\] \(inv\).inputs.image: reads 'e/r', but node 'e' has no output "
+        r"'r' \(it has: p, q",
+    ):
+        g(
+            f'nodes:\n  - {{id: e, node: "{M}:Echo", params: {{names: [p, q]}}}}\n'
+            "  - {id: inv, node: invert, inputs: {image: e/r}}\n"
+        )
     assert [o for o, _ in run_source(Echo, {"names": ["p", "q"]})] == ["p", "q"]
 
 
 def test_reliable_only_inputs():
-    with pytest.raises(GraphError, match=r"nodes\[1\] \(s\).inputs.in: '.*:Strict' must never drop, so its inputs "
-                                         r"need queue: reliable \(got fifo\)"):
-        g(f"nodes:\n  - {{id: cam, node: pattern}}\n"
-          f"  - {{id: s, node: \"{M}:Strict\", inputs: {{in: {{source: cam/image, queue: fifo:4}}}}}}\n")
+    with pytest.raises(
+        GraphError,
+        match=r"nodes\[1\] \(s\).inputs.in: '.*:Strict' must never drop, so its inputs "
+        r"need queue: reliable \(got fifo\)",
+    ):
+        g(
+            f"nodes:\n  - {{id: cam, node: pattern}}\n"
+            f'  - {{id: s, node: "{M}:Strict", inputs: {{in: {{source: cam/image, queue: fifo:4}}}}}}\n'
+        )
 
 
 def test_recording_api_is_pinned():
-    assert ar_perception.recording.__all__ == ["FORMAT_VERSION", "RecordingWriter", "RecordingReader", "TopicInfo",
-                                               "repair", "RepairResult", "export_topic", "ExportResult"]
+    assert ar_perception.recording.__all__ == [
+        "FORMAT_VERSION",
+        "RecordingWriter",
+        "RecordingReader",
+        "TopicInfo",
+        "repair",
+        "RepairResult",
+        "export_topic",
+        "ExportResult",
+    ]

@@ -64,12 +64,15 @@ def test_record_a_running_graph_losslessly(tmp_path):
 
 def test_recorder_inputs_must_be_reliable_and_present():
     with pytest.raises(GraphError) as e:
-        parse_graph("""
+        parse_graph(
+            """
 nodes:
   - {id: cam, node: pattern}
   - {id: rec, node: recorder, params: {file: x.mcap}, inputs: {img: cam/image}}
   - {id: rec2, node: recorder, params: {file: y.mcap}}
-""", "g.yaml")
+""",
+            "g.yaml",
+        )
     assert e.value.problems == [
         "g.yaml: nodes[1] (rec).inputs.img: 'recorder' must never drop, so its inputs need queue: reliable (got latest)",
         "g.yaml: nodes[2] (rec2).inputs: 'recorder' needs at least one input (got none)",
@@ -79,8 +82,11 @@ nodes:
 def test_record_topic_patterns(tmp_path):
     _, chosen = with_recorder(PIPELINE, "p.yaml", tmp_path / "x.mcap", topics=["inv/*"])
     assert chosen == ["inv/image"]
-    with pytest.raises(RecordingError, match=r"^--topics enc/\*: no topic of the graph matches \(it has: cam/image, "
-                                             r"inv/image\)$"):
+    with pytest.raises(
+        RecordingError,
+        match=r"^--topics enc/\*: no topic of the graph matches \(it has: cam/image, "
+        r"inv/image\)$",
+    ):
         with_recorder(PIPELINE, "p.yaml", tmp_path / "x.mcap", topics=["enc/*"])
 
 
@@ -118,18 +124,23 @@ def test_replay_keeps_the_original_timing_scaled_by_speed(sample, tmp_path):
 
 
 def test_replay_start_end_loop_and_restamp(sample):
-    out = run_source(Replay, {"file": str(sample), "topics": {"image": "cam/image"}, "speed": 0, "start": 2.0,
-                              "end": 3.0}, limit=100)
+    out = run_source(
+        Replay, {"file": str(sample), "topics": {"image": "cam/image"}, "speed": 0, "start": 2.0, "end": 3.0}, limit=100
+    )
     assert [m.meta["frame"] for _, m in out] == [10, 11, 12, 13, 14, 15]
-    looped = run_source(Replay, {"file": str(sample), "topics": {"image": "cam/image"}, "speed": 0, "start": 2.0,
-                                 "end": 3.0, "loop": True}, limit=14)
+    looped = run_source(
+        Replay,
+        {"file": str(sample), "topics": {"image": "cam/image"}, "speed": 0, "start": 2.0, "end": 3.0, "loop": True},
+        limit=14,
+    )
     assert [m.meta["frame"] for _, m in looped] == [10, 11, 12, 13, 14, 15] * 2 + [10, 11]
     caps = [m.capture_ns for _, m in looped]
     assert all(b > a for a, b in zip(caps, caps[1:]))  # capture times keep growing over loops
     assert caps[6] - caps[5] == caps[5] - caps[4]  # one frame interval between passes
     now = time.time_ns()
-    restamped = run_source(Replay, {"file": str(sample), "topics": {"a": "mic/audio"}, "speed": 0, "restamp": True},
-                           limit=3)
+    restamped = run_source(
+        Replay, {"file": str(sample), "topics": {"a": "mic/audio"}, "speed": 0, "restamp": True}, limit=3
+    )
     assert abs(restamped[0][1].capture_ns - now) < 5e9
 
 
@@ -141,37 +152,53 @@ def test_replay_refuses_a_graph_that_reads_topics_the_recording_lacks(sample, tm
     assert r.output.strip().splitlines() == [
         f"{graph}: nodes[3] (d).inputs.in: reads 'cam/depth', which the recording {sample} does not hold "
         "(recorded topics of 'cam': cam/camera, cam/depth_gt, cam/image, cam/instances_gt, cam/labels_gt; "
-        "all recorded topics: cam/camera, cam/depth_gt, cam/image, cam/instances_gt, cam/labels_gt, mic/audio)"]
+        "all recorded topics: cam/camera, cam/depth_gt, cam/image, cam/instances_gt, cam/labels_gt, mic/audio)"
+    ]
 
 
 def test_replay_checks_recorded_kinds_against_the_graph(sample):
     text = CAMERA_GRAPH.replace("inputs: {image: cam/image}", "inputs: {image: cam/depth_gt}")
     recorded = {t: i.kind for t, i in RecordingReader(sample).topics.items()}
-    with pytest.raises(GraphError, match=r"camera.yaml: nodes\[1\] \(inv\).inputs.image: kind mismatch: 'cam/depth_gt' "
-                                         r"gives Depth, but 'image' takes Image"):
+    with pytest.raises(
+        GraphError,
+        match=r"camera.yaml: nodes\[1\] \(inv\).inputs.image: kind mismatch: 'cam/depth_gt' "
+        r"gives Depth, but 'image' takes Image",
+    ):
         for_replay(text, "camera.yaml", sample, recorded)
 
 
 def test_replay_node_in_a_graph_checks_its_file_at_load_time(sample, tmp_path):
     with pytest.raises(GraphError) as e:
-        parse_graph(f"""
+        parse_graph(
+            f"""
 nodes:
   - {{id: rep, node: replay, params: {{file: "{tmp_path}/none.mcap"}}}}
   - {{id: rep2, node: replay, params: {{file: "{sample}", topics: {{x: cam/nope}}}}}}
-""", "g.yaml")
+""",
+            "g.yaml",
+        )
     assert e.value.problems == [
         f"g.yaml: nodes[0] (rep).params: {tmp_path}/none.mcap: no such recording",
         f"g.yaml: nodes[1] (rep2).params: {sample}: no topic cam/nope in this recording (it has: cam/camera, "
         "cam/depth_gt, cam/image, cam/instances_gt, cam/labels_gt, mic/audio)",
     ]
-    g = parse_graph(f"""
+    g = parse_graph(
+        f"""
 nodes:
   - {{id: rep, node: replay, params: {{file: "{sample}"}}}}
   - {{id: inv, node: invert, inputs: {{image: rep/cam/image}}}}
-""", "g.yaml")
+""",
+        "g.yaml",
+    )
     assert g.output_kinds["rep"]["cam/depth_gt"] == "Depth"
-    assert sorted(g.outputs["rep"]) == ["cam/camera", "cam/depth_gt", "cam/image", "cam/instances_gt",
-                                        "cam/labels_gt", "mic/audio"]
+    assert sorted(g.outputs["rep"]) == [
+        "cam/camera",
+        "cam/depth_gt",
+        "cam/image",
+        "cam/instances_gt",
+        "cam/labels_gt",
+        "mic/audio",
+    ]
 
 
 def test_the_recorded_graph_is_the_default_for_replay(sample):

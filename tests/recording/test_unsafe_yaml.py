@@ -16,22 +16,35 @@ from ar_perception.recording.graphs import for_replay
 
 def hostile_graph(marker) -> str:
     """A graph whose YAML, if loaded unsafely, opens (creates) `marker`."""
-    return (f"nodes:\n"
-            f"  - id: cam\n"
-            f"    node: sim\n"
-            f"    params: !!python/object/apply:builtins.open ['{marker}', 'w']\n"
-            f"  - id: view\n"
-            f"    node: rerun_view\n"
-            f"    inputs: {{image: cam/image}}\n")
+    return (
+        f"nodes:\n"
+        f"  - id: cam\n"
+        f"    node: sim\n"
+        f"    params: !!python/object/apply:builtins.open ['{marker}', 'w']\n"
+        f"  - id: view\n"
+        f"    node: rerun_view\n"
+        f"    inputs: {{image: cam/image}}\n"
+    )
 
 
 @pytest.fixture
 def recording(tmp_path):
     path, marker = tmp_path / "hostile.mcap", tmp_path / "ran"
     graph = hostile_graph(marker)
-    with RecordingWriter(path, graph=graph, metadata={"note": f"!!python/object/apply:os.system ['touch {marker}']"}) as w:
-        w.write(Msg("Image", {"data": np.zeros((4, 4, 3), np.uint8)}, {}, capture_ns=10**18, topic="cam/image",
-                    seq=0, publish_ns=10**18))
+    with RecordingWriter(
+        path, graph=graph, metadata={"note": f"!!python/object/apply:os.system ['touch {marker}']"}
+    ) as w:
+        w.write(
+            Msg(
+                "Image",
+                {"data": np.zeros((4, 4, 3), np.uint8)},
+                {},
+                capture_ns=10**18,
+                topic="cam/image",
+                seq=0,
+                publish_ns=10**18,
+            )
+        )
     return path, marker, graph
 
 
@@ -46,8 +59,11 @@ def test_replaying_the_recorded_graph_refuses_the_tag(recording):
     path, marker, _ = recording
     r = RecordingReader(path)
     where = f"{path} (recorded graph)"
-    with pytest.raises(GraphError, match=rf"^{re.escape(where)}:4:13: YAML syntax error: could not determine a "
-                                         r"constructor for the tag 'tag:yaml\.org,2002:python/object/apply:builtins\.open'$"):
+    with pytest.raises(
+        GraphError,
+        match=rf"^{re.escape(where)}:4:13: YAML syntax error: could not determine a "
+        r"constructor for the tag 'tag:yaml\.org,2002:python/object/apply:builtins\.open'$",
+    ):
         for_replay(r.graph, where, path, {t: i.kind for t, i in r.topics.items()})
     assert not marker.exists()
 

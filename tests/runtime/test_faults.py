@@ -70,12 +70,12 @@ nodes:
   - {{id: c, node: invert, restart: on-failure, inputs: {{image: a/image}}}}
   - id: rec
     node: recorder
-    params: {{file: "{tmp_path / 'run.mcap'}"}}
+    params: {{file: "{tmp_path / "run.mcap"}"}}
     inputs:
       a: {{source: a/image, queue: reliable}}
       b: {{source: b/image, queue: reliable}}
       c: {{source: c/image, queue: reliable}}
-  - {{id: out, node: sink, params: {{log: "{tmp_path / 'out.jsonl'}"}}, inputs: {{in: c/image}}}}
+  - {{id: out, node: sink, params: {{log: "{tmp_path / "out.jsonl"}"}}, inputs: {{in: c/image}}}}
 """)
 
 
@@ -90,7 +90,8 @@ def test_sigkilled_node_is_back_within_2_s_and_the_others_lose_nothing(tmp_path,
     kill_ns = state["kill_ns"]
     assert r.nodes[victim].restarts == 1 and r.nodes[victim].pid != state["pid"]
     assert r.ok and {n: rep.restarts for n, rep in r.nodes.items() if n != victim} == {
-        n: 0 for n in r.nodes if n != victim}
+        n: 0 for n in r.nodes if n != victim
+    }
 
     rec = RecordingReader(tmp_path / "run.mcap")
     timed = {n: list(rec.timed_messages([f"{n}/image"])) for n in ("a", "b", "c")}
@@ -136,8 +137,12 @@ def test_fifty_start_stop_cycles_leak_no_process_fd_thread_or_temp_file(tmp_path
 
     def snapshot() -> tuple[int, int, int, set[int]]:
         gc.collect()
-        return (len(os.listdir("/proc/self/fd")), threading.active_count(), me.num_threads(),
-                {c.pid for c in me.children(recursive=True)})
+        return (
+            len(os.listdir("/proc/self/fd")),
+            threading.active_count(),
+            me.num_threads(),
+            {c.pid for c in me.children(recursive=True)},
+        )
 
     try:
         run_graph(ends, 30)  # first run: one-time initialisation (imports, pyzmq's globals) is not a leak

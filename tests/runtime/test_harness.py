@@ -26,7 +26,9 @@ def test_plugin_node_params():
 
 def test_wrong_shape_on_input_raises_in_strict_mode_and_is_dropped_otherwise():
     bad = Msg(kind="Image", arrays={"data": np.zeros((2, 3), np.uint8)})
-    with pytest.raises(NodeError, match=r"input 'image': Image.data must be 3-D with last axis 3 \(got shape \(2, 3\)\)"):
+    with pytest.raises(
+        NodeError, match=r"input 'image': Image.data must be 3-D with last axis 3 \(got shape \(2, 3\)\)"
+    ):
         run_node(Invert, [("image", bad)])
     assert run_node(Invert, [("image", bad), ("image", image())], strict=False)[0][1].seq == 0
 

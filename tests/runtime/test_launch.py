@@ -29,6 +29,7 @@ def lines(path: Path) -> list[dict]:
 
 def arp_dirs() -> set[str]:
     import tempfile
+
     return {p.name for p in Path(tempfile.gettempdir()).glob("arp-*")}
 
 
@@ -125,7 +126,7 @@ nodes:
   - {{id: cam, node: pattern, params: {{fps: 20, frames: 40, size: [16, 16]}}}}
   - id: flaky
     node: "faulty:CrashOnce"
-    params: {{marker: "{tmp_path / 'crashed'}"}}
+    params: {{marker: "{tmp_path / "crashed"}"}}
     on_error: restart
     restart: {{policy: on-failure, max: 2}}
     inputs: {{in: cam/image}}
@@ -166,10 +167,10 @@ nodes:
 
 
 def test_bad_message_is_dropped_and_counted_or_raises_in_strict_mode(tmp_path):
-    text = f"""
+    text = """
 nodes:
-  - {{id: src, node: "faulty:BadSource"}}
-  - {{id: inv, node: invert, inputs: {{image: {{source: src/image, queue: reliable}}}}}}
+  - {id: src, node: "faulty:BadSource"}
+  - {id: inv, node: invert, inputs: {image: {source: src/image, queue: reliable}}}
 """
     r = run_graph(graph(text), 20)
     assert r.nodes["inv"].stats["drops"] == {"image": 1} and r.nodes["inv"].stats["out"] == {"image": 1}
@@ -187,8 +188,12 @@ nodes:
   - {{id: inv, node: invert, inputs: {{image: cam/image}}}}
   - {{id: out, node: sink, params: {{log: "{log}"}}, inputs: {{in: {{source: inv/image, queue: reliable}}}}}}
 """)
-    p = subprocess.Popen([sys.executable, "-m", "ar_perception.cli", "run", str(spec), "--for", "60"],
-                         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "ar_perception.cli", "run", str(spec), "--for", "60"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not log.exists() or log.read_text().count("\n") < 5):
         time.sleep(0.05)  # frames reach the sink: every node is up and bound
@@ -250,8 +255,9 @@ def test_fixed_ports_need_tcp():
 
     with pytest.raises(GraphError) as e:
         graph("nodes:\n  - {id: cam, node: pattern, port: 47000}\n")
-    assert e.value.problems == ["test.yaml: nodes[0] (cam).port: fixed ports need tcp (set transport: tcp on the "
-                                "node or the graph; got ipc)"]
+    assert e.value.problems == [
+        "test.yaml: nodes[0] (cam).port: fixed ports need tcp (set transport: tcp on the node or the graph; got ipc)"
+    ]
 
 
 def test_a_node_that_hangs_is_killed_reported_and_restarted(tmp_path):
@@ -261,7 +267,7 @@ nodes:
   - {{id: cam, node: pattern, params: {{fps: 20, size: [16, 12]}}}}
   - id: stuck
     node: faulty:HangOnce
-    params: {{marker: "{tmp_path / 'hung'}"}}
+    params: {{marker: "{tmp_path / "hung"}"}}
     inputs: {{in: cam/image}}
     restart: on-failure
     health_timeout: 1.0
@@ -307,8 +313,15 @@ nodes:
         pub.recv()
 
         def good(i: int) -> list:
-            return encode(Msg(kind="Image", arrays={"data": np.full((4, 4, 3), i, np.uint8)}, meta={"frame": i},
-                              topic="cam/image", seq=i))
+            return encode(
+                Msg(
+                    kind="Image",
+                    arrays={"data": np.full((4, 4, 3), i, np.uint8)},
+                    meta={"frame": i},
+                    topic="cam/image",
+                    seq=i,
+                )
+            )
 
         head, img = good(0)
         bad = [
@@ -317,8 +330,9 @@ nodes:
             [head.replace(b"|u1", b"|O1"), img],  # wrong dtype
             [head.replace(b"[4,4,3]", b"[5,4,3]"), img],  # wrong shape
             encode(Msg(kind="Image", arrays={"data": np.zeros((4, 4), np.uint8)}, topic="cam/image", seq=1)),
-            encode(Msg(kind="Image", arrays={"data": np.zeros((1024, 1024, 3), np.uint8)}, topic="cam/image",
-                       seq=1)),  # oversized: 3 MiB over a 1 MiB limit
+            encode(
+                Msg(kind="Image", arrays={"data": np.zeros((1024, 1024, 3), np.uint8)}, topic="cam/image", seq=1)
+            ),  # oversized: 3 MiB over a 1 MiB limit
         ]
         pub.send_multipart(good(0))
         for frames in bad:
@@ -332,8 +346,10 @@ nodes:
     assert rep.exit_code == 0 and rep.restarts == 0
     assert rep.stats["bad"] == {"in": 6} and rep.stats["in"] == {"in": 4}
     assert [x["meta"]["frame"] for x in lines(log)] == [0, 1, 2, 3]
-    assert ("arp.out WARNING: node 'out' input 'in': message on 'cam/image' declares 1 arrays but carries 0; "
-            "dropped (warned once per input)") in capfd.readouterr().err
+    assert (
+        "arp.out WARNING: node 'out' input 'in': message on 'cam/image' declares 1 arrays but carries 0; "
+        "dropped (warned once per input)"
+    ) in capfd.readouterr().err
 
 
 def test_slow_sources_and_idle_consumers_are_not_taken_for_hung(tmp_path):

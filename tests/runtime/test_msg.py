@@ -11,8 +11,15 @@ from ar_perception.runtime.msg import Msg, decode, encode
 def test_roundtrip_over_a_real_socket_keeps_arrays_meta_and_times():
     depth = np.random.default_rng(0).random((480, 640), dtype=np.float32)
     small = np.arange(6, dtype=np.int16).reshape(2, 3)
-    msg = Msg(kind="Depth", arrays={"data": depth, "small": small}, meta={"k": [1, "x"]}, capture_ns=123,
-              topic="cam/depth", seq=7, publish_ns=456)
+    msg = Msg(
+        kind="Depth",
+        arrays={"data": depth, "small": small},
+        meta={"k": [1, "x"]},
+        capture_ns=123,
+        topic="cam/depth",
+        seq=7,
+        publish_ns=456,
+    )
     ctx = zmq.Context()
     a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
     for s in (a, b):
@@ -22,7 +29,9 @@ def test_roundtrip_over_a_real_socket_keeps_arrays_meta_and_times():
     b.connect(f"tcp://127.0.0.1:{port}")
     a.send_multipart(encode(msg), copy=False)
     got = decode(b.recv_multipart(copy=False))
-    a.close(); b.close(); ctx.term()
+    a.close()
+    b.close()
+    ctx.term()
     assert (got.kind, got.topic, got.seq, got.capture_ns, got.publish_ns) == ("Depth", "cam/depth", 7, 123, 456)
     assert got.meta == {"k": [1, "x"]}
     np.testing.assert_array_equal(got.data, depth)
@@ -48,36 +57,60 @@ def test_non_contiguous_and_replace_derive():
 
 
 def _head(**over) -> bytes:
-    h = {"v": 1, "kind": "Image", "topic": "c/i", "seq": 0, "capture_ns": 0, "publish_ns": 0, "meta": {},
-         "arrays": [["data", "|u1", [2, 2]]], **over}
+    h = {
+        "v": 1,
+        "kind": "Image",
+        "topic": "c/i",
+        "seq": 0,
+        "capture_ns": 0,
+        "publish_ns": 0,
+        "meta": {},
+        "arrays": [["data", "|u1", [2, 2]]],
+        **over,
+    }
     return json.dumps({k: v for k, v in h.items() if v is not ...}).encode()
 
 
-@pytest.mark.parametrize("frames, error", [
-    ([], "empty multipart message"),
-    ([b"not json"], "malformed message header: not JSON (Expecting value: line 1 column 1 (char 0))"),
-    ([b"[1, 2]"], "malformed message header: expected a JSON object, got list"),
-    ([b'{"v": 99, "arrays": []}'], "wire version 99 is not supported (expected 1)"),
-    ([_head(seq="7"), b"abcd"], "malformed message header: 'seq' must be int (got str)"),
-    ([_head(capture_ns=True), b"abcd"], "malformed message header: 'capture_ns' must be int (got bool)"),
-    ([_head(meta=...), b"abcd"], "malformed message header: 'meta' must be dict (got NoneType)"),
-    ([_head(topic=5), b"abcd"], "malformed message header: 'topic' must be str (got int)"),
-    ([_head()], "message on 'c/i' declares 1 arrays but carries 0"),
-    ([_head(), b"abcd", b"extra"], "message on 'c/i' declares 1 arrays but carries 2"),
-    ([_head(), b"abc"], "array 'data' on 'c/i' declares |u1(2, 2) = 4 bytes but carries 3"),
-    ([_head(arrays=[["data", "|u1", [-1]]]), b"abcd"],
-     'malformed array spec on \'c/i\': expected [name, dtype, [dims >= 0]], got ["data", "|u1", [-1]]'),
-    ([_head(arrays=[["data", "|u1"]]), b"abcd"],
-     'malformed array spec on \'c/i\': expected [name, dtype, [dims >= 0]], got ["data", "|u1"]'),
-    ([_head(arrays=[["data", "|O", [1]]]), b"abcdefgh"],
-     "array 'data' on 'c/i' has dtype '|O' (expected a plain numeric dtype such as '|u1' or '<f4')"),
-    ([_head(arrays=[["data", "<U1", [1]]]), b"abcd"],
-     "array 'data' on 'c/i' has dtype '<U1' (expected a plain numeric dtype such as '|u1' or '<f4')"),
-    ([_head(arrays=[["data", "no such type", [1]]]), b"abcd"],
-     "array 'data' on 'c/i' has dtype 'no such type' (expected a plain numeric dtype such as '|u1' or '<f4')"),
-    ([_head(arrays=[["data", "<f4", [2, 2]]]), b"abcd"],
-     "array 'data' on 'c/i' declares <f4(2, 2) = 16 bytes but carries 4"),
-])
+@pytest.mark.parametrize(
+    "frames, error",
+    [
+        ([], "empty multipart message"),
+        ([b"not json"], "malformed message header: not JSON (Expecting value: line 1 column 1 (char 0))"),
+        ([b"[1, 2]"], "malformed message header: expected a JSON object, got list"),
+        ([b'{"v": 99, "arrays": []}'], "wire version 99 is not supported (expected 1)"),
+        ([_head(seq="7"), b"abcd"], "malformed message header: 'seq' must be int (got str)"),
+        ([_head(capture_ns=True), b"abcd"], "malformed message header: 'capture_ns' must be int (got bool)"),
+        ([_head(meta=...), b"abcd"], "malformed message header: 'meta' must be dict (got NoneType)"),
+        ([_head(topic=5), b"abcd"], "malformed message header: 'topic' must be str (got int)"),
+        ([_head()], "message on 'c/i' declares 1 arrays but carries 0"),
+        ([_head(), b"abcd", b"extra"], "message on 'c/i' declares 1 arrays but carries 2"),
+        ([_head(), b"abc"], "array 'data' on 'c/i' declares |u1(2, 2) = 4 bytes but carries 3"),
+        (
+            [_head(arrays=[["data", "|u1", [-1]]]), b"abcd"],
+            'malformed array spec on \'c/i\': expected [name, dtype, [dims >= 0]], got ["data", "|u1", [-1]]',
+        ),
+        (
+            [_head(arrays=[["data", "|u1"]]), b"abcd"],
+            'malformed array spec on \'c/i\': expected [name, dtype, [dims >= 0]], got ["data", "|u1"]',
+        ),
+        (
+            [_head(arrays=[["data", "|O", [1]]]), b"abcdefgh"],
+            "array 'data' on 'c/i' has dtype '|O' (expected a plain numeric dtype such as '|u1' or '<f4')",
+        ),
+        (
+            [_head(arrays=[["data", "<U1", [1]]]), b"abcd"],
+            "array 'data' on 'c/i' has dtype '<U1' (expected a plain numeric dtype such as '|u1' or '<f4')",
+        ),
+        (
+            [_head(arrays=[["data", "no such type", [1]]]), b"abcd"],
+            "array 'data' on 'c/i' has dtype 'no such type' (expected a plain numeric dtype such as '|u1' or '<f4')",
+        ),
+        (
+            [_head(arrays=[["data", "<f4", [2, 2]]]), b"abcd"],
+            "array 'data' on 'c/i' declares <f4(2, 2) = 16 bytes but carries 4",
+        ),
+    ],
+)
 def test_malformed_frames_raise_transport_error(frames, error):
     with pytest.raises(TransportError) as e:
         decode(frames)

@@ -35,8 +35,8 @@ transport: tcp
 host: 127.0.0.1
 security:
   secret_key: {keys[me][1]}
-  authorized_keys: {keys['allowed']}
-  server_keys: {{127.0.0.1: {keys['a'][0]}}}
+  authorized_keys: {keys["allowed"]}
+  server_keys: {{127.0.0.1: {keys["a"][0]}}}
 nodes:
   - {{id: cam, node: pattern, port: {port}, params: {{fps: 40, size: [16, 12]}}}}
 {body}"""
@@ -51,8 +51,12 @@ nodes:
     sup = Supervisor(g)
     try:
         assert stat.S_IMODE(os.stat(sup.run_dir).st_mode) == 0o700
-        eps = [sup.cfgs["cam"]["outputs"]["image"]["pub"], *sup.cfgs["cam"]["outputs"]["image"]["reliable"],
-               sup.cfgs["cam"]["ctl"], sup.cfgs["cam"]["up"]]
+        eps = [
+            sup.cfgs["cam"]["outputs"]["image"]["pub"],
+            *sup.cfgs["cam"]["outputs"]["image"]["reliable"],
+            sup.cfgs["cam"]["ctl"],
+            sup.cfgs["cam"]["up"],
+        ]
         assert all(e.startswith(f"ipc://{sup.run_dir}/") for e in eps), eps
     finally:
         sup.run(10)
@@ -66,16 +70,20 @@ def test_tcp_beyond_this_machine_needs_curve_keys():
         graph("transport: tcp\nhost: 10.0.0.5\nnodes:\n  - {id: cam, node: pattern}\n")
     assert e.value.problems == [
         "test.yaml: host: tcp on 10.0.0.5 can be reached from other machines, so it needs CurveZMQ (expected a "
-        "'security:' section with keys from `arp keys create`, or host 127.0.0.1)"]
+        "'security:' section with keys from `arp keys create`, or host 127.0.0.1)"
+    ]
 
 
 def test_a_public_key_where_the_secret_key_belongs_is_refused(keys):
     with pytest.raises(GraphError) as e:
-        graph(f"transport: tcp\nsecurity: {{secret_key: {keys['a'][0]}, authorized_keys: {keys['allowed']}}}\n"
-              "nodes:\n  - {id: cam, node: pattern}\n")
+        graph(
+            f"transport: tcp\nsecurity: {{secret_key: {keys['a'][0]}, authorized_keys: {keys['allowed']}}}\n"
+            "nodes:\n  - {id: cam, node: pattern}\n"
+        )
     assert e.value.problems == [
         f"test.yaml: security.secret_key: {keys['a'][0]}: has no secret-key (expected the NAME.key_secret file `arp keys "
-        "create` wrote, got a public key file)"]
+        "create` wrote, got a public key file)"
+    ]
 
 
 def _client(ctx, endpoint, public=None, secret=None, server=None):
@@ -155,7 +163,10 @@ def test_a_consumer_of_another_machine_needs_its_server_key(keys, tmp_path):
     port = free_tcp_port("127.0.0.1")
     text = secured(keys, "b", "  - {id: out, node: sink, inputs: {in: cam/image}}\n", port)
     text = text.replace(f"  server_keys: {{127.0.0.1: {keys['a'][0]}}}\n", "")
-    with pytest.raises(NodeError, match=r"^node 'out' input 'in' connects to 'cam' on 127.0.0.1, which this "
-                                        r"supervisor does not run: security.server_keys needs the public key of "
-                                        r"the machine at 127.0.0.1$"):
+    with pytest.raises(
+        NodeError,
+        match=r"^node 'out' input 'in' connects to 'cam' on 127.0.0.1, which this "
+        r"supervisor does not run: security.server_keys needs the public key of "
+        r"the machine at 127.0.0.1$",
+    ):
         Supervisor(graph(text), only={"out"})

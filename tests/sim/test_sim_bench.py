@@ -12,8 +12,9 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "sim.py"
 
 @pytest.mark.slow
 def test_benchmark_runs_and_the_sim_is_interactive() -> None:
-    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--json"], capture_output=True, text=True,
-                         timeout=280, check=True)
+    out = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--json"], capture_output=True, text=True, timeout=280, check=True
+    )
     result = json.loads(out.stdout)
     by_size = {(r["size"], r["shadows"]): r for r in result["sim"]}
     assert set(by_size) == {(s, sh) for s in ("320x240", "640x480") for sh in (True, False)}

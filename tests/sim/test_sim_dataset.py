@@ -53,7 +53,9 @@ def test_splits_and_reader(dataset) -> None:  # type: ignore[no-untyped-def]
     assert {s.scene for s in SimDataset(dataset, "val")} == {"scene_0002"}
     assert len(SimDataset(dataset, "train")) == 4
     assert [(s.scene, s.index) for s in read_dataset(dataset)][:3] == [
-        ("scene_0000", 0), ("scene_0000", 1), ("scene_0001", 0)
+        ("scene_0000", 0),
+        ("scene_0000", 1),
+        ("scene_0001", 0),
     ]
     with pytest.raises(ArpError, match="no split 'test' \\(it has: train, val\\)"):
         SimDataset(dataset, "test")

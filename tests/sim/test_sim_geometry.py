@@ -1,6 +1,5 @@
 """ar_perception.geometry against the simulator's exact ground truth."""
 
-
 import numpy as np
 import pytest
 

@@ -15,8 +15,13 @@ def audio_msgs(signal: np.ndarray, rate: int = 16000, chunk: int = 1600, last: b
     """A signal as the Audio chunks a source sends, the last one marked."""
     out = []
     for i in range(0, len(signal), chunk):
-        out.append(Msg(kind="Audio", arrays={"data": np.ascontiguousarray(signal[i:i + chunk], np.float32)},
-                       meta={"sample_rate": rate, "last": last and i + chunk >= len(signal)}))
+        out.append(
+            Msg(
+                kind="Audio",
+                arrays={"data": np.ascontiguousarray(signal[i : i + chunk], np.float32)},
+                meta={"sample_rate": rate, "last": last and i + chunk >= len(signal)},
+            )
+        )
     return out
 
 
@@ -28,8 +33,10 @@ def librivox() -> dict[str, tuple[Path, str]]:
     refs = {}
     for line in (LIBRIVOX / "transcription").read_text().splitlines():
         text, _, cid = line.rpartition("(")
-        refs[cid.strip(" )")] = (LIBRIVOX / f"{cid.strip(' )')}.wav",
-                                 text.replace("<s>", "").replace("</s>", "").strip())
+        refs[cid.strip(" )")] = (
+            LIBRIVOX / f"{cid.strip(' )')}.wav",
+            text.replace("<s>", "").replace("</s>", "").strip(),
+        )
     return refs
 
 

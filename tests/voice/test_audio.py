@@ -16,7 +16,7 @@ def test_streaming_resampler_equals_one_shot_and_scipy(rates):
     r, parts, i = Resampler(a, b), [], 0
     while i < len(x):
         k = int(rng.integers(1, 2500))
-        parts.append(r.push(x[i:i + k]))
+        parts.append(r.push(x[i : i + k]))
         i += k
     parts.append(r.flush())
     assert np.array_equal(np.concatenate(parts), whole)

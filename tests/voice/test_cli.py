@@ -40,8 +40,9 @@ def test_ask_a_spoken_question_about_a_recording(speak):
     sample = REPO / "recordings" / "sample.mcap"
     if not sample.exists():
         pytest.skip("no sample recording")
-    r = runner.invoke(app, ["ask", "--recording", str(sample), "--at", "3", "--wav", str(speak("is there a chair")),
-                            "--json"])
+    r = runner.invoke(
+        app, ["ask", "--recording", str(sample), "--at", "3", "--wav", str(speak("is there a chair")), "--json"]
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     # tiny.en hears espeak's "chair" as "care" here; the vqa node takes a word that sounds like a class for it
@@ -51,13 +52,17 @@ def test_ask_a_spoken_question_about_a_recording(speak):
 
 def test_ask_errors(tmp_path):
     r = runner.invoke(app, ["ask"])
-    assert r.exit_code == 1 and r.output.strip() == ("no question: give it as text, as --wav FILE, or give --recording "
-                                                     "to answer the questions spoken in it")
-    r = runner.invoke(app, ["ask", "hello", "--endpoint", f"ipc://{tmp_path}/none", "--answers",
-                            f"ipc://{tmp_path}/none2"])
+    assert r.exit_code == 1 and r.output.strip() == (
+        "no question: give it as text, as --wav FILE, or give --recording to answer the questions spoken in it"
+    )
+    r = runner.invoke(
+        app, ["ask", "hello", "--endpoint", f"ipc://{tmp_path}/none", "--answers", f"ipc://{tmp_path}/none2"]
+    )
     assert r.exit_code == 1
-    assert r.output.splitlines()[-1] == (f"no running graph takes questions at ipc://{tmp_path}/none: start one with "
-                                         "`ask` and `ask_reply` nodes (arp run graphs/ask.yaml), or answer offline "
-                                         "with --recording or --sim")
+    assert r.output.splitlines()[-1] == (
+        f"no running graph takes questions at ipc://{tmp_path}/none: start one with "
+        "`ask` and `ask_reply` nodes (arp run graphs/ask.yaml), or answer offline "
+        "with --recording or --sim"
+    )
     r = runner.invoke(app, ["ask", "--recording", str(tmp_path / "nope.mcap"), "hi"])
     assert r.exit_code == 1 and "nope.mcap: no such recording" in r.output

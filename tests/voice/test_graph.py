@@ -16,17 +16,20 @@ pytestmark = pytest.mark.slow
 
 def test_spoken_question_is_answered_from_the_scene(tmp_path, speak):
     log = tmp_path / "answers.jsonl"
-    g = parse_graph(f"""
+    g = parse_graph(
+        f"""
 nodes:
   - {{id: cam, node: sim, params: {{seed: 3, fps: 5, frames: 40}}}}
-  - {{id: mic, node: wav, params: {{path: "{speak('what is closest')}", start_delay_s: 2.0, silence_s: 1.0}}}}
+  - {{id: mic, node: wav, params: {{path: "{speak("what is closest")}", start_delay_s: 2.0, silence_s: 1.0}}}}
   - {{id: stt, node: speech, inputs: {{audio: {{source: mic/audio, queue: reliable}}}}}}
   - {{id: scene, node: scene, inputs: {{mask: cam/labels_gt, depth: cam/depth_gt, camera: cam/camera}}}}
   - id: vqa
     node: vqa
     inputs: {{question: {{source: stt/text, queue: reliable}}, scene: scene/facts}}
   - {{id: out, node: sink, params: {{log: "{log}"}}, inputs: {{in: {{source: vqa/answer, queue: reliable}}}}}}
-""", "voice.yaml")
+""",
+        "voice.yaml",
+    )
     r = run_graph(g, 60)
     assert r.reason == "all sources ended", r
     answers = [json.loads(line)["meta"] for line in log.read_text().splitlines()]
@@ -38,7 +41,8 @@ nodes:
 
 def test_typed_question_into_a_running_graph(tmp_path):
     ask_ep, reply_ep = f"ipc://{tmp_path}/ask", f"ipc://{tmp_path}/answers"
-    g = parse_graph(f"""
+    g = parse_graph(
+        f"""
 nodes:
   - {{id: cam, node: sim, params: {{seed: 3, fps: 5, frames: 0}}}}
   - {{id: scene, node: scene, inputs: {{mask: cam/labels_gt, depth: cam/depth_gt, camera: cam/camera}}}}
@@ -47,7 +51,9 @@ nodes:
     node: vqa
     inputs: {{question: {{source: ask/question, queue: reliable}}, scene: scene/facts}}
   - {{id: reply, node: ask_reply, params: {{endpoint: "{reply_ep}"}}, inputs: {{answer: {{source: vqa/answer, queue: reliable}}}}}}
-""", "ask.yaml")
+""",
+        "ask.yaml",
+    )
     stop = threading.Event()
     result = {}
     t = threading.Thread(target=lambda: result.update(r=Supervisor(g).run(90, stop.is_set)))

@@ -32,11 +32,11 @@ class FakeStream:
 
     def start(self):
         def run():
-            stereo = np.stack([LEFT, RIGHT], axis=1)[:, :self.channels]
+            stereo = np.stack([LEFT, RIGHT], axis=1)[:, : self.channels]
             for i in range(0, len(stereo), self.blocksize):
                 if self.stopped:
                     return
-                self.callback(stereo[i:i + self.blocksize], self.blocksize, None, None)
+                self.callback(stereo[i : i + self.blocksize], self.blocksize, None, None)
 
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
@@ -53,8 +53,12 @@ def fake_sd(devices, default_input=0):
         if samplerate != RATE:
             raise ValueError("Invalid sample rate")
 
-    return SimpleNamespace(query_devices=lambda: devices, default=SimpleNamespace(device=[default_input, -1]),
-                           check_input_settings=check_input_settings, InputStream=FakeStream)
+    return SimpleNamespace(
+        query_devices=lambda: devices,
+        default=SimpleNamespace(device=[default_input, -1]),
+        check_input_settings=check_input_settings,
+        InputStream=FakeStream,
+    )
 
 
 DEVICES = [
@@ -74,7 +78,7 @@ def test_generated_stream_becomes_16k_mono_chunks(monkeypatch):
     assert all(m.kind == "Audio" and m.meta["sample_rate"] == 16000 and m.data.shape == (1600,) for m in msgs)
     assert [m.meta["offset_s"] for m in msgs][:3] == [0.0, 0.1, 0.2]
     got = np.concatenate([m.data for m in msgs])
-    want = resample((LEFT + RIGHT) / 2, RATE, 16000)[:len(got)]  # stereo averaged, then 48 -> 16 kHz
+    want = resample((LEFT + RIGHT) / 2, RATE, 16000)[: len(got)]  # stereo averaged, then 48 -> 16 kHz
     assert np.abs(got - want).max() < 1e-6
     assert [m.capture_ns for m in msgs] == sorted(m.capture_ns for m in msgs)
 
@@ -91,21 +95,27 @@ def test_no_input_device_lists_the_devices_found(monkeypatch):
     monkeypatch.setattr(microphone, "_sounddevice", lambda: fake_sd(DEVICES[:1], default_input=-1))
     with pytest.raises(NodeError) as e:
         run_source(Microphone, {})
-    assert str(e.value) == ("node 'source': no audio input device found (devices found: 0 'HDMI out' (0 in, 8 out)). "
-                            "Connect a microphone, or read a file with node 'wav'.")
+    assert str(e.value) == (
+        "node 'source': no audio input device found (devices found: 0 'HDMI out' (0 in, 8 out)). "
+        "Connect a microphone, or read a file with node 'wav'."
+    )
     monkeypatch.setattr(microphone, "_sounddevice", lambda: fake_sd([], default_input=-1))
     with pytest.raises(NodeError) as e:
         run_source(Microphone, {})
-    assert str(e.value) == ("node 'source': no audio input device found (devices found: none). "
-                            "Connect a microphone, or read a file with node 'wav'.")
+    assert str(e.value) == (
+        "node 'source': no audio input device found (devices found: none). "
+        "Connect a microphone, or read a file with node 'wav'."
+    )
 
 
 def test_a_named_device_that_cannot_record(monkeypatch):
     monkeypatch.setattr(microphone, "_sounddevice", lambda: fake_sd(DEVICES))
     with pytest.raises(NodeError) as e:
         run_source(Microphone, {"device": 0})
-    assert str(e.value) == ("node 'source': params.device: device 0 'HDMI out' has no input channels "
-                            "(devices found: 0 'HDMI out' (0 in, 8 out), 1 'USB Headset Mic' (2 in, 0 out))")
+    assert str(e.value) == (
+        "node 'source': params.device: device 0 'HDMI out' has no input channels "
+        "(devices found: 0 'HDMI out' (0 in, 8 out), 1 'USB Headset Mic' (2 in, 0 out))"
+    )
     with pytest.raises(NodeError, match=r"params.device: no audio device is named like 'webcam' \(devices found"):
         run_source(Microphone, {"device": "webcam"})
 
@@ -128,5 +138,7 @@ def test_a_device_that_will_not_open(monkeypatch):
     monkeypatch.setattr(microphone, "_sounddevice", lambda: sd)
     with pytest.raises(NodeError) as e:
         run_source(Microphone, {})
-    assert str(e.value) == ("node 'source': cannot open audio device 1 'USB Headset Mic' (1 channel(s) at 48000 Hz): "
-                            "Device unavailable [PaErrorCode -9985]")
+    assert str(e.value) == (
+        "node 'source': cannot open audio device 1 'USB Headset Mic' (1 channel(s) at 48000 Hz): "
+        "Device unavailable [PaErrorCode -9985]"
+    )

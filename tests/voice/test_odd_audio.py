@@ -37,8 +37,16 @@ def peak_hz(x: np.ndarray, rate: int) -> float:
     return float(np.fft.rfftfreq(len(x), 1 / rate)[spec.argmax()])
 
 
-def wav_bytes(frames: np.ndarray, rate: int, fmt: str = "pcm16", *, tag: int | None = None, bits: int | None = None,
-              channels: int | None = None, data_size: int | None = None) -> bytes:
+def wav_bytes(
+    frames: np.ndarray,
+    rate: int,
+    fmt: str = "pcm16",
+    *,
+    tag: int | None = None,
+    bits: int | None = None,
+    channels: int | None = None,
+    data_size: int | None = None,
+) -> bytes:
     """A WAV file of float frames (N, channels), or with any header field overridden (broken files)."""
     x = np.asarray(frames, np.float64)
     x = x if x.ndim == 2 else x[:, None]
@@ -47,20 +55,40 @@ def wav_bytes(frames: np.ndarray, rate: int, fmt: str = "pcm16", *, tag: int | N
     elif fmt == "pcm16":
         data = np.round(x * 32767).astype("<i2").tobytes()
     elif fmt == "pcm24":
-        v = np.round(x * (2 ** 23 - 1)).astype("<i4").reshape(-1)
+        v = np.round(x * (2**23 - 1)).astype("<i4").reshape(-1)
         data = b"".join(int(s).to_bytes(3, "little", signed=True) for s in v)
     elif fmt == "pcm32":
-        data = np.round(x * (2 ** 31 - 1)).astype("<i4").tobytes()
+        data = np.round(x * (2**31 - 1)).astype("<i4").tobytes()
     else:
         data = x.astype("<f4" if fmt == "float32" else "<f8").tobytes()
-    bits = bits if bits is not None else {"pcm8": 8, "pcm16": 16, "pcm24": 24, "pcm32": 32, "float32": 32,
-                                          "float64": 64}[fmt]
+    bits = (
+        bits
+        if bits is not None
+        else {"pcm8": 8, "pcm16": 16, "pcm24": 24, "pcm32": 32, "float32": 32, "float64": 64}[fmt]
+    )
     tag = tag if tag is not None else (3 if fmt.startswith("float") else 1)
     ch = channels if channels is not None else x.shape[1]
     align = ch * bits // 8
     size = len(data) if data_size is None else data_size
-    return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + size, b"WAVE", b"fmt ", 16, tag, ch, rate, rate * align,
-                       align, bits, b"data", size) + data
+    return (
+        struct.pack(
+            "<4sI4s4sIHHIIHH4sI",
+            b"RIFF",
+            36 + size,
+            b"WAVE",
+            b"fmt ",
+            16,
+            tag,
+            ch,
+            rate,
+            rate * align,
+            align,
+            bits,
+            b"data",
+            size,
+        )
+        + data
+    )
 
 
 def wav_chunks(path: Path, **params) -> list[Msg]:
@@ -74,56 +102,87 @@ SECOND = tone(1600, 16000)
 
 def with_bad(values: list[float]) -> np.ndarray:
     x = SECOND.copy()
-    x[:len(values)] = values
+    x[: len(values)] = values
     return x
 
 
-@pytest.mark.parametrize("data, meta, problem", [
-    (np.round(SECOND * 32767).astype(np.int16), {"sample_rate": 16000}, "Audio.data must be float32 (got int16)"),
-    (SECOND.astype(np.float64), {"sample_rate": 16000}, "Audio.data must be float32 (got float64)"),
-    (np.stack([SECOND, SECOND], axis=1), {"sample_rate": 16000}, "Audio.data must be 1-D (got shape (1600, 2))"),
-    (SECOND[None], {"sample_rate": 16000}, "Audio.data must be 1-D (got shape (1, 1600))"),
-    (with_bad([np.nan, np.nan, np.nan]), {"sample_rate": 16000},
-     "Audio.data must be finite (got 3 NaN/inf samples of 1600)"),
-    (with_bad([np.inf, -np.inf]), {"sample_rate": 16000}, "Audio.data must be finite (got 2 NaN/inf samples of 1600)"),
-    (with_bad([32767.0, -32768.0]), {"sample_rate": 16000},
-     "Audio.data must be in [-1, 1] (got a peak of 32768; integer PCM must be scaled, e.g. int16 / 32768)"),
-    (with_bad([2.5]), {"sample_rate": 16000},
-     "Audio.data must be in [-1, 1] (got a peak of 2.5; integer PCM must be scaled, e.g. int16 / 32768)"),
-    (SECOND, {}, "Audio needs metadata sample_rate (got: none)"),
-    (SECOND, {"sample_rate": 0}, "Audio meta.sample_rate must be a positive whole number of Hz (got 0)"),
-    (SECOND, {"sample_rate": -16000}, "Audio meta.sample_rate must be a positive whole number of Hz (got -16000)"),
-    (SECOND, {"sample_rate": 44100.5}, "Audio meta.sample_rate must be a positive whole number of Hz (got 44100.5)"),
-    (SECOND, {"sample_rate": "16k"}, "Audio meta.sample_rate must be a positive whole number of Hz (got '16k')"),
-    (SECOND, {"sample_rate": True}, "Audio meta.sample_rate must be a positive whole number of Hz (got True)"),
-    (SECOND, {"sample_rate": None}, "Audio meta.sample_rate must be a positive whole number of Hz (got None)"),
-    (SECOND, {"sample_rate": float("nan")}, "Audio meta.sample_rate must be a positive whole number of Hz (got nan)"),
-])
+@pytest.mark.parametrize(
+    "data, meta, problem",
+    [
+        (np.round(SECOND * 32767).astype(np.int16), {"sample_rate": 16000}, "Audio.data must be float32 (got int16)"),
+        (SECOND.astype(np.float64), {"sample_rate": 16000}, "Audio.data must be float32 (got float64)"),
+        (np.stack([SECOND, SECOND], axis=1), {"sample_rate": 16000}, "Audio.data must be 1-D (got shape (1600, 2))"),
+        (SECOND[None], {"sample_rate": 16000}, "Audio.data must be 1-D (got shape (1, 1600))"),
+        (
+            with_bad([np.nan, np.nan, np.nan]),
+            {"sample_rate": 16000},
+            "Audio.data must be finite (got 3 NaN/inf samples of 1600)",
+        ),
+        (
+            with_bad([np.inf, -np.inf]),
+            {"sample_rate": 16000},
+            "Audio.data must be finite (got 2 NaN/inf samples of 1600)",
+        ),
+        (
+            with_bad([32767.0, -32768.0]),
+            {"sample_rate": 16000},
+            "Audio.data must be in [-1, 1] (got a peak of 32768; integer PCM must be scaled, e.g. int16 / 32768)",
+        ),
+        (
+            with_bad([2.5]),
+            {"sample_rate": 16000},
+            "Audio.data must be in [-1, 1] (got a peak of 2.5; integer PCM must be scaled, e.g. int16 / 32768)",
+        ),
+        (SECOND, {}, "Audio needs metadata sample_rate (got: none)"),
+        (SECOND, {"sample_rate": 0}, "Audio meta.sample_rate must be a positive whole number of Hz (got 0)"),
+        (SECOND, {"sample_rate": -16000}, "Audio meta.sample_rate must be a positive whole number of Hz (got -16000)"),
+        (
+            SECOND,
+            {"sample_rate": 44100.5},
+            "Audio meta.sample_rate must be a positive whole number of Hz (got 44100.5)",
+        ),
+        (SECOND, {"sample_rate": "16k"}, "Audio meta.sample_rate must be a positive whole number of Hz (got '16k')"),
+        (SECOND, {"sample_rate": True}, "Audio meta.sample_rate must be a positive whole number of Hz (got True)"),
+        (SECOND, {"sample_rate": None}, "Audio meta.sample_rate must be a positive whole number of Hz (got None)"),
+        (
+            SECOND,
+            {"sample_rate": float("nan")},
+            "Audio meta.sample_rate must be a positive whole number of Hz (got nan)",
+        ),
+    ],
+)
 def test_audio_the_kind_refuses(data, meta, problem):
     assert kinds.check("Audio", {"data": data}, meta) == problem
 
 
-@pytest.mark.parametrize("data, rate", [
-    (np.zeros(0, np.float32), 16000),  # empty: nothing to say, but a `last` to carry
-    (np.zeros(1, np.float32), 16000),
-    (with_bad([1.9, -1.9]), 16000),  # resampling overshoot
-    (np.sign(SECOND), 44100),  # clipped: at the rails
-    (SECOND, 44100.0),
-    (SECOND, np.int64(8000)),
-    (SECOND[::2], 8000),  # strided
-])
+@pytest.mark.parametrize(
+    "data, rate",
+    [
+        (np.zeros(0, np.float32), 16000),  # empty: nothing to say, but a `last` to carry
+        (np.zeros(1, np.float32), 16000),
+        (with_bad([1.9, -1.9]), 16000),  # resampling overshoot
+        (np.sign(SECOND), 44100),  # clipped: at the rails
+        (SECOND, 44100.0),
+        (SECOND, np.int64(8000)),
+        (SECOND[::2], 8000),  # strided
+    ],
+)
 def test_audio_the_kind_takes(data, rate):
     assert kinds.check("Audio", {"data": data}, {"sample_rate": rate}) is None
 
 
 # -- sample types, channels and rates ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("x, want", [
-    (np.array([-32768, 0, 16384, 32767], np.int16), [-1.0, 0.0, 0.5, 32767 / 32768]),
-    (np.array([-2 ** 31, 2 ** 30], np.int32), [-1.0, 0.5]),
-    (np.array([0, 128, 192], np.uint8), [-1.0, 0.0, 0.5]),
-    (np.array([0.25, -1.5]), [0.25, -1.5]),  # floats are left as they are
-])
+
+@pytest.mark.parametrize(
+    "x, want",
+    [
+        (np.array([-32768, 0, 16384, 32767], np.int16), [-1.0, 0.0, 0.5, 32767 / 32768]),
+        (np.array([-(2**31), 2**30], np.int32), [-1.0, 0.5]),
+        (np.array([0, 128, 192], np.uint8), [-1.0, 0.0, 0.5]),
+        (np.array([0.25, -1.5]), [0.25, -1.5]),  # floats are left as they are
+    ],
+)
 def test_integer_pcm_is_scaled_to_floats(x, want):
     y = to_float(x)
     assert y.dtype == np.float32 and y.tolist() == pytest.approx(want)
@@ -143,15 +202,21 @@ def test_empty_and_tiny_signals_resample(n, rate):
     assert len(resample(x, rate, 16000)) == -(-n * 16000 // rate)
     r = Resampler(rate, 16000)
     assert r.push(np.zeros(0, np.float32)).shape == (0,)
-    parts = [r.push(x[i:i + 1]) for i in range(n)] + [r.flush()]
+    parts = [r.push(x[i : i + 1]) for i in range(n)] + [r.flush()]
     assert np.array_equal(np.concatenate(parts), resample(x, rate, 16000))
 
 
-@pytest.mark.parametrize("rate, problem", [
-    (999983, "cannot resample 999983 Hz to 16000 Hz: the ratio 16000/999983 needs a filter of 19999661 taps "
-             "(at most 2000001); use a common rate such as 16000, 44100 or 48000 Hz"),
-    (0, "sample rates must be positive (got 0 -> 16000)"),
-])
+@pytest.mark.parametrize(
+    "rate, problem",
+    [
+        (
+            999983,
+            "cannot resample 999983 Hz to 16000 Hz: the ratio 16000/999983 needs a filter of 19999661 taps "
+            "(at most 2000001); use a common rate such as 16000, 44100 or 48000 Hz",
+        ),
+        (0, "sample rates must be positive (got 0 -> 16000)"),
+    ],
+)
 def test_rates_it_cannot_resample(rate, problem):
     with pytest.raises(ArpError, match=exactly(problem)):
         Resampler(rate, 16000)
@@ -164,6 +229,7 @@ def test_an_odd_but_usable_rate_resamples():
 
 
 # -- the wav source ------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("channels", [1, 2, 6])
 @pytest.mark.parametrize("rate", [8000, 11025, 22050, 44100, 48000, 96000])
@@ -190,8 +256,13 @@ def test_wav_files_of_any_bit_depth(tmp_path, fmt):
     assert np.abs(m.data - want).max() < (0.02 if fmt == "pcm8" else 1e-3)
 
 
-@pytest.mark.parametrize("fmt, signal", [("float32", 1.5 * tone(4410, 44100, amp=1.0)),  # a float file past 0 dBFS
-                                         ("pcm16", np.sign(tone(4410, 44100, 1000, 1.0)))])  # a clipped square wave
+@pytest.mark.parametrize(
+    "fmt, signal",
+    [
+        ("float32", 1.5 * tone(4410, 44100, amp=1.0)),  # a float file past 0 dBFS
+        ("pcm16", np.sign(tone(4410, 44100, 1000, 1.0))),
+    ],
+)  # a clipped square wave
 def test_what_goes_past_full_scale_is_clipped(tmp_path, fmt, signal):
     (tmp_path / "a.wav").write_bytes(wav_bytes(signal[:, None], 44100, fmt))
     y = np.concatenate([m.data for m in wav_chunks(tmp_path / "a.wav")])
@@ -204,25 +275,44 @@ def test_a_wav_file_of_one_frame_gives_one_short_last_chunk(tmp_path):
     assert len(m.data) == 1 and m.meta["last"] is True
 
 
-@pytest.mark.parametrize("make, problem", [
-    (lambda: wav_bytes(np.zeros((0, 2)), 44100),
-     "the WAV file holds no audio (0 frames of 2 channel(s) at 44100 Hz)"),
-    (lambda: wav_bytes(np.zeros((4410, 1)), 44100)[:1044],
-     "truncated WAV file (its data chunk declares 8820 bytes, the file holds 1000 of them)"),
-    (lambda: wav_bytes(np.zeros((10, 1)), 0), "WAV header gives a sample rate of 0 Hz"),
-    (lambda: wav_bytes(np.zeros((10, 1)), 16000, bits=0),
-     "unsupported WAV encoding (format tag 1, 0 bits; expected 8/16/24/32-bit PCM or 32/64-bit float)"),
-    (lambda: wav_bytes(np.zeros((10, 1)), 8000, "pcm8", tag=7),  # mu-law
-     "unsupported WAV encoding (format tag 7, 8 bits; expected 8/16/24/32-bit PCM or 32/64-bit float)"),
-    (lambda: wav_bytes(np.zeros((10, 1)), 16000, channels=0), "inconsistent WAV format (0 channels, 16 bits, block 0)"),
-    (lambda: wav_bytes(np.array([[np.nan], [0.1], [np.inf]] + [[0.0]] * 97), 16000, "float32"),
-     "corrupt float WAV file (2 of its 100 samples are NaN or infinite)"),
-    (lambda: wav_bytes(np.zeros((10, 1)), 16000)[:36], "WAV file without a complete 'fmt ' and 'data' chunk"),
-    (lambda: b"RIFF\x00\x00", "not a WAV file (expected a RIFF/WAVE header, got b'RIFF\\x00\\x00')"),
-    (lambda: wav_bytes(np.zeros((10, 1)), 999983),
-     "cannot resample 999983 Hz to 16000 Hz: the ratio 16000/999983 needs a filter of 19999661 taps (at most "
-     "2000001); use a common rate such as 16000, 44100 or 48000 Hz"),
-], ids=["empty", "truncated", "rate-0", "bits-0", "mu-law", "channels-0", "nan", "no-data", "garbage", "odd-rate"])
+@pytest.mark.parametrize(
+    "make, problem",
+    [
+        (
+            lambda: wav_bytes(np.zeros((0, 2)), 44100),
+            "the WAV file holds no audio (0 frames of 2 channel(s) at 44100 Hz)",
+        ),
+        (
+            lambda: wav_bytes(np.zeros((4410, 1)), 44100)[:1044],
+            "truncated WAV file (its data chunk declares 8820 bytes, the file holds 1000 of them)",
+        ),
+        (lambda: wav_bytes(np.zeros((10, 1)), 0), "WAV header gives a sample rate of 0 Hz"),
+        (
+            lambda: wav_bytes(np.zeros((10, 1)), 16000, bits=0),
+            "unsupported WAV encoding (format tag 1, 0 bits; expected 8/16/24/32-bit PCM or 32/64-bit float)",
+        ),
+        (
+            lambda: wav_bytes(np.zeros((10, 1)), 8000, "pcm8", tag=7),  # mu-law
+            "unsupported WAV encoding (format tag 7, 8 bits; expected 8/16/24/32-bit PCM or 32/64-bit float)",
+        ),
+        (
+            lambda: wav_bytes(np.zeros((10, 1)), 16000, channels=0),
+            "inconsistent WAV format (0 channels, 16 bits, block 0)",
+        ),
+        (
+            lambda: wav_bytes(np.array([[np.nan], [0.1], [np.inf]] + [[0.0]] * 97), 16000, "float32"),
+            "corrupt float WAV file (2 of its 100 samples are NaN or infinite)",
+        ),
+        (lambda: wav_bytes(np.zeros((10, 1)), 16000)[:36], "WAV file without a complete 'fmt ' and 'data' chunk"),
+        (lambda: b"RIFF\x00\x00", "not a WAV file (expected a RIFF/WAVE header, got b'RIFF\\x00\\x00')"),
+        (
+            lambda: wav_bytes(np.zeros((10, 1)), 999983),
+            "cannot resample 999983 Hz to 16000 Hz: the ratio 16000/999983 needs a filter of 19999661 taps (at most "
+            "2000001); use a common rate such as 16000, 44100 or 48000 Hz",
+        ),
+    ],
+    ids=["empty", "truncated", "rate-0", "bits-0", "mu-law", "channels-0", "nan", "no-data", "garbage", "odd-rate"],
+)
 def test_broken_wav_files_fail_the_source_naming_the_file(tmp_path, make, problem):
     path = tmp_path / "broken.wav"
     path.write_bytes(make())
@@ -233,33 +323,39 @@ def test_broken_wav_files_fail_the_source_naming_the_file(tmp_path, make, proble
 def test_read_wav_names_the_file_in_its_errors(tmp_path):
     path = tmp_path / "cut.wav"
     path.write_bytes(wav_bytes(np.zeros((100, 2)), 48000)[:100])
-    with pytest.raises(ArpError, match=exactly(f"{path}: truncated WAV file (its data chunk declares 400 bytes, the "
-                                               "file holds 56 of them)")):
+    with pytest.raises(
+        ArpError,
+        match=exactly(f"{path}: truncated WAV file (its data chunk declares 400 bytes, the file holds 56 of them)"),
+    ):
         read_wav(path)
 
 
 # -- the microphone's block assembler -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("rate, channels, block, dtype", [
-    (44100, 2, 441, "float32"),
-    (48000, 2, 960, "float32"),
-    (48000, 4, 1000, "float32"),
-    (44100, 2, 512, "int16"),
-    (8000, 1, 80, "float32"),
-    (16000, 1, 1, "float32"),
-    (22050, 1, 333, "int32"),
-])
+
+@pytest.mark.parametrize(
+    "rate, channels, block, dtype",
+    [
+        (44100, 2, 441, "float32"),
+        (48000, 2, 960, "float32"),
+        (48000, 4, 1000, "float32"),
+        (44100, 2, 512, "int16"),
+        (8000, 1, 80, "float32"),
+        (16000, 1, 1, "float32"),
+        (22050, 1, 333, "int32"),
+    ],
+)
 def test_device_blocks_at_any_rate_channel_count_and_type_become_16k_mono_chunks(rate, channels, block, dtype):
     x = np.stack([tone(rate // 2, rate, amp=0.2 + 0.1 * c) for c in range(channels)], axis=1)  # 0.5 s
     dev = x if dtype == "float32" else np.round(x * np.iinfo(dtype).max).astype(dtype)
     asm = AudioAssembler(rate, 16000, 1600)
     got: list[np.ndarray] = []
     for i in range(0, len(dev), block):
-        got += [c for c, _ in asm.push(dev[i:i + block], 0)]
+        got += [c for c, _ in asm.push(dev[i : i + block], 0)]
         got += [c for c, _ in asm.push(dev[:0], 0)]  # an empty block now and then
     assert [len(c) for c in got] == [1600] * (len(got)) and len(got) >= 4
     y = np.concatenate(got)
-    want = resample(to_mono(dev), rate, 16000)[:len(y)]
+    want = resample(to_mono(dev), rate, 16000)[: len(y)]
     assert y.dtype == np.float32 and np.abs(y - want).max() < 1e-6
     assert np.abs(y).max() == pytest.approx(0.2 + 0.05 * (channels - 1), abs=0.01)
 
@@ -267,11 +363,12 @@ def test_device_blocks_at_any_rate_channel_count_and_type_become_16k_mono_chunks
 def test_a_device_driven_past_full_scale_is_clipped():
     x = np.sign(tone(48000, 48000, 1000, 1.0))[:, None] * np.ones((1, 2), np.float32)  # clipped, both channels
     asm = AudioAssembler(48000, 16000, 1600)
-    y = np.concatenate([c for i in range(0, len(x), 960) for c, _ in asm.push(x[i:i + 960], 0)])
+    y = np.concatenate([c for i in range(0, len(x), 960) for c, _ in asm.push(x[i : i + 960], 0)])
     assert np.abs(y).max() == 1.0 and kinds.check("Audio", {"data": y}, {"sample_rate": 16000}) is None
 
 
 # -- the speech node ------------------------------------------------------------------------------------------------
+
 
 def feed(speech, msgs):
     return [m for a in msgs for _, m in speech.feed("audio", a)]
@@ -281,8 +378,9 @@ def chunk(data: np.ndarray, rate: int = 16000, last: bool = False) -> Msg:
     return Msg("Audio", {"data": np.asarray(data, np.float32)}, {"sample_rate": rate, "last": last})
 
 
-@pytest.mark.parametrize("rate, size", [(8000, 100), (11025, 1000), (44100, 441), (48000, 4800), (96000, 9600),
-                                        (16000, 37)])
+@pytest.mark.parametrize(
+    "rate, size", [(8000, 100), (11025, 1000), (44100, 441), (48000, 4800), (96000, 9600), (16000, 37)]
+)
 def test_speech_at_other_rates_and_in_chunks_shorter_than_a_vad_window(speech, speak, rate, size):
     x, r = read_wav(speak("how far is the wall"))
     signal = np.concatenate([resample(x[:, 0], r, rate), np.zeros(rate, np.float32)])
@@ -314,13 +412,18 @@ def test_empty_and_very_short_audio(speech, speak):
     assert len(texts) == 1 and word_error_rate("is there a person", texts[0].meta["text"])[0] == 0
 
 
-@pytest.mark.parametrize("msg, problem", [
-    (chunk(np.stack([SECOND, SECOND], axis=1)), "Audio.data must be 1-D (got shape (1600, 2))"),
-    (Msg("Audio", {"data": np.zeros(1600, np.int16)}, {"sample_rate": 16000}),
-     "Audio.data must be float32 (got int16)"),
-    (chunk(with_bad([np.nan])), "Audio.data must be finite (got 1 NaN/inf samples of 1600)"),
-    (chunk(SECOND, 0), "Audio meta.sample_rate must be a positive whole number of Hz (got 0)"),
-])
+@pytest.mark.parametrize(
+    "msg, problem",
+    [
+        (chunk(np.stack([SECOND, SECOND], axis=1)), "Audio.data must be 1-D (got shape (1600, 2))"),
+        (
+            Msg("Audio", {"data": np.zeros(1600, np.int16)}, {"sample_rate": 16000}),
+            "Audio.data must be float32 (got int16)",
+        ),
+        (chunk(with_bad([np.nan])), "Audio.data must be finite (got 1 NaN/inf samples of 1600)"),
+        (chunk(SECOND, 0), "Audio meta.sample_rate must be a positive whole number of Hz (got 0)"),
+    ],
+)
 def test_bad_audio_is_dropped_and_counted_before_the_speech_node(speech, monkeypatch, msg, problem):
     with pytest.raises(NodeError, match=exactly(f"strict mode: node 'speech' input 'audio': {problem}")):
         speech.feed("audio", msg)
@@ -333,10 +436,14 @@ def test_bad_audio_is_dropped_and_counted_before_the_speech_node(speech, monkeyp
 
 def test_a_rate_the_speech_node_cannot_resample_fails_once_then_is_dropped(speech, monkeypatch):
     monkeypatch.setattr(speech.node, "unusable_rates", {})
-    with pytest.raises(NodeError, match=exactly(
+    with pytest.raises(
+        NodeError,
+        match=exactly(
             "node 'speech': input 'audio': cannot resample 999983 Hz to 16000 Hz: the ratio 16000/999983 needs a "
             "filter of 19999661 taps (at most 2000001); use a common rate such as 16000, 44100 or 48000 Hz; audio "
-            "at 999983 Hz is dropped")):
+            "at 999983 Hz is dropped"
+        ),
+    ):
         speech.feed("audio", chunk(np.zeros(1000), 999983))
     assert feed(speech, [chunk(np.zeros(1000), 999983)] * 3) == []
     assert speech.node.unusable_rates == {999983: 4}

@@ -23,8 +23,10 @@ def room():
 
 
 def msgs(labels, depth, t=1, camera=True):
-    out = [("mask", Msg(kind="Mask", arrays={"data": labels}, meta={"classes": CLASSES}, capture_ns=t)),
-           ("depth", Msg(kind="Depth", arrays={"data": depth}, capture_ns=t))]
+    out = [
+        ("mask", Msg(kind="Mask", arrays={"data": labels}, meta={"classes": CLASSES}, capture_ns=t)),
+        ("depth", Msg(kind="Depth", arrays={"data": depth}, capture_ns=t)),
+    ]
     return ([("camera", Msg(kind="CameraInfo", meta=CAMERA, capture_ns=t))] if camera else []) + out
 
 
@@ -96,10 +98,14 @@ def test_simulated_ground_truth_objects_are_found_at_their_distance():
 
     src = SimSource(seed=3)
     f = src.frame(0)
-    ((_, facts),) = run_node(Scene, [("camera", Msg(kind="CameraInfo", meta=f.intrinsics, capture_ns=1)),
-                                      ("mask", Msg(kind="Mask", arrays={"data": f.labels},
-                                                   meta={"classes": list(f.class_names)}, capture_ns=1)),
-                                      ("depth", Msg(kind="Depth", arrays={"data": f.depth}, capture_ns=1))])
+    ((_, facts),) = run_node(
+        Scene,
+        [
+            ("camera", Msg(kind="CameraInfo", meta=f.intrinsics, capture_ns=1)),
+            ("mask", Msg(kind="Mask", arrays={"data": f.labels}, meta={"classes": list(f.class_names)}, capture_ns=1)),
+            ("depth", Msg(kind="Depth", arrays={"data": f.depth}, capture_ns=1)),
+        ],
+    )
     found = facts.meta["objects"]
     gt: dict[str, list[float]] = {}  # class -> median depths of its instances
     for iid in np.unique(f.instances):

@@ -15,8 +15,9 @@ def feed(speech, msgs):
     return [m for a in msgs for _, m in speech.feed("audio", a)]
 
 
-@pytest.mark.parametrize("clip", ["sense_and_sensibility_01_austen_64kb-0870",
-                                  "sense_and_sensibility_01_austen_64kb-0930"])
+@pytest.mark.parametrize(
+    "clip", ["sense_and_sensibility_01_austen_64kb-0870", "sense_and_sensibility_01_austen_64kb-0930"]
+)
 def test_real_speech_word_for_word(speech, librivox, clip):
     path, ref = librivox[clip]
     texts = transcribe(path, speech)
@@ -31,10 +32,12 @@ def test_real_speech_word_for_word(speech, librivox, clip):
 
 def test_silence_and_noise_make_no_sentences(speech):
     rng = np.random.default_rng(0)
-    for signal in (np.zeros(16000 * 4, np.float32),
-                   0.05 * rng.standard_normal(16000 * 4),
-                   np.clip(0.5 * rng.standard_normal(16000 * 4), -1, 1),
-                   np.cumsum(rng.standard_normal(16000 * 4)) / 400):  # brown noise: rumble
+    for signal in (
+        np.zeros(16000 * 4, np.float32),
+        0.05 * rng.standard_normal(16000 * 4),
+        np.clip(0.5 * rng.standard_normal(16000 * 4), -1, 1),
+        np.cumsum(rng.standard_normal(16000 * 4)) / 400,
+    ):  # brown noise: rumble
         assert feed(speech, audio_msgs(np.asarray(signal, np.float32))) == []
 
 
@@ -45,11 +48,15 @@ def test_two_utterances_and_when_each_ended(speech, speak):
     signal = np.concatenate([gap, a[:, 0], gap, b[:, 0], gap])
     msgs = audio_msgs(signal)
     t0 = 1_000_000_000_000
-    msgs = [m.__class__(kind=m.kind, arrays=m.arrays, meta=m.meta, capture_ns=t0 + (i + 1) * 100_000_000)
-            for i, m in enumerate(msgs)]  # chunk i ends (i + 1) * 100 ms into the stream
+    msgs = [
+        m.__class__(kind=m.kind, arrays=m.arrays, meta=m.meta, capture_ns=t0 + (i + 1) * 100_000_000)
+        for i, m in enumerate(msgs)
+    ]  # chunk i ends (i + 1) * 100 ms into the stream
     texts = feed(speech, msgs)
-    assert [word_error_rate(r, t.meta["text"])[0] for r, t in
-            zip(["turn left at the door", "where is the red chair"], texts)] == [0, 0]
+    assert [
+        word_error_rate(r, t.meta["text"])[0]
+        for r, t in zip(["turn left at the door", "where is the red chair"], texts)
+    ] == [0, 0]
     loud = np.flatnonzero(np.abs(a[:, 0]) > 0.02)
     first = (16000 + loud[0]) / 16000, (16000 + loud[-1]) / 16000  # where the first utterance's voice is
     assert abs(texts[0].meta["start"] - first[0]) < 0.1 and abs(texts[0].meta["end"] - first[1]) < 0.1
@@ -76,8 +83,11 @@ def test_model_by_path_and_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match=r"empty has no model.bin \(expected a CTranslate2 conversion"):
         resolve_whisper(str(tmp_path / "empty"))
-    with pytest.raises(ModelError, match=r"whisper model 'no-such-model' is not a folder, not cached, and could not "
-                                         r"be downloaded .*use the offline default 'tiny.en'"):
+    with pytest.raises(
+        ModelError,
+        match=r"whisper model 'no-such-model' is not a folder, not cached, and could not "
+        r"be downloaded .*use the offline default 'tiny.en'",
+    ):
         resolve_whisper("no-such-model")
 
 

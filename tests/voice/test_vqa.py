@@ -21,23 +21,30 @@ def q(text: str, **meta) -> Msg:
     return Msg(kind="Text", meta={"text": text, **meta})
 
 
-@pytest.mark.parametrize("question, intent, fact", [
-    ("How far is the table?", "distance", "The table is 2.3 metres away, straight ahead."),
-    ("how far away is the chair", "distance", "The nearest chair is 1.2 metres away, on the left."),
-    ("Is there a person?", "exists", "Yes, there is a person, 3.1 metres away, on the right."),
-    ("Are there any chairs?", "exists", "Yes, there are 2 chairs; the nearest is 1.2 metres away, on the left."),
-    ("Is there a lamp?", "exists", "No, there is no lamp in view."),
-    ("What is nearest?", "nearest", "The nearest object is the chair, 1.2 metres away, on the left."),
-    ("Which thing is closest to me?", "nearest", "The nearest object is the chair, 1.2 metres away, on the left."),
-    ("What is left of the table?", "relation", "Left of the table is the chair."),
-    ("What is to the right of the table?", "relation", "Right of the table are the chair and the person."),
-    ("What is left of the chair?", "relation", "Nothing is left of the nearest chair."),
-    ("How many chairs are there?", "count", "There are 2 chairs in view."),
-    ("Where is the person?", "where", "The person is on the right, 3.1 metres away."),
-    ("Is there a ramp?", "exists", "No, there is no lamp in view."),  # a misheard word that sounds like a class
-    ("how far is the care", "distance", "The nearest chair is 1.2 metres away, on the left."),
-    ("Isn't there my mouth?", "unknown", "I did not catch which object you mean; I can see a chair, a person, a table."),
-])
+@pytest.mark.parametrize(
+    "question, intent, fact",
+    [
+        ("How far is the table?", "distance", "The table is 2.3 metres away, straight ahead."),
+        ("how far away is the chair", "distance", "The nearest chair is 1.2 metres away, on the left."),
+        ("Is there a person?", "exists", "Yes, there is a person, 3.1 metres away, on the right."),
+        ("Are there any chairs?", "exists", "Yes, there are 2 chairs; the nearest is 1.2 metres away, on the left."),
+        ("Is there a lamp?", "exists", "No, there is no lamp in view."),
+        ("What is nearest?", "nearest", "The nearest object is the chair, 1.2 metres away, on the left."),
+        ("Which thing is closest to me?", "nearest", "The nearest object is the chair, 1.2 metres away, on the left."),
+        ("What is left of the table?", "relation", "Left of the table is the chair."),
+        ("What is to the right of the table?", "relation", "Right of the table are the chair and the person."),
+        ("What is left of the chair?", "relation", "Nothing is left of the nearest chair."),
+        ("How many chairs are there?", "count", "There are 2 chairs in view."),
+        ("Where is the person?", "where", "The person is on the right, 3.1 metres away."),
+        ("Is there a ramp?", "exists", "No, there is no lamp in view."),  # a misheard word that sounds like a class
+        ("how far is the care", "distance", "The nearest chair is 1.2 metres away, on the left."),
+        (
+            "Isn't there my mouth?",
+            "unknown",
+            "I did not catch which object you mean; I can see a chair, a person, a table.",
+        ),
+    ],
+)
 def test_the_fact_that_answers_each_question_form(facts, question, intent, fact):
     g = ground(question, dict(facts.meta))
     assert (g.intent, g.facts) == (intent, [fact])
@@ -77,7 +84,9 @@ def test_temperature_zero_gives_the_same_answer_twice(vqa, facts):
 def test_busy_queue_answers_both_in_turn(vqa, facts):
     vqa.feed("scene", facts)
     vqa.node.params.on_busy = "queue"
-    out = vqa.feed_all([("question", q("How far is the person?", id="a")), ("question", q("Is there a chair?", id="b"))])
+    out = vqa.feed_all(
+        [("question", q("How far is the person?", id="a")), ("question", q("Is there a chair?", id="b"))]
+    )
     finals = [m.meta for _, m in out if m.meta["done"]]
     assert [(f["question_id"], f["interrupted"]) for f in finals] == [("a", False), ("b", False)]
     assert "3.1" in finals[0]["text"] and finals[1]["text"].startswith("Yes")
@@ -87,7 +96,9 @@ def test_busy_interrupt_cuts_the_first_answer_short(vqa, facts):
     vqa.feed("scene", facts)
     vqa.node.params.on_busy = "interrupt"
     try:
-        out = vqa.feed_all([("question", q("Describe the room.", id="a")), ("question", q("Is there a chair?", id="b"))])
+        out = vqa.feed_all(
+            [("question", q("Describe the room.", id="a")), ("question", q("Is there a chair?", id="b"))]
+        )
     finally:
         vqa.node.params.on_busy = "queue"
     finals = [m.meta for _, m in out if m.meta["done"]]
@@ -106,9 +117,13 @@ def test_model_resolution_errors(tmp_path):
     assert path.endswith(".gguf") and file is None
     assert resolve_gguf(path) == (path, None)
     assert resolve_gguf("bartowski/SmolLM2-360M-Instruct-GGUF:*Q4_K_M.gguf") == (
-        "bartowski/SmolLM2-360M-Instruct-GGUF", "*Q4_K_M.gguf")
+        "bartowski/SmolLM2-360M-Instruct-GGUF",
+        "*Q4_K_M.gguf",
+    )
     with pytest.raises(ModelError) as e:
         resolve_gguf(str(tmp_path / "missing.gguf"))
-    assert str(e.value) == (f"LLM '{tmp_path / 'missing.gguf'}' is not a .gguf file here (expected a path to a .gguf "
-                            "file, 'smollm2-135m' for the packaged default, or 'org/repo:file.gguf' to download when "
-                            "online)")
+    assert str(e.value) == (
+        f"LLM '{tmp_path / 'missing.gguf'}' is not a .gguf file here (expected a path to a .gguf "
+        "file, 'smollm2-135m' for the packaged default, or 'org/repo:file.gguf' to download when "
+        "online)"
+    )

@@ -142,8 +142,11 @@ class SimFolder:
         self._scale = float(self._ds.meta["depth"]["scale"])
         splits: dict[str, list[str]] = self._ds.meta["splits"]
         scenes = sorted(s for k, names in splits.items() if split in (None, k) for s in names)
-        self._items = [(scene, int(f["index"])) for scene in scenes
-                       for f in json.loads((self.root / scene / "cameras.json").read_text())["frames"]]
+        self._items = [
+            (scene, int(f["index"]))
+            for scene in scenes
+            for f in json.loads((self.root / scene / "cameras.json").read_text())["frames"]
+        ]
 
     def __len__(self) -> int:
         return len(self._items)
@@ -217,7 +220,6 @@ class _PairedFolder:
         return _read_rgb(self._pairs[i][0])
 
 
-
 class AdeFolder(_PairedFolder):
     """ADE20K-style segmentation folder (layout in the module docstring)."""
 
@@ -247,8 +249,9 @@ class AdeFolder(_PairedFolder):
         if names.is_file():
             self.classes = [ln.strip() for ln in names.read_text().splitlines() if ln.strip()]
         else:  # scan every annotation (both splits, so that the class count does not depend on the split)
-            top = max(int(_read_gray(t).max()) for _, t in (self._pairs if split is None else
-                                                              AdeFolder(root, None)._pairs))
+            top = max(
+                int(_read_gray(t).max()) for _, t in (self._pairs if split is None else AdeFolder(root, None)._pairs)
+            )
             top = top if top != IGNORE else 254
             self.classes = ["unlabeled", *(f"class_{i}" for i in range(1, top + 1))]
 
@@ -307,7 +310,7 @@ class NyuFolder(_PairedFolder):
 
 
 def detect_format(root: str | os.PathLike[str]) -> str:
-    """"sim", "ade20k" or "nyu", from what the folder holds."""
+    """ "sim", "ade20k" or "nyu", from what the folder holds."""
     root = Path(root)
     if not root.is_dir():
         raise ArpError(f"{root}: no such dataset folder")
@@ -322,9 +325,11 @@ def detect_format(root: str | os.PathLike[str]) -> str:
         return "ade20k"
     if (root / "depth").is_dir() or any((root / s / "depth").is_dir() for s in ("train", "test", "val")):
         return "nyu"
-    raise ArpError(f"{root}: not a dataset folder this reader knows (expected an arp-sim folder with meta.json, "
-                   "an ADE20K-style folder with images/ and annotations/, or an NYU-style folder with rgb/ "
-                   "and depth/)")
+    raise ArpError(
+        f"{root}: not a dataset folder this reader knows (expected an arp-sim folder with meta.json, "
+        "an ADE20K-style folder with images/ and annotations/, or an NYU-style folder with rgb/ "
+        "and depth/)"
+    )
 
 
 def open_dataset(root: str | os.PathLike[str], split: Split = None, format: str = "auto") -> HeadDataset:

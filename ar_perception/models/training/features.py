@@ -147,9 +147,16 @@ class FeatureCache:
             np.lib.format.open_memmap(tokens_path.with_suffix(".tmp.npy"), "w+", np.float16, (total, dim)).flush()
             os.replace(tokens_path.with_suffix(".tmp.npy"), tokens_path)
             np.save(done_path, np.zeros(self.n, dtype=bool))
-            info = {"encoder": self.encoder.name, "dim": dim, "view": self.view, "dataset": str(self.ds.root),
-                    "format": self.ds.format, "split": self.ds.split, "samples": self.n,
-                    "fingerprint": self.ds.fingerprint()}
+            info = {
+                "encoder": self.encoder.name,
+                "dim": dim,
+                "view": self.view,
+                "dataset": str(self.ds.root),
+                "format": self.ds.format,
+                "split": self.ds.split,
+                "samples": self.n,
+                "fingerprint": self.ds.fingerprint(),
+            }
             (self.root / "info.json").write_text(json.dumps(info, indent=1) + "\n")
         tokens = np.load(tokens_path, mmap_mode="r+")
         cls_tokens = np.load(self.root / "cls.npy", mmap_mode="r+")
@@ -157,8 +164,9 @@ class FeatureCache:
         todo = [i for i in range(self.n) if not done[i]]
         desc = f"features {self.ds.format}/{self.ds.split or 'all'}"
         for k, i in enumerate(tqdm(todo, desc=desc, unit="frame", disable=not progress)):
-            grid, cls = first if (i == 0 and first is not None) else encode_frame(self.encoder, self.ds.image(i),
-                                                                                     self.view)
+            grid, cls = (
+                first if (i == 0 and first is not None) else encode_frame(self.encoder, self.ds.image(i), self.view)
+            )
             off, h, w = self.index[i]
             if grid.shape[:2] != (h, w):
                 raise ModelError(f"{self.ds.name(i)}: encoder gave a {grid.shape[:2]} grid, expected {(h, w)}")
@@ -223,14 +231,20 @@ class FeatureCache:
         return np.load(path, mmap_mode="r"), shapes
 
 
-def feature_cache(ds: HeadDataset, encoder: Any, spec: Mapping[str, Any], view: str = "full",
-                  cache_dir: str | os.PathLike[str] | None = None) -> FeatureCache:
+def feature_cache(
+    ds: HeadDataset,
+    encoder: Any,
+    spec: Mapping[str, Any],
+    view: str = "full",
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> FeatureCache:
     """The cache folder of (dataset split, encoder, view); created empty when new."""
     if cache_dir is None:
         from ar_perception.models.weights import cache_root
 
         cache_dir = cache_root() / "features"
-    key = json.dumps({"encoder": _encoder_key(encoder, spec), "view": view, "data": ds.fingerprint()},
-                     sort_keys=True, default=str)
+    key = json.dumps(
+        {"encoder": _encoder_key(encoder, spec), "view": view, "data": ds.fingerprint()}, sort_keys=True, default=str
+    )
     digest = hashlib.sha1(key.encode()).hexdigest()[:16]
     return FeatureCache(Path(cache_dir) / f"{encoder.name}-{digest}", ds, encoder, view)

@@ -83,8 +83,9 @@ def build_torch_head(dim: int, out_channels: int):  # -> torch.nn.Module
             B, h, w, D = x.shape  # channels-last patch grids
             flat = x.reshape(B * h * w, D)  # BatchNorm2d's statistics are over (B, h, w): the same rows
             bn = self.bn
-            flat = F.batch_norm(flat, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                                self.training, bn.momentum, bn.eps)
+            flat = F.batch_norm(
+                flat, bn.running_mean, bn.running_var, bn.weight, bn.bias, self.training, bn.momentum, bn.eps
+            )
             logits = F.linear(flat, self.conv.weight[:, :, 0, 0], self.conv.bias)  # (B*h*w, D) -> (B*h*w, K)
             return logits.reshape(B, h, w, -1).permute(0, 3, 1, 2)  # -> (B, K, h, w)
 
@@ -169,8 +170,10 @@ def fit_cached(
                 sched.load_state_dict(ck["sched"])
             except (RuntimeError, ValueError, KeyError, TypeError) as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise ModelError(f"{checkpoint}: training checkpoint does not fit this head ({first}); "
-                                 "delete it to train from the start") from None
+                raise ModelError(
+                    f"{checkpoint}: training checkpoint does not fit this head ({first}); "
+                    "delete it to train from the start"
+                ) from None
             start, losses = int(ck["epoch"]), [float(x) for x in ck["losses"]]
             log(f"resuming from {checkpoint} after epoch {start}")
         else:
@@ -200,8 +203,12 @@ def fit_cached(
     for epoch in range(start, cfg.epochs):
         model.train()
         rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: a resumed run sees the same batches
-        order = [(key, b[j : j + cfg.batch_size]) for key, members in buckets.items()
-                 for b in [list(rng.permutation(members))] for j in range(0, len(b), cfg.batch_size)]
+        order = [
+            (key, b[j : j + cfg.batch_size])
+            for key, members in buckets.items()
+            for b in [list(rng.permutation(members))]
+            for j in range(0, len(b), cfg.batch_size)
+        ]
         rng.shuffle(order)  # type: ignore[arg-type]
         total = 0.0
         for _, idx in order:
@@ -228,12 +235,22 @@ def fit_cached(
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
         if checkpoint is not None:
             tmp = checkpoint.with_name(checkpoint.name + ".tmp")
-            torch.save({"key": cfg.key(), "epoch": epoch + 1, "losses": losses, "model": model.state_dict(),
-                        "opt": opt.state_dict(), "sched": sched.state_dict()}, tmp)
+            torch.save(
+                {
+                    "key": cfg.key(),
+                    "epoch": epoch + 1,
+                    "losses": losses,
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "sched": sched.state_dict(),
+                },
+                tmp,
+            )
             os.replace(tmp, checkpoint)
     bar.close()
-    state = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()
-             if k != "bn.num_batches_tracked"}
+    state = {
+        k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items() if k != "bn.num_batches_tracked"
+    }
     return state, losses
 
 
@@ -247,8 +264,10 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
     ck = load_torch_file(path, "training checkpoint")
     wrong = [k for k, t in CHECKPOINT_KEYS.items() if not isinstance(ck, dict) or not isinstance(ck.get(k), t)]
     if wrong:
-        raise ModelError(f"{path}: not a training checkpoint of arp (missing or invalid: {', '.join(wrong)}; "
-                         f"expected a dict with {', '.join(CHECKPOINT_KEYS)}); delete it to train from the start")
+        raise ModelError(
+            f"{path}: not a training checkpoint of arp (missing or invalid: {', '.join(wrong)}; "
+            f"expected a dict with {', '.join(CHECKPOINT_KEYS)}); delete it to train from the start"
+        )
     return ck
 
 
@@ -270,8 +289,10 @@ def evaluate_head(head: LinearHead, ds: HeadDataset, cache: FeatureCache, progre
     if head.task == "seg":
         classes = head.classes
         if ds.classes and list(ds.classes) != list(classes):
-            raise ArpError(f"the head's classes ({len(classes)}: {', '.join(classes[:5])}...) differ from the "
-                           f"dataset's ({len(ds.classes)}: {', '.join(ds.classes[:5])}...)")
+            raise ArpError(
+                f"the head's classes ({len(classes)}: {', '.join(classes[:5])}...) differ from the "
+                f"dataset's ({len(ds.classes)}: {', '.join(ds.classes[:5])}...)"
+            )
         metrics: SegMetrics | DepthMetrics = SegMetrics(classes, ds.ignore_index)
     else:
         metrics = DepthMetrics(head.info.bins["min"], head.info.bins["max"])  # type: ignore[index]
@@ -307,8 +328,9 @@ def train_head(
     train = _open_split(cfg.data, "train", cfg.format)
     assert train is not None
     if cfg.task not in train.tasks:
-        raise ArpError(f"{cfg.data}: a {train.format} folder has no {cfg.task} targets "
-                       f"(it has: {', '.join(train.tasks)})")
+        raise ArpError(
+            f"{cfg.data}: a {train.format} folder has no {cfg.task} targets (it has: {', '.join(train.tasks)})"
+        )
     val = _open_split(cfg.data, "val", cfg.format)
     encoder = encoder if encoder is not None else build_encoder(cfg.encoder)
     cache = feature_cache(train, encoder, cfg.encoder, cfg.view, cache_dir)
@@ -322,17 +344,29 @@ def train_head(
     else:
         out_channels = DEPTH_BINS
     ckpt = out.with_name(out.name + ".ckpt.pt")
-    state, losses = fit_cached(cache, targets, cfg, out_channels, train.ignore_index if cfg.task == "seg" else None,
-                               checkpoint=ckpt, progress=progress, log=log)
+    state, losses = fit_cached(
+        cache,
+        targets,
+        cfg,
+        out_channels,
+        train.ignore_index if cfg.task == "seg" else None,
+        checkpoint=ckpt,
+        progress=progress,
+        log=log,
+    )
     ih, iw = encoder.input_size_for(*train.image(0).shape[:2])
     report: dict[str, Any] = {
         "command": command,
         "config": asdict(cfg),
         "encoder_spec": cfg.encoder,
         "encoder_described": encoder.describe(),
-        "data": {"root": str(cfg.data), "format": train.format,
-                 "train_samples": min(len(train), cfg.max_samples or len(train)),
-                 "val_samples": len(val) if val is not None else 0, "fingerprint": train.fingerprint()},
+        "data": {
+            "root": str(cfg.data),
+            "format": train.format,
+            "train_samples": min(len(train), cfg.max_samples or len(train)),
+            "val_samples": len(val) if val is not None else 0,
+            "fingerprint": train.fingerprint(),
+        },
         "losses": {"first": round(losses[0], 5), "last": round(losses[-1], 5)} if losses else {},
     }
     if train.format == "sim":  # which rooms trained it (room i's seed is sim.dataset.scene_seed(seed, i))
@@ -352,8 +386,9 @@ def train_head(
     )
     head = LinearHead(info, state)
     if val is not None:
-        report["val_metrics"] = evaluate_head(head, val, feature_cache(val, encoder, cfg.encoder, cfg.view, cache_dir),
-                                              progress)
+        report["val_metrics"] = evaluate_head(
+            head, val, feature_cache(val, encoder, cfg.encoder, cfg.view, cache_dir), progress
+        )
     report["seconds"] = round(time.perf_counter() - t0, 1)
     head.save(out)
     ckpt.unlink(missing_ok=True)

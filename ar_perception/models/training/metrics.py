@@ -88,5 +88,10 @@ class DepthMetrics:
     def result(self) -> dict[str, Any]:
         a = np.asarray(self.rows, dtype=np.float64).reshape(-1, 3)
         mean = a.mean(axis=0) if len(a) else np.full(3, np.nan)
-        return {"rmse": float(mean[0]), "absrel": float(mean[1]), "delta1": float(mean[2]),
-                "images": len(a), "pixels": self.pixels}
+        return {
+            "rmse": float(mean[0]),
+            "absrel": float(mean[1]),
+            "delta1": float(mean[2]),
+            "images": len(a),
+            "pixels": self.pixels,
+        }
