@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ar_perception.commands import fail
+from ar_perception.commands import fail, run_options
+from ar_perception.commands.run_options import (
+    ForOpt,
+    LogLevel,
+    LogLevelOpt,
+    QuietOpt,
+    RunOptions,
+    SetOpt,
+    StatsOpt,
+    StrictOpt,
+    exit_if_failed,
+    live_table,
+    report,
+)
 from ar_perception.errors import ArpError, GraphError
+
+if TYPE_CHECKING:
+    from ar_perception.graph.load import Graph
 
 __all__ = ["app", "main"]
 
@@ -29,7 +42,7 @@ err_console = Console(stderr=True)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(path: Path, sets: list[str] | None = None):  # type: ignore[no-untyped-def]
+def _load(path: Path, sets: list[str] | None = None) -> Graph:
     from ar_perception.graph.load import load_graph
 
     try:
@@ -45,120 +58,15 @@ def validate(graph: Path = typer.Argument(..., help="graph YAML file")) -> None:
     console.print(f"{graph}: valid ({len(g.spec.nodes)} nodes, {len(g.wires)} wires)", highlight=False)
 
 
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1f}"
-
-
-def _drops(s: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in (s.get("drops") or {}).items()) or "-"
-
-
-def _restarts(r: Any) -> str:
-    return f"{r.restarts} ({r.hangs} hung)" if r.hangs else str(r.restarts)
-
-
-def stats_table(result: Any) -> Table:
-    t = Table(title=f"arp run: {result.reason} after {result.duration_s:.1f} s")
-    for col in (
-        "node",
-        "in",
-        "out",
-        "drops (per input)",
-        "p50 ms",
-        "p99 ms",
-        "compute p50 ms",
-        "peak MB",
-        "restarts",
-        "exit",
-    ):
-        t.add_column(col, justify="left" if col in ("node", "drops (per input)") else "right")
-    for r in result.nodes.values():
-        s = r.stats or {}
-        exit_ = "killed" if r.killed else ("-" if r.exit_code is None else str(r.exit_code))
-        t.add_row(
-            r.id,
-            str(sum((s.get("in") or {}).values())),
-            str(sum((s.get("out") or {}).values())),
-            _drops(s),
-            _fmt(s.get("lat_p50_ms")),
-            _fmt(s.get("lat_p99_ms")),
-            _fmt(s.get("compute_p50_ms")),
-            f"{r.peak_rss_mb:.0f}",
-            _restarts(r),
-            exit_,
-        )
-    return t
-
-
-def _report(result: Any, stats_file: Path | None) -> None:
-    console.print(stats_table(result))
-    if stats_file:
-        stats_file.write_text(
-            json.dumps(
-                {
-                    "reason": result.reason,
-                    "duration_s": result.duration_s,
-                    "nodes": {
-                        r.id: {
-                            "node": r.node,
-                            "stats": r.stats,
-                            "restarts": r.restarts,
-                            "hangs": r.hangs,
-                            "exit_code": r.exit_code,
-                            "killed": r.killed,
-                            "errors": r.errors,
-                            "peak_rss_mb": r.peak_rss_mb,
-                        }
-                        for r in result.nodes.values()
-                    },
-                },
-                indent=2,
-            )
-        )
-
-
-class LiveTable:
-    """The table `arp run` redraws while it runs: rates, latency, queues, drops, CPU, memory, restarts."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, tuple[float, int]] = {}
-        self.table = Table(title="arp run (live)")
-
-    def update(self, reports: dict[str, Any]) -> Table:
-        t = Table(title="arp run (live; Ctrl-C stops)")
-        for col in ("node", "msgs/s", "p50 ms", "p99 ms", "queued", "drops", "CPU %", "MB", "restarts"):
-            t.add_column(col, justify="left" if col in ("node", "drops") else "right")
-        now = time.monotonic()
-        for r in reports.values():
-            s = r.stats or {}
-            count = sum((s.get("out") or {}).values()) or sum((s.get("in") or {}).values())
-            t0, c0 = self._last.get(r.id, (now, count))
-            rate = (count - c0) / (now - t0) if now > t0 else 0.0
-            self._last[r.id] = (now, count)
-            t.add_row(
-                r.id,
-                f"{rate:.1f}",
-                _fmt(s.get("lat_p50_ms")),
-                _fmt(s.get("lat_p99_ms")),
-                str(sum((s.get("queue") or {}).values())),
-                _drops(s),
-                f"{r.cpu_percent:.0f}",
-                f"{r.rss_mb:.0f}",
-                _restarts(r),
-            )
-        self.table = t
-        return t
-
-
 @app.command()
 def run(
     graph: Path = typer.Argument(..., help="graph YAML file"),
-    for_: float | None = typer.Option(None, "--for", help="stop after this many seconds"),
-    set_: list[str] = typer.Option([], "--set", help="override a parameter: ID.PARAM=VALUE (repeatable)"),
-    strict: bool = typer.Option(False, help="raise on malformed messages instead of dropping them"),
-    stats: Path | None = typer.Option(None, help="write the per-node statistics as JSON here at exit"),
-    log_level: str = typer.Option("WARNING", help="log level of the node processes"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no live table while running"),
+    for_: ForOpt = None,
+    set_: SetOpt = None,
+    strict: StrictOpt = False,
+    stats: StatsOpt = None,
+    log_level: LogLevelOpt = LogLevel.WARNING,
+    quiet: QuietOpt = False,
     only: str | None = typer.Option(
         None,
         help="start only these nodes (comma-separated ids); the others "
@@ -166,43 +74,16 @@ def run(
     ),
 ) -> None:
     """Run a graph: one process per node; stops on Ctrl-C, on --for, or when every source has ended."""
-    from rich.live import Live
-
-    from ar_perception.runtime.launch import run_graph
-
-    g = _load(graph, set_)
+    opts = RunOptions.of(for_, set_, strict, stats, log_level, quiet)
+    g = _load(graph, list(opts.sets))
     selected = {s.strip() for s in only.split(",") if s.strip()} if only else None
     unknown = sorted((selected or set()) - {n.id for n in g.spec.nodes})
     if unknown:
         fail(GraphError(f"{graph}: --only names unknown node(s): {', '.join(unknown)}"))
-    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s", datefmt="%H:%M:%S")
-    view = LiveTable()
-    live = (
-        Live(view.table, console=console, refresh_per_second=2, transient=True)
-        if not quiet and console.is_terminal
-        else None
-    )
-    try:
-        if live is not None:
-            live.start()
-        result = run_graph(
-            g,
-            for_,
-            strict=strict,
-            log_level=log_level,
-            only=selected,
-            on_stats=(lambda reports: live.update(view.update(reports))) if live else None,
-        )
-    except ArpError as e:
-        fail(e)
-    finally:
-        if live is not None:
-            live.stop()
-    _report(result, stats)
-    failed = [r.id for r in result.nodes.values() if r.exit_code not in (0, None) and not r.killed]
-    if failed:
-        err_console.print(f"node(s) failed: {', '.join(failed)}")
-        raise typer.Exit(1)
+    with live_table(opts) as show:
+        result = run_options.run(g, opts, on_stats=show, only=selected)
+    report(result, opts)
+    exit_if_failed(result)
 
 
 def _type_name(ann: Any) -> str:

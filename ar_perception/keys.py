@@ -2,6 +2,7 @@
 
 A machine has one key pair (`NAME.key` public, `NAME.key_secret` secret, in ZeroMQ's certificate
 format). Nodes on a machine accept connections only from the public keys in its authorised folder.
+ZeroMQ is imported only where key files are written or read, so that checking endpoints costs nothing.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import zmq
-import zmq.auth
 
 from ar_perception.errors import TransportError
 
@@ -49,6 +47,9 @@ def endpoint_host(endpoint: str) -> str:
 
 def create_keypair(folder: str | os.PathLike[str], name: str, *, force: bool = False) -> tuple[Path, Path]:
     """Write NAME.key and NAME.key_secret (mode 0600) into folder; return their paths."""
+    import zmq
+    import zmq.auth
+
     if not zmq.has("curve"):
         raise TransportError("this libzmq was built without CurveZMQ support")
     folder = Path(folder).expanduser()
@@ -63,6 +64,8 @@ def create_keypair(folder: str | os.PathLike[str], name: str, *, force: bool = F
 
 
 def _load(path: str | os.PathLike[str]) -> tuple[bytes, bytes | None]:
+    import zmq.auth
+
     p = Path(path).expanduser()
     if not p.is_file():
         raise TransportError(f"{p}: no such key file (create one with `arp keys create NAME`)")

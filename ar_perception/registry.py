@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ar_perception.ports import NodeType  # what every Node is; the registry sits below the runtime (pyproject layers)
+
 __all__ = ["BUILTINS", "available_builtins", "resolve", "discover_plugins", "NodeRefError"]
 
 # Built-in node names -> "module:Class". Strings, so that nothing heavy is imported to list them.
@@ -59,8 +61,6 @@ def _add_paths(paths: list[str]) -> None:
 
 def resolve(ref: str, search_paths: list[str] | None = None) -> type[Any]:
     """The class a graph's `node:` field names: a built-in name or `pkg.module:Class`."""
-    from ar_perception.runtime.node import Node
-
     target = BUILTINS.get(ref, ref)
     if ":" not in target:
         import difflib
@@ -83,22 +83,21 @@ def resolve(ref: str, search_paths: list[str] | None = None) -> type[Any]:
         raise NodeRefError(f"importing '{module_name}' for node '{ref}' raised {type(e).__name__}: {e}") from None
     cls = getattr(module, cls_name, None)
     if cls is None:
-        names = [n for n, v in vars(module).items() if inspect.isclass(v) and issubclass(v, Node)]
+        names = [n for n, v in vars(module).items() if inspect.isclass(v) and issubclass(v, NodeType)]
         raise NodeRefError(
             f"module '{module_name}' has no class '{cls_name}'"
             + (f" (it has nodes: {', '.join(names)})" if names else "")
         )
-    if not (inspect.isclass(cls) and issubclass(cls, Node)):
+    if not (inspect.isclass(cls) and issubclass(cls, NodeType)):
         got = f"class {cls.__name__}" if inspect.isclass(cls) else f"a {type(cls).__name__}"
         raise NodeRefError(f"'{target}' is not a node (expected a subclass of ar_perception.Node, got {got})")
     return cls
 
 
-def discover_plugins(folder: Path) -> dict[str, type[Any]]:
-    """Every Node subclass defined in the modules of a plugins folder, as {'plugins.mod:Class': cls}."""
-    from ar_perception.runtime.node import Node
-
-    found: dict[str, type[Any]] = {}
+def discover_plugins(folder: Path) -> dict[str, type[Any] | Exception]:
+    """Every Node subclass defined in the modules of a plugins folder, as {'plugins.mod:Class': cls}; a module
+    that fails to import as {'plugins.mod:?': the error}."""
+    found: dict[str, type[Any] | Exception] = {}
     if not folder.is_dir():
         return found
     _add_paths([str(folder.parent.resolve())])
@@ -107,9 +106,9 @@ def discover_plugins(folder: Path) -> dict[str, type[Any]]:
         try:
             module = importlib.import_module(name)
         except Exception as e:  # listed, not fatal: `arp nodes` shows it
-            found[f"{name}:?"] = e  # type: ignore[assignment]
+            found[f"{name}:?"] = e
             continue
         for cname, obj in vars(module).items():
-            if inspect.isclass(obj) and issubclass(obj, Node) and obj.__module__ == name:
+            if inspect.isclass(obj) and issubclass(obj, NodeType) and obj.__module__ == name:
                 found[f"{name}:{cname}"] = obj
     return found

@@ -59,7 +59,8 @@ def wav_messages(path: str | Path, chunk_ms: float = 100.0, realtime: bool = Fal
     node.setup()
     try:
         for out in node.produce():
-            yield out["audio"]
+            if out is not None:  # None: the source waits (a start delay)
+                yield out["audio"]
     finally:
         node.teardown()
 
@@ -94,7 +95,7 @@ def scene_facts(
     mask = Msg(kind="Mask", arrays={"data": labels}, meta={"classes": list(classes)}, capture_ns=capture_ns)
     dep = Msg(kind="Depth", arrays={"data": np.asarray(depth, np.float32)}, capture_ns=capture_ns)
     cam = Msg(kind="CameraInfo", meta=dict(camera), capture_ns=capture_ns) if camera else None
-    return node.facts(mask, dep, cam)["facts"]  # type: ignore[index]
+    return node.facts(mask, dep, cam)["facts"]
 
 
 def sim_scene(
@@ -108,7 +109,9 @@ def sim_scene(
     return scene_facts(f.labels, f.depth, f.class_names, f.intrinsics), f
 
 
-def _pick(topics: Mapping[str, Any], kind: str, wanted: str | None, prefer: Callable[[str], int]) -> str | None:
+def _pick(
+    topics: Mapping[str, Any], kind: str, wanted: str | None, prefer: Callable[[str], tuple[int, str]]
+) -> str | None:
     names = [t for t, info in topics.items() if info.kind == kind]
     if wanted is not None:
         if wanted not in names:
@@ -200,7 +203,7 @@ def answer(
     q = question if isinstance(question, Msg) else Msg(kind="Text", meta={"text": question})
     final: dict[str, Any] = {}
     emitted = vqa.node.on_input("question", q)
-    for out in [emitted] if emitted is None or hasattr(emitted, "items") else emitted:
+    for out in [emitted] if emitted is None or isinstance(emitted, Mapping) else emitted:
         for _, m in vqa.pub.stamp(out):
             final = dict(m.meta)
             if on_update is not None:
@@ -237,6 +240,8 @@ def ask_running_graph(
                 "nodes (arp run graphs/ask.yaml), or answer offline with --recording or --sim"
             )
         reply = req.recv_json()
+        if not isinstance(reply, dict):
+            raise ArpError(f"{endpoint} is not a graph's `ask` node: it replied {reply!r} (expected a JSON object)")
         if not reply.get("ok"):
             raise ArpError(f"the graph refused the question: {reply.get('error')}")
         deadline = time.monotonic() + timeout_s

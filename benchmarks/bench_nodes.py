@@ -30,6 +30,8 @@ class Producer(Node):
         count: int = Field(ge=1)
         period_ms: float = Field(0.0, ge=0)
 
+    params: Params
+
     def setup(self) -> None:
         self._payload = payload(self.params.nbytes)
         self._payload.flags.writeable = False  # sent zero-copy, so it must never change under zmq
@@ -50,6 +52,8 @@ class Consumer(Node):
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
         out: str
+
+    params: Params
 
     def setup(self) -> None:
         self._rows: list[tuple[int, int, int, int]] = []

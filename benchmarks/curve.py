@@ -27,9 +27,10 @@ from rich.table import Table
 from ar_perception.keys import CurveKeys, create_keypair
 from ar_perception.runtime import transport as tp
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/transport.py, when run from elsewhere
 from transport import machine
+
+HERE = Path(__file__).resolve().parent
 
 SIZES = (8, 640 * 480 * 3, 4 * 2**20)
 BOUND = 16
@@ -40,7 +41,7 @@ def one_round(ctx: zmq.Context, curve: CurveKeys | None, nbytes: int, paced: int
     ep = f"tcp://127.0.0.1:{tp.free_tcp_port('127.0.0.1')}"
     push = tp.push_socket(ctx, ep, BOUND, curve)
     pull = tp.pull_socket(ctx, ep, BOUND, curve)
-    payload = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)
+    payload = np.random.default_rng(0).integers(0, 255, nbytes, dtype=np.uint8)  # sent as .data, as runtime/msg.py does
     got: list[int] = []
     done = threading.Event()
 
@@ -58,7 +59,7 @@ def one_round(ctx: zmq.Context, curve: CurveKeys | None, nbytes: int, paced: int
         sent = []
         for _ in range(paced):
             sent.append(time.perf_counter_ns())
-            push.send(payload, copy=False)
+            push.send(payload.data, copy=False)
             time.sleep(0.003 if nbytes < 2**20 else 0.02)
         t.join()
         lat = np.median((np.array(got) - np.array(sent)) / 1e3)
@@ -67,7 +68,7 @@ def one_round(ctx: zmq.Context, curve: CurveKeys | None, nbytes: int, paced: int
         t.start()
         t0 = time.perf_counter_ns()
         for _ in range(burst):
-            push.send(payload, copy=False)
+            push.send(payload.data, copy=False)
         t.join()
         rate = burst * nbytes / ((got[-1] - t0) / 1e9) / 1e6
         return float(lat), float(rate)

@@ -22,11 +22,11 @@ import numpy as np
 # when idle, read once at torch import. Set OMP_WAIT_POLICY=ACTIVE to measure torch's spinning default.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from ar_perception.models.eupe import build_model  # noqa: E402
-from ar_perception.models.onnx import OnnxEncoder, export_encoder  # noqa: E402
+from ar_perception.models.eupe import build_model
+from ar_perception.models.onnx import OnnxEncoder, export_encoder
 
 MODELS = {"vit-t": "eupe-vit-t", "vit-s": "eupe-vit-s", "vit-b": "eupe-vit-b", "convnext-t": "eupe-convnext-tiny"}
 RESOLUTIONS = (224, 256, 512)

@@ -190,7 +190,10 @@ def cycles(n: int) -> dict[str, Any]:
     try:
         tail = f"""
   - {{id: inv, node: invert, inputs: {{image: {{source: cam/image, queue: reliable}}}}}}
-  - {{id: out, node: sink, params: {{log: "{private}/out.jsonl"}}, inputs: {{in: {{source: inv/image, queue: reliable}}}}}}
+  - id: out
+    node: sink
+    params: {{log: "{private}/out.jsonl"}}
+    inputs: {{in: {{source: inv/image, queue: reliable}}}}
 """
         ends = parse(f"nodes:\n  - {{id: cam, node: pattern, params: {{fps: 100, frames: 5, size: [64, 48]}}}}{tail}")
         stopped = parse(f"nodes:\n  - {{id: cam, node: pattern, params: {{fps: 100, size: [64, 48]}}}}{tail}")

@@ -21,6 +21,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,7 @@ def bench_heads(repeats: int) -> list[dict[str, Any]]:
     rows = []
     rng = np.random.default_rng(0)
     for task in ("seg", "depth"):
-        head = load_head(default_head_path(task), task)  # type: ignore[arg-type]
+        head = load_head(default_head_path(task), task)
         for h, w in GRIDS:
             patches = rng.normal(size=(h, w, head.info.dim)).astype(np.float32)
             rows.append(
@@ -58,8 +59,8 @@ def bench_heads(repeats: int) -> list[dict[str, Any]]:
                     "grid": f"{h}x{w}",
                     "out": f"{SIZE[0]}x{SIZE[1]}",
                     "channels": head.info.out_channels,
-                    "logits_ms": _median_ms(lambda h=head, x=patches: h.logits(x), repeats),
-                    "predict_ms": _median_ms(lambda h=head, x=patches: h.predict(x, SIZE), repeats),
+                    "logits_ms": _median_ms(partial(head.logits, patches), repeats),
+                    "predict_ms": _median_ms(partial(head.predict, patches, SIZE), repeats),
                     "load_1m": round(os.getloadavg()[0], 2),
                 }
             )
@@ -102,7 +103,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
     args = parser.parse_args()
-    result = {
+    result: dict[str, Any] = {
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
         "heads": bench_heads(5 if args.quick else 30),
         "pointcloud": bench_pointcloud(3 if args.quick else 15),

@@ -238,12 +238,12 @@ def bench_size(size: tuple[int, int], fps: float, frames: int, max_frames: int) 
     row["cloud_e2e_mean_ms"] = round(float(np.mean(cloud)), 2) if cloud else None
     row["seg_e2e_mean_ms"] = round(float(np.mean(seg)), 2) if seg else None
     for name, path, e2e in (("cloud", PATH_CLOUD, row["cloud_e2e_mean_ms"]), ("seg", PATH_SEG, row["seg_e2e_mean_ms"])):
-        parts = [comp[n] for n in path]
-        if e2e is None or any(p is None for p in parts):
+        parts = [p for n in path if (p := comp[n]) is not None]
+        if e2e is None or len(parts) < len(path):
             row[f"{name}_compute_ms"] = row[f"{name}_framework_ms"] = row[f"{name}_framework_pct"] = None
             row[f"{name}_target_met"] = None
             continue
-        c = float(sum(parts))  # type: ignore[arg-type]
+        c = float(sum(parts))
         fw = e2e - c
         row[f"{name}_compute_ms"] = round(c, 2)
         row[f"{name}_framework_ms"] = round(fw, 2)
@@ -293,17 +293,18 @@ def render(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
     ]
     for r in rows:
         for name in ("cloud", "seg"):
+            met = r[name + "_target_met"]
             lines.append(
-                f"{r['size']:>7}  {name:>5}  {_f(r['%s_e2e_mean_ms' % name]):>9}  {_f(r[name + '_compute_ms']):>7}  "
+                f"{r['size']:>7}  {name:>5}  {_f(r[name + '_e2e_mean_ms']):>9}  {_f(r[name + '_compute_ms']):>7}  "
                 f"{_f(r[name + '_framework_ms']):>12} {_f(r[name + '_framework_pct']):>5}  "
-                f"{_f(r.get(name + '_target_ms')):>9}  {'-' if r[name + '_target_met'] is None else ('yes' if r[name + '_target_met'] else 'NO')}"
+                f"{_f(r.get(name + '_target_ms')):>9}  {'-' if met is None else ('yes' if met else 'NO')}"
             )
     lines += ["", "per stage (latency run): compute per frame (ms) | latency since capture at publish, p50 (ms)"]
     for r in rows:
-        c, l = r["compute_ms"], r["stage_lat_p50_ms"]
+        compute, lat = r["compute_ms"], r["stage_lat_p50_ms"]
         lines.append(
             f"{r['size']:>7}  "
-            + "  ".join(f"{n} {_f(c.get(n))} | {_f(l.get(n))}" for n in ("enc", "seg", "depth", "cloud"))
+            + "  ".join(f"{n} {_f(compute.get(n))} | {_f(lat.get(n))}" for n in ("enc", "seg", "depth", "cloud"))
         )
     lines += ["", "warm-up frames left out, drops (latency run) and peak RSS per node (MB):"]
     for r in rows:
@@ -327,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs",
         "time": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
-    rows = [bench_size((w, h), a.fps, a.frames, a.max_frames) for w, h in sizes]  # type: ignore[misc]
+    rows = [bench_size((w, h), a.fps, a.frames, a.max_frames) for w, h in sizes]
     if a.json:
         print(json.dumps({**header, "rows": rows}))
     else:

@@ -48,7 +48,7 @@ def send(endpoint: str, pattern: str, nbytes: int, count: int, period_ms: float)
     data.flags.writeable = False  # sent zero-copy
     period = period_ms / 1000.0
     for i in range(count):
-        s.send_multipart([HEAD.pack(i, time.time_ns()), data], copy=False)
+        s.send_multipart([HEAD.pack(i, time.time_ns()), data.data], copy=False)
         if period:
             time.sleep(period)
     s.close()
@@ -63,7 +63,7 @@ def recv(endpoint: str, pattern: str, count: int, out: str) -> None:
     if pattern == "pubsub":
         s.setsockopt(zmq.SUBSCRIBE, b"")
     s.connect(endpoint)
-    rows = []
+    rows: list[tuple[int, int, int, int]] = []  # seq, publish ns, receipt ns, bytes
     while len(rows) < count and s.poll(10_000):
         frames = s.recv_multipart(copy=False)
         now = time.time_ns()

@@ -8,8 +8,8 @@ message sent is in the file, the sources spend under 5% of the run blocked on th
 recorder's p99 lag (capture to written) stays under 0.5 s: its input buffers (32 messages per topic) would
 otherwise hide a recorder that falls behind for a few seconds.
 
-Replay: the first one-stream recording (lz4, the default) is replayed with `speed: 0` into two sinks over reliable edges;
-the figure is recorded duration / replay duration (x real time).
+Replay: the first one-stream recording (lz4, the default) is replayed with `speed: 0` into two sinks over
+reliable edges; the figure is recorded duration / replay duration (x real time).
 
     .venv/bin/python benchmarks/recording.py [--json] [--seconds 8] [--max-streams 6]
 """
@@ -157,8 +157,8 @@ def main() -> None:
                 rows.append(row)
                 log(
                     f"record {comp:4s} {n} stream(s): min {row['fps_min']:5.1f} fps, {row['recorded']}/{row['sent']} "
-                    f"messages, sources blocked {row['max_blocked_s']:.2f} s, recorder lag p99 {row['recorder_lag_p99_ms']:.0f} ms, "
-                    f"{row['raw_mb_per_s']} MB/s raw, "
+                    f"messages, sources blocked {row['max_blocked_s']:.2f} s, "
+                    f"recorder lag p99 {row['recorder_lag_p99_ms']:.0f} ms, {row['raw_mb_per_s']} MB/s raw, "
                     f"ratio {row['ratio']} -> {'holds' if row['holds'] else 'does not hold'}"
                 )
                 if first is None:

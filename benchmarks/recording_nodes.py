@@ -29,6 +29,8 @@ class RgbdSource(Node):
         frames: int = Field(120, ge=1)
         offset: int = Field(0, ge=0, description="first frame of the cycle, so streams differ")
 
+    params: Params
+
     def setup(self) -> None:
         with np.load(self.params.frames_file) as f:
             self.images, self.depths = f["image"], f["depth"]

@@ -24,6 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ NUMBER = re.compile(r"(\d+(?:\.\d+)?)")
 class Question:
     form: str
     text: str
-    truth: object
+    truth: Any  # by form: exists bool, nearest a class, distance metres, left a list of classes
     seed: int
     time_s: float
 
@@ -143,7 +144,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     vqa = NodeHarness(Vqa, {}, node_id="vqa")
     speech = None if args.typed_only else NodeHarness(Speech, {}, node_id="speech")
-    rows = []
+    rows: list[dict[str, Any]] = []
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(args.scenes):
@@ -173,7 +174,7 @@ def main() -> None:
         return sum(bool(r.get(key)) for r in sel), len(sel)
 
     forms = ["exists", "nearest", "distance", "left"]
-    summary = {
+    summary: dict[str, Any] = {
         "questions": len(rows),
         "seconds": round(took, 1),
         "machine": f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",

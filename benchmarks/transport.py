@@ -282,16 +282,8 @@ def report(results: list[Result], console: Any) -> None:
     from rich.table import Table
 
     t = Table(title="One-hop latency (paced, latest queue) and burst throughput (reliable queue)")
-    for col, just in (
-        ("payload", "right"),
-        ("contender", "left"),
-        ("p50 µs", "right"),
-        ("p99 µs", "right"),
-        ("msgs/s", "right"),
-        ("MB/s", "right"),
-        ("received", "right"),
-    ):
-        t.add_column(col, justify=just)
+    for col in ("payload", "contender", "p50 µs", "p99 µs", "msgs/s", "MB/s", "received"):
+        t.add_column(col, justify="left" if col == "contender" else "right")
     for r in sorted(results, key=lambda r: (r.nbytes, r.contender != "raw-zmq")):
         t.add_row(
             size_name(r.nbytes),

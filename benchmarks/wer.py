@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -42,7 +43,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     speech = NodeHarness(Speech, {"model": args.model, "beam_size": args.beam}, node_id="speech")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path, ref in clips():
         t0 = time.perf_counter()
         hyp = " ".join(m.meta["text"] for m in transcribe(path, speech))

@@ -18,6 +18,8 @@ class Brightness(Node):
         model_config = ConfigDict(extra="forbid")
         gain: float = Field(1.5, ge=0)
 
+    params: Params
+
     def on_input(self, name: str, msg: Msg) -> dict[str, Msg]:
         scaled = np.clip(msg.data.astype(np.float32) * self.params.gain, 0, 255).astype(np.uint8)
         return {"image": msg.replace(data=scaled)}  # (H, W, 3) uint8

@@ -1,10 +1,14 @@
 """Write recordings/sample.mcap: a short simulated room walk-through with a spoken question in its audio track.
 
-Deterministic: the same bytes on every run (fixed seed, fixed clock starting 2026-01-01T00:00:00Z). The camera
-topics are what the `sim` node publishes (cam/image, cam/depth_gt, cam/labels_gt, cam/instances_gt,
-cam/camera), the audio what the `wav` node publishes (mic/audio: 16 kHz mono float32 in 100 ms chunks) from
-espeak-ng saying the question, resampled by sox. Depth is rounded to whole millimetres (as a depth sensor
-delivers it; `meta.depth_quantum_m` says so): the float noise below that would make the file ten times bigger.
+Deterministic on one machine: the same bytes on every run (fixed seed, fixed clock starting
+2026-01-01T00:00:00Z). On another CPU the ray caster and numpy's vector maths (SIMD code chosen per CPU)
+round differently, so a few pixels per frame come out a colour level or a millimetre of depth apart
+(tests/recording/test_commands.py bounds how many and how far); the bundled file is one machine's output.
+The camera topics are what the `sim` node publishes (cam/image, cam/depth_gt, cam/labels_gt,
+cam/instances_gt, cam/camera), the audio what the `wav` node publishes (mic/audio: 16 kHz mono float32 in
+100 ms chunks) from espeak-ng saying the question, resampled by sox. Depth is rounded to whole millimetres (as
+a depth sensor delivers it; `meta.depth_quantum_m` says so): the float noise below that would make the file
+ten times bigger.
 
     .venv/bin/python scripts/make_sample_recording.py [-o recordings/sample.mcap]
 """
@@ -33,13 +37,14 @@ T0_NS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 PUBLISH_DELAY_NS = 2_000_000  # capture -> publish, as a source node would take
 DEPTH_QUANTUM_M = 0.001
 
+CAM_PARAMS = f"seed: {SEED}, scene: {SCENE}, trajectory: {TRAJECTORY}, fps: {FPS:g}, size: [{SIZE[0]}, {SIZE[1]}]"
 GRAPH = f"""\
 # The sample session (scripts/make_sample_recording.py): a simulated room walk-through at {FPS:g} fps
 # with a spoken question ("{QUESTION}", espeak-ng) in the audio track.
 nodes:
   - id: cam
     node: sim
-    params: {{seed: {SEED}, scene: {SCENE}, trajectory: {TRAJECTORY}, fps: {FPS:g}, size: [{SIZE[0]}, {SIZE[1]}], frames: {int(SECONDS * FPS)}}}
+    params: {{{CAM_PARAMS}, frames: {int(SECONDS * FPS)}}}
   - id: mic
     node: wav
     params: {{path: question.wav, chunk_ms: {CHUNK_S * 1000:g}}}
@@ -102,7 +107,7 @@ def messages() -> list[tuple[int, str, Msg]]:
     at = int(QUESTION_AT_S * RATE)
     track[at : at + len(voice)] = voice[: len(track) - at]
     chunk = int(CHUNK_S * RATE)
-    for k, s in enumerate(range(0, len(track), chunk)):
+    for s in range(0, len(track), chunk):
         data = track[s : s + chunk]
         capture = T0_NS + round((s + len(data)) * 1e9 / RATE)  # the chunk's last sample, as the wav node
         meta = {"sample_rate": RATE, "offset_s": s / RATE, "last": s + chunk >= len(track)}

@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 import ar_perception
+import ar_perception.testing
 from ar_perception.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -15,6 +16,7 @@ runner = CliRunner()
 
 def test_public_api_is_pinned():
     assert ar_perception.__all__ == ["Node", "Msg", "load_graph", "run_graph"]
+    assert ar_perception.testing.__all__ == ["run_node", "run_source", "NodeHarness"]
 
 
 @pytest.mark.parametrize("graph", sorted((REPO / "graphs").glob("*.yaml")), ids=lambda p: p.name)

@@ -41,7 +41,7 @@ class _Scanner(ast.NodeVisitor):
         self.safe_loaders = set(SAFE_LOADERS)  # plus this module's own subclasses of them
         self.found: list[str] = []
 
-    def flag(self, node: ast.AST, what: str) -> None:
+    def flag(self, node: ast.expr | ast.stmt, what: str) -> None:
         self.found.append(f"{self.where}:{node.lineno}: {what}")
 
     def qualname(self, node: ast.AST) -> str | None:
@@ -96,8 +96,8 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if isinstance(node.ctx, ast.Load) and self.qualname(node) in UNSAFE_NAMES:
-            self.flag(node, UNSAFE_NAMES[self.qualname(node)])  # type: ignore[index]
+        if isinstance(node.ctx, ast.Load) and (name := self.qualname(node)) in UNSAFE_NAMES:
+            self.flag(node, UNSAFE_NAMES[name])
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:

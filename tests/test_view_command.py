@@ -7,12 +7,12 @@ from typer.testing import CliRunner
 pytest.importorskip("rerun")
 pytest.importorskip("mcap")
 
-from rerun.chunk import RrdReader  # noqa: E402
+from rerun.chunk import RrdReader
 
-from ar_perception.cli import app  # noqa: E402
-from ar_perception.commands.view import entity_names  # noqa: E402
-from ar_perception.recording.writer import RecordingWriter  # noqa: E402
-from ar_perception.runtime.msg import Msg  # noqa: E402
+from ar_perception.cli import app
+from ar_perception.commands.view import entity_names
+from ar_perception.recording.writer import RecordingWriter
+from ar_perception.runtime.msg import Msg
 
 runner = CliRunner()
 GRAPH = """\
@@ -90,7 +90,7 @@ def test_view_every_message(recording, tmp_path):
     out = tmp_path / "all.rrd"
     r = runner.invoke(app, ["view", str(recording), "--save", str(out), "--max-hz", "0"])
     assert r.exit_code == 0, r.output
-    rows = {}
+    rows: dict[str, int] = {}
     for c in RrdReader(out).stream().to_chunks():
         rows[c.entity_path] = rows.get(c.entity_path, 0) + c.num_rows
     assert rows["/world/camera/image/rgb"] == 20

@@ -5,6 +5,8 @@ Heavy imports (torch, onnxruntime, mcap, faster-whisper...) happen inside the co
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import typer
 from rich.console import Console
 
@@ -13,7 +15,7 @@ from ar_perception.errors import ArpError, GraphError
 __all__ = ["fail"]
 
 
-def fail(e: ArpError) -> None:
+def fail(e: ArpError) -> NoReturn:
     """Print an error's lines to stderr as they are (no markup, no wrapping) and exit: 2 for a graph that
     does not validate, 1 for anything else."""
     err = Console(stderr=True)

@@ -5,12 +5,27 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 
+from ar_perception.commands import fail, run_options
+from ar_perception.commands.run_options import (
+    ForOpt,
+    LogLevel,
+    LogLevelOpt,
+    QuietOpt,
+    RunOptions,
+    SetOpt,
+    StatsOpt,
+    StrictOpt,
+    exit_if_failed,
+    report,
+)
 from ar_perception.errors import ArpError
 
 __all__ = ["register", "summarize"]
@@ -59,34 +74,42 @@ def summarize(result: Any, out: Path) -> list[str]:
     return lines
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def demo(
-        out: Path = typer.Option(Path("out"), help="folder for the Rerun file, the PLY and the logs"),
-        for_: float | None = typer.Option(None, "--for", help="stop after this many seconds"),
-    ) -> None:
-        """The main job: the sample session through encoder, heads, point cloud and the voice loop."""
-        from ar_perception.cli import stats_table
-        from ar_perception.graph.load import load_graph
-        from ar_perception.runtime.launch import run_graph
+def demo(
+    out: Path = typer.Option(Path("out"), help="folder for the Rerun file, the PLY and the logs"),
+    for_: ForOpt = None,
+    set_: SetOpt = None,
+    strict: StrictOpt = False,
+    stats: StatsOpt = None,
+    log_level: LogLevelOpt = LogLevel.WARNING,
+    quiet: QuietOpt = False,
+) -> None:
+    """The main job: the sample session through encoder, heads, point cloud and the voice loop."""
+    from ar_perception.graph.load import load_graph
 
-        console = Console()
-        out.mkdir(parents=True, exist_ok=True)
-        for f in ("transcript.jsonl", "answers.jsonl", "encoder.jsonl"):
-            (out / f).unlink(missing_ok=True)
-        os.environ["ARP_OUT"] = str(out.resolve())
-        os.chdir(REPO_ROOT)  # the graph names the sample session relative to the repository
-        t0 = time.monotonic()
-        try:
-            graph = load_graph(REPO_ROOT / "graphs" / "demo.yaml")
-            with console.status("running graphs/demo.yaml (models load first, then the 7 s session plays)"):
-                result = run_graph(graph, for_)
-        except ArpError as e:
-            Console(stderr=True).print(str(e), markup=False, highlight=False)
-            raise typer.Exit(1)
-        console.print(stats_table(result))
-        for line in summarize(result, out.resolve()):
-            console.print(line, highlight=False, markup=False)
-        console.print(f"total {time.monotonic() - t0:.1f} s", highlight=False)
-        if not result.ok:
-            raise typer.Exit(1)
+    opts = RunOptions.of(for_, set_, strict, stats, log_level, quiet)
+    console = Console()
+    # Paths given relative to where the command was started, before the change of folder below.
+    out = out.resolve()
+    opts = replace(opts, stats=opts.stats.resolve() if opts.stats else None)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ("transcript.jsonl", "answers.jsonl", "encoder.jsonl"):
+        (out / f).unlink(missing_ok=True)
+    os.environ["ARP_OUT"] = str(out)
+    os.chdir(REPO_ROOT)  # the graph names the sample session relative to the repository
+    t0 = time.monotonic()
+    try:
+        graph = load_graph(REPO_ROOT / "graphs" / "demo.yaml", list(opts.sets))
+    except ArpError as e:
+        fail(e)
+    status = "running graphs/demo.yaml (models load first, then the 7 s session plays)"
+    with nullcontext() if opts.quiet else console.status(status):
+        result = run_options.run(graph, opts)
+    report(result, opts)
+    for line in summarize(result, out):
+        console.print(line, highlight=False, markup=False)
+    console.print(f"total {time.monotonic() - t0:.1f} s", highlight=False)
+    exit_if_failed(result)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(demo)

@@ -25,9 +25,7 @@ def register(app: typer.Typer) -> None:
     @keys.command("create")
     def create(
         name: str = typer.Argument(..., help="name of this machine's key pair, e.g. headset"),
-        folder: Path | None = typer.Option(
-            None, "--dir", help="where to write the pair (default: ~/.config/arp/keys)"
-        ),
+        folder: Path | None = typer.Option(None, "--dir", help="where to write the pair (default: ~/.config/arp/keys)"),
         force: bool = typer.Option(False, "--force", help="replace an existing pair of that name"),
     ) -> None:
         """Write NAME.key (public: copy it to the machines that should accept this one) and NAME.key_secret."""

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,10 +10,22 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ar_perception.commands import fail
+from ar_perception.commands import fail, run_options
+from ar_perception.commands.run_options import (
+    ForOpt,
+    LogLevel,
+    LogLevelOpt,
+    QuietOpt,
+    RunOptions,
+    SetOpt,
+    StatsOpt,
+    StrictOpt,
+    exit_if_failed,
+    report,
+)
 from ar_perception.errors import ArpError, GraphError
 
 __all__ = ["register", "info_dict"]
@@ -38,23 +47,23 @@ def _progress() -> Progress:
     )
 
 
-def _run(graph: Any, duration: float | None, log_level: str, progress: Callable[[dict[str, Any]], None] | None) -> Any:
-    """run_graph with a progress callback (the supervisor's statistics, every half second)."""
-    from ar_perception.runtime.launch import Supervisor
-
-    interrupted = False
-
-    def on_sigint(*_: Any) -> None:
-        nonlocal interrupted
-        interrupted = True
-
-    main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGINT, on_sigint) if main else None
-    try:
-        return Supervisor(graph, log_level=log_level, on_stats=progress).run(duration, lambda: interrupted)
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
+def _run_with_progress(
+    g: Any,
+    opts: RunOptions,
+    description: str,
+    total: float | None,
+    note: str,
+    update: Callable[[Progress, TaskID, dict[str, Any]], None],
+) -> Any:
+    """Run the graph under a progress bar on stderr (none with --quiet) that `update` moves from the
+    supervisor's statistics, every half second and once at the end."""
+    if opts.quiet:
+        return run_options.run(g, opts)
+    with _progress() as bar:
+        task = bar.add_task(description, total=total, note=note)
+        result = run_options.run(g, opts, on_stats=lambda reports: update(bar, task, reports))
+        update(bar, task, result.nodes)
+    return result
 
 
 def _recorder_outcome(result: Any, out: Path, recorder_id: str) -> None:
@@ -96,43 +105,42 @@ def _recorder_outcome(result: Any, out: Path, recorder_id: str) -> None:
 def record(
     graph: Path = typer.Argument(..., help="graph YAML file"),
     out: Path = typer.Option(..., "-o", "--out", help="the .mcap file to write"),
-    for_: float | None = typer.Option(None, "--for", help="stop after this many seconds"),
     topics: list[str] = typer.Option([], "--topics", help="topics to record (glob patterns; default: all)"),
-    set_: list[str] = typer.Option([], "--set", help="override a parameter: ID.PARAM=VALUE (repeatable)"),
     compression: str = typer.Option("lz4", help="chunk compression: lz4 (fastest), zstd (smallest) or none"),
-    log_level: str = typer.Option("WARNING", help="log level of the node processes"),
+    for_: ForOpt = None,
+    set_: SetOpt = None,
+    strict: StrictOpt = False,
+    stats: StatsOpt = None,
+    log_level: LogLevelOpt = LogLevel.WARNING,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run a graph and record its topics (reliable queues: nothing is dropped) to an MCAP file."""
-    from ar_perception.cli import stats_table
     from ar_perception.recording.graphs import read_graph_text, with_recorder
 
-    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s", datefmt="%H:%M:%S")
+    opts = RunOptions.of(for_, set_, strict, stats, log_level, quiet)
     try:
         if compression not in ("zstd", "lz4", "none"):
             raise GraphError(f"--compression: expected zstd, lz4 or none (got {compression!r})")
-        if out.parent and not out.parent.exists():
-            out.parent.mkdir(parents=True, exist_ok=True)
         g, chosen = with_recorder(
-            read_graph_text(graph), str(graph), out, topics=topics or None, sets=set_, compression=compression
+            read_graph_text(graph),
+            str(graph),
+            out,
+            topics=topics or None,
+            sets=list(opts.sets),
+            compression=compression,
         )
     except ArpError as e:
         fail(e)
     rid = next(n.id for n in reversed(g.spec.nodes) if n.node == "recorder")
     err_console.print(f"recording {len(chosen)} topics: {', '.join(chosen)}", markup=False, highlight=False)
-    with _progress() as bar:
-        task = bar.add_task("recording", total=for_, note="")
-        t0 = time.monotonic()
+    t0 = time.monotonic()
 
-        def show(reports: dict[str, Any]) -> None:
-            got = sum((reports[rid].stats.get("in") or {}).values()) if reports[rid].stats else 0
-            bar.update(task, completed=min(for_, time.monotonic() - t0) if for_ else None, note=f"{got} messages")
+    def update(bar: Progress, task: TaskID, reports: dict[str, Any]) -> None:
+        got = sum((reports[rid].stats.get("in") or {}).values()) if reports[rid].stats else 0
+        bar.update(task, completed=min(for_, time.monotonic() - t0) if for_ else None, note=f"{got} messages")
 
-        try:
-            result = _run(g, for_, log_level, show)
-        except ArpError as e:
-            fail(e)
-        show(result.nodes)
-    console.print(stats_table(result))
+    result = _run_with_progress(g, opts, "recording", for_, "", update)
+    report(result, opts)
     _recorder_outcome(result, out, rid)
 
 
@@ -146,16 +154,18 @@ def replay(
     record_: Path | None = typer.Option(None, "--record", help="record the graph's outputs to this .mcap file"),
     record_topics: list[str] = typer.Option([], "--record-topics", help="with --record: topics to record"),
     restamp: bool = typer.Option(False, help="shift capture times to now (latency since capture is measurable)"),
-    for_: float | None = typer.Option(None, "--for", help="stop after this many seconds"),
-    set_: list[str] = typer.Option([], "--set", help="override a parameter: ID.PARAM=VALUE (repeatable)"),
-    log_level: str = typer.Option("WARNING", help="log level of the node processes"),
+    for_: ForOpt = None,
+    set_: SetOpt = None,
+    strict: StrictOpt = False,
+    stats: StatsOpt = None,
+    log_level: LogLevelOpt = LogLevel.WARNING,
+    quiet: QuietOpt = False,
 ) -> None:
     """Replay a recording into a graph whose source nodes are replaced by the recorded topics."""
-    from ar_perception.cli import stats_table
     from ar_perception.recording.graphs import for_replay, read_graph_text
     from ar_perception.recording.reader import RecordingReader
 
-    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s", datefmt="%H:%M:%S")
+    opts = RunOptions.of(for_, set_, strict, stats, log_level, quiet)
     try:
         if speed < 0:
             raise GraphError(f"--speed: expected 0 (as fast as possible) or a positive factor (got {speed:g})")
@@ -180,7 +190,7 @@ def replay(
             restamp=restamp,
             record=record_,
             record_topics=record_topics or None,
-            sets=set_,
+            sets=list(opts.sets),
         )
     except ArpError as e:
         fail(e)
@@ -201,28 +211,22 @@ def replay(
     lo = reader.start_ns + int(start * 1e9)
     hi = reader.start_ns + int(end * 1e9) if end is not None else reader.end_ns
     total = (
-        None if loop else sum(1 for _ in _counts(reader, [t for ts in plan["replaced"].values() for t in ts], lo, hi))
+        None
+        if loop or opts.quiet
+        else sum(1 for _ in _counts(reader, [t for ts in plan["replaced"].values() for t in ts], lo, hi))
     )
-    with _progress() as bar:
-        task = bar.add_task("replaying", total=total, note=f"speed {speed:g}" if speed else "as fast as possible")
 
-        def show(reports: dict[str, Any]) -> None:
-            done = sum(sum((reports[n].stats.get("out") or {}).values()) for n in replayers if reports[n].stats)
-            bar.update(task, completed=done)
+    def update(bar: Progress, task: TaskID, reports: dict[str, Any]) -> None:
+        done = sum(sum((reports[n].stats.get("out") or {}).values()) for n in replayers if reports[n].stats)
+        bar.update(task, completed=done)
 
-        try:
-            result = _run(g, for_, log_level, show)
-        except ArpError as e:
-            fail(e)
-        show(result.nodes)
-    console.print(stats_table(result))
+    note = f"speed {speed:g}" if speed else "as fast as possible"
+    result = _run_with_progress(g, opts, "replaying", total, note, update)
+    report(result, opts)
     if record_ is not None:
         rid = next(n.id for n in reversed(g.spec.nodes) if n.node == "recorder")
         _recorder_outcome(result, record_, rid)
-    failed = [r.id for r in result.nodes.values() if r.exit_code not in (0, None) and not r.killed]
-    if failed:
-        err_console.print(f"node(s) failed: {', '.join(failed)}")
-        raise typer.Exit(1)
+    exit_if_failed(result)
 
 
 def _counts(reader: Any, topics: list[str], lo: int, hi: int) -> Any:

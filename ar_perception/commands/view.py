@@ -52,7 +52,7 @@ def entity_names(topics: Iterable[str], graph_text: str = "") -> dict[str, str]:
     rest = [t for t in topics if t not in names]
     short = [t.rpartition("/")[2] for t in rest]
     taken = set(names.values())
-    for t, s in zip(rest, short):
+    for t, s in zip(rest, short, strict=True):
         names[t] = s if short.count(s) == 1 and s not in taken else t.replace("/", "_")
     return names
 
@@ -86,7 +86,7 @@ def view(
         fail(e)
     except Exception as e:  # rerun raises plain RuntimeErrors (no viewer binary, port taken)
         err_console.print(f"cannot start Rerun: {type(e).__name__}: {e}", markup=False, highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     layout = RerunLayout(rec, max_hz=max_hz, max_points=max_points, owner="view")
     total = sum(reader.topics[t].count for t in shown)
     n = sent = 0

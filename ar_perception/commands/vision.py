@@ -6,9 +6,9 @@ import json
 import math
 import shlex
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -17,13 +17,16 @@ from rich.table import Table
 from ar_perception.commands import fail
 from ar_perception.errors import ArpError
 
+if TYPE_CHECKING:
+    from ar_perception.models.heads import Task as HeadTask
+
 __all__ = ["register", "evaluate", "parse_size"]
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     seg = "seg"
     depth = "depth"
 
@@ -132,7 +135,7 @@ def train_head(
 
 
 def evaluate(
-    task: str,
+    task: HeadTask,
     data: str | Path,
     head_path: str | Path | None = None,
     encoder: str | None = None,
@@ -157,7 +160,7 @@ def evaluate(
             ds = open_dataset(data, None, format)
     else:
         ds = open_dataset(data, None if split == "all" else split, format)  # type: ignore[arg-type]
-    head = load_head(head_path, task) if head_path else load_default_head(task)  # type: ignore[arg-type]
+    head = load_head(head_path, task) if head_path else load_default_head(task)
     if encoder is None:
         spec = head.info.training.get("encoder_spec") or {"model": head.info.encoder}
     else:

@@ -133,6 +133,7 @@ def ask(
         elif question is not None:
             questions = [(question, at)]
         else:
+            assert recording is not None and speech is not None  # no text, no --wav: checked above
             questions = [(m, at if at is not None else t) for m, t in recording_questions(recording, speech)]
             if not questions:
                 raise ArpError(f"{recording}: no speech in the audio track")
@@ -153,7 +154,11 @@ def ask(
         vqa = NodeHarness(Vqa, {"model": model}, node_id="vqa")
         for q, at_s in questions:
             when = at_s if at_s is not None else 0.0
-            scene = recording_scene(recording, when) if recording is not None else sim_scene(sim, when)[0]
+            if recording is not None:
+                scene = recording_scene(recording, when)
+            else:
+                assert sim is not None  # offline: --recording or --sim
+                scene = sim_scene(sim, when)[0]
             text = str(q.meta["text"]) if hasattr(q, "meta") else str(q)
             if not as_json:
                 err_console.print(f"question at {when:.2f} s: {text}", markup=False, highlight=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ar_perception.errors import ArpError, GraphError
+from ar_perception.errors import ArpError, GraphError, TransportError
 from ar_perception.graph.spec import TIMER_RE, GraphSpec, NodeSpec
+from ar_perception.keys import is_loopback, load_authorized, load_public, load_secret
 from ar_perception.kinds import compatible
+from ar_perception.ports import WILDCARD, NodeType
+from ar_perception.registry import NodeRefError, resolve
 
 __all__ = ["Graph", "Wire", "load_graph", "parse_graph", "apply_overrides"]
 
@@ -69,7 +73,7 @@ class Graph:
     spec: GraphSpec
     path: str
     text: str
-    classes: dict[str, type[Any]] = field(default_factory=dict)
+    classes: dict[str, type[NodeType]] = field(default_factory=dict)
     params: dict[str, BaseModel] = field(default_factory=dict)
     outputs: dict[str, list[str]] = field(default_factory=dict)
     output_kinds: dict[str, dict[str, str]] = field(default_factory=dict)  # {node: {output: kind}}
@@ -183,9 +187,9 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """The valid field names at a location, to suggest the nearest one for an unknown key."""
     from ar_perception.graph import spec as s
 
-    target: Any = model
+    target: type[BaseModel] | None = model
     for key in loc[:-1]:
-        if isinstance(key, int) or not (isinstance(target, type) and issubclass(target, BaseModel)):
+        if isinstance(key, int) or target is None:
             continue
         f = target.model_fields.get(str(key))
         if f is None:
@@ -197,7 +201,7 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
                 break
         else:
             target = None
-    return list(target.model_fields) if isinstance(target, type) and issubclass(target, BaseModel) else []
+    return list(target.model_fields) if target is not None else []
 
 
 # What a section of the graph may be, for a value that is none of it (a pydantic model_type error).
@@ -253,7 +257,7 @@ def _pydantic_lines(
     return lines
 
 
-def _param_lines(err: ValidationError, cls: type[Any], where: str, prefix: str) -> list[str]:
+def _param_lines(err: ValidationError, cls: type[NodeType], at: str) -> list[str]:
     lines = []
     fields = list(cls.Params.model_fields)
     for e in err.errors():
@@ -267,7 +271,7 @@ def _param_lines(err: ValidationError, cls: type[Any], where: str, prefix: str) 
             msg = str((e.get("ctx") or {}).get("error") or e["msg"].removeprefix("Value error, "))
         else:
             msg = f"{e['msg']} (got {_a(e.get('input'))})"
-        lines.append(f"{prefix}: {where}.params.{path}: {msg}")
+        lines.append(f"{at}.params.{path}: {msg}")
     return lines
 
 
@@ -295,14 +299,6 @@ def _find_cycle(nodes: list[str], edges: dict[str, set[str]]) -> list[str] | Non
 
 def _security_problems(spec: GraphSpec, path: str) -> list[str]:
     """tcp beyond this machine needs CurveZMQ keys, and the key files named must load."""
-    from ar_perception.errors import TransportError
-    from ar_perception.keys import (
-        is_loopback,
-        load_authorized,
-        load_public,
-        load_secret,
-    )
-
     problems = []
     if spec.security is None:
         if spec.transport == "tcp" and not is_loopback(spec.host):
@@ -321,7 +317,10 @@ def _security_problems(spec: GraphSpec, path: str) -> list[str]:
                 )
         return problems
     sec = spec.security
-    checks = [("secret_key", load_secret, sec.secret_key), ("authorized_keys", load_authorized, sec.authorized_keys)]
+    checks: list[tuple[str, Callable[[str], object], str]] = [
+        ("secret_key", load_secret, sec.secret_key),
+        ("authorized_keys", load_authorized, sec.authorized_keys),
+    ]
     checks += [(f"server_keys.{host}", load_public, key) for host, key in sec.server_keys.items()]
     for name, load, arg in checks:
         try:
@@ -334,9 +333,10 @@ def _security_problems(spec: GraphSpec, path: str) -> list[str]:
 def apply_overrides(raw: dict[str, Any], sets: list[str], prefix: str) -> None:
     """Apply `--set ID.PARAM=VALUE` (VALUE read as YAML) to the raw graph."""
     problems = []
+    listed = raw.get("nodes")
     nodes = (
-        {n["id"]: n for n in raw.get("nodes") if isinstance(n, dict) and isinstance(n.get("id"), str)}
-        if isinstance(raw.get("nodes"), list)
+        {n["id"]: n for n in listed if isinstance(n, dict) and isinstance(n.get("id"), str)}
+        if isinstance(listed, list)
         else {}
     )
     for s in sets:
@@ -368,13 +368,8 @@ def apply_overrides(raw: dict[str, Any], sets: list[str], prefix: str) -> None:
         raise GraphError([f"{prefix}: {p}" for p in problems])
 
 
-def parse_graph(
-    text: str, path: str = "<graph>", sets: list[str] | None = None, search_paths: list[str] | None = None
-) -> Graph:
-    """Validate graph YAML text; raise GraphError with one line per problem."""
-    from ar_perception.registry import NodeRefError, resolve
-    from ar_perception.runtime.node import WILDCARD
-
+def _read_yaml(text: str, path: str) -> dict[str, Any]:
+    """The YAML mapping of a graph file; a syntax error names its line and column."""
     try:
         raw = yaml.load(text, Loader=_Loader)  # a SafeLoader
     except yaml.MarkedYAMLError as e:
@@ -397,97 +392,108 @@ def parse_graph(
     if not isinstance(raw, dict):
         got = "an empty file" if raw is None else _a(raw)
         raise GraphError(f"{path}: a graph file must be a mapping with a 'nodes' list (got {got})")
-    raw = _substitute_env(raw, path)
-    apply_overrides(raw, sets or [], path)
+    return raw
+
+
+def _id_problems(n: NodeSpec, at: str, seen: set[str]) -> list[str]:
+    problems = []
+    if n.id in seen:
+        problems.append(f"{at}.id: duplicate id '{n.id}' (expected unique ids)")
+    seen.add(n.id)
+    if n.id == "timer":
+        problems.append(f"{at}.id: 'timer' is reserved for timer sources (expected another id, got 'timer')")
+    return problems
+
+
+def _node_problems(graph: Graph, n: NodeSpec, cls: type[NodeType], at: str) -> list[str]:
+    """One node checked against its class; records its class, parameters and outputs in `graph` for the wires."""
+    problems = []
+    graph.classes[n.id] = cls
+    out_kinds = cls.output_kinds()
     try:
-        spec = GraphSpec.model_validate(raw)
+        graph.params[n.id] = cls.Params.model_validate(n.params)
+        out_kinds = cls.output_kinds_for(graph.params[n.id])
     except ValidationError as e:
-        raise GraphError(_pydantic_lines(e, GraphSpec, raw, path)) from None
+        problems.extend(_param_lines(e, cls, at))
+    except ArpError as e:  # outputs that depend on the parameters (a replay's recording) are unknown
+        problems.append(f"{at}.params: {e}")
+    except Exception as e:  # a plugin's validator failing in its own way is one more problem
+        problems.append(f"{at}.params: checking them with '{n.node}' raised {type(e).__name__}: {e}")
+    graph.output_kinds[n.id] = out_kinds
+    declared = list(out_kinds)
+    outs = n.outputs if n.outputs is not None else declared
+    for o in outs:
+        if o not in declared:
+            problems.append(
+                f"{at}.outputs: '{n.node}' has no output '{o}' "
+                f"(expected one of: {', '.join(declared) or 'none'}{_near(o, declared)})"
+            )
+    graph.outputs[n.id] = [o for o in outs if o in declared]
+    problems.extend(_input_problems(n, cls, at))
+    transport = n.transport or graph.spec.transport
+    if n.port is not None and transport != "tcp":
+        problems.append(
+            f"{at}.port: fixed ports need tcp (set transport: tcp on the node or the graph; got {transport})"
+        )
+    return problems
 
-    graph = Graph(spec=spec, path=path, text=text, search_paths=list(search_paths or []))
+
+def _input_problems(n: NodeSpec, cls: type[NodeType], at: str) -> list[str]:
+    """The inputs a node is given against the inputs its class takes."""
+    problems = []
+    in_ports = list(cls.input_kinds())
+    if WILDCARD in in_ports and not n.inputs:
+        problems.append(f"{at}.inputs: '{n.node}' needs at least one input (got none)")
+    for port, inp in n.inputs.items():
+        if cls.reliable_inputs and inp.queue.policy != "reliable":
+            problems.append(
+                f"{at}.inputs.{port}: '{n.node}' must never drop, so its inputs "
+                f"need queue: reliable (got {inp.queue.policy})"
+            )
+        if not in_ports:
+            problems.append(f"{at}.inputs.{port}: '{n.node}' takes no inputs (expected none, got '{port}')")
+        elif port not in in_ports and WILDCARD not in in_ports:
+            problems.append(
+                f"{at}.inputs.{port}: '{n.node}' has no input '{port}' "
+                f"(expected one of: {', '.join(in_ports) or 'none'}{_near(port, in_ports)})"
+            )
+    return problems
+
+
+def _sync_problems(n: NodeSpec, at: str) -> list[str]:
+    """A sync section against the node's inputs and the fields its mode has."""
+    sync = n.sync
+    if sync is None:
+        return []
+    problems = []
+    if len(n.inputs) < 2:
+        problems.append(f"{at}.sync: sync needs at least 2 inputs (got {len(n.inputs)})")
+    if sync.mode == "latest" and sync.trigger not in n.inputs:
+        problems.append(
+            f"{at}.sync.trigger: sync 'latest' needs a trigger input "
+            f"(expected one of: {', '.join(n.inputs)}; got {sync.trigger!r})"
+        )
+    if sync.mode != "latest" and sync.trigger is not None:
+        problems.append(
+            f"{at}.sync.trigger: only sync 'latest' has a trigger (expected none "
+            f"with mode '{sync.mode}', got {sync.trigger!r})"
+        )
+    if sync.mode != "approximate" and "slop" in sync.model_fields_set:
+        problems.append(
+            f"{at}.sync.slop: only sync 'approximate' has a slop (expected none "
+            f"with mode '{sync.mode}', got {sync.slop!r})"
+        )
+    return problems
+
+
+def _wire_problems(graph: Graph) -> tuple[list[str], dict[str, set[str]]]:
+    """Every input's source must exist and give a kind the input takes; adds the wires and returns the
+    problems and the edges between nodes (for the cycle check)."""
     problems: list[str] = []
-    ids = [n.id for n in spec.nodes]
-    seen: set[str] = set()
-    for i, n in enumerate(spec.nodes):
-        where = f"nodes[{i}] ({n.id})"
-        if n.id in seen:
-            problems.append(f"{path}: {where}.id: duplicate id '{n.id}' (expected unique ids)")
-        seen.add(n.id)
-        if n.id == "timer":
-            problems.append(
-                f"{path}: {where}.id: 'timer' is reserved for timer sources (expected another id, got 'timer')"
-            )
-        try:
-            cls = resolve(n.node, graph.search_paths)
-        except NodeRefError as e:
-            problems.append(f"{path}: {where}.node: {e}")
-            continue
-        graph.classes[n.id] = cls
-        out_kinds = cls.output_kinds()
-        try:
-            graph.params[n.id] = cls.Params.model_validate(n.params)
-            out_kinds = cls.output_kinds_for(graph.params[n.id])
-        except ValidationError as e:
-            problems.extend(_param_lines(e, cls, where, path))
-        except ArpError as e:  # outputs that depend on the parameters (a replay's recording) are unknown
-            problems.append(f"{path}: {where}.params: {e}")
-        except Exception as e:  # noqa: BLE001 - a plugin's validator failing in its own way is one more problem
-            problems.append(f"{path}: {where}.params: checking them with '{n.node}' raised {type(e).__name__}: {e}")
-        graph.output_kinds[n.id] = out_kinds
-        declared = list(out_kinds)
-        outs = n.outputs if n.outputs is not None else declared
-        for o in outs:
-            if o not in declared:
-                problems.append(
-                    f"{path}: {where}.outputs: '{n.node}' has no output '{o}' "
-                    f"(expected one of: {', '.join(declared) or 'none'}{_near(o, declared)})"
-                )
-        graph.outputs[n.id] = [o for o in outs if o in declared]
-        in_ports = list(cls.input_kinds())
-        if WILDCARD in in_ports and not n.inputs:
-            problems.append(f"{path}: {where}.inputs: '{n.node}' needs at least one input (got none)")
-        for port, inp in n.inputs.items():
-            if cls.reliable_inputs and inp.queue.policy != "reliable":
-                problems.append(
-                    f"{path}: {where}.inputs.{port}: '{n.node}' must never drop, so its inputs "
-                    f"need queue: reliable (got {inp.queue.policy})"
-                )
-            if not in_ports:
-                problems.append(
-                    f"{path}: {where}.inputs.{port}: '{n.node}' takes no inputs (expected none, got '{port}')"
-                )
-            elif port not in in_ports and WILDCARD not in in_ports:
-                problems.append(
-                    f"{path}: {where}.inputs.{port}: '{n.node}' has no input '{port}' "
-                    f"(expected one of: {', '.join(in_ports) or 'none'}{_near(port, in_ports)})"
-                )
-        if n.port is not None and (n.transport or spec.transport) != "tcp":
-            problems.append(
-                f"{path}: {where}.port: fixed ports need tcp (set transport: tcp on the node "
-                f"or the graph; got {n.transport or spec.transport})"
-            )
-        if n.sync is not None:
-            if len(n.inputs) < 2:
-                problems.append(f"{path}: {where}.sync: sync needs at least 2 inputs (got {len(n.inputs)})")
-            if n.sync.mode == "latest" and n.sync.trigger not in n.inputs:
-                problems.append(
-                    f"{path}: {where}.sync.trigger: sync 'latest' needs a trigger input "
-                    f"(expected one of: {', '.join(n.inputs)}; got {n.sync.trigger!r})"
-                )
-            if n.sync.mode != "latest" and n.sync.trigger is not None:
-                problems.append(
-                    f"{path}: {where}.sync.trigger: only sync 'latest' has a trigger (expected none "
-                    f"with mode '{n.sync.mode}', got {n.sync.trigger!r})"
-                )
-            if n.sync.mode != "approximate" and "slop" in n.sync.model_fields_set:
-                problems.append(
-                    f"{path}: {where}.sync.slop: only sync 'approximate' has a slop (expected none "
-                    f"with mode '{n.sync.mode}', got {n.sync.slop!r})"
-                )
-
     edges: dict[str, set[str]] = {}
-    for i, n in enumerate(spec.nodes):
-        where = f"nodes[{i}] ({n.id})"
+    ids = [n.id for n in graph.spec.nodes]
+    for i, n in enumerate(graph.spec.nodes):
+        at = f"{graph.path}: nodes[{i}] ({n.id})"
         cls = graph.classes.get(n.id)
         for port, inp in n.inputs.items():
             src_node, _, src_out = inp.source.partition("/")
@@ -495,12 +501,12 @@ def parse_graph(
                 graph.wires.append(Wire(None, inp.source, n.id, port))
                 if cls is not None and not compatible("Tick", cls.input_kind(port) or "Any"):
                     problems.append(
-                        f"{path}: {where}.inputs.{port}: a timer gives Tick, but '{port}' takes {cls.input_kind(port)}"
+                        f"{at}.inputs.{port}: a timer gives Tick, but '{port}' takes {cls.input_kind(port)}"
                     )
                 continue
             if src_node not in ids:
                 problems.append(
-                    f"{path}: {where}.inputs.{port}: reads '{inp.source}', but there is no node "
+                    f"{at}.inputs.{port}: reads '{inp.source}', but there is no node "
                     f"'{src_node}' (expected one of: {', '.join(ids)}{_near(src_node, ids)})"
                 )
                 continue
@@ -509,23 +515,52 @@ def parse_graph(
             outs = graph.outputs[src_node]
             if src_out not in outs:
                 problems.append(
-                    f"{path}: {where}.inputs.{port}: reads '{inp.source}', but node '{src_node}' "
+                    f"{at}.inputs.{port}: reads '{inp.source}', but node '{src_node}' "
                     f"has no output '{src_out}' (it has: {', '.join(outs) or 'none'}"
                     f"{_near(src_out, outs)})"
                 )
                 continue
             edges.setdefault(src_node, set()).add(n.id)
             graph.wires.append(Wire(src_node, src_out, n.id, port))
-            if cls is not None and cls.input_kind(port) is not None:
+            in_kind = cls.input_kind(port) if cls is not None else None
+            if in_kind is not None:
                 out_kind = graph.output_kinds[src_node][src_out]
-                in_kind = cls.input_kind(port)
                 if not compatible(out_kind, in_kind):
                     problems.append(
-                        f"{path}: {where}.inputs.{port}: kind mismatch: '{inp.source}' gives "
+                        f"{at}.inputs.{port}: kind mismatch: '{inp.source}' gives "
                         f"{out_kind}, but '{port}' takes {in_kind} (expected {in_kind}, got {out_kind})"
                     )
+    return problems, edges
+
+
+def parse_graph(
+    text: str, path: str = "<graph>", sets: list[str] | None = None, search_paths: list[str] | None = None
+) -> Graph:
+    """Validate graph YAML text; raise GraphError with one line per problem."""
+    raw = _substitute_env(_read_yaml(text, path), path)
+    apply_overrides(raw, sets or [], path)
+    try:
+        spec = GraphSpec.model_validate(raw)
+    except ValidationError as e:
+        raise GraphError(_pydantic_lines(e, GraphSpec, raw, path)) from None
+
+    graph = Graph(spec=spec, path=path, text=text, search_paths=list(search_paths or []))
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, n in enumerate(spec.nodes):
+        at = f"{path}: nodes[{i}] ({n.id})"
+        problems.extend(_id_problems(n, at, seen))
+        try:
+            cls = resolve(n.node, graph.search_paths)
+        except NodeRefError as e:
+            problems.append(f"{at}.node: {e}")
+            continue  # the rest of the node is checked against its class
+        problems.extend(_node_problems(graph, n, cls, at))
+        problems.extend(_sync_problems(n, at))
+    wire_problems, edges = _wire_problems(graph)
+    problems.extend(wire_problems)
     problems.extend(_security_problems(spec, path))
-    cycle = _find_cycle(ids, edges)
+    cycle = _find_cycle([n.id for n in spec.nodes], edges)
     if cycle:
         problems.append(f"{path}: nodes: cycle {' -> '.join(cycle)} (expected an acyclic graph)")
     if problems:

@@ -1,10 +1,10 @@
 """One frame in, features out: the encoder object that the encoder node drives.
 
-`build_encoder(spec)` returns an object with `.name`, `.describe()` and
+`build_encoder(spec)` returns a `FeatureEncoder`: `.name`, `.describe()` and
 `__call__(rgb uint8 (H, W, 3)) -> {"cls": (D,), "patches": (h, w, D), "storage": (S, D)}`
 (+ "intermediate": list of (h_i, w_i, C_i) when requested), for the EUPE models on torch or
 onnxruntime, for any ONNX encoder, and for the offline DINOv2 ViT-S/14 stand-in. Frames are sized by
-the short-side rule of `preprocess.py`.
+the short-side rule of `preprocess.py`. `EncoderSpec` is also the encoder node's `Params`.
 """
 
 from __future__ import annotations
@@ -15,19 +15,21 @@ import sys
 import tempfile
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ar_perception.errors import ModelError
+from ar_perception.models.onnx import STANDIN
 from ar_perception.models.preprocess import preprocess, target_size
 from ar_perception.models.registry import get_config, list_models
 
-__all__ = ["EncoderSpec", "Encoder", "build_encoder", "STANDIN_NAME", "GENERIC_NAME", "encoder_names"]
+__all__ = ["EncoderSpec", "FeatureEncoder", "build_encoder", "STANDIN_NAME", "GENERIC_NAME", "encoder_names"]
 
-STANDIN_NAME = "dinov2-vit-s14"
+STANDIN_NAME = STANDIN.name
 GENERIC_NAME = "onnx"
 _EXPORT_FORMAT = 1  # part of cached export file names: bump when the exported graph changes
 
@@ -36,35 +38,47 @@ def encoder_names() -> list[str]:
     return [*list_models(), STANDIN_NAME, GENERIC_NAME]
 
 
-@dataclass(frozen=True)
-class EncoderSpec:
-    model: str = "eupe-vit-s"  # an EUPE name, "dinov2-vit-s14" (offline stand-in) or "onnx" (generic)
-    weights: str | None = "auto"  # "auto", a checkpoint path, or None for random init (tests, benchmarks)
+class EncoderSpec(BaseModel):
+    """Which encoder to build and how. The descriptions are the encoder node's parameter reference."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    model: str = Field(
+        "eupe-vit-s",
+        description="eupe-vit-t|s|b, eupe-convnext-tiny|small|base, "
+        "dinov2-vit-s14 (offline stand-in) or onnx (generic)",
+    )
+    # null: random init, for tests and benchmarks
+    weights: str | None = Field("auto", description="auto (cache, then hub), a checkpoint path, or null")
     backend: Literal["torch", "onnxruntime"] = "onnxruntime"
-    resolution: int = 256  # short side in pixels, snapped down to the stride
-    intermediate: tuple[int, ...] = ()  # extra blocks (ViT) or stages (ConvNeXt), normalised per spec
-    fallback: bool = True  # weights "auto" unavailable -> use the offline stand-in and say so
-    threads: int | None = None  # None: all cores
-    # generic ONNX backend (model="onnx")
-    onnx_path: str | None = None
-    token_output: str | None = None
-    n_prefix: int = 1
-    patch_size: int = 14
-    input_name: str | None = None
-    input_size: tuple[int, int] | None = None
+    resolution: int = Field(256, ge=32, le=2048, description="short side in pixels, snapped to the patch")
+    # their maps come normalised as the spec says (ARCH_SPEC 2.6, 3.3)
+    intermediate: list[int] = Field([], description="extra blocks (ViT) or stages (ConvNeXt) to output")
+    # describe() then says which model runs instead, and why
+    fallback: bool = Field(True, description="weights auto and absent: run the offline stand-in")
+    threads: int | None = Field(None, ge=1)  # None: all cores
+    onnx_path: str | None = Field(None, description="model=onnx: the ONNX file")
+    token_output: str | None = Field(None, description="model=onnx: name of the token tensor")
+    n_prefix: int = Field(1, ge=0, description="model=onnx: tokens before the patch tokens")
+    patch_size: int = Field(14, ge=1, description="model=onnx: patch size in pixels")
+    input_name: str | None = Field(None, description="model=onnx: the image input (default: the first)")
+    input_size: tuple[int, int] | None = Field(None, description="model=onnx: fixed input H, W")
 
 
-class Encoder(Protocol):
+class FeatureEncoder(Protocol):
+    """What `build_encoder` returns, whichever model and backend run behind it."""
+
     name: str
     dim: int
     patch_size: int
 
     def describe(self) -> str: ...
 
+    def input_size_for(self, height: int, width: int) -> tuple[int, int]: ...
+
     def __call__(self, rgb: np.ndarray) -> dict[str, Any]: ...
 
 
-def build_encoder(spec: EncoderSpec | Mapping[str, Any] | None = None, **overrides: Any) -> Encoder:
+def build_encoder(spec: EncoderSpec | Mapping[str, Any] | None = None, **overrides: Any) -> FeatureEncoder:
     """Build the encoder that `spec` names; loads weights now (call it in a node's setup())."""
     spec = _as_spec(spec, overrides)
     threads = spec.threads or os.cpu_count() or 1
@@ -79,8 +93,6 @@ def build_encoder(spec: EncoderSpec | Mapping[str, Any] | None = None, **overrid
             + (f"; did you mean '{near[0]}'?" if near else "")
         )
     cfg = get_config(spec.model)
-    if spec.backend not in ("torch", "onnxruntime"):
-        raise ModelError(f"encoder backend must be 'torch' or 'onnxruntime', got '{spec.backend}'")
 
     from ar_perception.models.weights import resolve_weights
 
@@ -109,18 +121,26 @@ def build_encoder(spec: EncoderSpec | Mapping[str, Any] | None = None, **overrid
 
 
 def _as_spec(spec: EncoderSpec | Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> EncoderSpec:
-    if spec is None:
-        spec = EncoderSpec()
-    elif isinstance(spec, Mapping):
-        known = {f.name for f in fields(EncoderSpec)}
-        unknown = sorted(set(spec) - known)
-        if unknown:
-            raise ModelError(f"unknown encoder parameter(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        spec = EncoderSpec(**spec)
-    spec = replace(spec, **overrides) if overrides else spec
-    if spec.input_size is not None:
-        spec = replace(spec, input_size=tuple(spec.input_size))
-    return replace(spec, intermediate=tuple(spec.intermediate))
+    if isinstance(spec, EncoderSpec) and not overrides:
+        return spec
+    given = dict(spec.model_dump() if isinstance(spec, EncoderSpec) else spec or {})
+    given.update(overrides)
+    known = set(EncoderSpec.model_fields)
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ModelError(f"unknown encoder parameter(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    try:
+        return EncoderSpec.model_validate(given)
+    except ValidationError as err:
+        raise ModelError("; ".join(_spec_problem(e) for e in err.errors())) from None
+
+
+def _spec_problem(e: Any) -> str:
+    name = ".".join(str(p) for p in e["loc"])
+    expected = (e.get("ctx") or {}).get("expected")
+    if e["type"] == "literal_error" and expected:
+        return f"encoder {name} must be {expected}, got {e['input']!r}"
+    return f"encoder parameter {name}: {e['msg']} (got {e['input']!r})"
 
 
 def _to_frame_dict(out: Mapping[str, Any], h: int, w: int) -> dict[str, Any]:
@@ -303,7 +323,7 @@ def _eupe_what(model) -> str:
 
 
 def _standin(spec: EncoderSpec, threads: int, reason: str | None) -> GenericEncoder:
-    from ar_perception.models.onnx import STANDIN, standin_encoder
+    from ar_perception.models.onnx import standin_encoder
 
     if spec.intermediate:
         raise ModelError(

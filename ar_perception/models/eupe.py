@@ -103,6 +103,8 @@ def apply_rope(v: Tensor, sin: Tensor, cos: Tensor) -> Tensor:
 class RopeEmbedding(nn.Module):
     """Holds the RoPE periods as a persistent buffer, `rope_embed.periods` (no learned weights)."""
 
+    periods: Tensor  # the buffer
+
     def __init__(self, head_dim: int, base: float):
         super().__init__()
         self.register_buffer("periods", rope_periods(head_dim, base), persistent=True)
@@ -124,6 +126,8 @@ class MaskedBiasLinear(nn.Linear):
     `bias_mask` is 1 / 0 / 1 over the q / k / v thirds. `torch.where` rather than a product keeps
     the keys bias-free even if the stored k third holds NaN or inf (0 * NaN is NaN).
     """
+
+    bias_mask: Tensor  # the buffer
 
     def __init__(self, dim: int):
         super().__init__(dim, 3 * dim, bias=True)
@@ -197,11 +201,38 @@ class Block(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
+# The official entry points, the same for both families
+# ---------------------------------------------------------------------------------------------
+
+
+_FeatureDict = dict[str, Tensor | None]
+
+
+class _Backbone(nn.Module):
+    """`forward_features` and `forward` over a family's `_features` (one batch in, one dict out)."""
+
+    def _features(self, x: Tensor, masks: Tensor | None) -> _FeatureDict:
+        raise NotImplementedError
+
+    def forward_features(
+        self, x: Tensor | list[Tensor], masks: Tensor | None = None
+    ) -> _FeatureDict | list[_FeatureDict]:
+        if isinstance(x, list):  # several batches (of different sizes, say): one dict each
+            ms = masks if isinstance(masks, list) else [masks] * len(x)
+            return [self._features(xi, mi) for xi, mi in zip(x, ms, strict=True)]
+        return self._features(x, masks)
+
+    def forward(self, x: Tensor, is_training: bool = False):
+        out = self._features(x, None)
+        return out if is_training else out["x_norm_clstoken"]
+
+
+# ---------------------------------------------------------------------------------------------
 # The ViT
 # ---------------------------------------------------------------------------------------------
 
 
-class EupeViT(nn.Module):
+class EupeViT(_Backbone):
     """EUPE ViT/16: [CLS, 4 storage, patches] through 12 RoPE blocks and one final LayerNorm.
 
     Attribute order matches the official state_dict order (spec 2.8), so `state_dict()` yields the
@@ -255,12 +286,7 @@ class EupeViT(nn.Module):
                 kept.append(x)
         return x, kept
 
-    def forward_features(
-        self, x: Tensor | list[Tensor], masks: Tensor | None = None
-    ) -> dict[str, Tensor | None] | list[dict[str, Tensor | None]]:
-        if isinstance(x, list):
-            ms = masks if isinstance(masks, list) else [masks] * len(x)
-            return [self.forward_features(xi, mi) for xi, mi in zip(x, ms)]
+    def _features(self, x: Tensor, masks: Tensor | None) -> _FeatureDict:
         tokens, h, w = self.prepare_tokens(x, masks)
         tokens, _ = self._run_blocks(tokens, h, w)
         normed = self.norm(tokens)  # one LN for CLS, storage and patches (spec 2.6)
@@ -272,10 +298,6 @@ class EupeViT(nn.Module):
             "x_prenorm": tokens,  # (B, 5 + h*w, D)
             "masks": masks,
         }
-
-    def forward(self, x: Tensor, is_training: bool = False):
-        out = self.forward_features(x)
-        return out if is_training else out["x_norm_clstoken"]
 
     def get_intermediate_layers(
         self,
@@ -292,7 +314,7 @@ class EupeViT(nn.Module):
         _check_indices(idx, depth, "block")
         tokens, h, w = self.prepare_tokens(x)
         _, kept = self._run_blocks(tokens, h, w, keep=idx)
-        by_index = dict(zip(sorted(set(idx)), kept))
+        by_index = dict(zip(sorted(set(idx)), kept, strict=True))
         p = 1 + self.n_storage_tokens
         results = []
         for i in idx:
@@ -340,7 +362,7 @@ class ConvNeXtBlock(nn.Module):
         return x + y
 
 
-class EupeConvNeXt(nn.Module):
+class EupeConvNeXt(_Backbone):
     """EUPE ConvNeXt: 4 stages at strides 4, 8, 16, 32; the "CLS" is the normalised spatial mean."""
 
     def __init__(self, cfg: ConvNeXtConfig):
@@ -365,7 +387,8 @@ class EupeConvNeXt(nn.Module):
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.Conv2d)):
                 nn.init.trunc_normal_(m.weight, std=0.02)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:  # (all of them have one)
+                    nn.init.zeros_(m.bias)
 
     def _stage_outputs(self, x: Tensor, last: int = 3) -> list[Tensor]:
         outs = []
@@ -382,13 +405,8 @@ class EupeConvNeXt(nn.Module):
         seq = self.norm(seq)
         return seq[:, 0], seq[:, 1:]
 
-    def forward_features(
-        self, x: Tensor | list[Tensor], masks: Tensor | None = None
-    ) -> dict[str, Tensor | None] | list[dict[str, Tensor | None]]:
+    def _features(self, x: Tensor, masks: Tensor | None) -> _FeatureDict:
         # `masks` is passed through untouched; the ConvNeXt has no mask token.
-        if isinstance(x, list):
-            ms = masks if isinstance(masks, list) else [masks] * len(x)
-            return [self.forward_features(xi, mi) for xi, mi in zip(x, ms)]
         fmap = self._stage_outputs(x)[-1]  # (B, C3, h3, w3)
         cls, patches = self._norm_map(fmap)
         B, C = cls.shape
@@ -399,10 +417,6 @@ class EupeConvNeXt(nn.Module):
             "x_prenorm": fmap.flatten(2).transpose(1, 2),  # (B, C3, h3, w3) -> (B, h3*w3, C3)
             "masks": masks,
         }
-
-    def forward(self, x: Tensor, is_training: bool = False):
-        out = self.forward_features(x)
-        return out if is_training else out["x_norm_clstoken"]
 
     def get_intermediate_layers(
         self,

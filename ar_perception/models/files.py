@@ -350,7 +350,7 @@ def _parse_gguf(path: Path, c: _Cursor, version: int, n_tensors: int, n_kv: int)
         raise ModelError(f"{path}: corrupt GGUF header: {where} has an {e}") from None
     data_offset = -(-c.pos // alignment) * alignment
     end = 0
-    for name, dims, ttype, offset in extents:
+    for _name, dims, ttype, offset in extents:
         n = 1
         for d in dims:
             n *= d

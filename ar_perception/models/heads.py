@@ -93,7 +93,14 @@ class HeadInfo:
 
     @property
     def out_channels(self) -> int:
-        return len(self.classes) if self.task == "seg" else int(self.bins["n"])  # type: ignore[index]
+        return len(self.classes) if self.task == "seg" else self.depth_bins[0]
+
+    @property
+    def depth_bins(self) -> tuple[int, float, float]:
+        """A depth head's bins: (count, min metres, max metres)."""
+        if self.bins is None:
+            raise ModelError(f"a {self.task} head has no depth bins")
+        return int(self.bins["n"]), self.bins["min"], self.bins["max"]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -108,7 +115,7 @@ def upsample_bilinear(x: np.ndarray, height: int, width: int) -> np.ndarray:
 
     Same as torch's `F.interpolate(mode="bilinear", align_corners=False)` when upsampling.
     """
-    import cv2  # noqa: PLC0415 - an optional dependency of the vision extra
+    import cv2  # an optional dependency of the vision extra
 
     if x.shape[:2] == (height, width):
         return x
@@ -164,9 +171,7 @@ class LinearHead:
         # one (K,) vector per frame, added to the bias.
         self.weight = np.ascontiguousarray(weight[: info.dim])  # (D, K)
         self.cls_weight = np.ascontiguousarray(weight[info.dim :]) if info.cls_token else None  # (D, K)
-        self.centres = (
-            depth_bin_centres(int(info.bins["n"]), info.bins["min"], info.bins["max"]) if info.task == "depth" else None
-        )
+        self.centres = depth_bin_centres(*info.depth_bins) if info.task == "depth" else None
 
     @property
     def task(self) -> Task:

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -31,6 +32,7 @@ __all__ = [
     "ExportReport",
     "export_encoder",
     "OnnxEncoder",
+    "OnnxFeatures",
     "GenericOnnxEncoder",
     "with_token_output",
     "standin_source",
@@ -237,6 +239,17 @@ def _export_wrapper_class():
 # ---------------------------------------------------------------------------------------------
 
 
+class OnnxFeatures(TypedDict):
+    """What the ONNX runners return: the keys of the torch model's `forward_features`, as numpy arrays."""
+
+    x_norm_clstoken: np.ndarray  # (B, D)
+    x_storage_tokens: np.ndarray  # (B, n_storage, D)
+    x_norm_patchtokens: np.ndarray  # (B, h*w, D)
+    x_prenorm: np.ndarray | None  # not exported
+    masks: None
+    intermediate: NotRequired[list[np.ndarray]]  # when exported with intermediate layers
+
+
 class OnnxEncoder:
     """Runs a file written by `export_encoder`; returns forward_features' keys as numpy arrays."""
 
@@ -268,13 +281,19 @@ class OnnxEncoder:
                 f"(it has: {', '.join(self.output_names)})"
             )
 
-    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray | list[np.ndarray] | None]:
+    def __call__(self, x: np.ndarray) -> OnnxFeatures:
         """x: (B, 3, H, W) float32 at the exported input size."""
         if tuple(x.shape[2:]) != self.input_size:
             H, W = self.input_size
             raise ModelError(f"{self.path}: exported for input {H}x{W}, got {x.shape[2]}x{x.shape[3]}")
-        outs = dict(zip(self.output_names, self.session.run(None, {"image": np.ascontiguousarray(x, np.float32)})))
-        result = {
+        outs = dict(
+            zip(
+                self.output_names,
+                self.session.run(None, {"image": np.ascontiguousarray(x, np.float32)}),
+                strict=True,
+            )
+        )
+        result: OnnxFeatures = {
             "x_norm_clstoken": outs["cls"],
             "x_storage_tokens": outs["storage_tokens"],
             "x_norm_patchtokens": outs["patch_tokens"],
@@ -290,7 +309,7 @@ def _meta_ints(path: Path, meta: dict[str, str], key: str, length: int | None, d
     """An int (length None), or a tuple of `length` ints (-1: any length), from JSON export metadata."""
     text = meta.get(key, default)
     try:
-        value = json.loads(text) if text is not None else None
+        value: Any = json.loads(text) if text is not None else None
     except ValueError:
         value = None
     ok = (
@@ -352,7 +371,7 @@ class GenericOnnxEncoder:
                 input_size = (shape[2], shape[3])
         self.input_size = tuple(input_size) if input_size else None  # None: any multiple of patch_size
 
-    def __call__(self, x: np.ndarray) -> dict[str, np.ndarray | None]:
+    def __call__(self, x: np.ndarray) -> OnnxFeatures:
         """x: (B, 3, H, W) float32, normalised as the model expects."""
         if self.input_size and tuple(x.shape[2:]) != self.input_size:
             raise ModelError(f"{self.source}: needs input {self.input_size}, got {tuple(x.shape[2:])}")

@@ -1,23 +1,37 @@
-"""What the segment and depth nodes share: loading a head in setup, reading a Features message for it."""
+"""What the segment and depth nodes share: the `head` parameter, loading the head in setup, reading a Features
+message for it and passing its meta on."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from ar_perception.errors import NodeError
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node
 
+if TYPE_CHECKING:
+    from ar_perception.models.heads import Task
 
-def checked_head(node: Node, path: str | None, task: str) -> Any:
+_FEATURE_META = ("encoder", "image_size")  # describe the features, not the frame: not passed on
+
+
+class HeadParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    head: str | None = Field(
+        None, description="head file (.safetensors); default: the shipped head for the offline default encoder"
+    )
+
+
+def checked_head(node: Node, path: str | None, task: Task) -> Any:
     """Load the head of `task` for `node` (default: the shipped one), as a NodeError if it cannot be read."""
     from ar_perception.errors import ModelError
     from ar_perception.models.heads import load_default_head, load_head
 
     try:
-        head = load_head(path, task) if path else load_default_head(task)  # type: ignore[arg-type]
+        head = load_head(path, task) if path else load_default_head(task)
     except ModelError as e:
         raise NodeError(f"node '{node.id}': {e}") from None
     if head.info.features != "full":
@@ -66,3 +80,8 @@ def head_input(
             )
         size = (int(image_size[0]), int(image_size[1]))
     return patches, msg.arrays.get("cls"), size
+
+
+def passed_meta(msg: Msg) -> dict[str, Any]:
+    """The meta of a Features message that the head's output carries on (the frame's, not the features')."""
+    return {k: v for k, v in msg.meta.items() if k not in _FEATURE_META}

@@ -91,6 +91,8 @@ class Ask(Node):
             ASK_ENDPOINT, description="where `arp ask` sends questions (ipc:// or tcp://127.0.0.1:PORT)"
         )
 
+    params: Params
+
     def setup(self) -> None:
         import zmq
 
@@ -137,6 +139,8 @@ class AskReply(Node):
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
         endpoint: str = Field(ANSWER_ENDPOINT, description="where `arp ask` listens for answers")
+
+    params: Params
 
     def setup(self) -> None:
         import zmq

@@ -165,7 +165,7 @@ def read_calibration(path: str | Path) -> Calibration:
                     f"{'something else' if d is None else len(d)})"
                 )
             dist = tuple(d)
-        size = [None, None]
+        size: list[int | None] = [None, None]
         for i, names in enumerate((("image_width", "width"), ("image_height", "height"))):
             hit = _first(fs, names)
             if hit is not None and (v := _numbers(hit[1])):
@@ -320,6 +320,8 @@ class Camera(Node):
                 raise ValueError(f"size must be a positive width, height (got {list(self.size)})")
             return self
 
+    params: Params
+
     # -- opening --------------------------------------------------------------------------------------
     def _where(self) -> str:
         return f"node '{self.id}': params.source"
@@ -409,7 +411,7 @@ class Camera(Node):
         if cal is None:
             cal = Calibration.from_hfov(w, h, self.params.hfov_deg or DEFAULT_HFOV_DEG)
         else:
-            if cal.width is None:
+            if cal.width is None or cal.height is None:
                 cal = replace(cal, width=w_in, height=h_in)
             elif cal.width * h_in != cal.height * w_in:
                 self.log.warning(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from ar_perception.nodes._heads import checked_head, head_input
+from ar_perception.nodes._heads import HeadParams, checked_head, head_input, passed_meta
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node, Outputs
 
@@ -17,14 +17,12 @@ class DepthHead(Node):
     inputs = {"features": "Features"}
     outputs = {"depth": "Depth"}
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        head: str | None = Field(
-            None, description="head file (.safetensors); default: the shipped head for the offline default encoder"
-        )
+    class Params(HeadParams):
         size: tuple[int, int] | None = Field(
             None, description="depth map width, height; default: the image size the features were computed from"
         )
+
+    params: Params
 
     def setup(self) -> None:
         self.head = checked_head(self, self.params.head, "depth")
@@ -32,5 +30,4 @@ class DepthHead(Node):
     def on_input(self, name: str, msg: Msg) -> Outputs:
         patches, cls, size = head_input(self, self.head, msg, self.params.size)
         depth = self.head.predict(patches, size, cls)  # (H, W) float32 metres
-        meta = {k: v for k, v in msg.meta.items() if k not in ("encoder", "image_size")}
-        return {"depth": msg.derive("Depth", meta, data=depth)}
+        return {"depth": msg.derive("Depth", passed_meta(msg), data=depth)}

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from ar_perception.errors import NodeError
+from ar_perception.models.encoder import EncoderSpec, build_encoder
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node, Outputs
 
@@ -24,30 +22,11 @@ class Encoder(Node):
     inputs = {"image": "Image"}
     outputs = {"features": "Features"}
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        model: str = Field(
-            "eupe-vit-s",
-            description="eupe-vit-t|s|b, eupe-convnext-tiny|small|base, "
-            "dinov2-vit-s14 (offline stand-in) or onnx (generic)",
-        )
-        weights: str | None = Field("auto", description="auto (cache, then hub), a checkpoint path, or null")
-        backend: Literal["torch", "onnxruntime"] = "onnxruntime"
-        resolution: int = Field(256, ge=32, le=2048, description="short side in pixels, snapped to the patch")
-        intermediate: list[int] = Field([], description="extra blocks (ViT) or stages (ConvNeXt) to output")
-        fallback: bool = Field(True, description="weights auto and absent: run the offline stand-in")
-        threads: int | None = Field(None, ge=1)
-        onnx_path: str | None = Field(None, description="model=onnx: the ONNX file")
-        token_output: str | None = Field(None, description="model=onnx: name of the token tensor")
-        n_prefix: int = Field(1, ge=0, description="model=onnx: tokens before the patch tokens")
-        patch_size: int = Field(14, ge=1, description="model=onnx: patch size in pixels")
-        input_name: str | None = Field(None, description="model=onnx: the image input (default: the first)")
-        input_size: tuple[int, int] | None = Field(None, description="model=onnx: fixed input H, W")
+    Params = EncoderSpec  # what build_encoder takes: one definition of the parameters and their docs
+    params: EncoderSpec
 
     def setup(self) -> None:
-        from ar_perception.models.encoder import build_encoder
-
-        self.encoder = build_encoder(self.params.model_dump())
+        self.encoder = build_encoder(self.params)
         self.log.warning("encoder: %s", self.encoder.describe())  # the user must see which model runs
 
     def on_input(self, name: str, msg: Msg) -> Outputs:

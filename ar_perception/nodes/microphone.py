@@ -120,6 +120,8 @@ class Microphone(Node):
         block_ms: float = Field(20.0, gt=0, le=1000, description="device block length")
         buffer_s: float = Field(5.0, gt=0, description="audio held while the graph is slow, then oldest dropped")
 
+    params: Params
+
     def setup(self) -> None:
         sd = self._sd = _sounddevice()
         devices = list(sd.query_devices())

@@ -23,6 +23,8 @@ class Pattern(Node):
         size: tuple[int, int] = Field((320, 240), description="width, height")
         frames: int = Field(0, ge=0, description="frames to send before ending; 0 = until stopped")
 
+    params: Params
+
     def produce(self) -> Iterator[Outputs]:
         w, h = self.params.size
         yy, xx = np.mgrid[0:h, 0:w]

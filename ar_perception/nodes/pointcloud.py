@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ar_perception.errors import NodeError
+from ar_perception.nodes._files import output_path
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node, Outputs
 
@@ -39,7 +39,9 @@ class PointCloud(Node):
             "auto", description="auto: world when the camera carries a pose, else camera"
         )
         ply: str | None = Field(
-            None, description="write the last cloud to this PLY file (at stop, or every `ply_every` clouds)"
+            None,
+            description="write the last cloud to this PLY file (at stop, or every `ply_every` clouds; its folder "
+            "is created)",
         )
         ply_every: int = Field(0, ge=0, description="also write the PLY every N clouds; 0 = only at stop")
 
@@ -49,10 +51,14 @@ class PointCloud(Node):
                 raise ValueError(f"min_range ({self.min_range}) must be below max_range ({self.max_range})")
             return self
 
+    params: Params
+
     def setup(self) -> None:
         self.latest: dict[str, Msg] = {}
         self.last: tuple[np.ndarray, np.ndarray | None] | None = None
         self.count = 0
+        # The PLY's folder is made now, so that a path that cannot be written fails the start, not the stop.
+        self.ply = output_path(self.id, "ply", self.params.ply) if self.params.ply else None
         if self.params.voxel is not None or self.params.ply:
             from ar_perception.geometry import open3d_module
 
@@ -124,16 +130,15 @@ class PointCloud(Node):
     def _write_ply(self) -> None:
         from ar_perception.geometry import write_ply
 
-        if self.last is None or not self.params.ply:
+        if self.last is None or self.ply is None:
             return
-        path = Path(self.params.ply)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = self.ply
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
         write_ply(tmp, *self.last)
         os.replace(tmp, path)
 
     def teardown(self) -> None:
-        if self.params.ply and getattr(self, "last", None) is not None:
+        if getattr(self, "ply", None) is not None and self.last is not None:
             self._write_ply()
 
 

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ar_perception.errors import RecordingError
+from ar_perception.errors import NodeError, RecordingError
+from ar_perception.nodes._files import output_path
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node, Outputs
 
@@ -20,24 +21,29 @@ class Recorder(Node):
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        file: str = Field(description="the .mcap file to write (replaced if it exists)")
+        file: str = Field(description="the .mcap file to write (replaced if it exists; its folder is created)")
         compression: Literal["zstd", "lz4", "none"] = Field(
             "lz4", description="lz4 keeps up with twice the streams zstd does, for files ~20% larger"
         )
         flush_s: float = Field(0.5, gt=0, le=1.0, description="close a chunk at least this often (s)")
         chunk_mb: float = Field(4.0, gt=0, le=256, description="close a chunk when it holds this much (MiB)")
 
+    params: Params
+
     def setup(self) -> None:
         from ar_perception.recording.writer import RecordingWriter
 
-        self.writer = RecordingWriter(
-            self.params.file,
-            graph=self.graph_text,
-            compression=self.params.compression,
-            chunk_size=int(self.params.chunk_mb * (1 << 20)),
-            flush_s=self.params.flush_s,
-            metadata={"recorder": self.id},
-        )
+        try:
+            self.writer = RecordingWriter(
+                output_path(self.id, "file", self.params.file),
+                graph=self.graph_text,
+                compression=self.params.compression,
+                chunk_size=int(self.params.chunk_mb * (1 << 20)),
+                flush_s=self.params.flush_s,
+                metadata={"recorder": self.id},
+            )
+        except RecordingError as e:
+            raise NodeError(f"node '{self.id}': params.file: {e}") from None
         self.unrecorded = 0
         self._raised = False
         self._done = threading.Event()

@@ -1,9 +1,14 @@
-"""Publish the topics of a recording, as recorded (Images made RGB), with their original timing or a speed factor."""
+"""Publish the topics of a recording, as recorded (Images made RGB), with their original timing or a speed factor.
+
+Each message carries the replay clock (`Msg.clock_offset_ns`: when it was replayed minus its capture time), so
+latency since capture counts from the replay, whatever the capture times, and reaches every downstream node.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -13,6 +18,9 @@ from ar_perception.errors import RecordingError
 from ar_perception.images import to_rgb
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node, Outputs
+
+if TYPE_CHECKING:
+    from ar_perception.recording.reader import RecordingReader
 
 
 class Replay(Node):
@@ -36,8 +44,8 @@ class Replay(Node):
         end: float | None = Field(None, gt=0, description="seconds after the first recorded message")
         restamp: bool = Field(
             False,
-            description="shift capture times so the replay start is now (latency since "
-            "capture becomes meaningful); off: the recorded capture times",
+            description="shift capture times so that the replay starts now; off: the recorded capture times "
+            "(latency counts from the replay either way)",
         )
 
         @model_validator(mode="after")
@@ -46,8 +54,10 @@ class Replay(Node):
                 raise ValueError(f"end ({self.end} s) must come after start ({self.start} s)")
             return self
 
+    params: Params
+
     @classmethod
-    def _plan(cls, params: Params) -> tuple[object, dict[str, str]]:
+    def _plan(cls, params: Params) -> tuple[RecordingReader, dict[str, str]]:
         from ar_perception.recording.reader import RecordingReader
 
         reader = RecordingReader(params.file)
@@ -65,8 +75,10 @@ class Replay(Node):
 
     @classmethod
     def output_kinds_for(cls, params: BaseModel) -> dict[str, str]:
-        reader, mapping = cls._plan(params)  # type: ignore[arg-type]
-        return {out: reader.topics[topic].kind for out, topic in mapping.items()}  # type: ignore[attr-defined]
+        if not isinstance(params, Replay.Params):
+            raise TypeError(f"replay: expected Replay.Params, got {type(params).__name__}")
+        reader, mapping = cls._plan(params)
+        return {out: reader.topics[topic].kind for out, topic in mapping.items()}
 
     def setup(self) -> None:
         self.reader, mapping = self._plan(self.params)
@@ -90,9 +102,14 @@ class Replay(Node):
                         return
                 count += k == 0
                 last_log = max(last_log, log_ns)
+                capture_ns = msg.capture_ns + offset
                 yield {
                     self.output_of[msg.topic]: Msg(
-                        kind=msg.kind, arrays=_normalised(msg), meta=msg.meta, capture_ns=msg.capture_ns + offset
+                        kind=msg.kind,
+                        arrays=_normalised(msg),
+                        meta=msg.meta,
+                        capture_ns=capture_ns,
+                        clock_offset_ns=time.time_ns() - capture_ns,  # this is its capture, as replayed
                     )
                 }
             if not p.loop or count == 0:

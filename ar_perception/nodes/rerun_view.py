@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ar_perception.errors import MissingExtraError, NodeError
 from ar_perception.kinds import check
+from ar_perception.nodes._files import with_folder
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node, Outputs
 
@@ -248,9 +249,7 @@ def open_stream(
     rec.set_log_tick_enabled(False)
     if mode == "save":
         assert path is not None
-        out = Path(path)
-        if not out.parent.is_dir():
-            raise NodeError(f"cannot write '{out}': the folder '{out.parent}' does not exist")
+        out = with_folder(path)
         rec.save(str(out))
         return rec, f"the file {out}"
     if mode == "spawn":
@@ -308,7 +307,9 @@ class RerunView(Node):
             description="spawn a viewer, connect to a running one (url), save an .rrd file (path), or "
             "serve the web viewer (port, web_port; Rerun listens on all network interfaces)",
         )
-        path: str | None = Field(None, description="the .rrd file to write (mode save; replaced if it exists)")
+        path: str | None = Field(
+            None, description="the .rrd file to write (mode save; replaced if it exists; its folder is created)"
+        )
         url: str = Field("rerun+http://127.0.0.1:9876/proxy", description="the viewer to send to (mode connect)")
         port: int = Field(
             9876, ge=1, le=65535, description="gRPC port of the spawned viewer or of the server (modes spawn, serve)"
@@ -336,6 +337,8 @@ class RerunView(Node):
             if self.mode != "save" and self.path:
                 raise ValueError(f"path is only used by mode 'save' (mode is '{self.mode}')")
             return self
+
+    params: Params
 
     def setup(self) -> None:
         p = self.params

@@ -14,9 +14,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node, Outputs
 
-__all__ = ["Scene", "SceneObject", "describe", "find_objects", "label_components"]
+__all__ = ["Scene", "SceneObject", "describe", "direction_phrase", "find_objects", "label_components", "plural"]
 
 STRUCTURE = ("background", "unknown", "void", "floor", "wall", "ceiling")
+_DIRECTION_PHRASES = {"left": "on the left", "right": "on the right", "centre": "straight ahead"}
+
+
+def direction_phrase(direction: str) -> str:
+    """How a sentence says an object's `direction` (left, right, centre): "on the left", "straight ahead"."""
+    return _DIRECTION_PHRASES.get(direction, direction)
+
+
+def plural(noun: str, n: int) -> str:
+    """`noun` as said of `n` things: "box" for one, "boxes" for two."""
+    if n == 1:
+        return noun
+    return noun + "es" if noun.endswith(("s", "x", "sh", "ch")) else noun + "s"
 
 
 def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
@@ -39,7 +52,7 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
         starts = np.flatnonzero(edges[r] == 1)
         ends = np.flatnonzero(edges[r] == -1)
         cur = []
-        for s, e in zip(starts.tolist(), ends.tolist()):
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
             rid = len(parent)
             parent.append(rid)
             for ps, pe, pid in prev:
@@ -79,8 +92,7 @@ class SceneObject:
         return "up" if self.elevation_deg > _LEVEL_DEG else "down" if self.elevation_deg < -_LEVEL_DEG else "level"
 
     def sentence(self) -> str:
-        where = {"left": "on the left", "right": "on the right", "centre": "straight ahead"}[self.direction]
-        return f"The {self.name} is {self.distance_m:.1f} metres away, {where}."
+        return f"The {self.name} is {self.distance_m:.1f} metres away, {direction_phrase(self.direction)}."
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -214,12 +226,6 @@ def find_objects(
     return found
 
 
-def _plural(cls: str, n: int) -> str:
-    if n == 1:
-        return f"1 {cls}"
-    return f"{n} {cls}es" if cls.endswith(("s", "x", "sh", "ch")) else f"{n} {cls}s"
-
-
 def describe(objects: list[SceneObject], classes: Sequence[str], ignore: Sequence[str] = STRUCTURE) -> str:
     """The facts, one per line: what is in view, the nearest, each object, left-to-right order, what is not."""
     if not objects:
@@ -229,7 +235,7 @@ def describe(objects: list[SceneObject], classes: Sequence[str], ignore: Sequenc
         counts[o.cls] = counts.get(o.cls, 0) + 1
     near = objects[0]
     lines = [
-        "In view: " + ", ".join(_plural(c, n) for c, n in counts.items()) + ".",
+        "In view: " + ", ".join(f"{n} {plural(c, n)}" for c, n in counts.items()) + ".",
         f"Nearest: the {near.name}, {near.distance_m:.1f} m, {near.direction}.",
     ]
     for o in objects:
@@ -263,6 +269,8 @@ class Scene(Node):
         max_skew_ms: float = Field(150.0, ge=0, description="mask and depth must be this close in capture time")
         grid: int = Field(128, ge=16, le=2048, description="regions are found on a grid this wide, at most")
 
+    params: Params
+
     def setup(self) -> None:
         self._latest: dict[str, Msg] = {}
         self._last_pair: tuple[int, int] | None = None
@@ -283,7 +291,7 @@ class Scene(Node):
             self._latest["camera"] = msgs["camera"]
         return self.facts(msgs["mask"], msgs["depth"], self._latest.get("camera"))
 
-    def facts(self, mask: Msg, depth: Msg, camera: Msg | None) -> Outputs:
+    def facts(self, mask: Msg, depth: Msg, camera: Msg | None) -> dict[str, Msg]:
         classes = list(mask.meta.get("classes") or [])
         cam = dict(camera.meta) if camera is not None else None
         objects = find_objects(

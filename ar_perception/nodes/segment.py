@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from ar_perception.nodes._heads import checked_head, head_input
+from ar_perception.nodes._heads import HeadParams, checked_head, head_input, passed_meta
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node, Outputs
 
@@ -26,14 +26,12 @@ class Segment(Node):
     inputs = {"features": "Features"}
     outputs = {"mask": "Mask"}
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-        head: str | None = Field(
-            None, description="head file (.safetensors); default: the shipped head for the offline default encoder"
-        )
+    class Params(HeadParams):
         size: tuple[int, int] | None = Field(
             None, description="mask width, height; default: the image size the features were computed from"
         )
+
+    params: Params
 
     def setup(self) -> None:
         self.head = checked_head(self, self.params.head, "seg")
@@ -51,5 +49,4 @@ class Segment(Node):
             mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)  # (h, w) -> (H, W)
         else:
             mask = self.head.predict(patches, size, cls).astype(self.dtype)  # (H, W) class ids
-        meta = {k: v for k, v in msg.meta.items() if k not in ("encoder", "image_size")}
-        return {"mask": msg.derive("Mask", {**meta, "classes": self.classes}, data=mask)}
+        return {"mask": msg.derive("Mask", {**passed_meta(msg), "classes": self.classes}, data=mask)}

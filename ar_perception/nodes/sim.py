@@ -34,6 +34,8 @@ class Sim(Node):
         realtime: bool = Field(True, description="pace frames at fps; false = as fast as the graph takes them")
         hfov_deg: float = Field(65.0, gt=10, lt=170)
 
+    params: Params
+
     def setup(self) -> None:
         from ar_perception.sim import SimSource
 

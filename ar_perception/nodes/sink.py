@@ -8,6 +8,8 @@ from typing import IO
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ar_perception.errors import NodeError
+from ar_perception.nodes._files import output_path
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node, Outputs
 
@@ -20,10 +22,22 @@ class Sink(Node):
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
         delay_ms: float = Field(0.0, ge=0, description="simulated work per message")
-        log: str | None = Field(None, description="append one JSON line per message to this file")
+        log: str | None = Field(
+            None, description="append one JSON line per message to this file (its folder is created)"
+        )
+
+    params: Params
 
     def setup(self) -> None:
-        self._file: IO[str] | None = open(self.params.log, "a") if self.params.log else None
+        self._file: IO[str] | None = None
+        if self.params.log:
+            path = output_path(self.id, "log", self.params.log)
+            try:
+                self._file = open(path, "a")
+            except OSError as e:
+                raise NodeError(
+                    f"node '{self.id}': params.log: cannot open '{path}' for writing ({e.strerror or e})"
+                ) from None
 
     def on_input(self, name: str, msg: Msg) -> Outputs:
         recv_ns = time.time_ns()  # when handling starts: the simulated work comes after
@@ -50,5 +64,6 @@ class Sink(Node):
         return None
 
     def teardown(self) -> None:
-        if getattr(self, "_file", None):
-            self._file.close()
+        file: IO[str] | None = getattr(self, "_file", None)  # None too when the setup did not get that far
+        if file is not None:
+            file.close()

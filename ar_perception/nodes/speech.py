@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ar_perception.audio import Resampler
 from ar_perception.errors import ArpError, MissingExtraError, ModelError, NodeError
 from ar_perception.runtime.msg import Msg
-from ar_perception.runtime.node import Node, Outputs
+from ar_perception.runtime.node import Emitted, Node
 
 __all__ = ["Speech", "Vad", "resolve_whisper", "PACKAGED_WHISPER"]
 
@@ -142,6 +142,8 @@ class Speech(Node):
             "while waiting to see whether the silence lasts",
         )
 
+    params: Params
+
     def setup(self) -> None:
         try:
             from faster_whisper import WhisperModel
@@ -198,7 +200,7 @@ class Speech(Node):
                 x = np.concatenate([x, self._resampler.flush()])
         return np.clip(x, -1.0, 1.0)
 
-    def on_input(self, name: str, msg: Msg) -> Outputs:
+    def on_input(self, name: str, msg: Msg) -> Emitted:  # several utterances end in one chunk: one each
         x = self._to_16k(msg)
         self._audio = np.concatenate([self._audio, x])
         self._total += len(x)

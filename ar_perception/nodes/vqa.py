@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ar_perception.errors import MissingExtraError, ModelError
+from ar_perception.nodes.scene import direction_phrase, plural
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Emitted, Node
 
@@ -127,16 +128,6 @@ def _mentions(question: str, classes: list[str]) -> list[str]:
     return [best[2]] if best else []
 
 
-def _where(o: dict[str, Any]) -> str:
-    return {"left": "on the left", "right": "on the right", "centre": "straight ahead"}.get(
-        o["direction"], o["direction"]
-    )
-
-
-def _plural(cls: str, n: int) -> str:
-    return cls if n == 1 else (cls + "es" if cls.endswith(("s", "x", "sh", "ch")) else cls + "s")
-
-
 def _list(names: list[str]) -> str:
     names = [f"the {n}" for n in names]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
@@ -186,9 +177,9 @@ def ground(question: str, scene: dict[str, Any] | None) -> Grounding:
         o = pool[0]
         what = f"The nearest {target}" if target else "The nearest object"
         fact = (
-            f"{what} is {o['distance_m']:.1f} metres away, {_where(o)}."
+            f"{what} is {o['distance_m']:.1f} metres away, {direction_phrase(o['direction'])}."
             if target
-            else f"{what} is the {o['class']}, {o['distance_m']:.1f} metres away, {_where(o)}."
+            else f"{what} is the {o['class']}, {o['distance_m']:.1f} metres away, {direction_phrase(o['direction'])}."
         )
         return Grounding("nearest", [fact], f"{what} is", target, {"answer": o["class"]})
     if target and re.search(r"\bhow (far|close|near)\b|\bdistance\b|\baway\b", q):
@@ -198,24 +189,24 @@ def ground(question: str, scene: dict[str, Any] | None) -> Grounding:
         noun = f"The {target}" if len(of) == 1 else f"The nearest {target}"
         return Grounding(
             "distance",
-            [f"{noun} is {o['distance_m']:.1f} metres away, {_where(o)}."],
+            [f"{noun} is {o['distance_m']:.1f} metres away, {direction_phrase(o['direction'])}."],
             f"{noun} is",
             target,
             {"answer": o["distance_m"]},
         )
     if target and re.search(r"\bhow many\b", q):
         n = len(of)
-        fact = absent if n == 0 else f"There {'is' if n == 1 else 'are'} {n} {_plural(target, n)} in view."
+        fact = absent if n == 0 else f"There {'is' if n == 1 else 'are'} {n} {plural(target, n)} in view."
         return Grounding("count", [fact], "There", target, {"answer": n})
     if target and re.search(r"^\W*(is|are)(n't| not)? there\b|\b(do|can) you see\b|\bany\b", q):
         if not of:
             return Grounding("exists", [f"No, there is no {target} in view."], "No,", target, {"answer": False})
         o = of[0]
         fact = (
-            f"Yes, there is a {target}, {o['distance_m']:.1f} metres away, {_where(o)}."
+            f"Yes, there is a {target}, {o['distance_m']:.1f} metres away, {direction_phrase(o['direction'])}."
             if len(of) == 1
-            else f"Yes, there are {len(of)} {_plural(target, len(of))}; the nearest is {o['distance_m']:.1f} metres "
-            f"away, {_where(o)}."
+            else f"Yes, there are {len(of)} {plural(target, len(of))}; the nearest is {o['distance_m']:.1f} metres "
+            f"away, {direction_phrase(o['direction'])}."
         )
         return Grounding("exists", [fact], "Yes,", target, {"answer": True})
     if target and re.search(r"\bwhere\b", q):
@@ -223,7 +214,10 @@ def ground(question: str, scene: dict[str, Any] | None) -> Grounding:
             return Grounding("where", [absent], "There is no", target)
         o = of[0]
         return Grounding(
-            "where", [f"The {target} is {_where(o)}, {o['distance_m']:.1f} metres away."], f"The {target} is", target
+            "where",
+            [f"The {target} is {direction_phrase(o['direction'])}, {o['distance_m']:.1f} metres away."],
+            f"The {target} is",
+            target,
         )
     asks_about_one = re.search(
         r"\bhow (far|close|near|many)\b|^\W*(is|are)(n't| not)? there\b|\bwhere\b|"
@@ -279,6 +273,8 @@ class Vqa(Node):
         )
         min_score: float = Field(0.0, ge=0, le=1, description="questions whose speech confidence is lower are ignored")
 
+    params: Params
+
     def setup(self) -> None:
         import os
 
@@ -289,7 +285,7 @@ class Vqa(Node):
         p = self.params
         where, filename = resolve_gguf(p.model)
         threads = p.threads or max(1, (os.cpu_count() or 2) - 1)
-        kw = dict(n_ctx=p.n_ctx, n_threads=threads, n_threads_batch=threads, seed=p.seed, verbose=False)
+        kw: dict[str, Any] = dict(n_ctx=p.n_ctx, n_threads=threads, n_threads_batch=threads, seed=p.seed, verbose=False)
         if filename is None:
             from ar_perception.models.files import read_gguf_header
 
@@ -397,6 +393,8 @@ class Vqa(Node):
             repeat_penalty=1.0 if copying else 1.15,  # copying a fact repeats its words; free text must not loop
             stop=stop,
         )
+        if isinstance(stream, dict):  # one whole completion: stream=True was not honoured
+            raise ModelError(f"node '{self.id}': llama.cpp answered in one piece where a token stream was asked for")
         try:
             for chunk in stream:
                 piece = chunk["choices"][0]["text"]

@@ -63,6 +63,8 @@ class Wav(Node):
         start_delay_s: float = Field(0.0, ge=0, description="wait this long before the first chunk")
         silence_s: float = Field(0.0, ge=0, description="append this much silence after the file")
 
+    params: Params
+
     def setup(self) -> None:
         try:
             self._samples, self._rate = read_wav(self.params.path)

@@ -137,6 +137,7 @@ def _fields(buf: memoryview) -> list[tuple[int, int, Any]]:
     while i < len(buf):
         key, i = _read_varint(buf, i)
         number, wire = key >> 3, key & 7
+        value: int | memoryview
         if wire == 0:
             value, i = _read_varint(buf, i)
         elif wire == 1:
@@ -265,6 +266,7 @@ def encode_message(msg: Msg) -> bytes:
 def decode_message(schema: str, data: bytes, topic: str = "") -> Msg:
     """The arp message stored as `data` on a channel of `schema`; raises ValueError when malformed."""
     view = memoryview(data)
+    env: memoryview | None
     if schema == ENVELOPE_SCHEMA:
         env = view
         fox = None

@@ -13,12 +13,17 @@ import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
 from ar_perception.errors import MissingExtraError, RecordingError
 from ar_perception.recording.reader import RecordingReader
 from ar_perception.runtime.msg import Msg
+
+if TYPE_CHECKING:
+    import cv2
 
 __all__ = ["FORMATS", "ExportResult", "export_topic", "check_request"]
 
@@ -45,7 +50,7 @@ class ExportResult:
     format: str = ""
 
 
-def _cv2():  # type: ignore[no-untyped-def]
+def _cv2() -> ModuleType:
     try:
         import cv2
     except ImportError:
@@ -106,9 +111,9 @@ def check_request(reader: RecordingReader, topic: str, fmt: str | None = None) -
 class _Sink:
     def __init__(self, out: Path, stem: str, fmt: str, kind: str, fps: float, result: ExportResult):
         self.out, self.stem, self.fmt, self.kind, self.fps, self.result = out, stem, fmt, kind, fps, result
-        self.video = None
-        self.size: tuple[int, int] | None = None
-        self.lines = None
+        self.video: cv2.VideoWriter | None = None  # opened on the first frame
+        self.size = (0, 0)  # width, height of the video's frames, set when it opens
+        self.lines: IO[str] | None = None
         self.audio: list[np.ndarray] = []
         self.rate: int | None = None
 
@@ -119,7 +124,8 @@ class _Sink:
 
     def add(self, i: int, msg: Msg) -> None:
         if self.fmt == "npz":
-            np.savez(self._file(f"{self.stem}_{i:06d}.npz"), **{k: np.asarray(a) for k, a in msg.arrays.items()})
+            arrays: dict[str, Any] = {k: np.asarray(a) for k, a in msg.arrays.items()}
+            np.savez(self._file(f"{self.stem}_{i:06d}.npz"), **arrays)
             self._jsonl(msg)
         elif self.fmt == "jsonl":
             self._jsonl(msg)
@@ -182,7 +188,7 @@ class _Sink:
         if "colors" in msg.arrays:
             pc.colors = o3d.utility.Vector3dVector(np.asarray(msg.arrays["colors"], np.float64) / 255.0)
         p = self._file(f"{self.stem}_{i:06d}.ply")
-        if not o3d.io.write_point_cloud(str(p), pc, write_ascii=False):
+        if not o3d.io.write_point_cloud(p, pc, write_ascii=False):
             raise RecordingError(f"{p}: open3d could not write the PLY file")
 
     def _jsonl(self, msg: Msg) -> None:

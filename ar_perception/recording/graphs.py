@@ -124,7 +124,9 @@ def for_replay(
     """The graph with each source node replaced by a replay node of the same id that publishes the recorded
     topics of that source, so every wire and topic name stays the same. `recorded` is {topic: kind}.
 
-    At speed 0 every queue becomes reliable, so that nothing is dropped and outputs are deterministic.
+    At speed 0 every queue becomes reliable, so that nothing is dropped and outputs are deterministic: a sync
+    fed by reliable queues only is lossless (it waits for a trailing input however far behind in capture
+    time, and holds the others back by backpressure; runtime/sync.py).
     `record` adds a recorder of the graph's other outputs. Returns the graph and a description of the plan.
     """
     try:

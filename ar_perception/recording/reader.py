@@ -311,14 +311,14 @@ class RecordingReader:
         channels: dict[int, tuple[str, str]] = {}
         for _, rec in scan_records(self.path, []):
             if isinstance(rec, Message) and rec.channel_id in channels:
-                schema, topic = channels[rec.channel_id]
+                schema_name, topic = channels[rec.channel_id]
                 if wanted is not None and topic not in wanted:
                     continue
                 if (start_ns is not None and rec.log_time < start_ns) or (
                     end_ns is not None and rec.log_time >= end_ns
                 ):
                     continue
-                yield schema, topic, rec.log_time, rec.data
+                yield schema_name, topic, rec.log_time, rec.data
             elif isinstance(rec, Schema):
                 schemas[rec.id] = rec.name
             elif isinstance(rec, Channel):

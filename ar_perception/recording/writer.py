@@ -8,6 +8,7 @@ kind); the channel's metadata holds `arp.kind`. A message's log time is its publ
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import threading
@@ -44,9 +45,7 @@ class TopicStats:
 
 
 def _arp_version() -> str:
-    from ar_perception import __version__
-
-    return __version__
+    return importlib.metadata.version("ar-perception")  # what `ar_perception.__version__` gives
 
 
 class RecordingWriter:

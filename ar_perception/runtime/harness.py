@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ar_perception.errors import NodeError
 from ar_perception.graph.spec import SyncSpec
@@ -16,13 +16,15 @@ from ar_perception.runtime.worker import Publisher, check_input
 
 __all__ = ["run_node", "run_source", "NodeHarness"]
 
+N = TypeVar("N", bound=Node)
 
-class NodeHarness:
+
+class NodeHarness(Generic[N]):
     """A node set up in this process; `feed` one message, get its stamped outputs back."""
 
     def __init__(
         self,
-        cls: type[Node],
+        cls: type[N],
         params: Mapping[str, Any] | None = None,
         *,
         node_id: str = "node",

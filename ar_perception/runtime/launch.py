@@ -35,6 +35,11 @@ log = logging.getLogger("arp.run")
 LOSSY_EOS_WAIT_S = 2.0  # how long a finished producer waits for a lossy consumer to see its EOS
 REMOTE_EOS_WAIT_S = 5.0  # how long a finished producer keeps its sockets open for consumers elsewhere
 START_TIMEOUT = 120.0  # seconds every node gets for setup (model loading) before the run is abandoned
+STOP_RESEND_S = 0.2  # the stop message is sent this often until every node has exited
+# A node that has not started (still loading models, or waiting for the others) when the run stops has taken
+# and sent nothing: it stops at once when asked, and one still there after this long (native code that holds
+# the GIL, or Python still starting) is ended without waiting for `stop_timeout`.
+UNSTARTED_STOP_S = 1.0
 
 
 @dataclass
@@ -46,6 +51,7 @@ class NodeReport:
     hangs: int = 0
     exit_code: int | None = None
     killed: bool = False
+    started: bool = False  # it got to run: a run stopped during setup leaves it False
     errors: list[str] = field(default_factory=list)
     pid: int | None = None
     cpu_percent: float = 0.0
@@ -71,6 +77,17 @@ def _endpoint(transport: str, host: str, run_dir: str, name: str) -> str:
     return f"ipc://{run_dir}/{name}"
 
 
+def _endpoints(transport: str, host: str, run_dir: str, port: int | None) -> Callable[[str], str]:
+    """The endpoint maker of one node's sockets: with a `port`, fixed tcp ports counting up from it
+    (reachable from elsewhere); else one endpoint per socket name."""
+    fixed = iter(range(port, port + 10_000)) if port else None
+
+    def endpoint(name: str) -> str:
+        return f"tcp://{host}:{next(fixed)}" if fixed else _endpoint(transport, host, run_dir, name)
+
+    return endpoint
+
+
 def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict[str, dict[str, Any]], str, str]:
     """Per-node worker configurations plus the supervisor's control and report endpoints."""
     g = graph.spec
@@ -83,11 +100,7 @@ def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict
         transport, host = n.transport or g.transport, n.host or g.host
         kinds_out = graph.output_kinds.get(n.id) or graph.classes[n.id].output_kinds()
         outs = {}
-        fixed = iter(range(n.port, n.port + 10_000)) if n.port else None  # fixed ports: reachable from elsewhere
-
-        def endpoint(name: str) -> str:
-            return f"tcp://{host}:{next(fixed)}" if fixed else _endpoint(transport, host, run_dir, name)
-
+        endpoint = _endpoints(transport, host, run_dir, n.port)
         for j, o in enumerate(graph.outputs[n.id]):
             pubs[(n.id, o)] = endpoint(f"o{i}.{j}")
             wires = graph.consumers(n.id, o)
@@ -171,6 +184,9 @@ class Supervisor:
         self.eos_acks: set[tuple[str, str, str]] = set()  # (producer, consumer, input)
         self.finished: set[str] = set()
         self.beat: dict[str, float] = {}  # when each started node last showed progress
+        self.setup_errors: dict[str, str] = {}  # the one-line setup failure of each node's current process
+        self._starting = False
+        self._stopping = False
         self.reaper = subprocess.Popen(
             [sys.executable, "-m", "ar_perception.runtime.reaper", self.run_dir],
             stdin=subprocess.PIPE,
@@ -198,6 +214,7 @@ class Supervisor:
 
     # -- processes -------------------------------------------------------------------------------
     def spawn(self, node_id: str) -> None:
+        self.setup_errors.pop(node_id, None)
         path = os.path.join(self.run_dir, f"{node_id}.json")
         with open(path, "w") as f:
             json.dump(self.cfgs[node_id], f)
@@ -224,16 +241,17 @@ class Supervisor:
             return
         while True:
             try:
-                m = self.up.recv_json(zmq.NOBLOCK)
+                m = tp.recv_object(self.up, zmq.NOBLOCK)
             except zmq.Again:
                 return
-            r = self.reports.get(m.get("node"))
+            r = self.reports.get(m.get("node", ""))
             if r is None:
                 continue
             if m["type"] == "ready":
                 self.ready.add(r.id)
             elif m["type"] == "started":
                 self.started.add(r.id)
+                r.started = True
                 self.beat[r.id] = time.monotonic()
             elif m["type"] == "eos":
                 self.eos_acks.add((m["from"], r.id, m["input"]))
@@ -244,6 +262,8 @@ class Supervisor:
                 self.beat[r.id] = time.monotonic()
             elif m["type"] in ("setup_error", "handler_error"):
                 r.errors.append(f"{m['type'].split('_')[0]}: {m['error']}")
+                if m["type"] == "setup_error":
+                    self.setup_errors[r.id] = m["error"]
 
     def reap(self) -> list[str]:
         """Collect exited processes, restart failed ones under their policy; return newly finished ids."""
@@ -263,10 +283,12 @@ class Supervisor:
                 r.exit_code = None  # the report gives the last process's code, not the crash it recovered from
                 self.spawn(nid)
                 continue
-            if code != 0 and not self._stopping:
-                log.error(
-                    "node '%s' exited with code %s%s", nid, code, f" after {r.restarts} restarts" if r.restarts else ""
-                )
+            if code != 0 and not self._stopping and not self._starting:  # at the start, run() raises it
+                after = f" (after {r.restarts} restarts)" if r.restarts else ""
+                if nid in self.setup_errors:
+                    log.error("%s%s", self.setup_errors[nid], after)
+                else:
+                    log.error("node '%s' exited with code %s%s", nid, code, after)
             self.finished.add(nid)
             done.append(nid)
             self.broadcast("ended", node=nid, clean=code == 0)
@@ -328,6 +350,7 @@ class Supervisor:
     # -- the run ---------------------------------------------------------------------------------
     def run(self, duration: float | None = None, stop_event: Callable[[], bool] | None = None) -> RunResult:
         self._stopping = False
+        self._starting = True
         t0 = time.monotonic()
         reason = "all sources ended"
         try:
@@ -338,10 +361,12 @@ class Supervisor:
             while self.ready | self.finished != self.local:
                 self.pump(50)
                 self.reap()
-                failed = [n for n in self.finished if self.reports[n].exit_code not in (0, None)]
+                failed = sorted(n for n in self.finished if self.reports[n].exit_code not in (0, None))
                 if failed:
-                    errs = "; ".join(f"{n}: {e}" for n in failed for e in self.reports[n].errors) or "see log"
-                    raise NodeError(f"node(s) {', '.join(sorted(failed))} failed to start ({errs})")
+                    self.pump(100)  # its report may still be on the way, and others may fail at the same time
+                    self.reap()
+                    failed = sorted(n for n in self.finished if self.reports[n].exit_code not in (0, None))
+                    raise NodeError("\n".join(self._start_failure(n) for n in failed))
                 if stop_event and stop_event():
                     reason = "interrupted"
                     return self._finish(t0, reason)
@@ -349,6 +374,7 @@ class Supervisor:
                     raise NodeError(
                         f"nodes {', '.join(sorted(self.local - self.ready))} were not ready after {START_TIMEOUT:.0f} s"
                     )
+            self._starting = False
             t0 = time.monotonic()
             last_view = 0.0
             while True:
@@ -379,15 +405,36 @@ class Supervisor:
             self._finish(t0, "error")
             raise
 
+    def _start_failure(self, nid: str) -> str:
+        """One line on why a node did not start: its own report (node, parameter, fix), else its exit code."""
+        if nid in self.setup_errors:
+            return self.setup_errors[nid]
+        return (
+            f"node '{nid}' failed to start: its process exited with code {self.reports[nid].exit_code} "
+            "(run with --log-level debug for its log)"
+        )
+
     def _finish(self, t0: float, reason: str) -> RunResult:
         self._stopping = True
         duration = time.monotonic() - t0
-        self.broadcast("stop")
-        deadline = time.monotonic() + self.stop_timeout
+        asked = time.monotonic()
+        deadline = asked + self.stop_timeout
+        unstarted = {nid for nid, p in self.procs.items() if nid not in self.started and p.poll() is None}
+        ended: set[str] = set()  # unstarted nodes that had to be ended: no exit status of their own
+        sent = 0.0
         while any(p.poll() is None for p in self.procs.values()) and time.monotonic() < deadline:
+            if time.monotonic() - sent >= STOP_RESEND_S:  # again, for a node whose control socket was still joining
+                sent = time.monotonic()
+                self.broadcast("stop")
             self.pump(50)
-            if time.monotonic() > deadline - self.stop_timeout + 1.0:
-                self.broadcast("stop")  # again, for a node that was still subscribing
+            if unstarted and time.monotonic() - asked >= UNSTARTED_STOP_S:
+                for nid in sorted(unstarted):
+                    if self.procs[nid].poll() is None:
+                        log.debug("node '%s' had not started and is still there after the stop; ending it", nid)
+                        self.procs[nid].kill()
+                        self.procs[nid].wait()
+                        ended.add(nid)
+                unstarted = set()
         for nid, p in self.procs.items():
             if p.poll() is None:
                 log.warning("node '%s' did not stop within %.1f s; killing it", nid, self.stop_timeout)
@@ -398,7 +445,7 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-            if self.reports[nid].exit_code is None:
+            if self.reports[nid].exit_code is None and nid not in ended:
                 self.reports[nid].exit_code = p.returncode
         self.pump(100)
         self.ctl.close(0)

@@ -31,6 +31,9 @@ class Msg:
 
     `capture_ns` is the wall-clock time the source frame was captured; nodes that derive a message from
     an input keep it (`replace`, `derive`), so latency since capture is measurable anywhere.
+    `clock_offset_ns` puts that capture time on the clock the graph runs on: a replay sets it to the time it
+    replays the message minus the recorded capture time, so latency is `now - (capture_ns + clock_offset_ns)`
+    live and replayed alike; live sources leave it 0. The runtime carries it to every output.
     Received arrays are read-only views of the wire buffers.
     """
 
@@ -41,6 +44,7 @@ class Msg:
     topic: str = ""
     seq: int = -1
     publish_ns: int = 0
+    clock_offset_ns: int = 0
 
     @property
     def data(self) -> np.ndarray:
@@ -66,7 +70,13 @@ class Msg:
 
     def derive(self, kind: str, meta: Mapping[str, Any] | None = None, **arrays: np.ndarray) -> Msg:
         """A new message of another kind that keeps this one's capture time."""
-        return Msg(kind=kind, arrays=arrays, meta=dict(meta or {}), capture_ns=self.capture_ns)
+        return Msg(
+            kind=kind,
+            arrays=arrays,
+            meta=dict(meta or {}),
+            capture_ns=self.capture_ns,
+            clock_offset_ns=self.clock_offset_ns,
+        )
 
     @property
     def nbytes(self) -> int:
@@ -93,6 +103,7 @@ def encode(msg: Msg) -> list[Any]:
         "seq": msg.seq,
         "capture_ns": msg.capture_ns,
         "publish_ns": msg.publish_ns,
+        "clock_offset_ns": msg.clock_offset_ns,
         "meta": msg.meta,
         "arrays": specs,
     }
@@ -109,6 +120,7 @@ _HEADER_TYPES = {
     "seq": int,
     "capture_ns": int,
     "publish_ns": int,
+    "clock_offset_ns": int,
     "meta": dict,
     "arrays": list,
 }
@@ -140,6 +152,7 @@ def decode(frames: list[Any], max_bytes: int | None = None) -> Msg:
         raise TransportError(f"malformed message header: expected a JSON object, got {type(header).__name__}")
     if header.get("v") != WIRE_VERSION:
         raise TransportError(f"wire version {header.get('v')!r} is not supported (expected {WIRE_VERSION})")
+    header.setdefault("clock_offset_ns", 0)  # optional: a live message's clock is the capture clock
     for key, typ in _HEADER_TYPES.items():
         value = header.get(key)
         if not isinstance(value, typ) or isinstance(value, bool):
@@ -150,7 +163,7 @@ def decode(frames: list[Any], max_bytes: int | None = None) -> Msg:
     if len(specs) != len(frames) - 1:
         raise TransportError(f"message on {topic!r} declares {len(specs)} arrays but carries {len(frames) - 1}")
     arrays = {}
-    for spec, buf in zip(specs, bufs):
+    for spec, buf in zip(specs, bufs, strict=True):
         if not (
             isinstance(spec, list)
             and len(spec) == 3
@@ -189,4 +202,5 @@ def decode(frames: list[Any], max_bytes: int | None = None) -> Msg:
         topic=topic,
         seq=header["seq"],
         publish_ns=header["publish_ns"],
+        clock_offset_ns=header["clock_offset_ns"],
     )

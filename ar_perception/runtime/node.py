@@ -5,34 +5,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
-from ar_perception.kinds import ANY
+from ar_perception.ports import WILDCARD, NodeType, NoParams, ports
 from ar_perception.runtime.msg import Msg
 
 __all__ = ["Node", "NoParams", "Outputs", "Emitted", "ports", "WILDCARD"]
-
-WILDCARD = "*"  # an input declared as "*" takes whatever input names the graph gives the node
 
 Outputs = Mapping[str, Msg] | None
 # What a handler may return: one set of outputs, or an iterator of them (each is published as it is yielded).
 Emitted = Outputs | Iterable[Outputs]
 
 
-class NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def ports(decl: Mapping[str, str] | tuple[str, ...] | list[str]) -> dict[str, str]:
-    """Port declarations as {name: kind}; a bare tuple of names means kind Any."""
-    if isinstance(decl, Mapping):
-        return dict(decl)
-    return {name: ANY for name in decl}
-
-
-class Node:
+class Node(NodeType):
     """Base class of every node.
 
     A processing node declares `inputs` and `outputs` ({port: kind}, or a tuple of names for kind Any)
@@ -45,12 +32,8 @@ class Node:
     An input named "*" takes any input name the graph wires (a recorder). A node whose outputs depend on
     its parameters (a replay) overrides `output_kinds_for`. `reliable_inputs` makes a graph that feeds
     the node through a lossy queue fail validation. `graph_text` holds the YAML of the running graph.
+    These declarations live in `NodeType` (ports.py), the part of a node a graph is checked against.
     """
-
-    inputs: ClassVar[Mapping[str, str] | tuple[str, ...]] = ()
-    outputs: ClassVar[Mapping[str, str] | tuple[str, ...]] = ()
-    Params: ClassVar[type[BaseModel]] = NoParams
-    reliable_inputs: ClassVar[bool] = False
 
     def __init__(self, params: BaseModel | Mapping[str, Any] | None = None, *, node_id: str | None = None):
         self.id = node_id or type(self).__name__.lower()
@@ -59,29 +42,6 @@ class Node:
         self.stopping = False  # set by the runtime when a graceful stop was asked for
         self.graph_text = ""  # set by the runtime
         self._pending: Callable[[str], int] | None = None  # installed by the runtime
-
-    @classmethod
-    def input_kinds(cls) -> dict[str, str]:
-        return ports(cls.inputs)
-
-    @classmethod
-    def output_kinds(cls) -> dict[str, str]:
-        return ports(cls.outputs)
-
-    @classmethod
-    def input_kind(cls, port: str) -> str | None:
-        """The kind input `port` takes, or None when the node has no such input."""
-        kinds = cls.input_kinds()
-        return kinds.get(port, kinds.get(WILDCARD))
-
-    @classmethod
-    def output_kinds_for(cls, params: BaseModel) -> dict[str, str]:
-        """The outputs of this node configured with `params`; by default the declared `outputs`."""
-        return cls.output_kinds()
-
-    @classmethod
-    def is_source(cls) -> bool:
-        return not cls.input_kinds()
 
     def setup(self) -> None:
         """Load models and open devices. Runs once in the node's own process, before any message."""

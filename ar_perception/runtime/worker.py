@@ -16,14 +16,15 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
 import zmq
 
 from ar_perception import kinds
-from ar_perception.errors import NodeError
+from ar_perception.errors import ArpError, NodeError
 from ar_perception.graph.spec import TIMER_RE, QueueSpec, SyncSpec
 from ar_perception.keys import CurveKeys
 from ar_perception.runtime import transport as tp
@@ -39,12 +40,45 @@ STATS_INTERVAL = 0.5
 ENDED_GRACE_S = 1.0  # how long a lossy input waits for data in flight after its producer exited
 
 
+class _StoppedInSetup(BaseException):
+    """Raised in the main thread, inside the node's setup, when a stop arrives: the node has not run yet."""
+
+
 def _die_with_parent() -> None:
     try:  # Linux: the kernel kills us if the supervisor dies, even by SIGKILL
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+def failure_line(node_id: str, e: BaseException, params: Any = None, what: str = "failed in setup") -> str:
+    """The one line a user sees when a node cannot start: the node, the parameter when the error is about one,
+    and what to do. The project's own errors say that already; anything else gets its type and a pointer to
+    the traceback, which is logged at debug level."""
+    head = f"node '{node_id}' {what}"
+    if isinstance(e, ArpError):
+        text, own = str(e), f"node '{node_id}': "
+        if text.startswith(own):
+            return f"{head}: {text[len(own) :]}"
+        return text if text.startswith(f"node '{node_id}' ") else f"{head}: {text}"
+    param = _param_of_path(params, e.filename) if isinstance(e, OSError) else None
+    if param is not None:
+        assert isinstance(e, OSError)
+        return f"{head}: params.{param}: '{e.filename}': {e.strerror or e} (fix the path: --set {node_id}.{param}=...)"
+    text = " ".join(str(e).split())  # one line, also for a multi-line message
+    return f"{head}: {type(e).__name__}{': ' + text if text else ''} (run with --log-level debug for the traceback)"
+
+
+def _param_of_path(params: Any, filename: Any) -> str | None:
+    """The parameter whose value is the path an OSError names, if one is."""
+    if params is None or not isinstance(filename, str | bytes | os.PathLike):
+        return None
+    want = os.path.abspath(os.path.expanduser(os.fsdecode(filename)))
+    for name, value in params.model_dump().items():
+        if isinstance(value, str) and value and os.path.abspath(os.path.expanduser(value)) == want:
+            return str(name)
+    return None
 
 
 class Stats:
@@ -55,6 +89,11 @@ class Stats:
         self.latency_ns: deque[int] = deque(maxlen=4096)
         self.compute_ns: deque[int] = deque(maxlen=4096)
         self.blocked_s = 0.0
+
+    def add_latency(self, msg: Msg, now_ns: int) -> None:
+        # Since capture on the graph's clock: a replayed message carries the offset from its recorded
+        # capture time to when it was replayed, so the latency is not the age of the recording.
+        self.latency_ns.append(now_ns - (msg.capture_ns + msg.clock_offset_ns))
 
     def snapshot(self, queues: dict[str, InputQueue], sync: Synchronizer | None) -> dict[str, Any]:
         lat = np.array(self.latency_ns, dtype=np.float64) / 1e6
@@ -99,8 +138,11 @@ class Publisher:
         self.seq = {o: 0 for o in kinds_by_output}
         self.stats = stats
         self._warned: set[str] = set()
+        # The clock offset of the input being handled (set by the runtime): an output built as a new Msg
+        # rather than derived from an input carries none of its own, and runs on its input's clock.
+        self.clock_offset_ns = 0
 
-    def stamp(self, out: dict[str, Any] | None) -> list[tuple[str, Msg]]:
+    def stamp(self, out: Mapping[str, Any] | None) -> list[tuple[str, Msg]]:
         stamped = []
         for name, msg in (out or {}).items():
             problem = None
@@ -130,16 +172,22 @@ class Publisher:
                 topic=f"{self.node_id}/{name}",
                 seq=self.seq[name],
                 publish_ns=now,
+                clock_offset_ns=msg.clock_offset_ns or self.clock_offset_ns,
             )
             self.seq[name] += 1
             if self.stats is not None:
                 self.stats.msgs_out[name] += 1
-                self.stats.latency_ns.append(now - msg.capture_ns)
+                self.stats.add_latency(m, now)
             stamped.append((name, m))
         return stamped
 
 
 class Worker:
+    # Set in run(), before the receive thread starts; read by both threads.
+    _fatal: Exception | None
+    _setup_done: threading.Event
+    _interrupt_pending: bool
+
     def __init__(self, cfg: dict[str, Any]):
         from ar_perception.registry import resolve
 
@@ -157,7 +205,10 @@ class Worker:
         self.up.connect(cfg["up"])
         self.inputs: dict[str, dict[str, Any]] = cfg["inputs"]
         self.queues = {n: InputQueue(n, QueueSpec(**i["queue"])) for n, i in self.inputs.items()}
-        self.sync = Synchronizer(SyncSpec(**cfg["sync"]), list(self.inputs)) if cfg.get("sync") else None
+        # Fed by reliable queues only, a sync drops nothing by timing: backpressure bounds its buffers.
+        lossless = all(q.policy == "reliable" for q in self.queues.values())
+        sync = SyncSpec(**cfg["sync"]) if cfg.get("sync") else None
+        self.sync = Synchronizer(sync, list(self.inputs), lossless=lossless) if sync else None
         self.outputs: dict[str, dict[str, Any]] = cfg["outputs"]
         self.stats = Stats(list(self.inputs), list(self.outputs))
         declared = cls.output_kinds_for(self.node.params)
@@ -322,7 +373,7 @@ class Worker:
                 if self._wake_r in events:
                     os.read(self._wake_r, 4096)
                 if ctl in events:
-                    self.on_control(ctl.recv_json(), socks)
+                    self.on_control(tp.recv_object(ctl), socks)
                 for s in events:
                     if s is ctl or s is self._wake_r:
                         continue
@@ -360,6 +411,7 @@ class Worker:
         if ctl.get("type") == "stop":
             self.stop.set()
             self.node.stopping = True
+            self._interrupt_setup()
         elif ctl.get("type") == "release" and self.id in ctl.get("nodes", ()):
             self._released.set()
         elif ctl.get("type") == "ended":
@@ -423,12 +475,18 @@ class Worker:
 
     # -- main loop -------------------------------------------------------------------------------
     def _pop(self) -> tuple[str, Msg] | None:
+        if self.sync is not None:
+            for port in self.ended:
+                if not self.queues[port]:
+                    self.sync.end(port)  # what it would have completed can no longer match: dropped, counted
         order = list(self.queues)
         for _ in range(len(order)):
             port = order[self._rr % len(order)]
             self._rr += 1
-            if self.sync is not None and len(self.sync.buffers[port]) >= self.sync.spec.buffer:
-                continue  # leave it queued: the sync buffer waits for the other inputs (backpressure)
+            if self.sync is not None and self.sync.full(port):
+                # Leave it queued: the sync buffer waits for the other inputs, and a full reliable queue
+                # blocks its producer (backpressure; why that cannot deadlock: runtime/sync.py).
+                continue
             q = self.queues[port]
             was_full = q.full()
             m = q.pop()
@@ -459,8 +517,10 @@ class Worker:
         try:
             if self.sync is not None:
                 for g in self.sync.push(port, msg):
-                    calls.append(self.call_and_publish(lambda: self.node.on_sync(g)))
+                    self.pub.clock_offset_ns = max(g.values(), key=lambda m: m.capture_ns).clock_offset_ns
+                    calls.append(self.call_and_publish(partial(self.node.on_sync, g)))
             else:
+                self.pub.clock_offset_ns = msg.clock_offset_ns
                 calls.append(self.call_and_publish(lambda: self.node.on_input(port, msg)))
         except Exception as e:
             self.log.error(
@@ -478,32 +538,83 @@ class Worker:
         finally:
             self.stats.compute_ns.extend(calls)
             if not self.outputs:  # a sink: its latency since capture is measured when it is done
-                self.stats.latency_ns.append(time.time_ns() - msg.capture_ns)
+                self.stats.add_latency(msg, time.time_ns())
+
+    # -- setup, and a stop during it ------------------------------------------------------------------
+    def run_setup(self) -> int | None:
+        """The node's setup; an exit code when the worker ends here (stopped, or failed), None to go on.
+
+        A failure is reported as one line (failure_line); its traceback is logged at debug level only."""
+        with self._setup_lock:
+            if self.stop.is_set():
+                self._setup_done.set()
+                return 0  # stopped before the setup began
+            self._setup_started = True
+        try:
+            try:
+                self.node.setup()
+            finally:
+                self._setup_done.set()
+        except _StoppedInSetup:
+            self._setup_done.set()
+            self.log.debug("node '%s': stopped during setup", self.id)
+            return 0
+        except Exception as e:
+            self.log.debug("node '%s' failed in setup", self.id, exc_info=True)
+            if self.stop.is_set():
+                # Stopped meanwhile: the interrupt may surface as another error (a native module whose import
+                # it broke raises ImportError), and a run that stops has no use for this node anyway.
+                return 0
+            self.report("setup_error", error=failure_line(self.id, e, self.node.params))
+            return EXIT_SETUP_FAILED
+        self._setup_ok = True
+        return 0 if self.stop.is_set() else None
+
+    def _interrupt_setup(self) -> None:
+        """Receive thread, on a stop: a node still in setup (models loading) has taken and sent nothing, so
+        its setup is interrupted rather than waited for. The main thread gets a SIGTERM, whose handler raises
+        _StoppedInSetup inside the setup; teardown then runs as usual. A setup that cannot be interrupted
+        (native code that holds the GIL) is ended by the supervisor (Supervisor._finish)."""
+        with self._setup_lock:
+            if not self._setup_started or self._setup_done.is_set() or self._interrupt_pending:
+                return
+            self._interrupt_pending = True
+            if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+
+    def _on_sigterm(self, *_: Any) -> None:
+        if self._interrupt_pending:  # sent by _interrupt_setup
+            self._interrupt_pending = False
+            if not self._setup_done.is_set():
+                raise _StoppedInSetup
+            return  # the setup had returned by itself: the stop takes its usual way
+        raise SystemExit(143)
 
     def run(self) -> int:
         self._rr = 0
-        self._fatal: Exception | None = None
+        self._fatal = None
         self._recv_ready = threading.Event()
         self._started = threading.Event()
         self._released = threading.Event()
+        self._setup_lock = threading.Lock()
+        self._setup_started = False
+        self._setup_done = threading.Event()
+        self._interrupt_pending = False
+        self._setup_ok = False
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._on_sigterm)
         try:
             self.open_outputs()
             rx = self._rx = threading.Thread(target=self.receive_loop, name="arp-recv", daemon=True)
             rx.start()
             self._recv_ready.wait(10)
-            try:
-                self.node.setup()
-            except Exception as e:
-                self.log.error("node '%s' failed in setup:\n%s", self.id, traceback.format_exc().rstrip())
-                self.report("setup_error", error=f"{type(e).__name__}: {e}")
-                return EXIT_SETUP_FAILED
-            if self.stop.is_set():
-                return 0
+            if (code := self.run_setup()) is not None:
+                return code
             for name, o in self.outputs.items():
                 got = tp.wait_subscribers(
                     self.out_socks[name][0], o["subscribers"], timeout=10.0, should_stop=self.stop.is_set
                 )
-                if got < o["subscribers"]:
+                if got < o["subscribers"] and not self.stop.is_set():
                     self.log.warning("output %s: %d of %d subscribers joined before start", name, got, o["subscribers"])
             self.report("ready")
             self.wait_start()
@@ -536,7 +647,13 @@ class Worker:
             try:
                 self.node.teardown()
             except Exception:
-                self.log.error("node '%s' failed in teardown:\n%s", self.id, traceback.format_exc().rstrip())
+                # After a setup that did not finish, a teardown that trips over it is no news: debug only.
+                self.log.log(
+                    logging.ERROR if self._setup_ok else logging.DEBUG,
+                    "node '%s' failed in teardown:\n%s",
+                    self.id,
+                    traceback.format_exc().rstrip(),
+                )
             self.report_stats(force=True)
             for pub, pushes in getattr(self, "out_socks", {}).values():
                 pub.close(200)
@@ -555,7 +672,7 @@ class Worker:
         try:
             while not self.stop.is_set():
                 if ctl.poll(100):
-                    m = ctl.recv_json()
+                    m = tp.recv_object(ctl)
                     if m.get("type") == "start" and self.id in m.get("nodes", [self.id]):
                         self.report("started")
                         return
@@ -597,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(argv[0]) as f:
         cfg = json.load(f)
     logging.basicConfig(
-        level=cfg.get("log_level", "INFO"),
+        level=str(cfg.get("log_level", "INFO")).upper(),
         stream=sys.stderr,
         format="%(asctime)s.%(msecs)03d %(name)s %(levelname)s: %(message)s",
         datefmt="%H:%M:%S",
@@ -605,10 +722,25 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         worker = Worker(cfg)
-    except Exception as e:
-        logging.getLogger(f"arp.{cfg.get('node_id')}").error("cannot start node: %s", e)
+    except Exception as e:  # the node's class cannot be imported or built
+        node_id = cfg.get("node_id")
+        logging.getLogger(f"arp.{node_id}").debug("node '%s' failed to start", node_id, exc_info=True)
+        _report_once(cfg["up"], "setup_error", node_id, error=failure_line(str(node_id), e, what="failed to start"))
         return EXIT_SETUP_FAILED
     return worker.run()
+
+
+def _report_once(endpoint: str, kind: str, node_id: Any, **fields: Any) -> None:
+    """A report to the supervisor from a process that has no Worker (and so no report socket)."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUSH)
+    sock.setsockopt(zmq.LINGER, 2000)
+    try:
+        sock.connect(endpoint)
+        sock.send_json({"type": kind, "node": node_id, "pid": os.getpid(), **fields})
+    finally:
+        sock.close()
+        ctx.term()
 
 
 if __name__ == "__main__":

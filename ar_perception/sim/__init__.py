@@ -5,7 +5,7 @@ from __future__ import annotations
 from ar_perception.sim.camera import TRAJECTORIES, Intrinsics, look_at
 from ar_perception.sim.classes import CLASS_IDS, CLASS_NAMES
 from ar_perception.sim.dataset import Sample, SimDataset, read_dataset, write_dataset
-from ar_perception.sim.scene import SCENE_PRESETS, Scene, SceneObject, make_scene
+from ar_perception.sim.scene import SCENE_PRESETS, SimObject, SimScene, make_scene
 from ar_perception.sim.source import SimFrame, SimSource
 
 __all__ = [
@@ -15,10 +15,10 @@ __all__ = [
     "TRAJECTORIES",
     "Intrinsics",
     "Sample",
-    "Scene",
-    "SceneObject",
     "SimDataset",
     "SimFrame",
+    "SimObject",
+    "SimScene",
     "SimSource",
     "look_at",
     "make_scene",

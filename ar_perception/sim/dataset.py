@@ -216,7 +216,7 @@ class SimDataset(Sequence[Sample]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def __getitem__(self, i: int) -> Sample:  # type: ignore[override]
+    def __getitem__(self, i: int) -> Sample:  # type: ignore[override]  # an index, no slices
         scene, index = self._items[i]
         cv2 = _cv2()
         stem = self.root / scene / f"frame_{index:04d}"

@@ -1,4 +1,4 @@
-"""Ray-cast renderer for a Scene: RGB, z-depth, class ids and instance ids from one open3d ray cast.
+"""Ray-cast renderer for a SimScene: RGB, z-depth, class ids and instance ids from one open3d ray cast.
 
 One primary ray per pixel through the pixel centre (open3d.t.geometry.RaycastingScene.cast_rays);
 shading is Lambert from the scene's point light with distance falloff, a hemispheric ambient term
@@ -18,7 +18,7 @@ from ar_perception.geometry import pixel_rays
 from ar_perception.sim.camera import Intrinsics
 from ar_perception.sim.materials import noise3, pattern_blend
 from ar_perception.sim.primitives import CYLINDER, SPHERE, open3d_module, part_mesh
-from ar_perception.sim.scene import Scene
+from ar_perception.sim.scene import SimScene
 
 __all__ = ["Renderer", "RenderOutput"]
 
@@ -37,9 +37,9 @@ class RenderOutput:
 
 
 class Renderer:
-    """Renders one Scene at fixed intrinsics; build once, call `render(pose)` per frame."""
+    """Renders one SimScene at fixed intrinsics; build once, call `render(pose)` per frame."""
 
-    def __init__(self, scene: Scene, intrinsics: Intrinsics, shadows: bool = True):
+    def __init__(self, scene: SimScene, intrinsics: Intrinsics, shadows: bool = True):
         o3d = open3d_module()
         self.scene, self.intrinsics, self.shadows = scene, intrinsics, shadows
         self._o3d = o3d

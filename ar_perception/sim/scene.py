@@ -34,7 +34,7 @@ from ar_perception.sim.materials import (
 )
 from ar_perception.sim.primitives import BOX, CYLINDER, SPHERE, Part, part_mesh
 
-__all__ = ["Scene", "SceneObject", "Light", "SCENE_PRESETS", "make_scene"]
+__all__ = ["SimScene", "SimObject", "Light", "SCENE_PRESETS", "make_scene"]
 
 Color = tuple[float, float, float]
 T = TypeVar("T")
@@ -100,7 +100,7 @@ class Light:
 
 
 @dataclass(frozen=True)
-class SceneObject:
+class SimObject:
     """A placed object: its base position on the floor (or on what it stands on), yaw, world AABB."""
 
     instance_id: int
@@ -126,7 +126,7 @@ class SceneObject:
 
 
 @dataclass(frozen=True)
-class Scene:
+class SimScene:
     """A room (`size` = W, D, H metres), its parts with class and instance ids, objects and light."""
 
     seed: int
@@ -134,7 +134,7 @@ class Scene:
     size: tuple[float, float, float]
     ring: tuple[float, float]
     parts: tuple[Part, ...]
-    objects: tuple[SceneObject, ...]
+    objects: tuple[SimObject, ...]
     light: Light
 
     def as_dict(self) -> dict[str, object]:
@@ -545,7 +545,7 @@ def _aabb(parts: list[Part]) -> tuple[tuple[float, float, float], tuple[float, f
     return (float(lo[0]), float(lo[1]), float(lo[2])), (float(hi[0]), float(hi[1]), float(hi[2]))
 
 
-def make_scene(seed: int, preset: str = "room") -> Scene:
+def make_scene(seed: int, preset: str = "room") -> SimScene:
     """Build the scene for `seed`: the same seed and preset always give the same scene."""
     if preset not in SCENE_PRESETS:
         raise ArpError(f"unknown sim scene {preset!r} (expected one of: {', '.join(SCENE_PRESETS)})")
@@ -555,7 +555,7 @@ def make_scene(seed: int, preset: str = "room") -> Scene:
     ring = (w / 2 - inset, d / 2 - inset)
     parts = _room(rng, w, d, h)
     layout = _Layout(w, d, ring)
-    objects: list[SceneObject] = []
+    objects: list[SimObject] = []
     next_id = _FIRST_OBJECT_INSTANCE
 
     def place(
@@ -577,7 +577,7 @@ def make_scene(seed: int, preset: str = "room") -> Scene:
             Part(p.shape, p.center, p.size, p.material, p.yaw, cid, next_id).placed(x, y, yaw, z) for p in obj_parts
         ]
         lo, hi = _aabb(placed)
-        objects.append(SceneObject(next_id, name, (float(x), float(y), float(z)), float(yaw), lo, hi))
+        objects.append(SimObject(next_id, name, (float(x), float(y), float(z)), float(yaw), lo, hi))
         parts.extend(placed)
         if not stacked:
             layout.boxes.append(fp)
@@ -616,7 +616,7 @@ def make_scene(seed: int, preset: str = "room") -> Scene:
         pose = place_somewhere(name, built)
         if name == "box" and pose is not None and rng.random() < 0.35:
             _stack_box(rng, built, pose, place)
-    return Scene(
+    return SimScene(
         int(seed),
         preset,
         (float(w), float(d), float(h)),

@@ -10,7 +10,7 @@ from ar_perception.errors import ArpError
 from ar_perception.sim.camera import TRAJECTORIES, Intrinsics, Trajectory, make_trajectory
 from ar_perception.sim.classes import CLASS_NAMES
 from ar_perception.sim.render import Renderer
-from ar_perception.sim.scene import Scene, make_scene
+from ar_perception.sim.scene import SimScene, make_scene
 
 __all__ = ["SimFrame", "SimSource"]
 
@@ -68,7 +68,7 @@ class SimSource:
         if fps <= 0:
             raise ArpError(f"sim fps must be > 0, got {fps}")
         self.seed, self.fps = int(seed), float(fps)
-        self.scene: Scene = make_scene(self.seed, scene)
+        self.scene: SimScene = make_scene(self.seed, scene)
         traj_rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x7247]))
         targets = [(np.asarray(o.aabb_min) + np.asarray(o.aabb_max)) / 2 for o in self.scene.objects]
         self.trajectory: Trajectory = make_trajectory(trajectory, self.scene.ring, traj_rng, np.array(targets))

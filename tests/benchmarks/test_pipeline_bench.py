@@ -34,7 +34,8 @@ def test_graph_text_parses_in_both_modes(tmp_path: Path) -> None:
             "log_cloud",
             "log_encoder",
         ]
-        assert g.node("cloud").sync is not None and g.node("cloud").sync.mode == "exact"
+        sync = g.node("cloud").sync
+        assert sync is not None and sync.mode == "exact"
         want = "reliable" if reliable else "fifo"
         assert g.node("cloud").inputs["depth"].queue.policy == want
 

@@ -4,6 +4,7 @@ import pytest
 
 from ar_perception.errors import GraphError
 from ar_perception.graph.load import parse_graph
+from ar_perception.nodes.pattern import Pattern
 
 GOOD = """
 nodes:
@@ -169,7 +170,8 @@ nodes:
 def test_env_substitution_and_overrides(monkeypatch):
     monkeypatch.setenv("ARP_TEST_FPS", "25")
     g = parse_graph(GOOD.replace("fps: 10", "fps: '${env:ARP_TEST_FPS,5}'"), "g.yaml", sets=["cam.frames=7"])
-    assert g.params["cam"].fps == 25.0 and g.params["cam"].frames == 7
+    cam = g.params["cam"]
+    assert isinstance(cam, Pattern.Params) and cam.fps == 25.0 and cam.frames == 7
     with pytest.raises(GraphError) as e:
         parse_graph(GOOD, "g.yaml", sets=["cma.fps=3"])
     assert e.value.problems == ["g.yaml: --set 'cma.fps=3': no node 'cma'; did you mean 'cam'?"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,30 @@ def randomize():
 @pytest.fixture
 def photo():
     return skimage_photo
+
+
+@pytest.fixture
+def interrupted_after_checkpoints():
+    return interrupted_after_checkpoints_
+
+
+@contextmanager
+def interrupted_after_checkpoints_(n: int) -> Iterator[None]:
+    """torch.save writes `n` checkpoints, then raises KeyboardInterrupt, as Ctrl-C during training would;
+    the block must end in that interrupt."""
+    real_save, saved = torch.save, 0
+
+    def save_then_stop(obj, path):
+        nonlocal saved
+        if saved == n:
+            raise KeyboardInterrupt
+        saved += 1
+        real_save(obj, path)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch, "save", save_then_stop)
+        with pytest.raises(KeyboardInterrupt):
+            yield
 
 
 def randomize_(model, seed: int = 1) -> None:

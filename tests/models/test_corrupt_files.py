@@ -13,6 +13,7 @@ import re
 import struct
 import zipfile
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -72,7 +73,9 @@ def checkpoint(tiny_vit, tmp_path: Path) -> Path:
 def test_the_valid_checkpoint_loads(tiny_vit, checkpoint: Path) -> None:
     fresh = build_model(TINY)
     load_checkpoint(fresh, checkpoint)
-    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), tiny_vit.state_dict().values()))
+    assert all(
+        torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), tiny_vit.state_dict().values(), strict=True)
+    )
 
 
 @pytest.mark.parametrize("fraction", (0.0001, *CUTS))
@@ -201,13 +204,14 @@ class TinyCache:
 
 
 def _fit(tmp_path: Path, epochs: int, ckpt: Path, logs: list[str] | None = None):
+    from ar_perception.models.training.features import FeatureCache
     from ar_perception.models.training.fit import TrainConfig, fit_cached
 
     values = np.random.default_rng(1).integers(0, 3, 4 * 16).astype(np.uint8)  # 4x4 targets, 3 classes
     tindex = np.array([[16 * i, 4, 4] for i in range(4)])
     cfg = TrainConfig(task="seg", data=str(tmp_path), encoder={"model": "fake"}, epochs=epochs, batch_size=2)
     return fit_cached(
-        TinyCache(),
+        cast(FeatureCache, TinyCache()),  # a stand-in with only what fit_cached reads
         (values, tindex),
         cfg,
         3,
@@ -217,23 +221,16 @@ def _fit(tmp_path: Path, epochs: int, ckpt: Path, logs: list[str] | None = None)
     )
 
 
-def test_training_checkpoint_holds_only_tensors_and_plain_data_and_resumes(tmp_path: Path, monkeypatch) -> None:
+def test_training_checkpoint_holds_only_tensors_and_plain_data_and_resumes(
+    tmp_path: Path, interrupted_after_checkpoints
+) -> None:
     full_state, full_losses = _fit(tmp_path, 3, tmp_path / "full.ckpt.pt")
     ck = torch.load(tmp_path / "full.ckpt.pt", weights_only=True)  # no Python objects inside
     assert ck["epoch"] == 3 and len(ck["losses"]) == 3 and all(type(x) is float for x in ck["losses"])
 
-    ckpt, real_save, saves = tmp_path / "seg.ckpt.pt", torch.save, []
-
-    def save_then_stop(obj, path):  # stopped during epoch 3, after two checkpoints
-        if len(saves) == 2:
-            raise KeyboardInterrupt
-        saves.append(path)
-        real_save(obj, path)
-
-    monkeypatch.setattr(torch, "save", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
+    ckpt = tmp_path / "seg.ckpt.pt"
+    with interrupted_after_checkpoints(2):  # stopped during epoch 3
         _fit(tmp_path, 3, ckpt)
-    monkeypatch.setattr(torch, "save", real_save)
     logs: list[str] = []
     state, losses = _fit(tmp_path, 3, ckpt, logs)
     assert logs == [f"resuming from {ckpt} after epoch 2"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ar_perception.errors import ModelError
-from ar_perception.models.encoder import EncoderSpec, build_encoder
+from ar_perception.models.encoder import EncoderSpec, OnnxRuntimeEncoder, build_encoder
 
 FRAME = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
 
@@ -31,7 +31,7 @@ def test_torch_and_onnxruntime_agree_on_a_frame(model_factory, randomize, tmp_pa
         assert np.abs(a[k] - b[k]).max(initial=0.0) < 1e-3, k
     assert t.name == o.name == "eupe-vit-t"
     assert str(weights) in o.describe() and "onnxruntime" in o.describe() and "short side" in o.describe()
-    assert o.last_input_size == (256, 336)
+    assert isinstance(o, OnnxRuntimeEncoder) and o.last_input_size == (256, 336)
 
 
 def test_intermediate_layers_on_request(model_factory):
@@ -68,6 +68,8 @@ def test_bad_specs():
         build_encoder({"model": "eupe-vit-t", "resolutoin": 224})
     with pytest.raises(ModelError, match="backend must be 'torch' or 'onnxruntime', got 'tensorrt'"):
         build_encoder(model="eupe-vit-t", weights=None, backend="tensorrt")
+    with pytest.raises(ModelError, match=r"^encoder parameter resolution: .* greater than or equal to 32 \(got 16\)$"):
+        build_encoder(model="eupe-vit-t", weights=None, resolution=16)  # the encoder node's bounds hold here too
     with pytest.raises(ModelError, match="needs onnx_path"):
         build_encoder(model="onnx")
 
@@ -80,4 +82,5 @@ def test_onnxruntime_keeps_a_bounded_number_of_sessions(monkeypatch):
     enc = build_encoder(model="eupe-vit-t", weights=None, backend="onnxruntime", resolution=32)
     for w in (32, 48, 64, 32):
         enc(np.zeros((32, w, 3), np.uint8))
-    assert list(enc._sessions) == [(32, 64), (32, 32)]  # (32, 48) evicted, (32, 32) made again
+    # (32, 48) evicted, (32, 32) made again
+    assert isinstance(enc, OnnxRuntimeEncoder) and list(enc._sessions) == [(32, 64), (32, 32)]

@@ -17,6 +17,7 @@ from ar_perception.models.eupe import (
     rope_periods,
     rope_tables,
 )
+from ar_perception.models.registry import ViTConfig
 
 SPEC_PARAMS_M = {
     "eupe-vit-t": 5.49,
@@ -70,8 +71,10 @@ def test_shapes(name, hw, model_factory):
 
 def test_vit_s_token_counts_of_spec_table():
     """ARCH_SPEC 2.7: N = 201, 261, 325 and 1029 tokens."""
-    model = EupeViT(get_config("eupe-vit-s")).eval()
-    for (H, W), n in zip(SIZES, (201, 261, 325, 1029)):
+    cfg = get_config("eupe-vit-s")
+    assert isinstance(cfg, ViTConfig)
+    model = EupeViT(cfg).eval()
+    for (H, W), n in zip(SIZES, (201, 261, 325, 1029), strict=True):
         tokens, h, w = model.prepare_tokens(torch.zeros(1, 3, H, W))
         assert tokens.shape[1] == n and (h, w) == (H // 16, W // 16)
 
@@ -232,7 +235,7 @@ def test_nan_in_key_bias_never_reaches_the_output(model_factory):
         for blk in model.blocks:
             blk.attn.qkv.bias[192:384] = float("nan")
         after = model(x)
-        for blk, b in zip(model.blocks, saved):
+        for blk, b in zip(model.blocks, saved, strict=True):
             blk.attn.qkv.bias.copy_(b)
     assert torch.isfinite(after).all()
     torch.testing.assert_close(after, before, atol=0, rtol=0)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ar_perception.errors import ModelError
-from ar_perception.models.eupe import load_encoder
+from ar_perception.models.eupe import Block, EupeViT, load_encoder
 
 
 def official_state(model) -> dict[str, torch.Tensor]:
@@ -85,7 +85,9 @@ def test_absent_bias_mask_with_nan_key_bias_gives_masked_bias(vit_t, tmp_path):
     out = _outputs(loaded, x)
     assert all(torch.isfinite(out[k]).all() for k in ("x_norm_clstoken", "x_norm_patchtokens", "x_prenorm"))
     _assert_same(out, _outputs(vit_t, x))
+    assert isinstance(loaded, EupeViT)
     for blk in loaded.blocks:  # zeroed at load time, mask restored
+        assert isinstance(blk, Block)
         assert torch.equal(blk.attn.qkv.bias[192:384], torch.zeros(192))
         assert torch.equal(blk.attn.qkv.bias_mask, torch.cat([torch.ones(192), torch.zeros(192), torch.ones(192)]))
 
@@ -95,7 +97,7 @@ def test_periods_from_file_are_used(vit_t, tmp_path):
     state["rope_embed.periods"] = state["rope_embed.periods"].double() * 2  # stored as float64: cast
     torch.save(state, tmp_path / "p.pt")
     loaded = load_encoder("eupe-vit-t", tmp_path / "p.pt")
-    assert loaded.rope_embed.periods.dtype == torch.float32
+    assert isinstance(loaded, EupeViT) and loaded.rope_embed.periods.dtype == torch.float32
     torch.testing.assert_close(loaded.rope_embed.periods, vit_t.rope_embed.periods * 2)
 
 

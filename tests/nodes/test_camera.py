@@ -42,7 +42,7 @@ def test_a_video_file_plays_every_frame_as_rgb_with_intrinsics(video):
     out = run_source(Camera, {"source": str(video), "realtime": False})
     imgs, cams = images(out), cameras(out)
     assert len(imgs) == len(cams) == N
-    for i, (img, cam) in enumerate(zip(imgs, cams)):
+    for i, (img, cam) in enumerate(zip(imgs, cams, strict=True)):
         assert img.kind == "Image" and img.data.shape == (H, W, 3) and img.data.dtype == np.uint8
         r, g, b = img.data.reshape(-1, 3).mean(axis=0)
         assert r > 180 and b < 20 and abs(g - 20 * i) < 12  # RGB, not OpenCV's BGR; frames in order
@@ -101,7 +101,9 @@ def test_a_live_source_always_gives_the_newest_frame():
         seen = 0
         for _ in range(3):
             time.sleep(0.03)  # a slow consumer
-            frame, _, seen_now = grabber.newer(seen, 1.0)
+            got = grabber.newer(seen, 1.0)
+            assert got is not None
+            frame, _, seen_now = got
             assert seen_now - seen > 5  # frames in between were passed over, not queued
             assert abs(int(frame[0, 0, 0]) - cam.n % 256) <= 2  # and what it got is the newest
             seen = seen_now
@@ -248,7 +250,7 @@ def test_params_take_one_source_of_intrinsics():
     with pytest.raises(ValidationError, match="give either calibration or hfov_deg, not both"):
         Camera.Params(calibration="cam.yml", hfov_deg=60)
     with pytest.raises(ValidationError, match="hfv"):
-        Camera.Params(hfv=60)
+        Camera.Params.model_validate({"hfv": 60})
 
 
 def test_importing_opens_no_device():

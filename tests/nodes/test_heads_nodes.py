@@ -13,8 +13,8 @@ from pydantic import ValidationError
 pytest.importorskip("safetensors")
 pytest.importorskip("cv2")
 
-from ar_perception.errors import NodeError  # noqa: E402
-from ar_perception.models.heads import (  # noqa: E402
+from ar_perception.errors import NodeError
+from ar_perception.models.heads import (
     BN_EPS,
     DEPTH_BINS,
     HeadInfo,
@@ -22,10 +22,10 @@ from ar_perception.models.heads import (  # noqa: E402
     default_head_path,
     load_head,
 )
-from ar_perception.nodes.depth import DepthHead  # noqa: E402
-from ar_perception.nodes.segment import Segment  # noqa: E402
-from ar_perception.runtime.harness import run_node  # noqa: E402
-from ar_perception.runtime.msg import Msg  # noqa: E402
+from ar_perception.nodes.depth import DepthHead
+from ar_perception.nodes.segment import Segment
+from ar_perception.runtime.harness import run_node
+from ar_perception.runtime.msg import Msg
 
 D = 8
 CLASSES = ["none", "floor", "wall", "box"]
@@ -94,7 +94,7 @@ def test_node_errors_say_what_is_wrong(heads: tuple[Path, Path], tmp_path: Path)
     with pytest.raises(NodeError, match="is a depth head, expected a seg head"):
         run_node(Segment, [], {"head": str(heads[1])})
     with pytest.raises(ValidationError, match="hed"):
-        Segment.Params(hed="x")
+        Segment.Params.model_validate({"hed": "x"})
 
 
 def test_features_of_another_encoder_warn_once(heads: tuple[Path, Path], caplog: pytest.LogCaptureFixture) -> None:

@@ -235,7 +235,7 @@ def camera(tmp_path):
 
 
 def test_the_camera_sends_rgb_whatever_the_capture_delivers(camera):
-    frames = [BGR, GRAY, GRAY[..., None], np.dstack([BGR, GRAY]), BGR.astype(np.uint16) * 257]
+    frames: list[np.ndarray] = [BGR, GRAY, GRAY[..., None], np.dstack([BGR, GRAY]), BGR.astype(np.uint16) * 257]
     camera.cap = FakeCapture(frames)
     out = list(camera.produce())
     assert len(out) == 5
@@ -265,7 +265,7 @@ def test_replay_makes_recorded_images_rgb_and_drops_what_it_cannot(tmp_path, cap
     from ar_perception.recording import RecordingWriter
     from ar_perception.runtime.harness import run_source
 
-    recorded = {
+    recorded: dict[str, np.ndarray] = {
         "gray": GRAY,
         "rgba": np.dstack([BGR, GRAY]),
         "wide": BGR.astype(np.uint16) * 257,

@@ -14,14 +14,14 @@ from pydantic import ValidationError
 
 pytest.importorskip("open3d", reason="the sim and the point cloud need open3d: pip install 'ar-perception[vision]'")
 
-from ar_perception.errors import NodeError  # noqa: E402
-from ar_perception.nodes.pointcloud import PointCloud  # noqa: E402
-from ar_perception.nodes.sim import Sim  # noqa: E402
-from ar_perception.runtime.harness import NodeHarness, run_node, run_source  # noqa: E402
-from ar_perception.runtime.msg import Msg  # noqa: E402
-from ar_perception.sim import CLASS_IDS, SimFrame, SimSource  # noqa: E402
+from ar_perception.errors import NodeError
+from ar_perception.nodes.pointcloud import PointCloud
+from ar_perception.nodes.sim import Sim
+from ar_perception.runtime.harness import NodeHarness, run_node, run_source
+from ar_perception.runtime.msg import Msg
+from ar_perception.sim import CLASS_IDS, SimFrame, SimSource
 
-from ..sim.boxes import assert_on_box_with_flat_top, visible_box  # noqa: E402
+from ..sim.boxes import assert_on_box_with_flat_top, visible_box
 
 CM = 0.01
 EXACT = {"mode": "exact"}
@@ -123,7 +123,8 @@ def test_ply_is_written_at_stop_and_every_n_clouds(tmp_path: Path) -> None:
                 last = cloud
     assert not path.exists()  # ply_every = 0: only at stop
     h.close()
-    back = o3d.io.read_point_cloud(str(path))
+    back = o3d.io.read_point_cloud(path)
+    assert last is not None
     np.testing.assert_allclose(np.asarray(back.points), last.arrays["points"], atol=1e-5)
     every = tmp_path / "every.ply"
     h = NodeHarness(PointCloud, {"ply": str(every), "ply_every": 2}, sync=EXACT)

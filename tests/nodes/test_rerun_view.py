@@ -8,12 +8,12 @@ from pydantic import ValidationError
 
 pytest.importorskip("rerun")
 
-from rerun.chunk import RrdReader  # noqa: E402
+from rerun.chunk import RrdReader
 
-from ar_perception.errors import NodeError  # noqa: E402
-from ar_perception.nodes.rerun_view import RerunView, _resize_nearest, class_colors  # noqa: E402
-from ar_perception.runtime.harness import NodeHarness, run_node  # noqa: E402
-from ar_perception.runtime.msg import Msg  # noqa: E402
+from ar_perception.errors import NodeError
+from ar_perception.nodes.rerun_view import RerunView, _resize_nearest, class_colors
+from ar_perception.runtime.harness import NodeHarness, run_node
+from ar_perception.runtime.msg import Msg
 
 T0 = time.time_ns()
 MS = 1_000_000
@@ -21,7 +21,8 @@ MS = 1_000_000
 
 def rrd_rows(path):
     """{entity path: rows} of an .rrd file, and {entity path: component names}."""
-    rows, components = {}, {}
+    rows: dict[str, int] = {}
+    components: dict[str, set[str]] = {}
     for c in RrdReader(path).stream().to_chunks():
         rows[c.entity_path] = rows.get(c.entity_path, 0) + c.num_rows
         components.setdefault(c.entity_path, set()).update(c.to_record_batch().schema.names)
@@ -144,15 +145,16 @@ def test_params():
     with pytest.raises(ValidationError, match="path is only used by mode 'save' \\(mode is 'spawn'\\)"):
         RerunView.Params(path="x.rrd")
     with pytest.raises(ValidationError, match="max_fps"):
-        RerunView.Params(mode="connect", max_fps=3)
+        RerunView.Params.model_validate({"mode": "connect", "max_fps": 3})
 
 
-def test_save_into_a_missing_folder(tmp_path):
+def test_save_into_a_folder_that_cannot_be_made(tmp_path):
+    (tmp_path / "no").write_text("a file where the folder should be")  # a missing folder is made (test_output_folders)
     with pytest.raises(NodeError) as e:
         run_node(RerunView, [], {"mode": "save", "path": str(tmp_path / "no" / "v.rrd")})
     assert str(e.value) == (
-        f"node 'node': params.path: cannot write '{tmp_path / 'no' / 'v.rrd'}': the folder "
-        f"'{tmp_path / 'no'}' does not exist"
+        f"node 'node': params.path: cannot create the folder '{tmp_path / 'no'}' for '{tmp_path / 'no' / 'v.rrd'}' "
+        "(File exists); give a path in a folder that can be written"
     )
 
 

@@ -1,5 +1,6 @@
-import importlib.util
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,39 +14,27 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "recordings" / "sample.mcap"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location(
-        "make_sample_recording", REPO / "scripts" / "make_sample_recording.py"
+def make_sample(out: Path, why: str) -> Path:
+    """Run scripts/make_sample_recording.py to write the sample session to `out`; skip (saying `why` it was
+    wanted) where espeak-ng or sox, which speak the question, are not installed."""
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.skip(f"{why}, and espeak-ng/sox are not installed to make the sample session")
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_sample_recording.py"), "-o", str(out)],
+        check=True,
+        capture_output=True,
     )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.fixture(scope="session")
-def sample_script():
-    return _script()
+    return out
 
 
 @pytest.fixture(scope="session")
 def sample(tmp_path_factory) -> Path:
-    """The bundled sample session; generated (deterministically) when the repository does not hold it."""
+    """The bundled sample session; generated when the repository does not hold it."""
     try:
         RecordingReader(SAMPLE)
         return SAMPLE
     except RecordingError:
-        if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
-            pytest.skip("recordings/sample.mcap is missing and espeak-ng/sox are not installed to make it")
-        out = tmp_path_factory.mktemp("sample") / "sample.mcap"
-        import subprocess
-        import sys
-
-        subprocess.run(
-            [sys.executable, str(REPO / "scripts" / "make_sample_recording.py"), "-o", str(out)],
-            check=True,
-            capture_output=True,
-        )
-        return out
+        return make_sample(tmp_path_factory.mktemp("sample") / "sample.mcap", "recordings/sample.mcap is missing")
 
 
 def same(a: Msg, b: Msg, *, topic: bool = True, publish: bool = True) -> None:

@@ -103,11 +103,12 @@ def test_truncated_file_is_refused_with_the_repair_command_and_repair_recovers_i
         RecordingReader(path)
     res = repair(path)
     assert res.needed and res.messages == 30 and res.topics == {"cam/image": 30}
-    assert res.backup == tmp_path / "cut.mcap.bak" and res.backup.stat().st_size == good + 100
+    backup = tmp_path / "cut.mcap.bak"
+    assert res.backup == backup and backup.stat().st_size == good + 100
     assert res.problems == [f"a {'metadata'} record at byte {good} is cut off (" + res.problems[0].split("(")[1]]
     r = RecordingReader(path)
     assert r.complete and r.indexed and r.repair_meta["messages"] == "30" and r.graph == "g"
-    for a, b in zip(msgs, r.messages()):
+    for a, b in zip(msgs, r.messages(), strict=True):
         same(a, b)
     assert repair(path).needed is False  # now intact
 
@@ -142,7 +143,9 @@ def test_corrupt_chunk_is_reported_where_and_repair_skips_it(tmp_path):
     from mcap.reader import SeekingReader
 
     with open(path, "rb") as f:
-        chunks = SeekingReader(f).get_summary().chunk_indexes
+        summary = SeekingReader(f).get_summary()
+    assert summary is not None
+    chunks = summary.chunk_indexes
     victim = chunks[1]
     data = bytearray(path.read_bytes())
     data[victim.chunk_start_offset + 80] ^= 0xFF  # flip one byte of compressed data

@@ -96,7 +96,7 @@ def test_file_roundtrip_and_metadata(tmp_path):
     assert r.graph == "nodes: [{id: a, node: pattern}]\n"
     got = list(r.messages())
     assert len(got) == len(msgs)
-    for a, b in zip(msgs, got):
+    for a, b in zip(msgs, got, strict=True):
         same(a, b)
     assert r.topics["n0/out"].kind == "Image" and r.topics["n0/out"].schema == "foxglove.RawImage"
     assert r.topics["n8/out"].schema == "arp.Envelope" and r.message_count == len(msgs)
@@ -113,7 +113,7 @@ def test_standard_mcap_and_protobuf_libraries_decode_the_foxglove_channels(tmp_p
         reader = make_reader(f, decoder_factories=[DecoderFactory()])
         assert reader.get_header().profile == ""
         meta = {m.name: m.metadata for m in reader.iter_metadata()}
-        decoded = {c.topic: (s.name, d) for s, c, _, d in reader.iter_decoded_messages()}
+        decoded = {c.topic: (s.name if s else None, d) for s, c, _, d in reader.iter_decoded_messages()}
     assert meta["arp"]["format_version"] == str(FORMAT_VERSION) and "graph" in meta["arp"]
     name, img = decoded["n0/out"]
     assert name == "foxglove.RawImage" and (img.width, img.height, img.encoding, img.step) == (32, 24, "rgb8", 96)

@@ -29,6 +29,8 @@ class Echo(Node):
         model_config = ConfigDict(extra="forbid")
         names: list[str] = ["a"]
 
+    params: Params
+
     @classmethod
     def output_kinds_for(cls, params):
         return {n: "Image" for n in params.names}

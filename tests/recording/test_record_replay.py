@@ -1,6 +1,10 @@
 """Recording and replay through the real runtime: processes, ZeroMQ, reliable edges."""
 
+import json
+import shutil
 import time
+from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,6 +44,20 @@ nodes:
 """
 
 
+# `trail` passes frame i on only once frame i + 4 has reached it, so `pair` gets each frame's trailing copy
+# after images 0.8 s of capture time newer: past its sync timeout.
+LAGGING_GRAPH = """
+nodes:
+  - {id: cam, node: sim, params: {fps: 5, size: [320, 240]}}
+  - {id: trail, node: "lagging:Trail", params: {behind: 4, frames: 35}, inputs: {image: cam/image}}
+  - id: pair
+    node: "lagging:Pair"
+    inputs: {image: cam/image, late: trail/image}
+    sync: {mode: exact, timeout: 0.3}
+  - {id: out, node: sink, params: {log: LOG}, inputs: {in: pair/pair}}
+"""
+
+
 def pattern_frame(i: int, w: int = 64, h: int = 48) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
     return np.stack([(xx + 4 * i) % 256, (yy + 2 * i) % 256, np.full_like(xx, (i * 8) % 256)], -1).astype(np.uint8)
@@ -56,7 +74,7 @@ def test_record_a_running_graph_losslessly(tmp_path):
     assert {t: i.count for t, i in rec.topics.items()} == {"cam/image": 30, "inv/image": 30}
     cams, invs = rec.read_topic("cam/image"), rec.read_topic("inv/image")
     assert [m.seq for m in cams] == list(range(30)) == [m.meta["frame"] for m in invs]
-    for i, (c, v) in enumerate(zip(cams, invs)):
+    for i, (c, v) in enumerate(zip(cams, invs, strict=True)):
         assert (c.data == pattern_frame(i)).all() and (v.data == 255 - c.data).all()
         assert c.capture_ns == v.capture_ns and c.publish_ns <= v.publish_ns
     assert "node: recorder" in rec.graph and "id: cam" in rec.graph  # the graph as it ran
@@ -74,7 +92,8 @@ nodes:
             "g.yaml",
         )
     assert e.value.problems == [
-        "g.yaml: nodes[1] (rec).inputs.img: 'recorder' must never drop, so its inputs need queue: reliable (got latest)",
+        "g.yaml: nodes[1] (rec).inputs.img: 'recorder' must never drop, so its inputs need queue: reliable "
+        "(got latest)",
         "g.yaml: nodes[2] (rec2).inputs: 'recorder' needs at least one input (got none)",
     ]
 
@@ -103,10 +122,29 @@ def test_two_replays_through_a_deterministic_graph_give_bit_identical_outputs(sa
     second = _replay_outputs(sample, graph, tmp_path / "b.mcap")
     recorded = RecordingReader(sample).read_topic("cam/image")
     assert len(first) == len(second) == len(recorded) == 35
-    for a, b, src in zip(first, second, recorded):
+    for a, b, src in zip(first, second, recorded, strict=True):
         same(a, b, publish=False)  # only the wall-clock publish times differ
         assert a.topic == "inv/image" and a.capture_ns == src.capture_ns and dict(a.meta) == dict(src.meta)
         assert (a.data == 255 - src.data).all()
+
+
+def test_speed_0_drops_nothing_at_an_exact_sync_whose_input_trails_past_its_timeout(sample, tmp_path):
+    shutil.copy(Path(__file__).with_name("lagging.py"), tmp_path)  # plugins resolve next to the graph file
+    log, graph = tmp_path / "pairs.jsonl", tmp_path / "lag.yaml"
+    graph.write_text(LAGGING_GRAPH.replace("LOG", str(log)))
+    recorded = {t: i.kind for t, i in RecordingReader(sample).topics.items()}
+    g, plan = for_replay(graph.read_text(), str(graph), sample, recorded, speed=0)
+    assert sorted(plan["made_reliable"]) == ["out.in", "pair.image", "pair.late", "trail.image"]
+    r = run_graph(g, 120)
+    assert r.reason == "all sources ended", r.reason
+    pairs = [json.loads(x)["meta"] for x in log.read_text().splitlines()]
+    assert [(p["frame"], p["late_frame"]) for p in pairs] == [(i, i) for i in range(35)]
+    assert r.nodes["pair"].stats["drops"] == {"image": 0, "late": 0}
+    # Latency counts from the replay, not from the recorded capture (long before): none can exceed the run.
+    # `pair` publishes a new Msg (its inputs' clock carries over) and `out` measures on what arrived.
+    for node in ("cam", "pair", "out"):
+        st = r.nodes[node].stats
+        assert 0 <= st["lat_p50_ms"] <= st["lat_p99_ms"] <= r.duration_s * 1000, (node, st)
 
 
 def test_replay_keeps_the_original_timing_scaled_by_speed(sample, tmp_path):
@@ -135,7 +173,7 @@ def test_replay_start_end_loop_and_restamp(sample):
     )
     assert [m.meta["frame"] for _, m in looped] == [10, 11, 12, 13, 14, 15] * 2 + [10, 11]
     caps = [m.capture_ns for _, m in looped]
-    assert all(b > a for a, b in zip(caps, caps[1:]))  # capture times keep growing over loops
+    assert all(b > a for a, b in pairwise(caps))  # capture times keep growing over loops
     assert caps[6] - caps[5] == caps[5] - caps[4]  # one frame interval between passes
     now = time.time_ns()
     restamped = run_source(

@@ -8,6 +8,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -19,13 +21,20 @@ import psutil
 import pytest
 
 from ar_perception.graph.load import parse_graph
-from ar_perception.runtime.launch import NodeReport, run_graph
+from ar_perception.runtime.launch import NodeReport, Supervisor, run_graph
+
+from .faulty import open_when_blocked
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
 
 FPS = 20  # both sources of the kill test
-RESTART_BOUND_S = 2.0  # SIGKILL to the restarted node's first output; measured 0.3-0.7 s on 2 cores
+# SIGKILL to the restarted node's first output: within 2 s, or within what a node process's cold start takes
+# on this machine at that moment plus RESTART_OVERHEAD_S, where that is longer (a slow or busy machine: the
+# start is Python importing numpy, zmq, pydantic and the node, all CPU). Measured 0.3-0.7 s on 2 idle Intel
+# cores; on 2 AMD EPYC cores at load 9-11, 1.1-4.9 s, with the restart minus the cold start -1.0 to +0.3 s.
+RESTART_BOUND_S = 2.0
+RESTART_OVERHEAD_S = 1.0  # noticing the exit, spawning, the sockets, the start handshake, the first frame
 RATE_FLOOR = 0.8  # a surviving node keeps at least this share of its nominal rate through the outage
 
 
@@ -34,20 +43,34 @@ def graph(text: str):
 
 
 def lines(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    """The JSON lines of a sink's log; whole lines only, for a log that a running sink may be writing."""
+    return [json.loads(x) for x in path.read_text().split("\n")[:-1]] if path.exists() else []
 
 
-def peak_rss_mib(pid: int | None) -> float:
-    """The kernel's high-water mark of a process's resident memory (VmHWM): exact, unlike periodic sampling."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:")) / 1024
-    except (OSError, StopIteration, TypeError):
-        return 0.0
+class ColdStart(threading.Thread):
+    """Times, in the background, what starting a process of node type `node` costs on this machine now: a
+    fresh Python importing the worker and the node's class. Started with a restart, it runs under the same
+    load as the restarted process."""
+
+    def __init__(self, node: str):
+        super().__init__(daemon=True)
+        self.node, self.seconds = node, float("nan")
+        self.start()
+
+    def run(self) -> None:
+        code = (
+            f"import ar_perception.runtime.worker; from ar_perception.registry import resolve; resolve({self.node!r})"
+        )
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+        self.seconds = time.monotonic() - t0
 
 
-def sigkill_after(victim: str, after_s: float) -> tuple[dict[str, Any], Callable[[dict[str, NodeReport]], None]]:
-    """An on_stats callback that SIGKILLs `victim` once, `after_s` after the first stats (~0.5 s into the run)."""
+def sigkill_after(
+    victim: str, node: str, after_s: float
+) -> tuple[dict[str, Any], Callable[[dict[str, NodeReport]], None]]:
+    """An on_stats callback that SIGKILLs `victim` (of node type `node`) once, `after_s` after the first stats
+    (~0.5 s into the run), and times a cold start of its type alongside its restart (state["cold"])."""
     state: dict[str, Any] = {}
 
     def on_stats(reports: dict[str, NodeReport]) -> None:
@@ -57,8 +80,22 @@ def sigkill_after(victim: str, after_s: float) -> tuple[dict[str, Any], Callable
             state["pid"] = reports[victim].pid
             state["kill_ns"] = time.time_ns()
             os.kill(state["pid"], signal.SIGKILL)
+            state["cold"] = ColdStart(node)
 
     return state, on_stats
+
+
+def back_for(log: Path, victim: str, frames: int) -> Callable[[], bool]:
+    """A stop_event for the kill test: true once the sink on c has logged `frames` frames from the restarted
+    victim. It sees c's restart where c's seqs go back to 0, a's where the frame numbers a stamps (and c
+    passes on) go back to 0."""
+
+    def done() -> bool:
+        got = [x["seq"] if victim == "c" else x["meta"]["frame"] for x in lines(log)]
+        back = next((i for i in range(1, len(got)) if got[i] < got[i - 1]), None)
+        return back is not None and len(got) - back >= frames
+
+    return done
 
 
 def kill_graph(tmp_path: Path):
@@ -80,14 +117,18 @@ nodes:
 
 
 @pytest.mark.parametrize("victim", ["c", "a"])
-def test_sigkilled_node_is_back_within_2_s_and_the_others_lose_nothing(tmp_path, victim):
+def test_sigkilled_node_is_back_within_a_cold_start_and_the_others_lose_nothing(tmp_path, victim):
     pytest.importorskip("mcap")
     from ar_perception.recording import RecordingReader
 
-    state, on_stats = sigkill_after(victim, 1.5)
-    r = run_graph(kill_graph(tmp_path), 5.0, on_stats=on_stats)
-    assert "kill_ns" in state
+    state, on_stats = sigkill_after(victim, {"a": "pattern", "c": "invert"}[victim], 1.5)
+    # The run goes on until the victim is back and ~1.5 s of its frames came through (or 60 s, which fails):
+    # however long this machine takes to start a process.
+    back_and_on = back_for(tmp_path / "out.jsonl", victim, int(1.5 * FPS))
+    r = Supervisor(kill_graph(tmp_path), on_stats=on_stats).run(60, stop_event=back_and_on)
+    assert "kill_ns" in state and back_and_on(), r.reason
     kill_ns = state["kill_ns"]
+    state["cold"].join(60)
     assert r.nodes[victim].restarts == 1 and r.nodes[victim].pid != state["pid"]
     assert r.ok and {n: rep.restarts for n, rep in r.nodes.items() if n != victim} == {
         n: 0 for n in r.nodes if n != victim
@@ -99,8 +140,9 @@ def test_sigkilled_node_is_back_within_2_s_and_the_others_lose_nothing(tmp_path,
     seqs = [m.seq for _, m in timed[victim]]
     back = next(i for i in range(1, len(seqs)) if seqs[i] < seqs[i - 1])
     back_s = (timed[victim][back][1].publish_ns - kill_ns) / 1e9
-    assert 0 < back_s < RESTART_BOUND_S
-    assert len(seqs) - back >= FPS  # and it publishes again, at its rate (over 2 s of run are left)
+    cold_s = state["cold"].seconds
+    assert 0 < back_s < max(RESTART_BOUND_S, cold_s + RESTART_OVERHEAD_S), (back_s, cold_s)
+    assert len(seqs) - back >= FPS  # and it publishes again
 
     # Producers that stayed alive lose nothing, and keep their rate through the outage. The rate is
     # counted at the recorder (its log time), over the outage but at least 1 s: at 20 Hz, a shorter
@@ -161,34 +203,30 @@ def test_fifty_start_stop_cycles_leak_no_process_fd_thread_or_temp_file(tmp_path
         shutil.rmtree(private, ignore_errors=True)
 
 
-def test_slow_consumer_on_latest_always_handles_the_newest_frame_and_the_producer_keeps_its_rate(tmp_path):
-    fps, frames, delay_ms = 50, 100, 100
-    period_ms = 1000 / fps
+def test_slow_consumer_on_latest_always_handles_the_newest_frame_and_never_holds_the_producer_back(tmp_path):
+    # Bursts of 5 frames back to back, 2 bursts a second, to a consumer that spends 100 ms on a frame: the
+    # newest frame of a burst is its last one for the whole 0.5 s pause after it, so a consumer on `latest`
+    # must handle it, however late the busy machine delivers or schedules anything (up to the pause). One
+    # that kept the oldest frame, or queued them, would handle other frames instead, or all of them.
+    bursts, burst = 8, 5
+    frames = bursts * burst
     log = tmp_path / "slow.jsonl"
     g = graph(f"""
 nodes:
-  - {{id: cam, node: pattern, params: {{fps: {fps}, frames: {frames}, size: [320, 240]}}}}
-  - {{id: slow, node: sink, params: {{delay_ms: {delay_ms}, log: "{log}"}}, inputs: {{in: cam/image}}}}
+  - id: cam
+    node: "faulty:Fill"
+    params: {{frames: {frames}, burst: {burst}, bursts_per_s: 2, size: [320, 240]}}
+  - {{id: slow, node: sink, params: {{delay_ms: 100, log: "{log}"}}, inputs: {{in: cam/image}}}}
 """)
-    r = run_graph(g, 30)
+    r = run_graph(g, 60)
     assert r.reason == "all sources ended"
     cam = r.nodes["cam"].stats
     assert cam["out"] == {"image": frames} and cam["blocked_s"] == 0  # the producer never waits
-    got = lines(log)
-    handled = [x["seq"] for x in got]
-    assert handled == sorted(handled) and handled[-1] == frames - 1
-    assert r.nodes["slow"].stats["drops"] == {"in": frames - len(got)}
-    # The producer kept its nominal rate: the capture times of the handled frames (seq k is captured at
-    # start + k periods) put 50 Hz between the first and the last.
-    span_s = (got[-1]["capture_ns"] - got[0]["capture_ns"]) / 1e9
-    assert (handled[-1] - handled[0]) / span_s == pytest.approx(fps, rel=0.05)
-    # Each frame was the newest there was when the consumer took it: a newer one would be captured at most
-    # one period later, so the age at handling (the sink stamps recv_ns before its 100 ms of work) stays
-    # under two periods; 20 ms covers scheduling on a loaded 2-core machine. The last frame is the newest
-    # by definition, however old it is when taken.
-    ages_ms = [(x["recv_ns"] - x["capture_ns"]) / 1e6 for x in got if x["seq"] != frames - 1]
-    assert max(ages_ms) < 2 * period_ms + 20, ages_ms
-    assert len(got) <= frames * (period_ms / delay_ms) + 3  # it skipped frames rather than queueing them
+    handled = [x["seq"] for x in lines(log)]
+    assert handled == sorted(handled)
+    assert {k * burst - 1 for k in range(1, bursts + 1)} <= set(handled), handled  # each burst's newest
+    assert len(handled) < frames  # it skipped frames rather than queueing them
+    assert r.nodes["slow"].stats["drops"] == {"in": frames - len(handled)}
 
 
 # The memory a reliable edge may hold, read from the code (graph/spec.py, runtime/transport.py, worker.py):
@@ -207,33 +245,31 @@ def test_reliable_input_under_a_slow_consumer_loses_nothing_and_stays_within_its
     w, h = 1280, 1024
     frame_mib = w * h * 3 / 2**20  # 3.75 MiB
 
-    def run(tag: str, fps: int, frames: int, delay_ms: int) -> tuple[Any, dict[str, float], list[int]]:
-        log = tmp_path / f"{tag}.jsonl"
+    def run(tag: str, frames: int) -> tuple[Any, dict[str, float], list[int]]:
+        log, peaks, gate = tmp_path / f"{tag}.jsonl", tmp_path / f"{tag}.peaks", tmp_path / f"{tag}.gate"
         g = graph(f"""
 nodes:
-  - {{id: cam, node: pattern, params: {{fps: {fps}, frames: {frames}, size: [{w}, {h}]}}}}
+  - {{id: cam, node: "faulty:Fill", params: {{frames: {frames}, size: [{w}, {h}], peak_log: "{peaks}"}}}}
   - id: slow
-    node: sink
-    params: {{delay_ms: {delay_ms}, log: "{log}"}}
+    node: "faulty:Gated"
+    params: {{gate: "{gate}", log: "{log}", peak_log: "{peaks}"}}
     inputs: {{in: {{source: cam/image, queue: {{policy: reliable, size: {size}}}}}}}
 """)
-        peak: dict[str, float] = {}
-
-        def on_stats(reports: dict[str, NodeReport]) -> None:  # VmHWM only grows: the last read is the peak
-            for n, rep in reports.items():
-                peak[n] = max(peak.get(n, 0.0), peak_rss_mib(rep.pid))
-
-        r = run_graph(g, 60, on_stats=on_stats)
+        if frames == 1:
+            gate.touch()  # nothing to wait for
+        r = run_graph(g, 60, on_stats=open_when_blocked(gate, "cam"))
+        # Each process's own high-water mark of resident memory, read as it ends: nothing escapes it.
+        peak = {x["node"]: x["peak_mib"] for x in lines(peaks)}
         return r, peak, [x["seq"] for x in lines(log)]
 
-    # Baseline: the same two processes with nothing piling up (a fast consumer at a paced 20 Hz), long
-    # enough for several samples. It includes the producer's working memory (the pattern's int64 grids and
-    # temporaries, ~30 MiB at this size) and a frame or two in flight.
-    _, base, _ = run("base", 20, 20, 0)
-    # Loaded: the producer runs flat out (~40 frames/s at this size) against a consumer of ~9 frames/s, so
-    # every buffer fills and the producer blocks; then everything drains to the end.
+    # Baseline: the same two processes with one frame, which no buffer can hold back: each one's working
+    # memory with the one frame it makes or handles.
+    _, base, _ = run("base", 1)
+    # Loaded: the producer makes frames in a millisecond each (np.full), as fast as they are taken, and the
+    # consumer takes none until the producer has stood blocked for a second (open_when_blocked): every
+    # buffer on the edge is full, whatever the speed of the machine. Then everything drains to the end.
     frames = 3 * size + 10
-    r, peak, seqs = run("slow", 1000, frames, 100)
+    r, peak, seqs = run("slow", frames)
     assert seqs == list(range(frames))  # nothing lost
     assert r.nodes["slow"].stats["drops"] == {"in": 0}
     assert r.nodes["cam"].stats["blocked_s"] > 0.2  # the buffers were full: the bound was reached

@@ -5,7 +5,7 @@ from ar_perception import Msg
 from ar_perception.errors import NodeError
 from ar_perception.nodes.invert import Invert
 from ar_perception.nodes.pattern import Pattern
-from ar_perception.runtime.harness import run_node, run_source
+from ar_perception.testing import run_node, run_source
 from plugins.brightness import Brightness
 
 

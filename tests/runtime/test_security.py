@@ -11,7 +11,7 @@ import zmq.utils.monitor
 
 from ar_perception.errors import GraphError, NodeError
 from ar_perception.keys import create_keypair, load_public
-from ar_perception.runtime.launch import Supervisor, plan
+from ar_perception.runtime.launch import RunResult, Supervisor, plan
 from ar_perception.runtime.msg import decode
 from ar_perception.runtime.transport import free_tcp_port
 
@@ -81,8 +81,8 @@ def test_a_public_key_where_the_secret_key_belongs_is_refused(keys):
             "nodes:\n  - {id: cam, node: pattern}\n"
         )
     assert e.value.problems == [
-        f"test.yaml: security.secret_key: {keys['a'][0]}: has no secret-key (expected the NAME.key_secret file `arp keys "
-        "create` wrote, got a public key file)"
+        f"test.yaml: security.secret_key: {keys['a'][0]}: has no secret-key "
+        "(expected the NAME.key_secret file `arp keys create` wrote, got a public key file)"
     ]
 
 
@@ -112,7 +112,7 @@ def test_curve_admits_authorised_keys_and_refuses_others(keys):
     port = free_tcp_port("127.0.0.1")
     g = graph(secured(keys, "a", "", port))
     sup = Supervisor(g)
-    result = {}
+    result: dict[str, RunResult] = {}
     t = threading.Thread(target=lambda: result.setdefault("r", sup.run(8)))
     t.start()
     ctx = zmq.Context()
@@ -141,7 +141,7 @@ def test_two_supervisors_over_curve_and_an_unauthorised_one(keys, tmp_path, capl
     log = tmp_path / "b.jsonl"
     body = f"  - {{id: out, node: sink, params: {{log: '{log}'}}, inputs: {{in: cam/image}}}}\n"
     g_a, g_b = graph(secured(keys, "a", body, port)), graph(secured(keys, "b", body, port))
-    res = {}
+    res: dict[str, RunResult] = {}
     t = threading.Thread(target=lambda: res.setdefault("a", Supervisor(g_a, only={"cam"}).run(4)))
     t.start()
     res["b"] = Supervisor(g_b, only={"out"}).run(3)

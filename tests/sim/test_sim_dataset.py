@@ -11,13 +11,13 @@ pytest.importorskip("open3d", reason="the sim needs open3d: pip install 'ar-perc
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def dataset(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("sim") / "ds"
     write_dataset(root, scenes=3, frames=2, seed=9, size=(96, 72), progress=False)
     return root
 
 
-def test_layout_and_meta(dataset) -> None:  # type: ignore[no-untyped-def]
+def test_layout_and_meta(dataset) -> None:
     meta = json.loads((dataset / "meta.json").read_text())
     assert meta["format"] == "arp-sim" and meta["version"] == 1
     assert meta["classes"] == list(CLASS_NAMES)
@@ -33,7 +33,7 @@ def test_layout_and_meta(dataset) -> None:  # type: ignore[no-untyped-def]
     assert {o["class"] for o in scene["objects"]} <= set(CLASS_NAMES)
 
 
-def test_round_trip_matches_the_source(dataset) -> None:  # type: ignore[no-untyped-def]
+def test_round_trip_matches_the_source(dataset) -> None:
     ds = SimDataset(dataset)
     assert len(ds) == 6 and ds.class_names == CLASS_NAMES
     sample = ds[3]  # scene_0001, frame 1
@@ -49,7 +49,7 @@ def test_round_trip_matches_the_source(dataset) -> None:  # type: ignore[no-unty
     assert sample.intrinsics == f.intrinsics
 
 
-def test_splits_and_reader(dataset) -> None:  # type: ignore[no-untyped-def]
+def test_splits_and_reader(dataset) -> None:
     assert {s.scene for s in SimDataset(dataset, "val")} == {"scene_0002"}
     assert len(SimDataset(dataset, "train")) == 4
     assert [(s.scene, s.index) for s in read_dataset(dataset)][:3] == [
@@ -61,7 +61,7 @@ def test_splits_and_reader(dataset) -> None:  # type: ignore[no-untyped-def]
         SimDataset(dataset, "test")
 
 
-def test_writer_refuses_a_non_empty_folder_unless_told(dataset, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_writer_refuses_a_non_empty_folder_unless_told(dataset, tmp_path) -> None:
     with pytest.raises(ArpError, match="is not empty"):
         write_dataset(dataset, scenes=1, frames=1, progress=False)
     root = tmp_path / "again"
@@ -71,7 +71,7 @@ def test_writer_refuses_a_non_empty_folder_unless_told(dataset, tmp_path) -> Non
     assert json.loads((root / "meta.json").read_text())["splits"] == {"train": ["scene_0000"], "val": []}
 
 
-def test_reader_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_reader_errors(tmp_path) -> None:
     with pytest.raises(ArpError, match="no meta.json"):
         SimDataset(tmp_path)
     (tmp_path / "meta.json").write_text('{"format": "other", "version": 3}')
@@ -81,6 +81,6 @@ def test_reader_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
         write_dataset(tmp_path / "x", scenes=0, frames=1)
 
 
-def test_progress_bar(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_progress_bar(tmp_path, capsys) -> None:
     write_dataset(tmp_path / "p", scenes=1, frames=2, size=(32, 24), progress=True)
     assert "sim-dataset" in capsys.readouterr().err

@@ -98,7 +98,7 @@ def test_transform_and_intrinsics_helpers() -> None:
     np.testing.assert_array_equal(intrinsics_matrix(1, 2, 3, 4), [[1, 0, 3], [0, 2, 4], [0, 0, 1]])
 
 
-def test_voxel_downsample_and_ply(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_voxel_downsample_and_ply(tmp_path) -> None:
     import open3d as o3d
 
     f = SimSource(24, size=(160, 120)).frame(0)
@@ -123,6 +123,6 @@ def test_voxel_downsample_and_ply(tmp_path) -> None:  # type: ignore[no-untyped-
         voxel_downsample(pts, 0.0)
     path = tmp_path / "cloud.ply"
     write_ply(path, down, down_cols)
-    back = o3d.io.read_point_cloud(str(path))
+    back = o3d.io.read_point_cloud(path)
     np.testing.assert_allclose(np.asarray(back.points), down, atol=1e-5)
     np.testing.assert_array_equal(np.rint(np.asarray(back.colors) * 255).astype(np.uint8), down_cols)

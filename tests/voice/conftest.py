@@ -42,7 +42,8 @@ def librivox() -> dict[str, tuple[Path, str]]:
 
 @pytest.fixture(scope="session")
 def speak(tmp_path_factory):
-    """speak(text) -> a 16 kHz mono WAV of espeak-ng saying it (cached per text)."""
+    """speak(text, rate=None) -> a mono WAV of espeak-ng saying it (cached per text), at espeak-ng's own rate
+    (22,050 Hz) unless `rate` is given: read its rate from the file."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
     folder = tmp_path_factory.mktemp("speech")

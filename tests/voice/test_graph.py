@@ -3,12 +3,14 @@
 import json
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
 from ar_perception.errors import ArpError
 from ar_perception.graph.load import parse_graph
-from ar_perception.runtime.launch import Supervisor, run_graph
+from ar_perception.runtime.launch import RunResult, Supervisor, run_graph
 from ar_perception.voice import ask_running_graph
 
 pytestmark = pytest.mark.slow
@@ -50,16 +52,20 @@ nodes:
   - id: vqa
     node: vqa
     inputs: {{question: {{source: ask/question, queue: reliable}}, scene: scene/facts}}
-  - {{id: reply, node: ask_reply, params: {{endpoint: "{reply_ep}"}}, inputs: {{answer: {{source: vqa/answer, queue: reliable}}}}}}
+  - id: reply
+    node: ask_reply
+    params: {{endpoint: "{reply_ep}"}}
+    inputs: {{answer: {{source: vqa/answer, queue: reliable}}}}
 """,
         "ask.yaml",
     )
     stop = threading.Event()
-    result = {}
+    result: dict[str, RunResult] = {}
     t = threading.Thread(target=lambda: result.update(r=Supervisor(g).run(90, stop.is_set)))
     t.start()
     try:
-        deadline, final, updates = time.monotonic() + 60, None, []
+        deadline, final = time.monotonic() + 60, None
+        updates: list[Mapping[str, Any]] = []
         while final is None or final["intent"] == "none":  # "none": asked before the first scene arrived
             updates.clear()
             try:

@@ -394,7 +394,12 @@ def test_whisper_always_gets_16k_mono_float32_within_full_scale(speech, speak, m
     loud = 1.9 * y / np.abs(y).max()  # overshoots 1; below the kind's limit of 2
     calls = []
     real = speech.node.transcribe
-    monkeypatch.setattr(speech.node, "transcribe", lambda audio: calls.append(audio) or real(audio))
+
+    def counted(audio):
+        calls.append(audio)
+        return real(audio)
+
+    monkeypatch.setattr(speech.node, "transcribe", counted)
     texts = feed(speech, audio_msgs(np.concatenate([loud, np.zeros(44100, np.float32)]), rate=44100, chunk=4410))
     assert len(texts) == 1 and word_error_rate("where is the red chair", texts[0].meta["text"])[0] <= 1
     for audio in calls:
@@ -456,7 +461,13 @@ def test_the_last_chunk_flushes_the_resampler_and_the_next_stream_starts_clean(s
     assert speech.node._resampler is None and speech.node._in_rate == 16000
     total = []
     real = speech.node._to_16k
-    speech.node._to_16k = lambda m: total.append(len(y := real(m))) or y
+
+    def counted(m):
+        y = real(m)
+        total.append(len(y))
+        return y
+
+    speech.node._to_16k = counted
     try:
         feed(speech, [chunk(np.zeros(n), 44100), chunk(np.zeros(0), 44100, last=True)])
     finally:

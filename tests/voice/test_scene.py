@@ -90,7 +90,7 @@ def test_connected_components():
         r = rng.random((40, 50)) < 0.45
         ours, n = label_components(r)
         ref, n_ref = ndimage.label(r, structure=np.ones((3, 3)))
-        assert n == n_ref and len({(a, b) for a, b in zip(ours.ravel(), ref.ravel())}) == n + 1
+        assert n == n_ref and len({(a, b) for a, b in zip(ours.ravel(), ref.ravel(), strict=True)}) == n + 1
 
 
 def test_simulated_ground_truth_objects_are_found_at_their_distance():

@@ -1,5 +1,7 @@
 """Questions about scene facts: which fact answers which question, and the real SmolLM2-135M answering."""
 
+from itertools import pairwise
+
 import pytest
 
 from ar_perception.errors import ModelError
@@ -65,7 +67,7 @@ def test_real_llm_answers_from_the_fact_and_streams(vqa, facts):
     assert len(out) >= 3 and all(name == "answer" and m.kind == "Answer" for name, m in out)
     assert [m["done"] for m in metas] == [False] * (len(metas) - 1) + [True]
     texts = [m["text"] for m in metas]
-    assert all(b.startswith(a) for a, b in zip(texts, texts[1:]))  # text so far, growing
+    assert all(b.startswith(a) for a, b in pairwise(texts))  # text so far, growing
     final = metas[-1]
     assert "2.3" in final["text"] and "table" in final["text"].lower()
     assert final["question"] == "How far is the table?" and final["question_id"] == "q1"

@@ -1,6 +1,7 @@
 """The wav source node: chunking, resampling to 16 kHz mono, pacing."""
 
 import time
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def test_realtime_paces_chunks_and_stamps_their_end(tmp_path):
     took = (time.time_ns() - t0) / 1e9
     assert len(out) == 5 and 0.45 < took < 1.5
     ends = [(m.capture_ns - t0) / 1e9 for _, m in out]
-    assert all(0.08 < b - a < 0.12 for a, b in zip(ends, ends[1:]))
+    assert all(0.08 < b - a < 0.12 for a, b in pairwise(ends))
 
 
 def test_missing_file_is_a_node_error(tmp_path):

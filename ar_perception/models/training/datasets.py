@@ -36,7 +36,7 @@ import hashlib
 import json
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -129,7 +129,7 @@ class SimFolder:
     """A folder written by `arp sim-dataset` (both tasks)."""
 
     format = "sim"
-    tasks = ("seg", "depth")
+    tasks: tuple[str, ...] = ("seg", "depth")
 
     def __init__(self, root: str | os.PathLike[str], split: Split = None):
         from ar_perception.sim.dataset import SimDataset
@@ -138,7 +138,7 @@ class SimFolder:
         self._ds = SimDataset(self.root, split)
         self.meta: dict[str, Any] = self._ds.meta
         self.classes = list(self._ds.class_names)
-        self.ignore_index = 0  # "background": no surface was hit
+        self.ignore_index: int | None = 0  # "background": no surface was hit
         self._scale = float(self._ds.meta["depth"]["scale"])
         splits: dict[str, list[str]] = self._ds.meta["splits"]
         scenes = sorted(s for k, names in splits.items() if split in (None, k) for s in names)
@@ -224,8 +224,8 @@ class AdeFolder(_PairedFolder):
     """ADE20K-style segmentation folder (layout in the module docstring)."""
 
     format = "ade20k"
-    tasks = ("seg",)
-    SPLITS = {"train": ("training", "train"), "val": ("validation", "val")}
+    tasks: tuple[str, ...] = ("seg",)
+    SPLITS: dict[str, tuple[str, ...]] = {"train": ("training", "train"), "val": ("validation", "val")}
 
     def __init__(self, root: str | os.PathLike[str], split: Split = None):
         self.root, self.split = Path(root), split
@@ -244,7 +244,7 @@ class AdeFolder(_PairedFolder):
         if not pairs:
             raise ArpError(f"{self.root}: no image/annotation pairs found ({split or 'all'} split)")
         self._pairs = pairs
-        self.ignore_index = 0
+        self.ignore_index: int | None = 0
         names = self.root / "classes.txt"
         if names.is_file():
             self.classes = [ln.strip() for ln in names.read_text().splitlines() if ln.strip()]
@@ -270,8 +270,8 @@ class NyuFolder(_PairedFolder):
     """NYU-style depth folder (layout in the module docstring)."""
 
     format = "nyu"
-    tasks = ("depth",)
-    SPLITS = {"train": ("train", "training"), "val": ("test", "val", "validation")}
+    tasks: tuple[str, ...] = ("depth",)
+    SPLITS: dict[str, tuple[str, ...]] = {"train": ("train", "training"), "val": ("test", "val", "validation")}
 
     def __init__(self, root: str | os.PathLike[str], split: Split = None):
         self.root, self.split = Path(root), split
@@ -286,7 +286,7 @@ class NyuFolder(_PairedFolder):
             raise ArpError(f"{self.root}: no rgb/depth pairs found ({split or 'all'} split)")
         self._pairs = pairs
         self.classes: list[str] = []
-        self.ignore_index = None
+        self.ignore_index: int | None = None
 
     def target(self, i: int, task: str) -> np.ndarray:
         _check_task(self, task)
@@ -335,7 +335,11 @@ def detect_format(root: str | os.PathLike[str]) -> str:
 def open_dataset(root: str | os.PathLike[str], split: Split = None, format: str = "auto") -> HeadDataset:
     """The reader for `root` (format detected unless given), on one split or (split=None) all of it."""
     fmt = detect_format(root) if format == "auto" else format
-    readers = {"sim": SimFolder, "ade20k": AdeFolder, "nyu": NyuFolder}
+    readers: dict[str, Callable[[str | os.PathLike[str], Split], HeadDataset]] = {
+        "sim": SimFolder,
+        "ade20k": AdeFolder,
+        "nyu": NyuFolder,
+    }
     if fmt not in readers:
         raise ArpError(f"unknown dataset format {format!r} (expected auto or one of: {', '.join(FORMATS)})")
     if split not in (None, "train", "val"):

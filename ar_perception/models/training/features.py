@@ -23,19 +23,19 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ar_perception.errors import ArpError, ModelError
+from ar_perception.models.onnx import STANDIN
 from ar_perception.models.training.datasets import IGNORE, HeadDataset
 
 __all__ = ["VIEWS", "DEFAULT_ENCODER", "parse_encoder_spec", "encode_frame", "FeatureCache", "feature_cache"]
 
 VIEWS = ("full", "flip")
-DEFAULT_ENCODER = "dinov2-vit-s14"  # the offline stand-in, as in the demo graph without EUPE weights
+DEFAULT_ENCODER = STANDIN.name  # the offline stand-in, as in the demo graph without EUPE weights
 TARGET_FACTOR = 4  # training targets at 4x the patch grid (a 16x16 grid -> 64x64 targets)
 
 
@@ -48,12 +48,12 @@ def parse_encoder_spec(text: str | Mapping[str, Any] | None) -> dict[str, Any]:
     text = text.strip()
     if text.startswith("{"):
         try:
-            spec = json.loads(text)
+            parsed = json.loads(text)
         except json.JSONDecodeError as e:
             raise ModelError(f"encoder spec {text!r} is not valid JSON: {e}") from None
-        if not isinstance(spec, dict) or "model" not in spec:
+        if not isinstance(parsed, dict) or "model" not in parsed:
             raise ModelError(f"encoder spec {text!r} must be a JSON object with a 'model' key")
-        return spec
+        return parsed
     name, *pairs = [p.strip() for p in text.split(",")]
     spec: dict[str, Any] = {"model": name}
     for pair in pairs:
@@ -88,7 +88,7 @@ def encode_frame(encoder: Any, rgb: np.ndarray, view: str = "full") -> tuple[np.
 
 
 def _encoder_key(encoder: Any, spec: Mapping[str, Any]) -> dict[str, Any]:
-    s = dict(asdict(encoder.spec)) if hasattr(encoder, "spec") else dict(spec)
+    s = encoder.spec.model_dump() if hasattr(encoder, "spec") else dict(spec)
     s.pop("threads", None)
     s.pop("fallback", None)
     return {"name": encoder.name, "weights": getattr(encoder, "weights_desc", ""), "spec": s}
@@ -137,7 +137,6 @@ class FeatureCache:
         if self.complete():
             return
         tokens_path, done_path = self.root / "tokens.npy", self.root / "done.npy"
-        todo = range(self.n)
         first = None
         if not tokens_path.is_file():  # learn D from the first sample, then lay out the files
             first = encode_frame(self.encoder, self.ds.image(0), self.view)

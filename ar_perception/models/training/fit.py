@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,18 +32,21 @@ from ar_perception.models.heads import (
     DEPTH_MIN,
     HeadInfo,
     LinearHead,
+    Task,
     depth_bin_centres,
 )
-from ar_perception.models.training.datasets import IGNORE, HeadDataset, open_dataset
+from ar_perception.models.training.datasets import IGNORE, HeadDataset, SimFolder, open_dataset
 from ar_perception.models.training.features import FeatureCache, feature_cache, parse_encoder_spec
 from ar_perception.models.training.metrics import DepthMetrics, SegMetrics
 
 __all__ = ["TrainConfig", "train_head", "evaluate_head", "fit_cached", "build_torch_head"]
 
+BN_MOMENTUM = 0.1  # torch's default for the head's BatchNorm2d running statistics
+
 
 @dataclass
 class TrainConfig:
-    task: str  # "seg" | "depth"
+    task: Task
     data: str  # dataset folder
     encoder: dict[str, Any] = field(default_factory=lambda: parse_encoder_spec(None))
     view: str = "full"
@@ -74,9 +77,10 @@ def build_torch_head(dim: int, out_channels: int):  # -> torch.nn.Module
     class TorchHead(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.bn = torch.nn.BatchNorm2d(dim)
+            self.bn = torch.nn.BatchNorm2d(dim, momentum=BN_MOMENTUM)
             self.conv = torch.nn.Conv2d(dim, out_channels, kernel_size=1)
             torch.nn.init.normal_(self.conv.weight, std=0.01)
+            assert self.conv.bias is not None  # Conv2d has a bias unless told bias=False
             torch.nn.init.zeros_(self.conv.bias)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,7 +88,7 @@ def build_torch_head(dim: int, out_channels: int):  # -> torch.nn.Module
             flat = x.reshape(B * h * w, D)  # BatchNorm2d's statistics are over (B, h, w): the same rows
             bn = self.bn
             flat = F.batch_norm(
-                flat, bn.running_mean, bn.running_var, bn.weight, bn.bias, self.training, bn.momentum, bn.eps
+                flat, bn.running_mean, bn.running_var, bn.weight, bn.bias, self.training, BN_MOMENTUM, bn.eps
             )
             logits = F.linear(flat, self.conv.weight[:, :, 0, 0], self.conv.bias)  # (B*h*w, D) -> (B*h*w, K)
             return logits.reshape(B, h, w, -1).permute(0, 3, 1, 2)  # -> (B, K, h, w)
@@ -182,8 +186,8 @@ def fit_cached(
     def batch(idx: list[int]):
         idx = sorted(idx)
         _, h, w = cache.index[idx[0]]
-        x = np.stack([tokens[cache.index[i, 0] : cache.index[i, 0] + h * w] for i in idx]).astype(np.float32)
-        x = torch.from_numpy(x).reshape(len(idx), h, w, dim)  # (B, h*w, D) -> (B, h, w, D)
+        grids = np.stack([tokens[cache.index[i, 0] : cache.index[i, 0] + h * w] for i in idx]).astype(np.float32)
+        x = torch.from_numpy(grids).reshape(len(idx), h, w, dim)  # (B, h*w, D) -> (B, h, w, D)
         if cls_tokens is not None:
             cls = torch.from_numpy(cls_tokens[idx].astype(np.float32))  # (B, D)
             x = torch.cat([x, cls[:, None, None, :].expand(-1, h, w, -1)], dim=-1)  # -> (B, h, w, 2D)
@@ -209,7 +213,7 @@ def fit_cached(
             for b in [list(rng.permutation(members))]
             for j in range(0, len(b), cfg.batch_size)
         ]
-        rng.shuffle(order)  # type: ignore[arg-type]
+        rng.shuffle(order)
         total = 0.0
         for _, idx in order:
             x, y = batch(idx)
@@ -271,9 +275,9 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
     return ck
 
 
-def _open_split(data: str, split: str, fmt: str) -> HeadDataset | None:
+def _open_split(data: str, split: Literal["train", "val"], fmt: str) -> HeadDataset | None:
     try:
-        ds = open_dataset(data, split, fmt)  # type: ignore[arg-type]
+        ds = open_dataset(data, split, fmt)
     except ArpError:
         if split == "train":
             raise
@@ -295,7 +299,8 @@ def evaluate_head(head: LinearHead, ds: HeadDataset, cache: FeatureCache, progre
             )
         metrics: SegMetrics | DepthMetrics = SegMetrics(classes, ds.ignore_index)
     else:
-        metrics = DepthMetrics(head.info.bins["min"], head.info.bins["max"])  # type: ignore[index]
+        _, dmin, dmax = head.info.depth_bins
+        metrics = DepthMetrics(dmin, dmax)
     for i in tqdm(range(len(ds)), desc=f"eval {head.task}", unit="frame", disable=not progress):
         gt = ds.target(i, head.task)
         cls = cache.cls()[i].astype(np.float32) if head.info.cls_token else None
@@ -369,11 +374,11 @@ def train_head(
         },
         "losses": {"first": round(losses[0], 5), "last": round(losses[-1], 5)} if losses else {},
     }
-    if train.format == "sim":  # which rooms trained it (room i's seed is sim.dataset.scene_seed(seed, i))
-        meta = train.meta  # type: ignore[attr-defined]
+    if isinstance(train, SimFolder):  # which rooms trained it (room i's seed is sim.dataset.scene_seed(seed, i))
+        meta = train.meta
         report["data"]["sim"] = {k: meta[k] for k in ("seed", "scenes", "frames_per_scene", "size", "preset")}
     info = HeadInfo(
-        task=cfg.task,  # type: ignore[arg-type]
+        task=cfg.task,
         encoder=encoder.name,
         dim=dim,
         input_size=[int(ih), int(iw)],
