@@ -153,7 +153,7 @@ def replay(
     end: float | None = typer.Option(None, help="seconds into the recording to stop at"),
     record_: Path | None = typer.Option(None, "--record", help="record the graph's outputs to this .mcap file"),
     record_topics: list[str] = typer.Option([], "--record-topics", help="with --record: topics to record"),
-    restamp: bool = typer.Option(False, help="shift capture times to now (latency since capture is measurable)"),
+    restamp: bool = typer.Option(False, help="shift capture times so that the replay starts now"),
     for_: ForOpt = None,
     set_: SetOpt = None,
     strict: StrictOpt = False,
