@@ -11,19 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ar_perception.commands import fail, run_options
-from ar_perception.commands.run_options import (
-    ForOpt,
-    LogLevel,
-    LogLevelOpt,
-    QuietOpt,
-    RunOptions,
-    SetOpt,
-    StatsOpt,
-    StrictOpt,
-    exit_if_failed,
-    live_table,
-    report,
-)
+from ar_perception.commands.run_options import RunOptions, exit_if_failed, live_table, report, with_run_options
 from ar_perception.errors import ArpError, GraphError
 
 if TYPE_CHECKING:
@@ -59,14 +47,11 @@ def validate(graph: Path = typer.Argument(..., help="graph YAML file")) -> None:
 
 
 @app.command()
+@with_run_options
 def run(
     graph: Path = typer.Argument(..., help="graph YAML file"),
-    for_: ForOpt = None,
-    set_: SetOpt = None,
-    strict: StrictOpt = False,
-    stats: StatsOpt = None,
-    log_level: LogLevelOpt = LogLevel.WARNING,
-    quiet: QuietOpt = False,
+    *,
+    opts: RunOptions,
     only: str | None = typer.Option(
         None,
         help="start only these nodes (comma-separated ids); the others "
@@ -74,8 +59,7 @@ def run(
     ),
 ) -> None:
     """Run a graph: one process per node; stops on Ctrl-C, on --for, or when every source has ended."""
-    opts = RunOptions.of(for_, set_, strict, stats, log_level, quiet)
-    g = _load(graph, list(opts.sets))
+    g = _load(graph, opts.sets)
     selected = {s.strip() for s in only.split(",") if s.strip()} if only else None
     unknown = sorted((selected or set()) - {n.id for n in g.spec.nodes})
     if unknown:

@@ -16,6 +16,7 @@ import numpy as np
 from ar_perception.errors import ArpError, RecordingError
 from ar_perception.runtime.harness import NodeHarness
 from ar_perception.runtime.msg import Msg
+from ar_perception.runtime.publish import output_sets
 
 __all__ = [
     "normalize_words",
@@ -202,8 +203,7 @@ def answer(
         vqa.feed("scene", scene)
     q = question if isinstance(question, Msg) else Msg(kind="Text", meta={"text": question})
     final: dict[str, Any] = {}
-    emitted = vqa.node.on_input("question", q)
-    for out in [emitted] if emitted is None or isinstance(emitted, Mapping) else emitted:
+    for out in output_sets(vqa.node.on_input("question", q)):  # each update as the answer streams
         for _, m in vqa.pub.stamp(out):
             final = dict(m.meta)
             if on_update is not None:

@@ -14,18 +14,7 @@ import typer
 from rich.console import Console
 
 from ar_perception.commands import fail, run_options
-from ar_perception.commands.run_options import (
-    ForOpt,
-    LogLevel,
-    LogLevelOpt,
-    QuietOpt,
-    RunOptions,
-    SetOpt,
-    StatsOpt,
-    StrictOpt,
-    exit_if_failed,
-    report,
-)
+from ar_perception.commands.run_options import RunOptions, exit_if_failed, report, with_run_options
 from ar_perception.errors import ArpError
 
 __all__ = ["register", "summarize"]
@@ -74,19 +63,15 @@ def summarize(result: Any, out: Path) -> list[str]:
     return lines
 
 
+@with_run_options
 def demo(
     out: Path = typer.Option(Path("out"), help="folder for the Rerun file, the PLY and the logs"),
-    for_: ForOpt = None,
-    set_: SetOpt = None,
-    strict: StrictOpt = False,
-    stats: StatsOpt = None,
-    log_level: LogLevelOpt = LogLevel.WARNING,
-    quiet: QuietOpt = False,
+    *,
+    opts: RunOptions,
 ) -> None:
     """The main job: the sample session through encoder, heads, point cloud and the voice loop."""
     from ar_perception.graph.load import load_graph
 
-    opts = RunOptions.of(for_, set_, strict, stats, log_level, quiet)
     console = Console()
     # Paths given relative to where the command was started, before the change of folder below.
     out = out.resolve()
@@ -98,7 +83,7 @@ def demo(
     os.chdir(REPO_ROOT)  # the graph names the sample session relative to the repository
     t0 = time.monotonic()
     try:
-        graph = load_graph(REPO_ROOT / "graphs" / "demo.yaml", list(opts.sets))
+        graph = load_graph(REPO_ROOT / "graphs" / "demo.yaml", opts.sets)
     except ArpError as e:
         fail(e)
     status = "running graphs/demo.yaml (models load first, then the 7 s session plays)"

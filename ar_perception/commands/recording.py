@@ -14,18 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from ar_perception.commands import fail, run_options
-from ar_perception.commands.run_options import (
-    ForOpt,
-    LogLevel,
-    LogLevelOpt,
-    QuietOpt,
-    RunOptions,
-    SetOpt,
-    StatsOpt,
-    StrictOpt,
-    exit_if_failed,
-    report,
-)
+from ar_perception.commands.run_options import RunOptions, exit_if_failed, report, with_run_options
 from ar_perception.errors import ArpError, GraphError
 
 __all__ = ["register", "info_dict"]
@@ -66,10 +55,16 @@ def _run_with_progress(
     return result
 
 
-def _recorder_outcome(result: Any, out: Path, recorder_id: str) -> None:
+def _recorder_id(g: Any) -> str:
+    """The recorder that with_recorder or for_replay added: the graph's last."""
+    return next(n.id for n in reversed(g.spec.nodes) if n.node == "recorder")
+
+
+def _recorder_outcome(g: Any, result: Any, out: Path) -> None:
     """Exit 1, loudly, when the recorder failed; otherwise print what the file holds."""
     from ar_perception.recording.reader import RecordingReader
 
+    recorder_id = _recorder_id(g)
     rep = result.nodes.get(recorder_id)
     errors = [e for e in (rep.errors if rep else []) if "RecordingError" in e or "setup" in e]
     if errors or (rep and rep.exit_code not in (0, None)):
@@ -102,22 +97,19 @@ def _recorder_outcome(result: Any, out: Path, recorder_id: str) -> None:
         )
 
 
+@with_run_options
 def record(
     graph: Path = typer.Argument(..., help="graph YAML file"),
     out: Path = typer.Option(..., "-o", "--out", help="the .mcap file to write"),
     topics: list[str] = typer.Option([], "--topics", help="topics to record (glob patterns; default: all)"),
     compression: str = typer.Option("lz4", help="chunk compression: lz4 (fastest), zstd (smallest) or none"),
-    for_: ForOpt = None,
-    set_: SetOpt = None,
-    strict: StrictOpt = False,
-    stats: StatsOpt = None,
-    log_level: LogLevelOpt = LogLevel.WARNING,
-    quiet: QuietOpt = False,
+    *,
+    opts: RunOptions,
 ) -> None:
     """Run a graph and record its topics (reliable queues: nothing is dropped) to an MCAP file."""
-    from ar_perception.recording.graphs import read_graph_text, with_recorder
+    from ar_perception.graph.load import read_graph_text
+    from ar_perception.recording.graphs import with_recorder
 
-    opts = RunOptions.of(for_, set_, strict, stats, log_level, quiet)
     try:
         if compression not in ("zstd", "lz4", "none"):
             raise GraphError(f"--compression: expected zstd, lz4 or none (got {compression!r})")
@@ -126,24 +118,26 @@ def record(
             str(graph),
             out,
             topics=topics or None,
-            sets=list(opts.sets),
+            sets=opts.sets,
             compression=compression,
         )
     except ArpError as e:
         fail(e)
-    rid = next(n.id for n in reversed(g.spec.nodes) if n.node == "recorder")
+    rid = _recorder_id(g)
     err_console.print(f"recording {len(chosen)} topics: {', '.join(chosen)}", markup=False, highlight=False)
     t0 = time.monotonic()
 
     def update(bar: Progress, task: TaskID, reports: dict[str, Any]) -> None:
         got = sum((reports[rid].stats.get("in") or {}).values()) if reports[rid].stats else 0
-        bar.update(task, completed=min(for_, time.monotonic() - t0) if for_ else None, note=f"{got} messages")
+        elapsed = min(opts.for_s, time.monotonic() - t0) if opts.for_s else None
+        bar.update(task, completed=elapsed, note=f"{got} messages")
 
-    result = _run_with_progress(g, opts, "recording", for_, "", update)
+    result = _run_with_progress(g, opts, "recording", opts.for_s, "", update)
     report(result, opts)
-    _recorder_outcome(result, out, rid)
+    _recorder_outcome(g, result, out)
 
 
+@with_run_options
 def replay(
     file: Path = typer.Argument(..., help="the .mcap recording"),
     graph: Path | None = typer.Option(None, "--graph", help="graph to feed (default: the recorded graph)"),
@@ -154,18 +148,14 @@ def replay(
     record_: Path | None = typer.Option(None, "--record", help="record the graph's outputs to this .mcap file"),
     record_topics: list[str] = typer.Option([], "--record-topics", help="with --record: topics to record"),
     restamp: bool = typer.Option(False, help="shift capture times so that the replay starts now"),
-    for_: ForOpt = None,
-    set_: SetOpt = None,
-    strict: StrictOpt = False,
-    stats: StatsOpt = None,
-    log_level: LogLevelOpt = LogLevel.WARNING,
-    quiet: QuietOpt = False,
+    *,
+    opts: RunOptions,
 ) -> None:
     """Replay a recording into a graph whose source nodes are replaced by the recorded topics."""
-    from ar_perception.recording.graphs import for_replay, read_graph_text
+    from ar_perception.graph.load import read_graph_text
+    from ar_perception.recording.graphs import for_replay
     from ar_perception.recording.reader import RecordingReader
 
-    opts = RunOptions.of(for_, set_, strict, stats, log_level, quiet)
     try:
         if speed < 0:
             raise GraphError(f"--speed: expected 0 (as fast as possible) or a positive factor (got {speed:g})")
@@ -190,7 +180,7 @@ def replay(
             restamp=restamp,
             record=record_,
             record_topics=record_topics or None,
-            sets=list(opts.sets),
+            sets=opts.sets,
         )
     except ArpError as e:
         fail(e)
@@ -224,8 +214,7 @@ def replay(
     result = _run_with_progress(g, opts, "replaying", total, note, update)
     report(result, opts)
     if record_ is not None:
-        rid = next(n.id for n in reversed(g.spec.nodes) if n.node == "recorder")
-        _recorder_outcome(result, record_, rid)
+        _recorder_outcome(g, result, record_)
     exit_if_failed(result)
 
 

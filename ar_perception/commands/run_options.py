@@ -1,18 +1,23 @@
 """The options of every command that runs a graph (`arp run`, `arp record`, `arp replay`, `arp demo`), defined
-once, and what they do: logging, the live table, the per-node table at the end, the statistics JSON and the
-exit status. Ctrl-C is handled once, by `run_graph` (ar_perception.runtime.launch)."""
+once as the fields of RunOptions and put on a command by `@with_run_options`, and what they do: logging, the live
+table, the per-node table at the end, the statistics JSON and the exit status. Ctrl-C is handled once, by
+`run_graph` (ar_perception.runtime.launch)."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import json
 import logging
 import time
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,14 +31,9 @@ if TYPE_CHECKING:
     from ar_perception.runtime.launch import NodeReport, RunResult
 
 __all__ = [
-    "ForOpt",
-    "SetOpt",
-    "StrictOpt",
-    "StatsOpt",
-    "LogLevelOpt",
-    "QuietOpt",
     "LogLevel",
     "RunOptions",
+    "with_run_options",
     "LiveTable",
     "live_table",
     "run",
@@ -44,6 +44,7 @@ __all__ = [
 
 console = Console()
 err_console = Console(stderr=True)
+R = TypeVar("R")
 
 
 class LogLevel(StrEnum):
@@ -53,40 +54,65 @@ class LogLevel(StrEnum):
     ERROR = "ERROR"
 
 
-ForOpt = Annotated[float | None, typer.Option("--for", help="stop after this many seconds")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a parameter: ID.PARAM=VALUE (repeatable)")]
-StrictOpt = Annotated[bool, typer.Option(help="raise on malformed messages instead of dropping them")]
-StatsOpt = Annotated[Path | None, typer.Option(help="write the per-node statistics as JSON here at exit")]
-LogLevelOpt = Annotated[
-    LogLevel,
-    typer.Option(case_sensitive=False, help="log level of the node processes (debug: also a failed setup's traceback)"),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no live table or progress bar while running")]
-
-
 @dataclass(frozen=True)
 class RunOptions:
-    """What the run options of a command were set to."""
+    """What the run options of a command were set to. Each field is one option of every command that runs a
+    graph, declared by its annotation; a new field is a new option on all of them (see `with_run_options`)."""
 
-    for_s: float | None = None
-    sets: tuple[str, ...] = ()
-    strict: bool = False
-    stats: Path | None = None
-    log_level: str = "WARNING"
-    quiet: bool = False
+    for_s: Annotated[float | None, typer.Option("--for", help="stop after this many seconds")] = None
+    sets: Annotated[list[str], typer.Option("--set", help="override a parameter: ID.PARAM=VALUE (repeatable)")] = field(
+        default_factory=list
+    )
+    strict: Annotated[bool, typer.Option(help="raise on malformed messages instead of dropping them")] = False
+    stats: Annotated[Path | None, typer.Option(help="write the per-node statistics as JSON here at exit")] = None
+    log_level: Annotated[
+        LogLevel,
+        typer.Option(
+            case_sensitive=False, help="log level of the node processes (debug: also a failed setup's traceback)"
+        ),
+    ] = LogLevel.WARNING
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no live table or progress bar while running")] = False
 
-    @classmethod
-    def of(
-        cls,
-        for_: float | None,
-        set_: list[str] | None,
-        strict: bool,
-        stats: Path | None,
-        log_level: LogLevel | str,
-        quiet: bool,
-    ) -> RunOptions:
-        level = log_level.value if isinstance(log_level, LogLevel) else str(log_level).upper()
-        return cls(for_, tuple(set_ or ()), strict, stats, level, quiet)
+
+def _option_parameters() -> list[inspect.Parameter]:
+    """RunOptions' fields as the keyword parameters typer reads (each annotation carries its typer.Option)."""
+    hints = typing.get_type_hints(RunOptions, include_extras=True)
+    return [
+        inspect.Parameter(
+            f.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=hints[f.name],
+            default=f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default,
+        )
+        for f in dataclasses.fields(RunOptions)
+    ]
+
+
+def with_run_options(command: Callable[..., R]) -> Callable[..., R]:
+    """Put the run options on a command. The command takes `opts: RunOptions`; typer sees the options in its
+    place instead (so `--help` lists them there), and the command gets them back as one RunOptions."""
+    sig = inspect.signature(command, eval_str=True)
+    options = _option_parameters()
+    names = [p.name for p in options]
+    if "opts" not in sig.parameters:
+        raise TypeError(f"{command.__qualname__}: a command with the run options takes `opts: RunOptions`")
+    if clash := sorted(set(names) & set(sig.parameters)):
+        raise TypeError(f"{command.__qualname__}: parameter(s) {', '.join(clash)} clash with the run options")
+    params = [
+        q.replace(kind=inspect.Parameter.KEYWORD_ONLY)  # typer passes all by keyword: any order is then valid
+        for p in sig.parameters.values()
+        for q in (options if p.name == "opts" else [p])
+    ]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> R:
+        if "opts" not in kwargs:  # from typer: the options one by one
+            kwargs["opts"] = RunOptions(**{n: kwargs.pop(n) for n in names if n in kwargs})
+        return command(**kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params} | {"return": sig.return_annotation}
+    return wrapper
 
 
 def run(

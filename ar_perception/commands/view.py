@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +20,19 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _view_inputs(graph_text: str) -> dict[str, str]:
-    """topic -> input name, from the rerun_view nodes of the recorded graph (empty when there are none)."""
-    import yaml
+    """topic -> input name, from the rerun_view nodes of the recorded graph (empty when there are none, or
+    when the graph does not read as one)."""
+    from ar_perception.graph.load import parse_spec
 
     try:
-        spec = yaml.safe_load(graph_text) if graph_text else None
-    except yaml.YAMLError:
+        nodes = parse_spec(graph_text, "<recorded graph>").nodes if graph_text else []
+    except ArpError:
         return {}
     names: dict[str, str] = {}
-    nodes = spec.get("nodes") if isinstance(spec, Mapping) else None
-    for node in nodes if isinstance(nodes, list) else []:
-        if not isinstance(node, Mapping) or str(node.get("node", "")).rpartition(":")[2] not in (
-            "rerun_view",
-            "RerunView",
-        ):
-            continue
-        inputs = node.get("inputs")
-        for name, src in inputs.items() if isinstance(inputs, Mapping) else ():
-            topic = src.get("source") if isinstance(src, Mapping) else src
-            if isinstance(topic, str):
-                names.setdefault(topic, str(name))
+    for node in nodes:
+        if node.node.rpartition(":")[2] in ("rerun_view", "RerunView"):
+            for name, inp in node.inputs.items():
+                names.setdefault(inp.source, name)
     return names
 
 

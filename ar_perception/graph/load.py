@@ -24,7 +24,16 @@ from ar_perception.kinds import compatible
 from ar_perception.ports import WILDCARD, NodeType
 from ar_perception.registry import NodeRefError, resolve
 
-__all__ = ["Graph", "Wire", "load_graph", "parse_graph", "apply_overrides"]
+__all__ = [
+    "Graph",
+    "Wire",
+    "load_graph",
+    "parse_graph",
+    "parse_spec",
+    "apply_overrides",
+    "read_graph_text",
+    "graph_search_paths",
+]
 
 _ENV_RE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?:,([^}]*))?\}")
 _MAX_VALUES = 100_000  # YAML aliases that repeat each other expand exponentially ("billion laughs")
@@ -533,17 +542,22 @@ def _wire_problems(graph: Graph) -> tuple[list[str], dict[str, set[str]]]:
     return problems, edges
 
 
+def parse_spec(text: str, path: str = "<graph>", sets: list[str] | None = None) -> GraphSpec:
+    """The graph's schema alone: YAML read, ${env:...} substituted, `sets` applied, then validated. Nodes are
+    not resolved (parse_graph does that), so this reads a graph whose nodes are not all available here."""
+    raw = _substitute_env(_read_yaml(text, path), path)
+    apply_overrides(raw, sets or [], path)
+    try:
+        return GraphSpec.model_validate(raw)
+    except ValidationError as e:
+        raise GraphError(_pydantic_lines(e, GraphSpec, raw, path)) from None
+
+
 def parse_graph(
     text: str, path: str = "<graph>", sets: list[str] | None = None, search_paths: list[str] | None = None
 ) -> Graph:
     """Validate graph YAML text; raise GraphError with one line per problem."""
-    raw = _substitute_env(_read_yaml(text, path), path)
-    apply_overrides(raw, sets or [], path)
-    try:
-        spec = GraphSpec.model_validate(raw)
-    except ValidationError as e:
-        raise GraphError(_pydantic_lines(e, GraphSpec, raw, path)) from None
-
+    spec = parse_spec(text, path, sets)
     graph = Graph(spec=spec, path=path, text=text, search_paths=list(search_paths or []))
     problems: list[str] = []
     seen: set[str] = set()
@@ -568,8 +582,8 @@ def parse_graph(
     return graph
 
 
-def load_graph(path: str | os.PathLike[str], sets: list[str] | None = None) -> Graph:
-    """Read and validate a graph file. Plugins resolve against the file's folder and its parent."""
+def read_graph_text(path: str | os.PathLike[str]) -> str:
+    """The text of a graph file; a file that is missing, unreadable or not UTF-8 is a GraphError."""
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -578,12 +592,25 @@ def load_graph(path: str | os.PathLike[str], sets: list[str] | None = None) -> G
     except OSError as e:
         raise GraphError(f"{p}: cannot read graph file: {e}") from None
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise GraphError(
             f"{p}:{line}: not UTF-8 text (expected a UTF-8 YAML file, got byte "
             f"0x{data[e.start]:02x} at offset {e.start})"
         ) from None
-    here = p.resolve().parent
-    return parse_graph(text, str(p), sets, [str(Path.cwd()), str(here), str(here.parent)])
+
+
+def graph_search_paths(path: str | os.PathLike[str] | None) -> list[str]:
+    """Where plugins resolve for a graph file: the current folder, the file's folder and its parent (only the
+    current folder for a graph that is no file, such as one stored in a recording)."""
+    paths = [str(Path.cwd())]
+    if path is not None:
+        here = Path(path).resolve().parent
+        paths += [str(here), str(here.parent)]
+    return paths
+
+
+def load_graph(path: str | os.PathLike[str], sets: list[str] | None = None) -> Graph:
+    """Read and validate a graph file. Plugins resolve against the file's folder and its parent."""
+    return parse_graph(read_graph_text(path), str(Path(path)), sets, graph_search_paths(path))

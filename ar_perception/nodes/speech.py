@@ -177,7 +177,7 @@ class Speech(Node):
         self._start: int | None = None  # utterance start (stream index) while speech is on
         self._silence_from: int | None = None
         self._total = 0
-        self._guess = None
+        self._drop_guess()
 
     # -- audio in ------------------------------------------------------------------------------------
     def _to_16k(self, msg: Msg) -> np.ndarray:
@@ -255,8 +255,8 @@ class Speech(Node):
         there: when the silence lasts to `min_silence_ms`, the result is ready sooner; when speech resumes, it
         is thrown away."""
         p = self.params
-        if not p.speculate or self._start is None or self._silence_from is None:
-            return
+        if not p.speculate or self.stopping or self._start is None or self._silence_from is None:
+            return  # stopping: the utterance can no longer end, so its text would be thrown away
         key = (self._start, self._silence_from)
         pad = round(p.speech_pad_ms * RATE / 1000)
         if (
@@ -264,7 +264,15 @@ class Speech(Node):
             and self._n - self._silence_from >= pad
             and key[1] - key[0] >= p.min_speech_ms * RATE / 1000
         ):
+            self._drop_guess()  # the speech resumed since: that guess is stale
             self._guess = (key, self._pool.submit(self.transcribe, self._clip(*key)))
+
+    def _drop_guess(self) -> None:
+        """Forget the speculative transcription. One still queued never runs, so the pool never works through
+        stale guesses; one running cannot be cut short (CTranslate2 has no way to) and ends on its own."""
+        if self._guess is not None:
+            self._guess[1].cancel()
+            self._guess = None
 
     def _clip(self, start: int, end: int) -> np.ndarray:
         pad = round(self.params.speech_pad_ms * RATE / 1000)
@@ -281,10 +289,11 @@ class Speech(Node):
         p = self.params
         if (end - start) < p.min_speech_ms * RATE / 1000:
             return []
-        guess, self._guess = self._guess, None
-        if guess is not None and guess[0] == (start, end):
-            result = guess[1].result()
+        if self._guess is not None and self._guess[0] == (start, end):
+            guess, self._guess = self._guess[1], None
+            result = guess.result()
         else:
+            self._drop_guess()
             result = self.transcribe(self._clip(start, end))
         if result is None:
             return []
@@ -298,11 +307,24 @@ class Speech(Node):
             "confidence": round(confidence, 3),
             "no_speech_prob": round(no_speech, 3),
         }
-        return [Msg(kind="Text", meta=meta, capture_ns=end_ns)]
+        return [Msg(kind="Text", meta=meta, capture_ns=end_ns, clock_offset_ns=msg.clock_offset_ns)]
 
     def teardown(self) -> None:
+        # An utterance that had ended was transcribed and published in on_input; one still open when the run
+        # stops never ends, so its speculative transcription is dropped, not waited for.
+        start = getattr(self, "_start", None)
+        end = (self._silence_from or self._total) if start is not None else 0
+        if start is not None and end - start >= self.params.min_speech_ms * RATE / 1000:
+            self.log.warning(
+                "node '%s': stopped before the utterance from %.2f s to %.2f s of the audio stream had ended: "
+                "it is not transcribed",
+                self.id,
+                start / RATE,
+                end / RATE,
+            )
         if getattr(self, "_pool", None) is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._drop_guess()
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- whisper --------------------------------------------------------------------------------------
     def transcribe(self, audio: np.ndarray) -> tuple[str, float, float] | None:

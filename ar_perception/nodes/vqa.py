@@ -243,7 +243,8 @@ class Vqa(Node):
     """A question (Text) about the newest scene facts (Text from `scene`) -> a streamed Answer.
 
     Each Answer carries `meta.text` (the answer so far), `done`, `tokens`, `tokens_per_s`, `latency_s` (since
-    the question's capture time: for speech, when the speaker stopped), `first_token_s`, `question`, `intent`.
+    the question's capture time on the graph's clock: for speech, when the speaker stopped; for a replayed
+    question, when it was replayed), `first_token_s` (the same, to the first token), `question`, `intent`.
     A question arriving while another is answered waits (`on_busy: queue`) or cuts it short (`interrupt`).
     """
 
@@ -354,6 +355,8 @@ class Vqa(Node):
         text = (g.prefix or "") if p.grounding == "fact" and g.intent != "open" else ""
         base = {"question": question, "question_id": msg.meta.get("id"), "intent": g.intent, "facts": g.facts}
         t0 = time.monotonic()
+        # the question's capture on the graph's clock: a replayed question was asked when it was replayed
+        asked_ns = msg.capture_ns + msg.clock_offset_ns
         first: float | None = None  # latency of the first token, since the question's capture
         first_at = 0.0
         n = 0
@@ -371,7 +374,7 @@ class Vqa(Node):
                         "done": done,
                         "tokens": n,
                         "tokens_per_s": round(rate, 2),
-                        "latency_s": round((time.time_ns() - msg.capture_ns) / 1e9, 4),
+                        "latency_s": round((time.time_ns() - asked_ns) / 1e9, 4),
                         "first_token_s": None if first is None else round(first, 4),
                         "interrupted": interrupted,
                     },
@@ -401,7 +404,7 @@ class Vqa(Node):
                 if not piece:
                     continue
                 if first is None:
-                    first, first_at = (time.time_ns() - msg.capture_ns) / 1e9, time.monotonic()
+                    first, first_at = (time.time_ns() - asked_ns) / 1e9, time.monotonic()
                 n += 1
                 text += piece
                 yield answer_msg(False)

@@ -1,51 +1,34 @@
 """Graph rewrites for recording and replay: add a recorder on chosen topics; put replay nodes in place of a
-graph's sources. Both work on the graph's YAML and return a validated Graph whose text is what runs."""
+graph's sources. Both transform the validated GraphSpec and return the Graph built from it, whose text (the
+spec as YAML) is what runs and what a recording stores."""
 
 from __future__ import annotations
 
 import fnmatch
 import os
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ar_perception.errors import GraphError, RecordingError
-from ar_perception.graph.load import Graph, apply_overrides, parse_graph
+from ar_perception.errors import RecordingError
+from ar_perception.graph.load import Graph, graph_search_paths, parse_graph, parse_spec
+from ar_perception.graph.spec import GraphSpec, InputSpec, NodeSpec, QueueSpec
 
-__all__ = ["RECORDER_QUEUE", "graph_search_paths", "read_graph_text", "with_recorder", "for_replay", "topics_of"]
+__all__ = ["RECORDER_QUEUE", "with_recorder", "for_replay", "topics_of"]
 
 RECORDER_QUEUE = {"policy": "reliable", "size": 32}  # a deeper buffer absorbs the stall of closing a chunk
 _RECORDER_REFS = ("recorder", "ar_perception.nodes.recorder:Recorder")
 
 
-def graph_search_paths(path: str | os.PathLike[str] | None) -> list[str]:
-    """Where plugins resolve for a graph file (as load_graph does): cwd, the file's folder and its parent."""
-    paths = [str(Path.cwd())]
-    if path is not None:
-        here = Path(path).resolve().parent
-        paths += [str(here), str(here.parent)]
-    return paths
+def _build(spec: GraphSpec, path: str) -> Graph:
+    """The Graph of a transformed spec, checked in full. Its text is the spec as set (defaults left out), so a
+    recording's stored graph reads back to the same spec."""
+    text = yaml.safe_dump(spec.model_dump(exclude_unset=True), sort_keys=False, default_flow_style=None, width=120)
+    return parse_graph(text, path, None, graph_search_paths(path if os.path.exists(path) else None))
 
 
-def read_graph_text(path: str | os.PathLike[str]) -> str:
-    try:
-        return Path(path).read_text()
-    except FileNotFoundError:
-        raise GraphError(f"{path}: no such graph file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise GraphError(f"{path}: cannot read graph file: {e}") from None
-
-
-def _raw(text: str, path: str, sets: list[str] | None) -> dict[str, Any]:
-    parse_graph(text, path, sets, graph_search_paths(path if os.path.exists(path) else None))  # all errors first
-    raw = yaml.safe_load(text)
-    apply_overrides(raw, sets or [], path)
-    return raw
-
-
-def _dump(raw: dict[str, Any]) -> str:
-    return yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=120)
+def _with_nodes(spec: GraphSpec, nodes: list[NodeSpec]) -> GraphSpec:
+    return spec.model_copy(update={"nodes": nodes})
 
 
 def topics_of(graph: Graph, node_ids: list[str] | None = None) -> list[str]:
@@ -53,8 +36,8 @@ def topics_of(graph: Graph, node_ids: list[str] | None = None) -> list[str]:
     return [f"{n}/{o}" for n, outs in graph.outputs.items() if node_ids is None or n in node_ids for o in outs]
 
 
-def _unique_id(raw: dict[str, Any], base: str) -> str:
-    ids = {n.get("id") for n in raw.get("nodes") or []}
+def _unique_id(spec: GraphSpec, base: str) -> str:
+    ids = {n.id for n in spec.nodes}
     if base not in ids:
         return base
     return next(f"{base}_{i}" for i in range(2, 10_000) if f"{base}_{i}" not in ids)
@@ -72,17 +55,15 @@ def _choose(available: list[str], patterns: list[str] | None) -> list[str]:
     return chosen
 
 
-def _add_recorder(raw: dict[str, Any], out: str, topics: list[str], compression: str) -> str:
-    rid = _unique_id(raw, "recorder")
-    raw["nodes"].append(
-        {
-            "id": rid,
-            "node": "recorder",
-            "params": {"file": str(out), "compression": compression},
-            "inputs": {t: {"source": t, "queue": dict(RECORDER_QUEUE)} for t in topics},
-        }
+def _add_recorder(spec: GraphSpec, out: str | os.PathLike[str], topics: list[str], compression: str) -> GraphSpec:
+    queue = QueueSpec.model_validate(RECORDER_QUEUE)
+    recorder = NodeSpec(
+        id=_unique_id(spec, "recorder"),
+        node="recorder",
+        params={"file": str(out), "compression": compression},
+        inputs={t: InputSpec(source=t, queue=queue) for t in topics},
     )
-    return rid
+    return _with_nodes(spec, [*spec.nodes, recorder])
 
 
 def with_recorder(
@@ -95,15 +76,43 @@ def with_recorder(
     compression: str = "lz4",
 ) -> tuple[Graph, list[str]]:
     """The graph plus a recorder of `topics` (glob patterns; default: every topic) with reliable queues."""
-    raw = _raw(text, path, sets)
-    graph = parse_graph(_dump(raw), path, None, graph_search_paths(path))
+    graph = parse_graph(text, path, sets, graph_search_paths(path if os.path.exists(path) else None))
     chosen = _choose(topics_of(graph), topics)
-    _add_recorder(raw, str(out), chosen, compression)
-    return parse_graph(_dump(raw), path, None, graph_search_paths(path)), chosen
+    return _build(_add_recorder(graph.spec, out, chosen, compression), path), chosen
 
 
-def _is_recorder(node: dict[str, Any]) -> bool:
-    return node.get("node") in _RECORDER_REFS
+def _missing_topics(
+    spec: GraphSpec, sources: list[str], recorded: dict[str, str], path: str, file: str | os.PathLike[str]
+) -> list[str]:
+    """One line per input that reads a topic of a replaced source which the recording does not hold."""
+    consumed: dict[str, list[str]] = {}  # topic -> where it is read
+    for i, n in enumerate(spec.nodes):
+        for port, inp in n.inputs.items():
+            if inp.source.split("/")[0] in sources:
+                consumed.setdefault(inp.source, []).append(f"nodes[{i}] ({n.id}).inputs.{port}")
+    problems: list[str] = []
+    for topic, places in consumed.items():
+        if topic not in recorded:
+            node = topic.split("/")[0]
+            of_node = sorted(t for t in recorded if t.startswith(node + "/"))
+            for where in places:
+                problems.append(
+                    f"{path}: {where}: reads '{topic}', which the recording {file} does not hold "
+                    f"(recorded topics of '{node}': {', '.join(of_node) or 'none'}; "
+                    f"all recorded topics: {', '.join(sorted(recorded)) or 'none'})"
+                )
+    return problems
+
+
+def _reliable(n: NodeSpec, made: list[str]) -> NodeSpec:
+    """The node with every input but a timer's on a reliable queue; `made` gets each one changed."""
+    changed = {
+        port: inp.model_copy(update={"queue": QueueSpec.model_validate("reliable")})
+        for port, inp in n.inputs.items()
+        if inp.queue.policy != "reliable" and not inp.source.startswith("timer/")
+    }
+    made += [f"{n.id}.{port}" for port in changed]
+    return n.model_copy(update={"inputs": {**n.inputs, **changed}}) if changed else n
 
 
 def for_replay(
@@ -129,48 +138,26 @@ def for_replay(
     time, and holds the others back by backpressure; runtime/sync.py).
     `record` adds a recorder of the graph's other outputs. Returns the graph and a description of the plan.
     """
-    try:
-        raw = yaml.safe_load(text)  # safe: a recorded graph's python/* tags are refused, never run
-    except yaml.YAMLError:
-        raw = None
-    if not isinstance(raw, dict) or not isinstance(raw.get("nodes"), list):
-        parse_graph(text, path)  # raises the loader's own error
-    apply_overrides(raw, sets or [], path)
-    raw["nodes"] = [n for n in raw["nodes"] if not (isinstance(n, dict) and _is_recorder(n))]
-    nodes = [n for n in raw["nodes"] if isinstance(n, dict)]
-    sources = [n["id"] for n in nodes if not n.get("inputs")]
+    # The schema only: the sources about to be replaced may be nodes this machine cannot run (a camera).
+    spec = parse_spec(text, path, sets)  # safe YAML: a recorded graph's python/* tags are refused, never run
+    kept = _with_nodes(spec, [n for n in spec.nodes if n.node not in _RECORDER_REFS])
+    sources = [n.id for n in kept.nodes if not n.inputs]
     if not sources:
         raise RecordingError(
             f"{path}: the graph has no source node (a node without inputs) to replace with the recording {file}"
         )
-    problems: list[str] = []
-    consumed: dict[str, list[str]] = {}  # topic -> where it is read
-    for i, n in enumerate(raw["nodes"]):
-        for port, spec in (n.get("inputs") or {}).items():
-            src = spec if isinstance(spec, str) else (spec or {}).get("source", "")
-            if src.split("/")[0] in sources:
-                consumed.setdefault(src, []).append(f"nodes[{i}] ({n.get('id')}).inputs.{port}")
-    for topic, places in consumed.items():
-        if topic not in recorded:
-            node = topic.split("/")[0]
-            of_node = sorted(t for t in recorded if t.startswith(node + "/"))
-            for where in places:
-                problems.append(
-                    f"{path}: {where}: reads '{topic}', which the recording {file} does not hold "
-                    f"(recorded topics of '{node}': {', '.join(of_node) or 'none'}; "
-                    f"all recorded topics: {', '.join(sorted(recorded)) or 'none'})"
-                )
+    problems = _missing_topics(kept, sources, recorded, path, file)
     if problems:
         raise RecordingError("\n".join(problems))
     plan: dict[str, Any] = {"replaced": {}, "dropped": []}
-    replaced: list[dict[str, Any]] = []
-    for n in raw["nodes"]:
-        if n.get("id") not in sources:
-            replaced.append(n)
+    nodes: list[NodeSpec] = []
+    for n in kept.nodes:
+        if n.id not in sources:
+            nodes.append(n)
             continue
-        mine = {t.split("/", 1)[1]: t for t in recorded if t.split("/")[0] == n["id"]}
+        mine = {t.split("/", 1)[1]: t for t in recorded if t.split("/")[0] == n.id}
         if not mine:
-            plan["dropped"].append(n["id"])  # nothing recorded and (checked above) nothing reads it
+            plan["dropped"].append(n.id)  # nothing recorded and (checked above) nothing reads it
             continue
         params: dict[str, Any] = {
             "file": str(file),
@@ -182,32 +169,19 @@ def for_replay(
         }
         if end is not None:
             params["end"] = end
-        new = {"id": n["id"], "node": "replay", "params": params}
-        for key in ("transport", "host"):
-            if key in n:
-                new[key] = n[key]
-        replaced.append(new)
-        plan["replaced"][n["id"]] = sorted(mine.values())
-    raw["nodes"] = replaced
+        where = {k: getattr(n, k) for k in ("transport", "host") if k in n.model_fields_set}
+        nodes.append(NodeSpec(id=n.id, node="replay", params=params, **where))
+        plan["replaced"][n.id] = sorted(mine.values())
     if speed == 0:
-        for n in raw["nodes"]:
-            for port, spec in list((n.get("inputs") or {}).items()):
-                spec = {"source": spec} if isinstance(spec, str) else dict(spec)
-                if str(spec["source"]).startswith("timer/"):
-                    continue
-                if (spec.get("queue") or "latest") != "reliable" and not (
-                    isinstance(spec.get("queue"), dict) and spec["queue"].get("policy") == "reliable"
-                ):
-                    spec["queue"] = "reliable"
-                    plan.setdefault("made_reliable", []).append(f"{n['id']}.{port}")
-                n["inputs"][port] = spec
-    search = graph_search_paths(path if os.path.exists(path) else None)
-    graph = parse_graph(_dump(raw), path, None, search)
+        made: list[str] = []
+        nodes = [_reliable(n, made) for n in nodes]
+        if made:
+            plan["made_reliable"] = made
+    replayed = _with_nodes(spec, nodes)
+    graph = _build(replayed, path)
     if record is not None:
         others = [n for n in graph.outputs if n not in plan["replaced"]]
-        available = topics_of(graph, others) or topics_of(graph)
-        chosen = _choose(available, record_topics)
-        _add_recorder(raw, str(record), chosen, "lz4")
+        chosen = _choose(topics_of(graph, others) or topics_of(graph), record_topics)
         plan["recorded"] = chosen
-        graph = parse_graph(_dump(raw), path, None, search)
+        graph = _build(_add_recorder(replayed, record, chosen, "lz4"), path)
     return graph, plan

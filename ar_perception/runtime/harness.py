@@ -11,8 +11,8 @@ from ar_perception.errors import NodeError
 from ar_perception.graph.spec import SyncSpec
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Node
+from ar_perception.runtime.publish import Publisher, check_input
 from ar_perception.runtime.sync import Synchronizer
-from ar_perception.runtime.worker import Publisher, check_input
 
 __all__ = ["run_node", "run_source", "NodeHarness"]
 
@@ -62,13 +62,13 @@ class NodeHarness(Generic[N]):
             self.dropped[name] = self.dropped.get(name, 0) + 1
             return []
         if self.sync is not None:
-            return [o for g in self.sync.push(name, msg) for o in self._stamp_all(self.node.on_sync(g))]
-        return self._stamp_all(self.node.on_input(name, msg))
-
-    def _stamp_all(self, emitted: Any) -> list[tuple[str, Msg]]:
-        if emitted is None or hasattr(emitted, "items"):
-            return self.pub.stamp(emitted)
-        return [o for out in emitted for o in self.pub.stamp(out)]
+            out = []
+            for g in self.sync.push(name, msg):
+                self.pub.clock_offset_ns = max(g.values(), key=lambda m: m.capture_ns).clock_offset_ns
+                out.extend(self.pub.stamp_all(self.node.on_sync(g)))
+            return out
+        self.pub.clock_offset_ns = msg.clock_offset_ns
+        return self.pub.stamp_all(self.node.on_input(name, msg))
 
     def close(self) -> None:
         self.node.teardown()

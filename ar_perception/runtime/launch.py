@@ -7,7 +7,6 @@ at the end stops what still runs: a stop message, then SIGTERM, then SIGKILL.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -27,6 +26,7 @@ from ar_perception.errors import NodeError
 from ar_perception.graph.load import Graph
 from ar_perception.graph.spec import TIMER_RE
 from ar_perception.keys import endpoint_host
+from ar_perception.runtime import protocol as pr
 from ar_perception.runtime import transport as tp
 
 __all__ = ["RunResult", "NodeReport", "Supervisor", "run_graph"]
@@ -88,62 +88,59 @@ def _endpoints(transport: str, host: str, run_dir: str, port: int | None) -> Cal
     return endpoint
 
 
-def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict[str, dict[str, Any]], str, str]:
+def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict[str, pr.WorkerConfig], str, str]:
     """Per-node worker configurations plus the supervisor's control and report endpoints."""
     g = graph.spec
     # The control and report sockets stay on this machine: a supervisor only manages its own processes.
     ctl_ep = _endpoint("ipc", g.host, run_dir, "ctl")
     up_ep = _endpoint("ipc", g.host, run_dir, "up")
-    pubs: dict[tuple[str, str], str] = {}
-    cfgs: dict[str, dict[str, Any]] = {}
+    outputs: dict[str, dict[str, pr.OutputPlan]] = {}
+    reliable_ep: dict[tuple[str, str], str] = {}  # (consumer, input) -> the PUSH endpoint it connects to
     for i, n in enumerate(g.nodes):
         transport, host = n.transport or g.transport, n.host or g.host
         kinds_out = graph.output_kinds.get(n.id) or graph.classes[n.id].output_kinds()
-        outs = {}
         endpoint = _endpoints(transport, host, run_dir, n.port)
+        outputs[n.id] = {}
         for j, o in enumerate(graph.outputs[n.id]):
-            pubs[(n.id, o)] = endpoint(f"o{i}.{j}")
             wires = graph.consumers(n.id, o)
             reliable = [w for w in wires if graph.node(w.dst_node).inputs[w.dst_input].queue.policy == "reliable"]
-            outs[o] = {
-                "kind": kinds_out[o],
-                "pub": pubs[(n.id, o)],
-                "subscribers": len(wires) - len(reliable),
-                "reliable": [endpoint(f"r{i}.{j}.{k}") for k in range(len(reliable))],
-                "reliable_bound": max([graph.node(w.dst_node).inputs[w.dst_input].queue.size for w in reliable] or [1]),
-                "_reliable_for": [(w.dst_node, w.dst_input) for w in reliable],
-            }
-        cfgs[n.id] = {
-            "node_id": n.id,
-            "ref": n.node,
-            "params": graph.params[n.id].model_dump(mode="json"),
-            "search_paths": graph.search_paths,
-            "strict": strict,
-            "on_error": n.on_error,
-            "outputs": outs,
-            "inputs": {},
-            "sync": n.sync.model_dump() if n.sync else None,
-            "ctl": ctl_ep,
-            "up": up_ep,
-            "log_level": log_level,
-            "graph_text": graph.text,
-            "security": g.security.model_dump() if g.security else None,
-            "max_message_bytes": int(g.max_message_mb * 2**20),
-        }
+            pushes = [endpoint(f"r{i}.{j}.{k}") for k in range(len(reliable))]
+            reliable_ep.update({(w.dst_node, w.dst_input): ep for w, ep in zip(reliable, pushes, strict=True)})
+            outputs[n.id][o] = pr.OutputPlan(
+                kind=kinds_out[o],
+                pub=endpoint(f"o{i}.{j}"),
+                subscribers=len(wires) - len(reliable),
+                reliable=pushes,
+                reliable_to=[w.dst_node for w in reliable],
+                reliable_bound=max([graph.node(w.dst_node).inputs[w.dst_input].queue.size for w in reliable] or [1]),
+            )
+    cfgs: dict[str, pr.WorkerConfig] = {}
     for n in g.nodes:
+        inputs = {}
         for port, inp in n.inputs.items():
-            entry: dict[str, Any] = {"source": inp.source, "queue": inp.queue.model_dump()}
+            connect = None  # a timer has no socket
             if not TIMER_RE.match(inp.source):
                 src, _, out = inp.source.partition("/")
-                o = cfgs[src]["outputs"][out]
-                if inp.queue.policy == "reliable":
-                    entry["endpoint"] = o["reliable"][o["_reliable_for"].index((n.id, port))]
-                else:
-                    entry["endpoint"] = o["pub"]
-            cfgs[n.id]["inputs"][port] = entry
-    for c in cfgs.values():
-        for o in c["outputs"].values():
-            o.pop("_reliable_for")
+                on_push = inp.queue.policy == "reliable"
+                connect = reliable_ep[(n.id, port)] if on_push else outputs[src][out].pub
+            inputs[port] = pr.InputPlan(source=inp.source, queue=inp.queue, endpoint=connect)
+        cfgs[n.id] = pr.WorkerConfig(
+            node_id=n.id,
+            ref=n.node,
+            params=graph.params[n.id].model_dump(mode="json"),
+            search_paths=graph.search_paths,
+            strict=strict,
+            on_error=n.on_error,
+            inputs=inputs,
+            outputs=outputs[n.id],
+            sync=n.sync,
+            ctl=ctl_ep,
+            up=up_ep,
+            log_level=log_level,
+            graph_text=graph.text,
+            security=g.security,
+            max_message_bytes=int(g.max_message_mb * 2**20),
+        )
     return cfgs, ctl_ep, up_ep
 
 
@@ -200,9 +197,9 @@ class Supervisor:
         if sec is None:
             return
         for nid in sorted(self.local):
-            for port, i in self.cfgs[nid]["inputs"].items():
-                src = i["source"].split("/")[0]
-                ep = i.get("endpoint", "")
+            for port, i in self.cfgs[nid].inputs.items():
+                src = i.source.split("/")[0]
+                ep = i.endpoint or ""
                 host = endpoint_host(ep)
                 if ep.startswith("tcp://") and src not in self.local and host not in sec.server_keys:
                     shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -217,7 +214,7 @@ class Supervisor:
         self.setup_errors.pop(node_id, None)
         path = os.path.join(self.run_dir, f"{node_id}.json")
         with open(path, "w") as f:
-            json.dump(self.cfgs[node_id], f)
+            f.write(self.cfgs[node_id].model_dump_json())
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([*self.graph.search_paths, env.get("PYTHONPATH", "")])
         # Idle OpenMP threads that spin steal the cores the other node processes need.
@@ -232,8 +229,8 @@ class Supervisor:
         self.reaper.stdin.write(f"pid {p.pid}\n")
         self.reaper.stdin.flush()
 
-    def broadcast(self, kind: str, **fields: Any) -> None:
-        self.ctl.send_json({"type": kind, **fields})
+    def broadcast(self, msg: pr.ControlMsg) -> None:
+        pr.send(self.ctl, msg)
 
     def pump(self, timeout_ms: int) -> None:
         """Read reports from the nodes for up to timeout_ms."""
@@ -241,29 +238,30 @@ class Supervisor:
             return
         while True:
             try:
-                m = tp.recv_object(self.up, zmq.NOBLOCK)
+                m = pr.recv_report(self.up, zmq.NOBLOCK)
             except zmq.Again:
                 return
-            r = self.reports.get(m.get("node", ""))
+            r = self.reports.get(m.node)
             if r is None:
                 continue
-            if m["type"] == "ready":
+            if isinstance(m, pr.Ready):
                 self.ready.add(r.id)
-            elif m["type"] == "started":
+            elif isinstance(m, pr.Started):
                 self.started.add(r.id)
                 r.started = True
                 self.beat[r.id] = time.monotonic()
-            elif m["type"] == "eos":
-                self.eos_acks.add((m["from"], r.id, m["input"]))
-            elif m["type"] == "eos_sent":
+            elif isinstance(m, pr.EosAck):
+                self.eos_acks.add((m.producer, r.id, m.input))
+            elif isinstance(m, pr.EosSent):
                 self.eos_sent.setdefault(r.id, time.monotonic())
-            elif m["type"] == "stats":
-                r.stats = m["stats"]
+            elif isinstance(m, pr.StatsReport):
+                r.stats = m.stats
                 self.beat[r.id] = time.monotonic()
-            elif m["type"] in ("setup_error", "handler_error"):
-                r.errors.append(f"{m['type'].split('_')[0]}: {m['error']}")
-                if m["type"] == "setup_error":
-                    self.setup_errors[r.id] = m["error"]
+            elif isinstance(m, pr.SetupError):
+                r.errors.append(f"setup: {m.error}")
+                self.setup_errors[r.id] = m.error
+            elif isinstance(m, pr.HandlerError):
+                r.errors.append(f"handler: {m.error}")
 
     def reap(self) -> list[str]:
         """Collect exited processes, restart failed ones under their policy; return newly finished ids."""
@@ -291,7 +289,7 @@ class Supervisor:
                     log.error("node '%s' exited with code %s%s", nid, code, after)
             self.finished.add(nid)
             done.append(nid)
-            self.broadcast("ended", node=nid, clean=code == 0)
+            self.broadcast(pr.Ended(node=nid, clean=code == 0))
         return done
 
     def check_health(self) -> None:
@@ -381,10 +379,10 @@ class Supervisor:
                 # (Re)send start until each ready node confirms: a SUB may still be joining.
                 waiting = sorted(self.ready - self.started - self.finished)
                 if waiting:
-                    self.broadcast("start", nodes=waiting)
+                    self.broadcast(pr.Start(nodes=waiting))
                 self.pump(20 if waiting else 50)
                 if released := self.releasable():
-                    self.broadcast("release", nodes=released)
+                    self.broadcast(pr.Release(nodes=released))
                 self.check_health()
                 self.reap()
                 if self.finished == self.local:
@@ -425,7 +423,7 @@ class Supervisor:
         while any(p.poll() is None for p in self.procs.values()) and time.monotonic() < deadline:
             if time.monotonic() - sent >= STOP_RESEND_S:  # again, for a node whose control socket was still joining
                 sent = time.monotonic()
-                self.broadcast("stop")
+                self.broadcast(pr.Stop())
             self.pump(50)
             if unstarted and time.monotonic() - asked >= UNSTARTED_STOP_S:
                 for nid in sorted(unstarted):

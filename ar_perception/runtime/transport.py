@@ -11,7 +11,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import zmq
 
@@ -27,7 +26,6 @@ __all__ = [
     "wait_subscribers",
     "free_tcp_port",
     "send_frames",
-    "recv_object",
     "Gatekeeper",
 ]
 
@@ -152,14 +150,6 @@ def drain_subscriptions(sock: zmq.Socket) -> None:
 
 def send_frames(sock: zmq.Socket, frames: list, flags: int = 0) -> None:
     sock.send_multipart(frames, flags=flags, copy=False)
-
-
-def recv_object(sock: zmq.Socket, flags: int = 0) -> dict[str, Any]:
-    """One message of the runtime's own control and report channels (supervisor <-> workers): a JSON object."""
-    m = sock.recv_json(flags)
-    if not isinstance(m, dict):
-        raise TransportError(f"a control or report message must be a JSON object, got {m!r}")
-    return m
 
 
 def free_tcp_port(host: str) -> int:

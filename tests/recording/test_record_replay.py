@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from ar_perception.cli import app
 from ar_perception.errors import GraphError, RecordingError
 from ar_perception.graph.load import parse_graph
+from ar_perception.graph.spec import QueueSpec
 from ar_perception.nodes.replay import Replay
 from ar_perception.recording import RecordingReader
 from ar_perception.recording.graphs import for_replay, with_recorder
@@ -203,6 +204,32 @@ def test_replay_checks_recorded_kinds_against_the_graph(sample):
         r"gives Depth, but 'image' takes Image",
     ):
         for_replay(text, "camera.yaml", sample, recorded)
+
+
+# A tcp source, a reliable queue of its own size, a timer, and the recorder of the run that made the recording.
+REPLACED_GRAPH = """
+nodes:
+  - {id: cam, node: sim, transport: tcp, host: 127.0.0.1, params: {fps: 5, size: [320, 240]}}
+  - {id: inv, node: invert, inputs: {image: {source: cam/image, queue: {policy: reliable, size: 4}}}}
+  - {id: out, node: sink, inputs: {in: inv/image}}
+  - {id: tick, node: sink, inputs: {in: timer/hz/2}}
+  - {id: rec, node: recorder, params: {file: old.mcap}, inputs: {x: {source: inv/image, queue: reliable}}}
+"""
+
+
+def test_replay_rewrites_the_validated_graph_and_stores_what_runs(sample, tmp_path):
+    recorded = {t: i.kind for t, i in RecordingReader(sample).topics.items()}
+    g, plan = for_replay(REPLACED_GRAPH, "g.yaml", sample, recorded, speed=0, record=tmp_path / "out.mcap")
+    assert plan["replaced"] == {"cam": ["cam/camera", "cam/depth_gt", "cam/image", "cam/instances_gt", "cam/labels_gt"]}
+    assert plan["made_reliable"] == ["out.in"] and plan["recorded"] == ["inv/image"]
+    cam = g.node("cam")
+    assert (cam.node, cam.transport, cam.host, cam.params["speed"]) == ("replay", "tcp", "127.0.0.1", 0)
+    assert g.node("inv").inputs["image"].queue == QueueSpec(policy="reliable", size=4)  # already reliable: kept
+    assert g.node("out").inputs["in"].queue == QueueSpec.model_validate("reliable")
+    assert g.node("tick").inputs["in"].queue.policy == "latest"  # a timer is never waited for
+    assert [n.id for n in g.spec.nodes] == ["cam", "inv", "out", "tick", "recorder"]  # the old recorder is gone
+    assert g.node("recorder").params["file"] == str(tmp_path / "out.mcap")
+    assert parse_graph(g.text, "again.yaml").spec == g.spec  # the text a recording stores reads back the same
 
 
 def test_replay_node_in_a_graph_checks_its_file_at_load_time(sample, tmp_path):

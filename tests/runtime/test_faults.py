@@ -280,3 +280,21 @@ nodes:
         grew = peak[n] - base[n]
         assert grew <= bound[n] * frame_mib + slack_mib, (n, peak, base, bound)
     assert peak["slow"] - base["slow"] >= size * frame_mib  # the consumer did hold a full queue
+
+
+def test_a_producer_stops_waiting_for_a_reliable_consumer_that_has_exited(tmp_path):
+    # The consumer dies on its first message (strict mode: a handler error stops the node), with a queue of
+    # one: forty frames of 0.9 MB cannot fit in what the edge buffers, so the producer would wait on the
+    # dead consumer until the time limit. It must see the consumer's end, say so, and finish its frames.
+    g = graph(f"""
+nodes:
+  - {{id: cam, node: "faulty:Fill", params: {{frames: 40, size: [640, 480]}}}}
+  - id: dead
+    node: "faulty:CrashOnce"
+    params: {{marker: "{tmp_path / "crashed"}"}}
+    inputs: {{in: {{source: cam/image, queue: {{policy: reliable, size: 1}}}}}}
+""")
+    r = run_graph(g, 60, strict=True)
+    assert r.reason == "all sources ended", r.reason
+    assert r.nodes["dead"].exit_code not in (0, None) and r.nodes["cam"].exit_code == 0
+    assert r.nodes["cam"].stats["out"] == {"image": 40}

@@ -52,17 +52,17 @@ nodes:
     try:
         assert stat.S_IMODE(os.stat(sup.run_dir).st_mode) == 0o700
         eps = [
-            sup.cfgs["cam"]["outputs"]["image"]["pub"],
-            *sup.cfgs["cam"]["outputs"]["image"]["reliable"],
-            sup.cfgs["cam"]["ctl"],
-            sup.cfgs["cam"]["up"],
+            sup.cfgs["cam"].outputs["image"].pub,
+            *sup.cfgs["cam"].outputs["image"].reliable,
+            sup.cfgs["cam"].ctl,
+            sup.cfgs["cam"].up,
         ]
         assert all(e.startswith(f"ipc://{sup.run_dir}/") for e in eps), eps
     finally:
         sup.run(10)
     assert not os.path.exists(sup.run_dir)
     tcp, _, _ = plan(graph("transport: tcp\nnodes:\n  - {id: cam, node: pattern}\n"), str(tmp_path), False, "INFO")
-    assert tcp["cam"]["outputs"]["image"]["pub"].startswith("tcp://127.0.0.1:")
+    assert tcp["cam"].outputs["image"].pub.startswith("tcp://127.0.0.1:")
 
 
 def test_tcp_beyond_this_machine_needs_curve_keys():

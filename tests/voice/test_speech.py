@@ -1,11 +1,14 @@
 """The speech node with the real Whisper tiny.en and silero VAD: real human speech, silence, noise."""
 
+import threading
+
 import numpy as np
 import pytest
 
 from ar_perception.audio import read_wav, resample
 from ar_perception.errors import ModelError
-from ar_perception.nodes.speech import resolve_whisper
+from ar_perception.nodes.speech import RATE, WINDOW, Speech, resolve_whisper
+from ar_perception.runtime.harness import NodeHarness
 from ar_perception.voice import transcribe, word_error_rate
 
 from .conftest import audio_msgs
@@ -134,3 +137,70 @@ def test_transcription_starts_before_the_silence_has_lasted(speech, speak, monke
     finally:
         speech.node.params.speculate = True
     assert len(calls) == 1 and texts[0].meta["text"] == "Is there a person?"
+
+
+def voice(speak, text: str) -> np.ndarray:
+    """What espeak-ng says, at 16 kHz, cut to where the voice is: the silence after it is the test's to add."""
+    x, _ = read_wav(speak(text, rate=RATE))
+    loud = np.flatnonzero(np.abs(x[:, 0]) > 0.02)
+    return x[loud[0] : loud[-1] + 1, 0]
+
+
+def feed_until(h, signal, done) -> bool:
+    """Feed `signal` one VAD window at a time, no utterance ending, until done(); whether it came."""
+    for m in audio_msgs(signal, chunk=WINDOW, last=False):
+        assert h.feed("audio", m) == []
+        if done():
+            return True
+    return False
+
+
+def held(h) -> threading.Event:
+    """Keep the node's transcription pool busy until the returned event is set (or a minute, should a test
+    fail): every speculative transcription then waits in the queue, whatever the machine's speed."""
+    release = threading.Event()
+    h.node._pool.submit(release.wait, 60)
+    return release
+
+
+def test_a_stale_guess_never_runs(speech, speak):
+    silence = np.zeros(2 * RATE, np.float32)  # longer than needed: each wait below ends at its event
+    release = held(speech)
+    try:
+        assert feed_until(speech, np.concatenate([voice(speak, "turn left"), silence]), lambda: speech.node._guess)
+        key, first = speech.node._guess
+        # the speaker goes on before the silence lasted: that guess is stale, and waits in the queue no more
+        b = voice(speak, "at the door")
+        assert feed_until(speech, np.concatenate([b, silence]), lambda: speech.node._guess[0] != key)
+        second = speech.node._guess[1]
+        assert first.cancelled() and not second.cancelled()
+    finally:
+        release.set()
+    texts = feed(speech, audio_msgs(silence))  # the utterance ends with the stream, from the second guess
+    assert len(texts) == 1 and texts[0].meta["text"] == second.result()[0]
+
+
+def test_a_stop_mid_utterance_drops_its_guess_without_waiting(speak, caplog):
+    h = NodeHarness(Speech, {"warmup": False}, node_id="stt")
+    release = held(h)
+    try:
+        silence = np.zeros(2 * RATE, np.float32)
+        assert feed_until(h, np.concatenate([voice(speak, "turn left"), silence]), lambda: h.node._guess)
+        key, guess = h.node._guess
+        h.node.stopping = True  # the graph stops: nothing starts a transcription whose text would be thrown away
+        pad = round(h.node.params.speech_pad_ms * RATE / 1000)
+        b = voice(speak, "at the door")
+        assert feed_until(
+            h,
+            np.concatenate([b, silence]),
+            lambda: h.node._silence_from not in (None, key[1]) and h.node._n - h.node._silence_from >= pad,
+        )
+        assert h.node._guess == (key, guess)  # a new guess would have started by now
+        # the teardown does not wait for what the pool is busy with: it returns while the pool is still held
+        t = threading.Thread(target=h.close)
+        t.start()
+        t.join(30)  # only a guard against a hang: the teardown waits for nothing
+        assert not t.is_alive() and guess.cancelled()
+    finally:
+        release.set()
+    assert f"node 'stt': stopped before the utterance from {h.node._start / RATE:.2f} s to " in caplog.text

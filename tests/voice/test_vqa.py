@@ -1,5 +1,6 @@
 """Questions about scene facts: which fact answers which question, and the real SmolLM2-135M answering."""
 
+import time
 from itertools import pairwise
 
 import pytest
@@ -73,6 +74,20 @@ def test_real_llm_answers_from_the_fact_and_streams(vqa, facts):
     assert final["question"] == "How far is the table?" and final["question_id"] == "q1"
     assert final["tokens"] >= 2 and final["tokens_per_s"] > 0 and 0 < final["first_token_s"] <= final["latency_s"]
     assert [m["latency_s"] for m in metas] == sorted(m["latency_s"] for m in metas)
+
+
+def test_a_replayed_question_is_timed_from_its_replay(vqa, facts):
+    # recorded an hour ago, replayed now: the latency counts from the replay, not from the recording
+    vqa.feed("scene", facts)
+    hour = 3600 * 10**9
+    asked = time.time_ns()
+    out = vqa.feed(
+        "question", Msg(kind="Text", meta={"text": "Is there a lamp?"}, capture_ns=asked - hour, clock_offset_ns=hour)
+    )
+    waited = (time.time_ns() - asked) / 1e9  # the test's own clock brackets every figure the node measured
+    final = out[-1][1].meta
+    assert final["done"] and out[-1][1].clock_offset_ns == hour
+    assert 0 < final["first_token_s"] <= final["latency_s"] <= waited + 1e-4  # 1e-4: the figures are rounded
 
 
 def test_temperature_zero_gives_the_same_answer_twice(vqa, facts):
