@@ -16,12 +16,13 @@ Usage: python benchmarks/faults.py [--json] [--quick] [--kills N] [--cycles N]
 3. Start/stop cycles of pattern -> invert -> sink with run_graph in this process, alternately ending by
    themselves (5 frames) and stopped after 0.3 s: open file descriptors, threads, child processes and temp
    files (a private TMPDIR) after one warm-up run and after the cycles.
-4. A reliable edge under a slow consumer, 1280x1024 RGB frames (3.75 MiB): the producer flat out, the
-   consumer a sink sleeping 100 ms per frame. Peak RSS = the kernel's VmHWM of each process, against a
-   baseline run of the same two processes with nothing piling up (20 Hz, no sleep); the growth in frames is
-   compared with the bound read from the code (tests/runtime/test_faults.py): producer size + 2, consumer
-   2 x size + 2. "In flight" = frames the producer had sent beyond those the consumer had taken when it
-   blocked (consumer asleep 3 s per frame, run stopped after 2.5 s).
+4. A reliable edge under a slow consumer, 1280x1024 RGB frames (3.75 MiB), the condition forced as in the
+   test (tests/runtime/test_faults.py), whatever the machine's speed: a producer whose frames cost a
+   millisecond (tests/runtime/faulty.py:Fill) and a consumer that takes nothing until the producer has stood
+   blocked for a second (Gated), then drains. Peak RSS = the kernel's VmHWM of each process as it ends,
+   against a baseline run of the same two processes with one frame; the growth in frames is compared with
+   the bound read from the code: producer size + 2, consumer 2 x size + 2. "In flight" = frames the producer
+   had sent beyond those the consumer had taken, in a run stopped once the producer was blocked.
 
 Every figure is a median over rounds, with the worst round beside it where it matters.
 """
@@ -219,42 +220,40 @@ def cycles(n: int) -> dict[str, Any]:
 
 
 # -- 4. a reliable edge under a slow consumer -----------------------------------------------------------
-def _vm_hwm_mib(pid: int | None) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:")) / 1024
-    except (OSError, StopIteration, TypeError):
-        return 0.0
+def _edge_run(size: int, frames: int, tmp: Path, tag: str, stop_when_blocked: bool = False) -> tuple[Any, dict, list]:
+    """One run of a reliable edge: `Fill` (a frame costs a millisecond: the producer is never the bottleneck)
+    into `Gated` (takes nothing until the producer has stood blocked for a second, then drains), the condition
+    forced whatever the machine's speed, as in the test (tests/runtime/test_faults.py). Peaks are each
+    process's own VmHWM, written as it ends. With `stop_when_blocked` the run stops once the producer is
+    blocked, with the consumer still holding everything back."""
+    from ar_perception.runtime.launch import Supervisor
+    from tests.runtime.faulty import open_when_blocked
 
-
-def _edge_run(size: int, fps: int, frames: int, delay_ms: int, duration: float = 120) -> tuple[Any, dict, list]:
-    from ar_perception.runtime.launch import run_graph
-
-    with tempfile.TemporaryDirectory(prefix="faults-bench-") as tmp:
-        g = parse(f"""
+    log, peaks, gate = tmp / f"{tag}.jsonl", tmp / f"{tag}.peaks", tmp / f"{tag}.gate"
+    g = parse(f"""
 nodes:
-  - {{id: cam, node: pattern, params: {{fps: {fps}, frames: {frames}, size: [{W}, {H}]}}}}
+  - {{id: cam, node: "tests.runtime.faulty:Fill", params: {{frames: {frames}, size: [{W}, {H}], peak_log: "{peaks}"}}}}
   - id: slow
-    node: sink
-    params: {{delay_ms: {delay_ms}, log: "{tmp}/l.jsonl"}}
+    node: "tests.runtime.faulty:Gated"
+    params: {{gate: "{gate}", gate_timeout_s: 60, log: "{log}", peak_log: "{peaks}"}}
     inputs: {{in: {{source: cam/image, queue: {{policy: reliable, size: {size}}}}}}}
 """)
-        peak: dict[str, float] = {}
-
-        def on_stats(reports: dict[str, Any]) -> None:
-            for n, rep in reports.items():
-                peak[n] = max(peak.get(n, 0.0), _vm_hwm_mib(rep.pid))
-
-        r = run_graph(g, duration, on_stats=on_stats)
-        seqs = [json.loads(x)["seq"] for x in Path(f"{tmp}/l.jsonl").read_text().splitlines()]
+    if frames == 1:
+        gate.touch()  # nothing to wait for
+    sup = Supervisor(g, on_stats=open_when_blocked(gate, "cam"))
+    r = sup.run(120, stop_event=gate.exists if stop_when_blocked else None)
+    peak = {x["node"]: x["peak_mib"] for x in map(json.loads, peaks.read_text().splitlines())}
+    seqs = [json.loads(x)["seq"] for x in log.read_text().splitlines()] if log.exists() else []
     return r, peak, seqs
 
 
 def reliable_edge(size: int) -> dict[str, Any]:
-    _, base, _ = _edge_run(size, 20, 20, 0)
     frames = 3 * size + 10
-    r, peak, seqs = _edge_run(size, 1000, frames, 100)
-    blocked, _, _ = _edge_run(size, 1000, 0, 3000, duration=2.5)
+    with tempfile.TemporaryDirectory(prefix="faults-bench-") as d:
+        tmp = Path(d)
+        _, base, _ = _edge_run(size, 1, tmp, "base")  # each process with the one frame it makes or handles
+        r, peak, seqs = _edge_run(size, frames, tmp, "slow")
+        blocked, _, _ = _edge_run(size, frames, tmp, "blocked", stop_when_blocked=True)
     bound = {"cam": size + 2, "slow": 2 * size + 2}
     return {
         "size": size,
@@ -337,7 +336,7 @@ def report(res: dict[str, Any], console: Any) -> None:
     console.print(t)
     console.print(f"{c['s_per_cycle']:.2f} s per cycle, {c['failed']} failed runs")
 
-    t = Table(title=f"reliable edge, {W}x{H} RGB frames ({FRAME_MIB:.2f} MiB), consumer 100 ms per frame")
+    t = Table(title=f"reliable edge, {W}x{H} RGB frames ({FRAME_MIB:.2f} MiB), consumer held until the producer blocks")
     for col in (
         "size",
         "frames",

@@ -24,10 +24,9 @@ import zmq
 
 from ar_perception.errors import NodeError
 from ar_perception.graph.load import Graph
-from ar_perception.graph.spec import TIMER_RE
 from ar_perception.keys import endpoint_host
 from ar_perception.runtime import protocol as pr
-from ar_perception.runtime import transport as tp
+from ar_perception.runtime.plan import plan
 
 __all__ = ["RunResult", "NodeReport", "Supervisor", "run_graph"]
 
@@ -69,79 +68,6 @@ class RunResult:
     def ok(self) -> bool:
         """Every node ended by itself or by the stop, none failed."""
         return all(r.exit_code in (0, None) or r.killed for r in self.nodes.values())
-
-
-def _endpoint(transport: str, host: str, run_dir: str, name: str) -> str:
-    if transport == "tcp":
-        return f"tcp://{host}:{tp.free_tcp_port(host)}"
-    return f"ipc://{run_dir}/{name}"
-
-
-def _endpoints(transport: str, host: str, run_dir: str, port: int | None) -> Callable[[str], str]:
-    """The endpoint maker of one node's sockets: with a `port`, fixed tcp ports counting up from it
-    (reachable from elsewhere); else one endpoint per socket name."""
-    fixed = iter(range(port, port + 10_000)) if port else None
-
-    def endpoint(name: str) -> str:
-        return f"tcp://{host}:{next(fixed)}" if fixed else _endpoint(transport, host, run_dir, name)
-
-    return endpoint
-
-
-def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict[str, pr.WorkerConfig], str, str]:
-    """Per-node worker configurations plus the supervisor's control and report endpoints."""
-    g = graph.spec
-    # The control and report sockets stay on this machine: a supervisor only manages its own processes.
-    ctl_ep = _endpoint("ipc", g.host, run_dir, "ctl")
-    up_ep = _endpoint("ipc", g.host, run_dir, "up")
-    outputs: dict[str, dict[str, pr.OutputPlan]] = {}
-    reliable_ep: dict[tuple[str, str], str] = {}  # (consumer, input) -> the PUSH endpoint it connects to
-    for i, n in enumerate(g.nodes):
-        transport, host = n.transport or g.transport, n.host or g.host
-        kinds_out = graph.output_kinds.get(n.id) or graph.classes[n.id].output_kinds()
-        endpoint = _endpoints(transport, host, run_dir, n.port)
-        outputs[n.id] = {}
-        for j, o in enumerate(graph.outputs[n.id]):
-            wires = graph.consumers(n.id, o)
-            reliable = [w for w in wires if graph.node(w.dst_node).inputs[w.dst_input].queue.policy == "reliable"]
-            pushes = [endpoint(f"r{i}.{j}.{k}") for k in range(len(reliable))]
-            reliable_ep.update({(w.dst_node, w.dst_input): ep for w, ep in zip(reliable, pushes, strict=True)})
-            outputs[n.id][o] = pr.OutputPlan(
-                kind=kinds_out[o],
-                pub=endpoint(f"o{i}.{j}"),
-                subscribers=len(wires) - len(reliable),
-                reliable=pushes,
-                reliable_to=[w.dst_node for w in reliable],
-                reliable_bound=max([graph.node(w.dst_node).inputs[w.dst_input].queue.size for w in reliable] or [1]),
-            )
-    cfgs: dict[str, pr.WorkerConfig] = {}
-    for n in g.nodes:
-        inputs = {}
-        for port, inp in n.inputs.items():
-            connect = None  # a timer has no socket
-            if not TIMER_RE.match(inp.source):
-                src, _, out = inp.source.partition("/")
-                on_push = inp.queue.policy == "reliable"
-                connect = reliable_ep[(n.id, port)] if on_push else outputs[src][out].pub
-            inputs[port] = pr.InputPlan(source=inp.source, queue=inp.queue, endpoint=connect)
-        cfgs[n.id] = pr.WorkerConfig(
-            node_id=n.id,
-            ref=n.node,
-            params=graph.params[n.id].model_dump(mode="json"),
-            search_paths=graph.search_paths,
-            strict=strict,
-            on_error=n.on_error,
-            inputs=inputs,
-            outputs=outputs[n.id],
-            sync=n.sync,
-            ctl=ctl_ep,
-            up=up_ep,
-            log_level=log_level,
-            graph_text=graph.text,
-            security=g.security,
-            max_message_bytes=int(g.max_message_mb * 2**20),
-        )
-    return cfgs, ctl_ep, up_ep
 
 
 class Supervisor:

@@ -8,6 +8,7 @@ parse it into the models below, so a message the other side would not understand
 The life of a node, as messages:
 
     worker: Ready (repeated until started) -> Started -> Stats every 0.5 s ... -> EosSent
+            (SetupError instead of Ready when its setup fails; HandlerError for each input it failed on)
     supervisor: Start(nodes) once all are ready ... Release(nodes) when a producer's consumers acknowledged its
     EOS (EosAck) ... Ended(node) when a process exited ... Stop at the end of the run.
 """
@@ -53,7 +54,7 @@ class _Message(BaseModel):
 
 # -- the configuration of one node's process ------------------------------------------------------------
 class InputPlan(_Message):
-    source: str  # "node/output", or a timer ("hz:30", "ms:100")
+    source: str  # "node/output", or a timer ("timer/hz/30", "timer/ms/100")
     queue: QueueSpec
     endpoint: str | None = None  # where to connect; None for a timer
 
@@ -175,9 +176,7 @@ def recv_control(sock: zmq.Socket, flags: int = 0) -> ControlMsg:
     return _parse(_CONTROL, sock.recv(flags), "control")
 
 
-def recv_report(
-    sock: zmq.Socket, flags: int = 0
-) -> Ready | Started | EosAck | EosSent | StatsReport | SetupError | HandlerError:
+def recv_report(sock: zmq.Socket, flags: int = 0) -> ReportMsg:
     return _parse(_REPORT, sock.recv(flags), "report")
 
 

@@ -34,7 +34,8 @@ EOS_SEND_LIMIT_S = 5.0  # how long an EOS waits for a consumer that does not rea
 
 
 class Stats:
-    """A node's counters. The receive thread and the node loop both write them, under the worker's lock."""
+    """A node's counters. The receive thread writes `bad`; the node loop writes the rest and takes the snapshots;
+    `msgs_in`, `bad` and the snapshot are under `NodeState.cond`."""
 
     def __init__(self, inputs: list[str], outputs: list[str]):
         self.msgs_in = {n: 0 for n in inputs}

@@ -34,7 +34,8 @@ DRAIN_BATCH = 64  # messages read off one socket in a row, so that control stays
 
 
 class Timer:
-    """A timer input ("hz:30", "ms:100"): a Tick every period, from the start of the graph, never in a burst."""
+    """A timer input ("timer/hz/30", "timer/ms/100"): a Tick every period from the start of the graph; a late
+    timer does not catch up in a burst."""
 
     def __init__(self, source: str):
         m = TIMER_RE.match(source)

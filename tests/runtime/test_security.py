@@ -11,8 +11,9 @@ import zmq.utils.monitor
 
 from ar_perception.errors import GraphError, NodeError
 from ar_perception.keys import create_keypair, load_public
-from ar_perception.runtime.launch import RunResult, Supervisor, plan
+from ar_perception.runtime.launch import RunResult, Supervisor
 from ar_perception.runtime.msg import decode
+from ar_perception.runtime.plan import plan
 from ar_perception.runtime.transport import free_tcp_port
 
 from .test_launch import graph, lines

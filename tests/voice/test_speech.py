@@ -186,6 +186,7 @@ def test_a_stop_mid_utterance_drops_its_guess_without_waiting(speak, caplog):
     try:
         silence = np.zeros(2 * RATE, np.float32)
         assert feed_until(h, np.concatenate([voice(speak, "turn left"), silence]), lambda: h.node._guess)
+        assert h.node._guess is not None
         key, guess = h.node._guess
         h.node.stopping = True  # the graph stops: nothing starts a transcription whose text would be thrown away
         pad = round(h.node.params.speech_pad_ms * RATE / 1000)
@@ -203,4 +204,6 @@ def test_a_stop_mid_utterance_drops_its_guess_without_waiting(speak, caplog):
         assert not t.is_alive() and guess.cancelled()
     finally:
         release.set()
-    assert f"node 'stt': stopped before the utterance from {h.node._start / RATE:.2f} s to " in caplog.text
+    start = h.node._start
+    assert start is not None
+    assert f"node 'stt': stopped before the utterance from {start / RATE:.2f} s to " in caplog.text
