@@ -26,7 +26,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ar_perception.models.eupe import build_model
-from ar_perception.models.onnx import OnnxEncoder, export_encoder
+from ar_perception.models.onnx import OnnxEncoder
+from ar_perception.models.onnx_export import export_encoder
 
 MODELS = {"vit-t": "eupe-vit-t", "vit-s": "eupe-vit-s", "vit-b": "eupe-vit-b", "convnext-t": "eupe-convnext-tiny"}
 RESOLUTIONS = (224, 256, 512)

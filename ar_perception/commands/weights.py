@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Export an encoder's features (class, storage and patch tokens) to ONNX with a dynamic batch."""
         from ar_perception.models.eupe import load_encoder
-        from ar_perception.models.onnx import export_encoder
+        from ar_perception.models.onnx_export import export_encoder
 
         try:
             with console.status(f"loading {name}"):

@@ -23,9 +23,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ar_perception.errors import ModelError
-from ar_perception.models.onnx import STANDIN
 from ar_perception.models.preprocess import preprocess, target_size
 from ar_perception.models.registry import get_config, list_models
+from ar_perception.models.standin import STANDIN
 
 __all__ = ["EncoderSpec", "FeatureEncoder", "build_encoder", "STANDIN_NAME", "GENERIC_NAME", "encoder_names"]
 
@@ -254,7 +254,8 @@ class OnnxRuntimeEncoder(_Base):
         if size in self._sessions:
             self._sessions.move_to_end(size)
         else:
-            from ar_perception.models.onnx import OnnxEncoder, export_encoder
+            from ar_perception.models.onnx import OnnxEncoder
+            from ar_perception.models.onnx_export import export_encoder
 
             inter = "".join(f"-i{i}" for i in self.spec.intermediate)
             path = self._dir / f"{self.spec.model}-{self._tag}-{size[0]}x{size[1]}{inter}.onnx"
@@ -323,7 +324,7 @@ def _eupe_what(model) -> str:
 
 
 def _standin(spec: EncoderSpec, threads: int, reason: str | None) -> GenericEncoder:
-    from ar_perception.models.onnx import standin_encoder
+    from ar_perception.models.standin import standin_encoder
 
     if spec.intermediate:
         raise ModelError(

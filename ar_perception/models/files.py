@@ -1,11 +1,12 @@
 """Checks that a model file is whole and of the kind its loader expects, made before a library reads it.
 
 Libraries meet a damaged file in their own ways: torch suggests loading it again with unsafe unpickling,
-onnxruntime and CTranslate2 report an internal parse error, and llama.cpp may abort the whole process. Each
-check here reads only headers, record tables and sizes, which costs little next to the load itself, and
-raises a ModelError that names the file, says what is wrong and what was expected. The layouts followed:
-PyTorch's zip archive (torch.save), safetensors (github.com/huggingface/safetensors, README "Format"), GGUF
-(github.com/ggml-org/ggml, docs/gguf.md) and CTranslate2's model.bin (ctranslate2/specs/model_spec.py).
+onnxruntime and CTranslate2 report an internal parse error. Each check here reads only headers, record
+tables and sizes, which costs little next to the load itself, and raises a ModelError that names the file,
+says what is wrong and what was expected. The layouts followed: PyTorch's zip archive (torch.save),
+safetensors (github.com/huggingface/safetensors, README "Format") and CTranslate2's model.bin
+(ctranslate2/specs/model_spec.py). GGUF files (llama.cpp) are checked by `models/gguf.py`, which reads
+their header with the `file_size` and `Cursor` defined here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import mmap
 import os
 import struct
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,6 @@ __all__ = [
     "check_onnx_file",
     "onnx_load_error",
     "check_safetensors_file",
-    "GgufHeader",
-    "read_gguf_header",
     "check_ctranslate2_folder",
 ]
 
@@ -39,7 +37,7 @@ def _a(what: str) -> str:
     return f"an {what}" if what[:1].lower() in "aeio" else f"a {what}"
 
 
-def _file_size(path: Path, what: str) -> int:
+def file_size(path: Path, what: str) -> int:
     """The size of `path`, which must be a non-empty regular file holding `what`."""
     try:
         st = path.stat()
@@ -55,6 +53,37 @@ def _file_size(path: Path, what: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# Reads that stop at the end of the file, for the parsers of binary headers (here and models/gguf.py).
+# ---------------------------------------------------------------------------------------------
+
+
+class ShortRead(Exception):
+    """A read ran past the end of the file."""
+
+
+class Cursor:
+    def __init__(self, buf: Any, size: int):
+        self.buf, self.size, self.pos = buf, size, 0
+
+    def take(self, n: int) -> int:
+        if n < 0 or self.pos + n > self.size:
+            raise ShortRead
+        at = self.pos
+        self.pos += n
+        return at
+
+    def unpack(self, fmt: str) -> Any:
+        at = self.take(struct.calcsize(fmt))
+        return struct.unpack_from(fmt, self.buf, at)[0]
+
+    def string(self) -> bytes:
+        """A string as GGUF stores it: a u64 length, then the bytes."""
+        n = self.unpack("<Q")
+        at = self.take(n)
+        return bytes(self.buf[at : at + n])
+
+
+# ---------------------------------------------------------------------------------------------
 # PyTorch checkpoints: a zip archive of `<name>/data.pkl` (the pickled structure) and one record per
 # tensor storage. Only the structure is unpickled, by torch's weights-only unpickler.
 # ---------------------------------------------------------------------------------------------
@@ -63,7 +92,7 @@ def _file_size(path: Path, what: str) -> int:
 def check_torch_file(path: str | os.PathLike[str], what: str = "checkpoint file") -> None:
     """Refuse a file that is not a complete torch.save archive, without unpickling anything."""
     path = Path(path)
-    size = _file_size(path, what)
+    size = file_size(path, what)
     with open(path, "rb") as f:
         head = f.read(4)
     if head[:1] == b"\x80":  # the legacy (pre-1.6) format is a bare pickle stream; torch checks it
@@ -130,7 +159,7 @@ def onnx_load_error(path: str | os.PathLike[str], e: BaseException) -> ModelErro
 
 def check_onnx_file(path: str | os.PathLike[str]) -> None:
     """A non-empty regular file: protobuf reads an empty one as a model without a graph."""
-    _file_size(Path(path), "ONNX file")
+    file_size(Path(path), "ONNX file")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,7 +171,7 @@ def check_onnx_file(path: str | os.PathLike[str]) -> None:
 def check_safetensors_file(path: str | os.PathLike[str], what: str = "safetensors file") -> None:
     """A header that parses and tensor data that lies inside the file."""
     path = Path(path)
-    size = _file_size(path, what)
+    size = file_size(path, what)
     bad = f"{path}: not a readable safetensors file"
     if size < 8:
         raise ModelError(f"{bad} (truncated: {size} bytes, expected at least the 8-byte header length)")
@@ -176,193 +205,6 @@ def check_safetensors_file(path: str | os.PathLike[str], what: str = "safetensor
         end = max(end, offsets[1])
     if 8 + n + end > size:
         raise ModelError(f"{bad} (truncated: the tensor data ends at byte {8 + n + end}, the file has {size} bytes)")
-
-
-# ---------------------------------------------------------------------------------------------
-# GGUF: magic, version, tensor and metadata counts, the metadata key-value pairs, one info record per
-# tensor (name, dims, ggml type, offset into the data section), padding to the alignment, the data.
-# ---------------------------------------------------------------------------------------------
-
-GGUF_MAGIC = b"GGUF"
-GGUF_VERSIONS = (2, 3)  # llama.cpp refuses version 1
-# bytes of a scalar metadata value by GGUF type id (8 = string, 9 = array)
-_GGUF_SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-_GGUF_FORMAT = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<B", 10: "<Q", 11: "<q", 12: "<d"}
-# ggml tensor type id -> (elements per block, bytes per block), as ggml_blck_size / ggml_type_size say
-GGML_TYPES = {
-    0: (1, 4),
-    1: (1, 2),
-    2: (32, 18),
-    3: (32, 20),
-    6: (32, 22),
-    7: (32, 24),
-    8: (32, 34),
-    9: (32, 36),
-    10: (256, 84),
-    11: (256, 110),
-    12: (256, 144),
-    13: (256, 176),
-    14: (256, 210),
-    15: (256, 292),
-    16: (256, 66),
-    17: (256, 74),
-    18: (256, 98),
-    19: (256, 50),
-    20: (32, 18),
-    21: (256, 110),
-    22: (256, 82),
-    23: (256, 136),
-    24: (1, 1),
-    25: (1, 2),
-    26: (1, 4),
-    27: (1, 8),
-    28: (1, 8),
-    29: (256, 56),
-    30: (1, 2),
-    34: (256, 54),
-    35: (256, 66),
-    39: (32, 17),
-    40: (64, 36),
-    41: (128, 18),
-    42: (64, 18),
-}
-GGML_MAX_DIMS = 4
-
-
-@dataclass(frozen=True)
-class GgufHeader:
-    version: int
-    n_tensors: int
-    n_metadata: int
-    alignment: int
-    architecture: str | None
-    data_offset: int  # where the tensor data section starts
-    needed_bytes: int  # the file size its tensor infos imply (data_offset + the furthest tensor end)
-
-
-class _Short(Exception):
-    """A read ran past the end of the file."""
-
-
-class _Cursor:
-    def __init__(self, buf: Any, size: int):
-        self.buf, self.size, self.pos = buf, size, 0
-
-    def take(self, n: int) -> int:
-        if n < 0 or self.pos + n > self.size:
-            raise _Short
-        at = self.pos
-        self.pos += n
-        return at
-
-    def unpack(self, fmt: str) -> Any:
-        at = self.take(struct.calcsize(fmt))
-        return struct.unpack_from(fmt, self.buf, at)[0]
-
-    def string(self) -> bytes:
-        n = self.unpack("<Q")
-        at = self.take(n)
-        return bytes(self.buf[at : at + n])
-
-
-def _gguf_skip_value(c: _Cursor, vtype: int, depth: int = 0) -> Any:
-    """Reads a metadata value; returns it for scalars and strings, None for arrays (skipped)."""
-    if vtype in _GGUF_SCALAR:
-        return c.unpack(_GGUF_FORMAT[vtype])
-    if vtype == 8:
-        return c.string()
-    if vtype == 9 and depth >= 4:
-        raise ValueError("array nested more than 4 deep")
-    if vtype == 9:
-        item, n = c.unpack("<I"), c.unpack("<Q")
-        if item in _GGUF_SCALAR:
-            c.take(n * _GGUF_SCALAR[item])
-        else:
-            if n > c.size - c.pos:  # every item takes at least one byte
-                raise _Short
-            for _ in range(n):
-                _gguf_skip_value(c, item, depth + 1)
-        return None
-    raise ValueError(f"unknown metadata value type {vtype}")
-
-
-def read_gguf_header(path: str | os.PathLike[str]) -> GgufHeader:
-    """Parse a GGUF file's header and check the file holds every byte its tensor infos point at."""
-    path = Path(path)
-    size = _file_size(path, "GGUF model file")
-    with open(path, "rb") as f:
-        head = f.read(24)
-        if head[:4] != GGUF_MAGIC:
-            raise ModelError(
-                f"{path}: not a GGUF model (it starts with {head[:4]!r}; a GGUF file starts with {GGUF_MAGIC!r})"
-            )
-        if size < 24:
-            raise ModelError(f"{path}: truncated GGUF model ({size} bytes; the fixed header alone takes 24)")
-        version, n_tensors, n_kv = struct.unpack("<IQQ", head[4:24])
-        if version not in GGUF_VERSIONS:
-            raise ModelError(
-                f"{path}: GGUF version {version} is not supported (expected version "
-                f"{' or '.join(map(str, GGUF_VERSIONS))})"
-            )
-        # every metadata pair takes at least 8 + 4 + 1 bytes, every tensor info at least 8 + 4 + 4 + 8
-        if 24 + n_kv * 13 + n_tensors * 24 > size:
-            raise ModelError(
-                f"{path}: truncated or corrupt GGUF model: it declares {n_kv} metadata entries and "
-                f"{n_tensors} tensors, more than a file of {size} bytes can hold"
-            )
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            return _parse_gguf(path, _Cursor(buf, size), version, n_tensors, n_kv)
-
-
-def _parse_gguf(path: Path, c: _Cursor, version: int, n_tensors: int, n_kv: int) -> GgufHeader:
-    c.pos = 24
-    alignment, arch = 32, None
-    where = "metadata"
-    try:
-        for i in range(n_kv):
-            where = f"metadata entry {i + 1} of {n_kv}"
-            key = c.string()
-            value = _gguf_skip_value(c, c.unpack("<I"))
-            if key == b"general.alignment" and isinstance(value, int):
-                alignment = value
-            elif key == b"general.architecture" and isinstance(value, bytes):
-                arch = value.decode("utf-8", "replace")
-        if alignment <= 0 or alignment & (alignment - 1):
-            raise ModelError(f"{path}: corrupt GGUF header: general.alignment is {alignment}, expected a power of 2")
-        extents = []
-        for i in range(n_tensors):
-            where = f"tensor info {i + 1} of {n_tensors}"
-            name = c.string()
-            n_dims = c.unpack("<I")
-            if n_dims > GGML_MAX_DIMS:
-                raise ModelError(
-                    f"{path}: corrupt GGUF header: tensor {name.decode('utf-8', 'replace')!r} has "
-                    f"{n_dims} dimensions (at most {GGML_MAX_DIMS})"
-                )
-            dims = [c.unpack("<Q") for _ in range(n_dims)]
-            ttype, offset = c.unpack("<I"), c.unpack("<Q")
-            extents.append((name, dims, ttype, offset))
-    except _Short:
-        raise ModelError(
-            f"{path}: truncated or corrupt GGUF model: its {where} runs past the end of the file ({c.size} bytes)"
-        ) from None
-    except ValueError as e:
-        raise ModelError(f"{path}: corrupt GGUF header: {where} has an {e}") from None
-    data_offset = -(-c.pos // alignment) * alignment
-    end = 0
-    for _name, dims, ttype, offset in extents:
-        n = 1
-        for d in dims:
-            n *= d
-        block, nbytes = GGML_TYPES.get(ttype, (1, 0))  # an unknown (newer) type: only its offset is checked
-        end = max(end, offset + n // block * nbytes)
-    needed = data_offset + end
-    if needed > c.size:
-        raise ModelError(
-            f"{path}: truncated or corrupt GGUF model: its {n_tensors} tensors need {needed} bytes, "
-            f"the file has {c.size} (expected the complete file)"
-        )
-    return GgufHeader(version, n_tensors, n_kv, alignment, arch, data_offset, needed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,10 +255,10 @@ def check_ctranslate2_folder(
 
 
 def _check_ct2_model_bin(path: Path, spec: str) -> None:
-    size = _file_size(path, "CTranslate2 model file")
+    size = file_size(path, "CTranslate2 model file")
     newest = _ct2_max_version()
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        c = _Cursor(buf, size)
+        c = Cursor(buf, size)
 
         def string() -> str:
             n = c.unpack("<H")
@@ -455,7 +297,7 @@ def _check_ct2_model_bin(path: Path, spec: str) -> None:
                 where = "alias table"
                 for _ in range(c.unpack("<I")):
                     string(), string()
-        except _Short:
+        except ShortRead:
             raise ModelError(
                 f"{path}: truncated CTranslate2 model: its {where} runs past the end of the file "
                 f"({size} bytes; expected the complete file)"

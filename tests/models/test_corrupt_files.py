@@ -302,7 +302,7 @@ ONNX_CORRUPT = "not an ONNX model (truncated or corrupt: protobuf parsing failed
 def tiny_onnx(tiny_vit, tmp_path_factory) -> Path:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from ar_perception.models.onnx import export_encoder
+    from ar_perception.models.onnx_export import export_encoder
 
     return export_encoder(tiny_vit, tmp_path_factory.mktemp("onnx") / "tiny.onnx", 32).path
 
@@ -362,12 +362,12 @@ def test_empty_and_random_onnx(tmp_path: Path) -> None:
 
 
 def test_the_offline_stand_in_with_a_damaged_file(tiny_onnx: Path, tmp_path: Path, monkeypatch) -> None:
-    from ar_perception.models import onnx as onnx_module
+    from ar_perception.models import standin as standin_module
 
     bad = cut(tiny_onnx, tmp_path / "vit_s_focus.onnx", 0.5)
-    monkeypatch.setattr(onnx_module, "standin_source", lambda: bad)
+    monkeypatch.setattr(standin_module, "standin_source", lambda: bad)
     with pytest.raises(ModelError, match=exact(f"{bad}: {ONNX_CORRUPT}")):
-        onnx_module.standin_encoder()
+        standin_module.standin_encoder()
 
 
 def test_valid_onnx_with_the_wrong_inputs_or_outputs(tiny_onnx: Path, tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from ar_perception.errors import ModelError
-from ar_perception.models.onnx import GenericOnnxEncoder, OnnxEncoder, export_encoder, with_token_output
+from ar_perception.models.onnx import GenericOnnxEncoder, OnnxEncoder, with_token_output
+from ar_perception.models.onnx_export import export_encoder
 
 KEYS: Final = ("x_norm_clstoken", "x_storage_tokens", "x_norm_patchtokens", "x_prenorm")
 

@@ -7,8 +7,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from ar_perception.models.onnx import standin_encoder
 from ar_perception.models.preprocess import preprocess
+from ar_perception.models.standin import standin_encoder
 
 pytest.importorskip("onnxruntime")
 cv2 = pytest.importorskip("cv2")

@@ -142,7 +142,8 @@ def test_cli_facing_modules_do_not_import_torch():
     import sys
 
     code = (
-        "import sys, ar_perception.models.weights, ar_perception.models.encoder, ar_perception.models.onnx;"
+        "import sys, ar_perception.models.weights, ar_perception.models.encoder, ar_perception.models.onnx,"
+        " ar_perception.models.onnx_export, ar_perception.models.standin;"
         "print([m for m in ('torch', 'onnxruntime', 'onnx', 'cv2') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -9,7 +9,9 @@ cv2 = pytest.importorskip("cv2")
 
 from ar_perception.errors import NodeError  # noqa: E402
 from ar_perception.nodes import camera as camera_mod  # noqa: E402
-from ar_perception.nodes.camera import Calibration, Camera, LatestFrame, read_calibration  # noqa: E402
+from ar_perception.nodes._calibration import Calibration, read_calibration  # noqa: E402
+from ar_perception.nodes._latest_frame import LatestFrame  # noqa: E402
+from ar_perception.nodes.camera import Camera  # noqa: E402
 from ar_perception.runtime.harness import run_source  # noqa: E402
 
 W, H, FPS, N = 64, 48, 20.0, 10

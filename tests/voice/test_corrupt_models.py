@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from ar_perception.errors import ModelError
-from ar_perception.models.files import GgufHeader, read_gguf_header
+from ar_perception.models.gguf import GgufHeader, read_gguf_header
 from ar_perception.nodes.speech import resolve_whisper
 
 CUTS = (0.1, 0.5, 0.99)

@@ -6,8 +6,9 @@ from itertools import pairwise
 import pytest
 
 from ar_perception.errors import ModelError
+from ar_perception.nodes._grounding import ground
 from ar_perception.nodes.scene import Scene
-from ar_perception.nodes.vqa import Vqa, ground, resolve_gguf
+from ar_perception.nodes.vqa import Vqa, resolve_gguf
 from ar_perception.runtime.harness import run_node
 from ar_perception.runtime.msg import Msg
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ar_perception.errors import ArpError, ModelError
-from ar_perception.models.onnx import STANDIN
+from ar_perception.models.standin import STANDIN
 from ar_perception.models.training.datasets import IGNORE, HeadDataset
 
 __all__ = ["VIEWS", "DEFAULT_ENCODER", "parse_encoder_spec", "encode_frame", "FeatureCache", "feature_cache"]
