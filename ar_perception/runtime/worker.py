@@ -36,7 +36,7 @@ EXIT_SETUP_FAILED = 3
 EXIT_HANDLER_FAILED = 4
 STATS_INTERVAL = 0.5  # seconds between stats reports (also the heartbeat of the health check)
 SUBSCRIBERS_WAIT_S = 10.0  # how long the lossy consumers get to subscribe before the start
-READY_RESEND_S = 0.05  # Ready is repeated this often until the start: the supervisor may have missed one
+READY_RESEND_S = 0.1  # Ready is repeated this often until the start: the supervisor may have missed one
 
 
 class Worker:
