@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["INTENTS", "RELATIONS", "ATTRIBUTES", "Intent", "Relation", "Query", "query_schema"]
+__all__ = ["INTENTS", "RELATIONS", "ATTRIBUTES", "COLOURS", "MAX_NUMBER", "Intent", "Relation", "Query", "query_schema"]
 
 Intent = Literal[
     "exists",  # is there a chair?
@@ -34,6 +34,13 @@ RELATIONS: tuple[str, ...] = Relation.__args__  # type: ignore[attr-defined]
 
 ATTRIBUTES = ("size", "height", "width", "depth")
 
+# colour words a question may qualify a noun with ("is there a RED chair?"; the measured palette is in qa/colour.py)
+COLOURS = tuple(
+    """red orange yellow green blue purple violet pink brown black white grey beige cyan magenta teal navy
+    maroon olive gold silver turquoise tan cream""".split()
+)
+MAX_NUMBER = 100  # the largest number a question may ask about ("are there TWO chairs?")
+
 
 class Query(BaseModel):
     """What a question asks. `subject`, `other` and `third` are known class names (or None); `unknown` holds
@@ -48,6 +55,8 @@ class Query(BaseModel):
     third: str | None = None  # the second reference of "between"
     attribute: str | None = None  # with intent "size": size, height, width or depth
     unknown: list[str] = Field(default_factory=list)  # words naming unknown things, as the asker said them
+    colour: str | None = None  # a colour word qualifying the subject ("is there a RED chair?"): only that colour
+    number: int | None = Field(default=None, ge=0, le=MAX_NUMBER)  # "are there TWO chairs?": asks for that count
 
     def classes(self) -> list[str]:
         return [c for c in (self.subject, self.other, self.third) if c]
@@ -66,7 +75,9 @@ def query_schema(classes: list[str]) -> dict[str, Any]:
             "third": known,
             "attribute": {"anyOf": [{"type": "string", "enum": list(ATTRIBUTES)}, {"type": "null"}]},
             "unknown": {"type": "array", "items": {"type": "string"}},
+            "colour": {"anyOf": [{"type": "string", "enum": list(COLOURS)}, {"type": "null"}]},
+            "number": {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_NUMBER}, {"type": "null"}]},
         },
-        "required": ["intent", "subject", "relation", "other", "third", "attribute", "unknown"],
+        "required": ["intent", "subject", "relation", "other", "third", "attribute", "unknown", "colour", "number"],
         "additionalProperties": False,
     }
