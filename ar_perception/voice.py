@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ __all__ = [
     "wav_messages",
     "transcribe",
     "scene_facts",
+    "scene_through",
     "recording_scene",
     "recording_questions",
     "sim_scene",
@@ -87,27 +88,78 @@ def scene_facts(
     camera: Mapping[str, Any] | None = None,
     capture_ns: int = 0,
     params: Mapping[str, Any] | None = None,
+    image: np.ndarray | None = None,
+    pose: np.ndarray | None = None,
 ) -> Msg:
-    """The Text message the `scene` node makes of one mask and depth."""
-    from ar_perception.nodes.scene import Scene
-
-    node = Scene(Scene.Params(**dict(params or {})), node_id="scene")
-    node.setup()
+    """The Text message (facts and `meta.model`) the `scene` node makes of one mask and depth (+ the image, for
+    colours; + the camera's intrinsics and pose)."""
     mask = Msg(kind="Mask", arrays={"data": labels}, meta={"classes": list(classes)}, capture_ns=capture_ns)
     dep = Msg(kind="Depth", arrays={"data": np.asarray(depth, np.float32)}, capture_ns=capture_ns)
-    cam = Msg(kind="CameraInfo", meta=dict(camera), capture_ns=capture_ns) if camera else None
-    return node.facts(mask, dep, cam)["facts"]
+    frame = {"mask": mask, "depth": dep}
+    if image is not None:
+        frame["image"] = Msg(kind="Image", arrays={"data": image}, capture_ns=capture_ns)
+    if camera:
+        arrays = {"pose": np.asarray(pose, np.float64)} if pose is not None else {}
+        frame["camera"] = Msg(kind="CameraInfo", arrays=arrays, meta=dict(camera), capture_ns=capture_ns)
+    return scene_through([frame], params)
+
+
+_FEED_ORDER = ("camera", "image", "mask", "depth")  # the scene node answers on mask + depth: the rest first
+
+
+def scene_through(frames: Iterable[Mapping[str, Msg]], params: Mapping[str, Any] | None = None) -> Msg:
+    """The newest facts of a `scene` node fed `frames` in order, each {input: Msg} (mask and depth, optionally
+    image and camera): with camera poses, what it remembers of the earlier frames is in the last facts."""
+    from ar_perception.nodes.scene import Scene
+
+    h = NodeHarness(Scene, params, node_id="scene")
+    last: Msg | None = None
+    try:
+        for frame in frames:
+            for port in sorted(frame, key=_FEED_ORDER.index):
+                for _, out in h.feed(port, frame[port]):
+                    last = out
+    finally:
+        h.close()
+    if last is None:
+        raise ArpError("the scene node made no facts of these frames (each needs a mask and a depth)")
+    return last
 
 
 def sim_scene(
-    seed: int, at_s: float = 0.0, scene: str = "room", trajectory: str = "orbit", size: tuple[int, int] = (320, 240)
+    seed: int,
+    at_s: float = 0.0,
+    scene: str = "room",
+    trajectory: str = "orbit",
+    size: tuple[int, int] = (320, 240),
+    memory_s: float = 10.0,
+    step_s: float = 0.5,
 ) -> tuple[Msg, Any]:
-    """Scene facts from a simulated frame's ground truth, and the frame."""
+    """Scene facts from a simulated camera's ground truth at `at_s` seconds, and that frame. The frames of the
+    `memory_s` before it, one every `step_s`, go through the scene node first (image, camera with its pose,
+    labels, depth), so that it remembers what was seen."""
     from ar_perception.sim import SimSource
 
     src = SimSource(seed, size, scene, trajectory)
-    f = src.frame_at(at_s)
-    return scene_facts(f.labels, f.depth, f.class_names, f.intrinsics), f
+    start = max(0.0, at_s - memory_s)
+    times = [start + k * step_s for k in range(int((at_s - start) / step_s + 1e-9))] + [at_s]
+    frames: list[Any] = []
+
+    def messages() -> Iterator[dict[str, Msg]]:
+        for t in times:
+            f = src.frame_at(t)
+            frames.append(f)
+            ns = round(t * 1e9)
+            yield {
+                "camera": Msg(kind="CameraInfo", arrays={"pose": f.pose}, meta=dict(f.intrinsics), capture_ns=ns),
+                "image": Msg(kind="Image", arrays={"data": f.image}, capture_ns=ns),
+                "mask": Msg(
+                    kind="Mask", arrays={"data": f.labels}, meta={"classes": list(f.class_names)}, capture_ns=ns
+                ),
+                "depth": Msg(kind="Depth", arrays={"data": f.depth}, capture_ns=ns),
+            }
+
+    return scene_through(messages()), frames[-1]
 
 
 def _pick(
@@ -121,14 +173,24 @@ def _pick(
     return sorted(names, key=prefer)[0] if names else None
 
 
+def _nearest(msgs: Sequence[Msg], capture_ns: int) -> Msg | None:
+    return min(msgs, key=lambda m: abs(m.capture_ns - capture_ns), default=None)
+
+
 def recording_scene(
     path: str | Path,
     at_s: float,
     mask_topic: str | None = None,
     depth_topic: str | None = None,
     camera_topic: str | None = None,
+    image_topic: str | None = None,
+    memory_s: float = 10.0,
+    step_s: float = 0.2,
 ) -> Msg:
-    """Scene facts from the newest mask, depth and camera recorded at or before `at_s` seconds into a recording.
+    """Scene facts at `at_s` seconds into a recording: the newest mask recorded by then with its depth, image
+    (for colours) and camera (intrinsics and pose). The masks of the `memory_s` before it, at most one every
+    `step_s`, go through the scene node first, each with its own depth, image and camera, so that with camera
+    poses it remembers what was seen (and says when).
 
     Without topic names it takes the segmentation and depth a head produced when the recording has them,
     and the ground truth of a simulated source otherwise (an instance mask has no class names: never used).
@@ -143,27 +205,33 @@ def recording_scene(
     mt = _pick(masks, "Mask", mask_topic, learned_first)
     dt = _pick(r.topics, "Depth", depth_topic, learned_first)
     ct = _pick(r.topics, "CameraInfo", camera_topic, lambda t: (0, t))
+    it = _pick(r.topics, "Image", image_topic, lambda t: (0, t))
     if mt is None or dt is None:
         raise RecordingError(
             f"{path}: the scene needs a Mask and a Depth topic (it has: "
             + ", ".join(f"{t} ({i.kind})" for t, i in r.topics.items())
             + ")"
         )
-    end = r.start_ns + round(at_s * 1e9) + 1
-    latest: dict[str, Msg] = {}
-    for m in r.messages([t for t in (mt, dt, ct) if t], r.start_ns, end):
-        latest[m.topic] = m
-    if mt not in latest or dt not in latest:
+    at_ns = r.start_ns + round(at_s * 1e9)
+    begin = max(r.start_ns, at_ns - round(memory_s * 1e9))
+    got: dict[str, list[Msg]] = {t: [] for t in (mt, dt, ct, it) if t}
+    for m in r.messages(list(got), begin, at_ns + 1):
+        got[m.topic].append(m)
+    if not got[mt] or not got[dt]:
         raise RecordingError(f"{path}: nothing on {mt} and {dt} by {at_s:g} s")
-    cam = latest.get(ct) if ct else None
-    mask, depth = latest[mt], latest[dt]
-    return scene_facts(
-        mask.data,
-        depth.data,
-        list(mask.meta.get("classes") or []),
-        dict(cam.meta) if cam is not None else None,
-        max(mask.capture_ns, depth.capture_ns),
-    )
+    chosen: list[Msg] = []  # the newest mask, then back in time at least step_s apart
+    for m in reversed(got[mt]):
+        if not chosen or chosen[-1].capture_ns - m.capture_ns >= step_s * 1e9 - 1e6:
+            chosen.append(m)
+    frames = []
+    for mask in reversed(chosen):
+        frame = {"mask": mask}
+        for port, topic in (("depth", dt), ("camera", ct), ("image", it)):
+            near = _nearest(got[topic], mask.capture_ns) if topic else None
+            if near is not None:
+                frame[port] = near
+        frames.append(frame)
+    return scene_through(frames)
 
 
 def recording_questions(

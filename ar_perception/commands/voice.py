@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,17 @@ from ar_perception.errors import ArpError
 __all__ = ["register"]
 
 err_console = Console(stderr=True)
+
+
+class Parser(StrEnum):  # the vqa node's `parser`
+    auto = "auto"
+    llm = "llm"
+    rules = "rules"
+
+
+class Phrasing(StrEnum):  # the vqa node's `phrasing`
+    deterministic = "deterministic"
+    llm = "llm"
 
 
 def _speech(model: str) -> Any:
@@ -77,6 +89,12 @@ def ask(
     ),
     sim: int | None = typer.Option(None, "--sim", help="answer offline about a simulated scene with this seed"),
     model: str = typer.Option("smollm2-135m", help="LLM: .gguf path, 'smollm2-135m', or org/repo:file.gguf"),
+    parser: Parser = typer.Option(
+        Parser.auto, help="offline: how the question is parsed: auto (rules; the LLM where they have no form)"
+    ),
+    phrasing: Phrasing = typer.Option(
+        Phrasing.deterministic, help="offline: llm = the LLM rephrases the answer, checked against its facts"
+    ),
     whisper: str = typer.Option("tiny.en", help="whisper model for --wav and recordings"),
     endpoint: str | None = typer.Option(None, help="the running graph's `ask` endpoint"),
     answers: str | None = typer.Option(None, help="the running graph's `ask_reply` endpoint"),
@@ -113,11 +131,16 @@ def ask(
                 "question",
                 "text",
                 "intent",
+                "query",
+                "parser",
+                "facts",
+                "objects",
+                "grounded",
+                "phrasing",
                 "first_token_s",
                 "latency_s",
                 "tokens_per_s",
                 "tokens",
-                "facts",
                 "interrupted",
             )
             print(json.dumps({**{k: meta.get(k) for k in keep}, **({"at_s": at_s} if at_s is not None else {})}))
@@ -151,7 +174,10 @@ def ask(
         from ar_perception.nodes.vqa import Vqa
         from ar_perception.runtime.harness import NodeHarness
 
-        vqa = NodeHarness(Vqa, {"model": model}, node_id="vqa")
+        # not warmed: one question, most of them parsed by rules, should not wait for the LLM's prompt
+        vqa = NodeHarness(
+            Vqa, {"model": model, "parser": parser.value, "phrasing": phrasing.value, "warm": False}, node_id="vqa"
+        )
         for q, at_s in questions:
             when = at_s if at_s is not None else 0.0
             if recording is not None:

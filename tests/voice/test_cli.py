@@ -7,9 +7,11 @@ import pytest
 from typer.testing import CliRunner
 
 from ar_perception.cli import app
+from ar_perception.qa.query import Query
 from ar_perception.voice import word_error_rate
 
 REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "recordings" / "sample.mcap"
 runner = CliRunner()
 
 
@@ -32,22 +34,30 @@ def test_ask_offline_about_a_simulated_scene():
     r = runner.invoke(app, ["ask", "--sim", "3", "What is nearest?", "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    assert out["intent"] == "nearest" and out["text"].startswith("The nearest object is the chair")
+    assert out["intent"] == "nearest" and out["text"].startswith("The nearest object is a chair, 1.4 metres away")
+    # --json shows the parsed query and the facts the answer rests on
+    assert out["query"] == Query(intent="nearest").model_dump() and out["parser"] == "rules"
+    assert out["facts"] == ["A chair is 1.4 metres away, ahead."] and out["objects"] == ["chair 1"]
+    assert out["grounded"] is True and out["phrasing"] == "deterministic" and out["at_s"] == 0.0
 
 
 @pytest.mark.slow
 def test_ask_a_spoken_question_about_a_recording(speak):
-    sample = REPO / "recordings" / "sample.mcap"
-    if not sample.exists():
-        pytest.skip("no sample recording")
     r = runner.invoke(
-        app, ["ask", "--recording", str(sample), "--at", "3", "--wav", str(speak("is there a chair")), "--json"]
+        app, ["ask", "--recording", str(SAMPLE), "--at", "3", "--wav", str(speak("how far is the table")), "--json"]
     )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    # tiny.en hears espeak's "chair" as "care" here; the vqa node takes a word that sounds like a class for it
-    assert out["question"].startswith("Is there a") and out["intent"] == "exists" and out["at_s"] == 3.0
-    assert out["facts"][0].startswith("Yes, there is a chair")
+    assert out["question"] == "How far is the table?" and out["intent"] == "distance" and out["at_s"] == 3.0
+    assert out["query"]["subject"] == "table" and out["text"] == "The table is 2.8 metres away on the right."
+
+
+def test_a_misheard_word_is_not_taken_for_a_class():
+    # tiny.en hears espeak's "is there a chair" as "Is there a care?": a word that only sounds like a class
+    r = runner.invoke(app, ["ask", "--recording", str(SAMPLE), "--at", "3", "Is there a care?", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["text"].startswith("I can't recognise cares.") and out["query"]["unknown"] == ["care"]
 
 
 def test_ask_errors(tmp_path):

@@ -1,11 +1,13 @@
-"""Scene facts from a mask and a depth map with known answers, and from simulated ground truth."""
+"""Scene facts and the scene model from a mask and a depth map with known answers (+ an image for colours, + a
+camera pose for memory), and from simulated ground truth."""
 
 import numpy as np
 import pytest
 
-from ar_perception.nodes.scene import Scene, label_components
+from ar_perception.nodes.scene import Scene
+from ar_perception.qa.model import SceneModel
 from ar_perception.runtime.harness import NodeHarness, run_node
-from ar_perception.runtime.msg import Msg
+from ar_perception.runtime.msg import Msg, encode
 
 CLASSES = ["background", "floor", "wall", "chair", "table", "person", "lamp"]
 CAMERA = {"fx": 250.0, "fy": 250.0, "cx": 159.5, "cy": 119.5, "width": 320, "height": 240}
@@ -77,22 +79,6 @@ def test_mask_at_another_resolution_than_depth():
     assert [o["name"] for o in facts.meta["objects"]] == ["chair 1", "table", "person", "chair 2"]
 
 
-def test_connected_components():
-    m = np.zeros((6, 7), bool)
-    m[1:5, 1] = m[4, 1:5] = m[1:5, 4] = True  # a U
-    m[0, 6] = m[1, 5] = True  # touches the U diagonally at (1, 5)-(0, 6)? no: (1,5) touches (1,4)
-    m[5, 6] = True  # alone: only diagonal to nothing
-    labels, n = label_components(m)
-    assert n == 2 and labels[0, 6] == labels[1, 1] and labels[5, 6] != labels[1, 1]
-    ndimage = pytest.importorskip("scipy.ndimage")
-    rng = np.random.default_rng(1)
-    for _ in range(5):
-        r = rng.random((40, 50)) < 0.45
-        ours, n = label_components(r)
-        ref, n_ref = ndimage.label(r, structure=np.ones((3, 3)))
-        assert n == n_ref and len({(a, b) for a, b in zip(ours.ravel(), ref.ravel(), strict=True)}) == n + 1
-
-
 def test_simulated_ground_truth_objects_are_found_at_their_distance():
     from ar_perception.sim import SimSource
 
@@ -116,3 +102,78 @@ def test_simulated_ground_truth_objects_are_found_at_their_distance():
     assert {o["class"] for o in found} == set(gt)
     for o in found:  # two chairs that touch in the image are one region: its distance is one of theirs
         assert min(abs(o["distance_m"] - d) / d for d in gt[o["class"]]) < 0.15, (o, gt)
+
+
+def test_the_scene_model_rides_along_with_structure_and_travels():
+    ((_, facts),) = run_node(Scene, msgs(*room()))
+    encode(facts)  # the model is plain JSON
+    model = model_of(facts)
+    assert model.frame == "camera" and model.time_s == pytest.approx(1e-9)
+    assert [(o.name, o.structure) for o in model.objects] == [
+        ("chair 1", False),
+        ("floor", True),
+        ("table", False),
+        ("person", False),
+        ("chair 2", False),
+        ("wall", True),
+    ]
+    assert [o.name for o in model.objects if not o.structure] == [o["name"] for o in facts.meta["objects"]]
+    assert all(o.colour is None for o in model.objects)  # no image: no colours
+
+
+def test_an_image_gives_colours_and_must_be_of_the_moment():
+    labels, depth = room()
+    image = np.full((240, 320, 3), 240, np.uint8)
+    image[150:230, 20:80] = (200, 30, 30)  # chair 1 red
+    image[130:180, 130:190] = (110, 65, 30)  # table brown
+    h = NodeHarness(Scene)
+    assert h.feed("image", Msg(kind="Image", arrays={"data": image}, capture_ns=1)) == []
+    for name, m in msgs(labels, depth):
+        out = h.feed(name, m)
+    ((_, facts),) = out
+    colours = {o["name"]: o["colour"] for o in facts.meta["objects"]}
+    assert colours["chair 1"] == "red" and colours["table"] == "brown"
+    assert "chair 1: 1.2 m away, left, down, 0.3 m wide, 0.4 m tall, red." in facts.meta["text"].splitlines()
+    later = 1 + 10**9  # a mask a second after the newest image: no colours rather than another moment's
+    ((_, facts),) = [o for name, m in msgs(labels, depth, t=later) for o in h.feed(name, m)]
+    assert all(o["colour"] is None for o in facts.meta["objects"])
+
+
+def test_with_a_pose_objects_are_remembered_in_the_world():
+    labels, depth = room()
+    h = NodeHarness(Scene)
+
+    def see(t_s: float, lab, dep, at_x: float):
+        pose = np.eye(4)
+        pose[0, 3] = at_x
+        t = int(t_s * 1e9)
+        h.feed("camera", Msg(kind="CameraInfo", arrays={"pose": pose}, meta=CAMERA, capture_ns=t))
+        h.feed("mask", Msg(kind="Mask", arrays={"data": lab}, meta={"classes": CLASSES}, capture_ns=t))
+        ((_, facts),) = h.feed("depth", Msg(kind="Depth", arrays={"data": dep}, capture_ns=t))
+        return facts
+
+    first = model_of(see(1.0, labels, depth, 0.0))
+    assert first.frame == "world" and first.in_view == ["chair 1", "floor", "table", "person", "chair 2", "wall"]
+    person = first.of_class("person")[0]
+    lab2, dep2 = labels.copy(), depth.copy()
+    lab2[60:200, 250:290], dep2[60:200, 250:290] = 2, 5.0  # the person has left the view
+    facts = see(3.0, lab2, dep2, 0.0)
+    model = model_of(facts)
+    gone = model.of_class("person")[0]
+    assert "person" not in model.in_view and gone.last_seen_s == pytest.approx(1.0)
+    assert gone.centroid_m == pytest.approx(person.centroid_m)
+    assert "Seen before, out of view: person (2 s ago)." in facts.meta["text"].splitlines()
+    assert "person" not in [o["class"] for o in facts.meta["objects"]]
+    moved = model_of(see(4.0, labels, depth, 1.0))  # the camera 1 m to the right sees it all again
+    assert moved.of_class("table")[0].centroid_m[0] == pytest.approx(first.of_class("table")[0].centroid_m[0] + 1)
+    off = run_node(
+        Scene,
+        [("camera", Msg(kind="CameraInfo", arrays={"pose": np.eye(4)}, meta=CAMERA, capture_ns=1))]
+        + msgs(labels, depth, camera=False),
+        {"memory": False},
+    )
+    assert off[0][1].meta["model"]["frame"] == "camera"
+
+
+def model_of(facts: Msg) -> SceneModel:
+    return SceneModel.from_dict(facts.meta["model"])

@@ -1,0 +1,259 @@
+"""The typed scene model: the objects perception found, not pixels.
+
+Built from one frame's Mask + Depth (+ Image for colour, + CameraInfo; with a pose in CameraInfo the objects
+get world coordinates). Regions of one class become separate instances where they are not connected or
+where depth jumps between them. Structure classes (wall, floor, ceiling) are in the model too, flagged, so
+that "how far is the wall?" has an answer; classes that are no surface (background, unknown, void) are not.
+
+Coordinates: camera frame x right, y down, z forward (metres), or the world frame of the camera pose when
+`frame == "world"`. `direction` is always relative to the camera at the time of the model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from ar_perception.errors import ArpError
+from ar_perception.qa.colour import colour_name
+from ar_perception.qa.regions import find_regions, intrinsics, pixels_of
+
+__all__ = [
+    "STRUCTURE",
+    "NOT_SURFACES",
+    "AHEAD_DEG",
+    "SceneObject",
+    "SceneModel",
+    "build_scene_model",
+    "direction_of",
+    "named",
+]
+
+STRUCTURE = ("wall", "floor", "ceiling")  # in the model, flagged `structure`, not counted as "objects"
+NOT_SURFACES = ("background", "unknown", "void")  # never in the model
+
+Direction = Literal["left", "ahead", "right"]
+AHEAD_DEG = 10.0  # |bearing| up to this is "ahead"
+
+
+def direction_of(bearing_deg: float) -> Direction:
+    """left / ahead / right of a bearing (degrees, + to the right)."""
+    return "left" if bearing_deg < -AHEAD_DEG else "right" if bearing_deg > AHEAD_DEG else "ahead"
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    name: str  # "chair" when it is the only one of its class in the model, else "chair 2" (2nd nearest)
+    cls: str
+    instance: int  # 1-based within its class, nearest first
+    structure: bool  # wall, floor, ceiling
+    area_px: int  # pixels of the mask (at the mask's resolution)
+    area: float  # share of the image
+    centroid_m: tuple[float, float, float]  # in `SceneModel.frame`
+    extent_m: tuple[float, float, float]  # width (x), height (y), depth (z) of the visible part, metres
+    distance_m: float  # median depth of its pixels, from the camera
+    bearing_deg: float  # + to the right of the optical axis
+    elevation_deg: float  # + above the optical axis
+    direction: Direction  # left / ahead / right of the camera (|bearing| <= 10 degrees: ahead)
+    colour: str | None  # a palette name measured from the image, None without an image
+    first_seen_s: float  # capture time (seconds, graph clock) it was first seen; the model's time for one frame
+    last_seen_s: float
+    box: tuple[int, int, int, int] | None = None  # u0, v0, u1, v1 (exclusive) pixels in the depth image, when seen
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SceneObject:
+        box = d.get("box")
+        return cls(
+            **{
+                **d,
+                "centroid_m": tuple(d["centroid_m"]),
+                "extent_m": tuple(d["extent_m"]),
+                "box": tuple(box) if box is not None else None,
+            }
+        )
+
+
+@dataclass
+class SceneModel:
+    objects: list[SceneObject]  # nearest first
+    classes: list[str]  # every class perception can name (the vocabulary questions are checked against)
+    frame: Literal["camera", "world"] = "camera"
+    time_s: float = 0.0  # capture time of the newest frame it holds
+    in_view: list[str] = field(default_factory=list)  # names of the objects in the current frame (memory: subset)
+
+    def of_class(self, cls: str) -> list[SceneObject]:
+        return [o for o in self.objects if o.cls == cls]
+
+    def visible(self) -> list[SceneObject]:
+        """The objects in the current frame: all of a camera-frame model, those `in_view` of a memory."""
+        if self.frame == "camera":
+            return list(self.objects)
+        names = set(self.in_view)
+        return [o for o in self.objects if o.name in names]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "objects": [o.as_dict() for o in self.objects],
+            "classes": list(self.classes),
+            "frame": self.frame,
+            "time_s": self.time_s,
+            "in_view": list(self.in_view),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SceneModel:
+        return cls(
+            objects=[SceneObject.from_dict(o) for o in d.get("objects", [])],
+            classes=list(d.get("classes", [])),
+            frame=d.get("frame", "camera"),
+            time_s=float(d.get("time_s", 0.0)),
+            in_view=list(d.get("in_view", [])),
+        )
+
+
+def named(objects: list[SceneObject]) -> list[SceneObject]:
+    """`objects` (nearest first) named by class: "chair" when it is the only one, else "chair 2" (2nd nearest)."""
+    counts: dict[str, int] = {}
+    for o in objects:
+        counts[o.cls] = counts.get(o.cls, 0) + 1
+    seen: dict[str, int] = {}
+    out = []
+    for o in objects:
+        seen[o.cls] = seen.get(o.cls, 0) + 1
+        out.append(replace(o, name=o.cls if counts[o.cls] == 1 else f"{o.cls} {seen[o.cls]}", instance=seen[o.cls]))
+    return out
+
+
+def _resample(a: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Nearest-neighbour resample of the first two axes of `a` onto (h, w)."""
+    if a.shape[:2] == (h, w):
+        return a
+    ys = (np.arange(h) * a.shape[0] // h)[:, None]
+    xs = (np.arange(w) * a.shape[1] // w)[None, :]
+    return a[ys, xs]
+
+
+def _interior(sel: np.ndarray) -> np.ndarray:
+    """The pixels of `sel` whose 4 neighbours are in it too (edges mix in the colour of what is behind)."""
+    inner = sel.copy()
+    inner[1:] &= sel[:-1]
+    inner[:-1] &= sel[1:]
+    inner[:, 1:] &= sel[:, :-1]
+    inner[:, :-1] &= sel[:, 1:]
+    return inner
+
+
+def build_scene_model(
+    labels: np.ndarray,
+    depth: np.ndarray,
+    classes: Sequence[str],
+    camera: Mapping[str, Any] | None = None,
+    image: np.ndarray | None = None,
+    time_s: float = 0.0,
+    *,
+    min_area: float = 0.002,
+    grid: int = 128,
+    jump_rel: float = 0.1,
+    jump_m: float = 0.1,
+    join_m: float = 0.25,
+) -> SceneModel:
+    """The scene model of one frame, in the camera frame.
+
+    `labels` (H', W') class ids into `classes` (any resolution; resampled onto the depth's); `depth` (H, W)
+    z-depth in metres, <= 0 or non-finite = none; `camera` CameraInfo metadata (fx, fy, cx, cy, width, height;
+    without it a 60 degree horizontal view is assumed); `image` (H'', W'', 3) uint8 RGB of the same view, for
+    colours; `time_s` the capture time. Regions smaller than `min_area` (share of the image) are noise.
+    Instances: see `regions.py` (`jump_rel`, `jump_m`: the depth step that separates two objects of one class;
+    `join_m`: pieces this close in 3D are one object).
+    """
+    depth = np.asarray(depth, np.float32)
+    if depth.ndim != 2:
+        raise ArpError(f"build_scene_model: depth must be (H, W), got shape {depth.shape}")
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ArpError(f"build_scene_model: labels must be (H, W) class ids, got shape {labels.shape}")
+    if image is not None and (image.ndim != 3 or image.shape[2] != 3):
+        raise ArpError(f"build_scene_model: image must be (H, W, 3) RGB, got shape {image.shape}")
+    mask_px = labels.shape[0] * labels.shape[1]
+    h, w = depth.shape
+    labels = _resample(labels, h, w)
+    rgb = _resample(image, h, w) if image is not None else None
+    fx, fy, cx, cy = intrinsics(camera, w, h)
+    step = max(1, math.ceil(max(h, w) / grid))
+    cells_total = math.ceil(h / step) * math.ceil(w / step)
+    regions = find_regions(
+        labels,
+        depth,
+        classes,
+        (fx, fy, cx, cy),
+        step,
+        skip=NOT_SURFACES,
+        structure=STRUCTURE,
+        min_cells=min_area * cells_total,
+        jump_rel=jump_rel,
+        jump_m=jump_m,
+        join_m=join_m,
+    )
+    measured = []
+    for r, (v, u) in zip(
+        regions, pixels_of(regions, labels, depth, step, jump_rel=jump_rel, jump_m=jump_m), strict=True
+    ):
+        if v.size == 0:
+            continue
+        z = depth[v, u].astype(np.float64)
+        pts = np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], axis=1)
+        lo, hi = np.percentile(pts, [1, 99], axis=0)
+        dist = float(np.median(z))
+        pixel = np.array([dist / fx, dist / fy, 0.0])  # a pixel's width and height at that distance
+        colour = None
+        if rgb is not None:
+            v0, u0 = int(v.min()), int(u.min())
+            sel = np.zeros((int(v.max()) - v0 + 1, int(u.max()) - u0 + 1), bool)
+            sel[v - v0, u - u0] = True
+            inner = _interior(sel)
+            patch = rgb[v0 : v0 + sel.shape[0], u0 : u0 + sel.shape[1]]
+            colour = colour_name(patch[inner if inner.sum() >= 16 else sel])
+        uc, vc = float(np.median(u)), float(np.median(v))
+        bearing = math.degrees(math.atan2(uc - cx, fx))
+        measured.append(
+            {
+                "cls": classes[r.class_id] if 0 <= r.class_id < len(classes) else f"class {r.class_id}",
+                "area": v.size / (h * w),
+                "centroid_m": tuple(float(c) for c in np.median(pts, axis=0)),
+                "extent_m": tuple(float(e) for e in hi - lo + pixel),
+                "distance_m": dist,
+                "bearing_deg": bearing,
+                "elevation_deg": math.degrees(math.atan2(cy - vc, fy)),
+                "colour": colour,
+                "box": (int(u.min()), int(v.min()), int(u.max()) + 1, int(v.max()) + 1),
+            }
+        )
+    objects = named(
+        [
+            SceneObject(
+                name=m["cls"],
+                instance=1,
+                structure=m["cls"] in STRUCTURE,
+                area_px=round(m["area"] * mask_px),
+                direction=direction_of(m["bearing_deg"]),
+                first_seen_s=float(time_s),
+                last_seen_s=float(time_s),
+                **m,
+            )
+            for m in sorted(measured, key=lambda m: m["distance_m"])
+        ]
+    )
+    return SceneModel(
+        objects=objects,
+        classes=[c for c in classes if c not in NOT_SURFACES],
+        frame="camera",
+        time_s=float(time_s),
+        in_view=[o.name for o in objects],
+    )

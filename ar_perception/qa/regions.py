@@ -1,0 +1,296 @@
+"""Regions of a class mask: 8-connected cells of one class, cut where depth jumps, joined where one object was cut.
+
+The pixel-level half of the scene model (`model.py` turns regions into objects). Regions are found on a coarse
+grid (at most `grid` cells across) so that this stays fast in pure numpy; `model.py` measures each region on
+the full-resolution pixels under it.
+
+- Connectivity: neighbouring cells (diagonals included) of one class belong together.
+- Depth: for object classes, neighbours whose depths differ by more than `jump_rel` x distance + `jump_m` do
+  not: a chair in front of another chair is two chairs. Room structure (wall, floor, ceiling) is cut by
+  connectivity only: a wall seen at a grazing angle changes depth fast, and is still one wall.
+- Joining: pieces of one class that nearly touch in the image and in 3D (within `join_m`) are one object, cut
+  by an occluder or by a part thinner than the grid (a lamp's pole), or seen past its own edge (a table's back
+  legs under its top).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ar_perception.geometry import scaled_intrinsics
+
+__all__ = ["Region", "intrinsics", "label_components", "components", "find_regions", "pixels_of"]
+
+_OFFSETS = ((0, 1), (1, 0), (1, 1), (1, -1))  # each 8-neighbour pair once: right, down, down-right, down-left
+
+
+def intrinsics(camera: Any | None, w: int, h: int) -> tuple[float, float, float, float]:
+    """fx, fy, cx, cy for a (h, w) image: from CameraInfo metadata when given, else a 60 degree horizontal view."""
+    if camera:
+        return scaled_intrinsics({"width": w, "height": h, **camera}, w, h)
+    f = (w / 2) / math.tan(math.radians(30))  # no intrinsics: assume a 60 degree horizontal field of view
+    return f, f, (w - 1) / 2, (h - 1) / 2
+
+
+def _roots(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Union-find over n nodes joined by edges (a[i], b[i]), vectorised: each node's root (the smallest index
+    of its component). Roots are hooked smaller-under-larger and paths halved until no edge spans two roots."""
+    parent = np.arange(n)
+    while a.size:
+        ra, rb = parent[a], parent[b]
+        apart = ra != rb
+        a, b, ra, rb = a[apart], b[apart], ra[apart], rb[apart]  # a joined edge stays joined: drop it
+        if not a.size:
+            break
+        np.minimum.at(parent, np.maximum(ra, rb), np.minimum(ra, rb))
+        while True:  # every node straight to its root, so the next round sees roots only
+            up = parent[parent]
+            if np.array_equal(up, parent):
+                break
+            parent = up
+    return parent
+
+
+def components(
+    keys: np.ndarray,
+    valid: np.ndarray,
+    depth: np.ndarray | None = None,
+    split: np.ndarray | None = None,
+    *,
+    jump_rel: float = 0.1,
+    jump_m: float = 0.1,
+) -> tuple[np.ndarray, int]:
+    """8-connected components of the `valid` cells of a (H, W) grid, where neighbours join only when their
+    `keys` (class ids) are equal and, where `split` (H, W) bool is true at both, their `depth` differs by at most
+    `jump_rel` x the nearer depth + `jump_m`. Returns (labels int32 with 0 = none, count), numbered in raster
+    order of each component's first cell."""
+    h, w = keys.shape
+    idx = np.arange(h * w).reshape(h, w)
+    ea, eb = [], []
+    for dy, dx in _OFFSETS:
+        ys, xs = slice(0, h - dy), slice(max(0, -dx), w - max(0, dx))  # a cell and its neighbour at (dy, dx)
+        ys2, xs2 = slice(dy, h), slice(max(0, dx), w + min(0, dx))
+        join = valid[ys, xs] & valid[ys2, xs2] & (keys[ys, xs] == keys[ys2, xs2])
+        if depth is not None and split is not None:
+            za, zb = depth[ys, xs], depth[ys2, xs2]
+            near = np.abs(za - zb) <= jump_rel * np.minimum(za, zb) + jump_m
+            join &= near | ~(split[ys, xs] & split[ys2, xs2])
+        ea.append(idx[ys, xs][join])
+        eb.append(idx[ys2, xs2][join])
+    roots = _roots(h * w, np.concatenate(ea), np.concatenate(eb)).reshape(h, w)
+    uniq, inverse = np.unique(roots[valid], return_inverse=True)  # roots are first cells: raster order
+    labels = np.zeros((h, w), np.int32)
+    labels[valid] = inverse.astype(np.int32) + 1
+    return labels, int(uniq.size)
+
+
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected components of a boolean (H, W) grid: (labels int32 with 0 = none, count)."""
+    mask = np.asarray(mask, bool)
+    return components(np.zeros(mask.shape, np.int8), mask)
+
+
+@dataclass
+class Region:
+    """A piece of the grid: `cells` (gh, gw) bool, its class id, its cells' 3D points (N, 3) camera frame, and
+    whether depth steps part it from others of its class (not for room structure)."""
+
+    class_id: int
+    cells: np.ndarray
+    points: np.ndarray
+    cut: bool = True
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """c0, r0, c1, r1 (inclusive) of its cells."""
+        rows, cols = np.flatnonzero(self.cells.any(axis=1)), np.flatnonzero(self.cells.any(axis=0))
+        return int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
+
+
+def _min_distance(p: np.ndarray, q: np.ndarray, most: int = 1200) -> float:
+    """The smallest distance between two point sets (each thinned evenly to at most `most` points)."""
+    p = p[:: max(1, len(p) // most)]
+    q = q[:: max(1, len(q) // most)]
+    best = math.inf
+    for i in range(0, len(p), 256):  # (256, M, 3) at a time
+        d2 = ((p[i : i + 256, None, :] - q[None, :, :]) ** 2).sum(-1)
+        best = min(best, float(d2.min()))
+    return math.sqrt(best)
+
+
+def _join(regions: list[Region], join_m: float, inside_m: float) -> list[Region]:
+    """Join the pieces of one class that are one object (transitively: a chain of pieces is one object): their
+    points come within `join_m` (an occluder or a thin part cut it), or the middle of the smaller lies, across
+    and along the view, inside the larger grown by `inside_m` (a part seen past the object's own edge: a table's
+    back legs below its top, a lamp's pole behind its shade)."""
+    n = len(regions)
+    if n < 2:
+        return regions
+    bounds = np.array([np.percentile(r.points, [2, 98], axis=0) for r in regions])  # (n, 2, 3)
+    lo, hi = bounds[:, 0], bounds[:, 1]
+    mid = np.array([np.median(r.points, axis=0) for r in regions])
+    size = np.array([len(r.points) for r in regions])
+    ii, jj = np.triu_indices(n, 1)
+    big, small = np.where(size[ii] >= size[jj], ii, jj), np.where(size[ii] >= size[jj], jj, ii)
+    inside = ((lo[big] - inside_m <= mid[small]) & (mid[small] <= hi[big] + inside_m))[:, [0, 2]].all(axis=1)
+    near = np.asarray(((lo[ii] - join_m <= hi[jj]) & (lo[jj] - join_m <= hi[ii])).all(axis=1) & ~inside)
+    for k in np.flatnonzero(near):  # boxes within reach: measure the points
+        near[k] = _min_distance(regions[ii[k]].points, regions[jj[k]].points) <= join_m
+    same = inside | near
+    roots = _roots(n, ii[same], jj[same])
+    out = []
+    for root in np.unique(roots):
+        group = [regions[k] for k in np.flatnonzero(roots == root)]
+        cells = np.logical_or.reduce([r.cells for r in group])
+        out.append(Region(group[0].class_id, cells, np.concatenate([r.points for r in group]), group[0].cut))
+    return out
+
+
+def _seen_under(comp: np.ndarray, n: int, lab: np.ndarray, dep: np.ndarray, under_m: float) -> tuple[np.ndarray, int]:
+    """Join the pieces of one class that a depth step parted where the farther is seen below the nearer, at most
+    `under_m` behind it: a part of the same object seen under its own edge (a table's back legs under its top, a
+    lamp's pole under its shade, a pot under its leaves). Another object behind is hidden from the bottom up, so
+    it shows above or beside the nearer one: that boundary runs along rows, or has the farther piece on top."""
+    ys, ys2 = slice(0, -1), slice(1, None)
+    a, b = comp[ys], comp[ys2]  # each cell and the one below it
+    cut = (a > 0) & (b > 0) & (a != b) & (lab[ys] == lab[ys2])
+    ha, hb = comp[:, :-1], comp[:, 1:]  # each cell and the one right of it
+    side = (ha > 0) & (hb > 0) & (ha != hb) & (lab[:, :-1] == lab[:, 1:])
+    p = np.concatenate([a[cut], ha[side]]).astype(np.int64)
+    q = np.concatenate([b[cut], hb[side]]).astype(np.int64)
+    # a vote per boundary cell: +1 the farther is below, -1 it is above, -0.5 side by side
+    vote = np.concatenate([np.where(dep[ys2][cut] > dep[ys][cut], 1.0, -1.0), np.full(int(side.sum()), -0.5)])
+    pairs, at = np.unique(np.minimum(p, q) * (n + 1) + np.maximum(p, q), return_inverse=True)
+    total = np.bincount(at, weights=vote, minlength=len(pairs))
+    ii, jj = pairs // (n + 1), pairs % (n + 1)
+    mean_z = np.bincount(comp.ravel(), weights=np.where(comp > 0, dep, 0).ravel(), minlength=n + 1) / np.maximum(
+        np.bincount(comp.ravel(), minlength=n + 1), 1
+    )
+    keep = (total > 0) & (np.abs(mean_z[ii] - mean_z[jj]) <= under_m)
+    if not keep.any():
+        return comp, n
+    roots = _roots(n + 1, ii[keep], jj[keep])[1:]  # of components 1..n (0 is no region)
+    uniq = np.unique(roots)
+    relabel = np.concatenate([[0], np.searchsorted(uniq, roots) + 1]).astype(np.int32)
+    return relabel[comp], int(uniq.size)
+
+
+def find_regions(
+    labels: np.ndarray,
+    depth: np.ndarray,
+    classes: Sequence[str],
+    fxy: tuple[float, float, float, float],
+    step: int,
+    *,
+    skip: Sequence[str],
+    structure: Sequence[str],
+    min_cells: float,
+    jump_rel: float = 0.1,
+    jump_m: float = 0.1,
+    join_m: float = 0.25,
+    inside_m: float = 0.2,
+    under: bool = True,
+    under_m: float = 1.5,
+) -> list[Region]:
+    """The regions of `labels` (class ids, at `depth`'s resolution) on the grid of every `step`-th pixel.
+
+    Cells without valid depth belong to no region (they cannot be placed); classes in `skip` are never
+    regions; classes in `structure` are cut by connectivity only. Regions of fewer than `min_cells` cells are
+    dropped after joining.
+    """
+    fx, fy, cx, cy = fxy
+    lab = labels[::step, ::step].astype(np.int64)
+    dep = depth[::step, ::step].astype(np.float32)
+    names = [classes[c] if 0 <= c < len(classes) else f"class {c}" for c in range(int(lab.max(initial=0)) + 1)]
+    skipped = np.array([n in skip for n in names], bool)
+    is_structure = np.array([n in structure for n in names], bool)
+    valid = np.isfinite(dep) & (dep > 0) & ~skipped[np.clip(lab, 0, None)] & (lab >= 0)
+    comp, n = components(lab, valid, dep, ~is_structure[np.clip(lab, 0, None)], jump_rel=jump_rel, jump_m=jump_m)
+    if under:
+        comp, n = _seen_under(comp, n, lab, dep, under_m)
+    vv, uu = np.mgrid[0 : lab.shape[0], 0 : lab.shape[1]]
+    uu, vv = uu * step + (step - 1) / 2, vv * step + (step - 1) / 2  # pixel coordinates of the cell centres
+    flat = comp.ravel()
+    order = np.argsort(flat, kind="stable")
+    bounds = np.searchsorted(flat[order], np.arange(1, n + 2))
+    by_class: dict[int, list[Region]] = {}
+    for k in range(n):
+        cells_at = order[bounds[k] : bounds[k + 1]]
+        in_region = np.zeros(flat.shape, bool)
+        in_region[cells_at] = True
+        cells = in_region.reshape(comp.shape)
+        z = dep[cells]
+        points = np.stack([(uu[cells] - cx) / fx * z, (vv[cells] - cy) / fy * z, z], axis=1)
+        cid = int(lab.ravel()[cells_at[0]])
+        by_class.setdefault(cid, []).append(Region(cid, cells, points, not is_structure[cid]))
+    out: list[Region] = []
+    for parts in by_class.values():
+        out += [r for r in _join(parts, join_m, inside_m) if r.cells.sum() >= min_cells]
+    return out
+
+
+def _grown(cells: np.ndarray) -> np.ndarray:
+    """`cells` and their 8 neighbours."""
+    out = cells.copy()
+    out[1:] |= cells[:-1]
+    out[:-1] |= cells[1:]
+    grown = out.copy()
+    grown[:, 1:] |= out[:, :-1]
+    grown[:, :-1] |= out[:, 1:]
+    return grown
+
+
+def _around(z: np.ndarray, op: np.ufunc) -> np.ndarray:
+    """`op` (np.fmin, np.fmax) of each cell's 3 x 3 neighbourhood of a grid with NaN where there is nothing."""
+    h, w = z.shape
+    p = np.pad(z, 1, constant_values=np.nan)
+    out = z.copy()
+    for dy in range(3):
+        for dx in range(3):
+            out = op(out, p[dy : dy + h, dx : dx + w])
+    return out
+
+
+def _blocks(g: np.ndarray, box: tuple[int, int, int, int], step: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The grid cells of `box` (r0, r1, c0, c1) -> the pixels of their blocks, cut to `shape` at the image edge."""
+    g = g[box[0] : box[1], box[2] : box[3]]
+    return np.repeat(np.repeat(g, step, axis=0), step, axis=1)[: shape[0], : shape[1]]
+
+
+def pixels_of(
+    regions: list[Region],
+    labels: np.ndarray,
+    depth: np.ndarray,
+    step: int,
+    *,
+    jump_rel: float = 0.1,
+    jump_m: float = 0.1,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each region's pixels at full resolution, (rows, cols): the pixels of its class with depth in the blocks of
+    its cells and of the cells around them (the grid samples one pixel a block, so a block at an edge may be
+    sampled as something else and still hold pixels of this region); for a region that depth steps part from
+    others of its class, only those within a step of the depths of its cells around them. (Two regions of one
+    class never touch on the grid unless a depth step parts them.)"""
+    grid = depth[::step, ::step].astype(np.float32)
+    out = []
+    for r in regions:
+        cells = _grown(r.cells)
+        rows, cols = np.flatnonzero(cells.any(axis=1)), np.flatnonzero(cells.any(axis=0))
+        r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        ys, xs = slice(r0 * step, r1 * step), slice(c0 * step, c1 * step)
+        d = depth[ys, xs]
+        box = (r0, r1, c0, c1)
+        sel = _blocks(cells, box, step, d.shape) & (labels[ys, xs] == r.class_id) & np.isfinite(d) & (d > 0)
+        if r.cut:
+            z = np.where(r.cells, grid, np.nan)
+            lo, hi = _blocks(_around(z, np.fmin), box, step, d.shape), _blocks(_around(z, np.fmax), box, step, d.shape)
+            with np.errstate(invalid="ignore"):
+                sel &= (d >= lo - (jump_rel * d + jump_m)) & (d <= hi + (jump_rel * hi + jump_m))
+        pr, pc = np.nonzero(sel)
+        out.append((pr + ys.start, pc + xs.start))
+    return out

@@ -1,0 +1,368 @@
+"""How well the scene model (ar_perception/qa) matches the simulator's ground truth: instances and colour names.
+
+Usage: python benchmarks/scene_model.py [--seeds 100-129] [--json]
+
+Frames: the `room` preset, `walk` trajectory (or `--scene`, `--trajectory`), 320x240, at 0, 2, 4 and 6 s of each
+seed. The defaults were set on seeds 0-11; report on others (the default 100-129 were never used for tuning).
+
+Instances: the scene model built from the ground-truth mask and depth; per frame and class, the number of
+objects it finds is compared with the number of simulated instances covering at least `--min-area` of the image
+(room structure left out; the model drops regions below the same share). Reported: the share of (frame, class)
+pairs counted right, too many, too few; and the same with depth splitting off (connectivity only), for comparison;
+and, apart, the (frame, class) pairs where two instances of the class overlap in the image (one hides part of the
+other), where depth splitting matters.
+
+Colours: for each simulated instance covering at least 0.5% of the image, `colour_name` of its interior pixels in the
+rendered image is compared with the name of the colour of the material that covers most of those pixels. That
+expected name comes from code separate from qa/colour.py: a table, written by hand, of names for every base
+colour in the simulator's palettes (sim/furniture.py), with the other names a person would also accept for pale
+or in-between shades; a material's (jittered) colour is matched to the nearest table entry in RGB. An instance
+whose pixels no one material name covers 60% of (a person of shirt, trousers and skin; a shelf of books), or
+whose material has two differently named colours in its pattern (floor tiles, two-coloured balls), is left out
+and counted. The renderer lights surfaces (a white wall in shade renders grey): the figure measures naming
+rendered pixels against the paint's name, not a lighting-corrected estimate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ar_perception.geometry import open3d_module, pixel_rays  # noqa: E402
+from ar_perception.qa.colour import colour_name  # noqa: E402
+from ar_perception.qa.model import build_scene_model  # noqa: E402
+from ar_perception.sim import SimSource  # noqa: E402
+from ar_perception.sim.materials import SEGMENTS, TILES  # noqa: E402
+from ar_perception.sim.primitives import part_mesh  # noqa: E402
+
+TIMES = (0.0, 2.0, 4.0, 6.0)
+COLOUR_AREA = 0.005  # colours are named of instances covering at least this share of the image
+FIRST_OBJECT_INSTANCE = 7  # below: floor 1, ceiling 2, walls 3-6 (sim.scene)
+
+# Every base colour of sim/furniture.py's palettes (RGB 0-1), with the names a person would give it: the first is
+# the most likely, the rest are also right (pale and in-between shades have several).
+NAMES: list[tuple[tuple[float, float, float], tuple[str, ...]]] = [
+    # woods
+    ((0.62, 0.45, 0.28), ("brown",)),
+    ((0.48, 0.32, 0.18), ("brown",)),
+    ((0.75, 0.58, 0.38), ("brown", "beige")),
+    ((0.36, 0.22, 0.13), ("brown",)),
+    ((0.68, 0.52, 0.36), ("brown", "beige")),
+    # floor tiles (pairs: a tiled floor is left out, its colours are named for completeness)
+    ((0.82, 0.8, 0.76), ("grey", "beige", "white")),
+    ((0.62, 0.6, 0.57), ("grey",)),
+    ((0.9, 0.9, 0.9), ("white", "grey")),
+    ((0.15, 0.15, 0.17), ("black", "grey")),
+    ((0.72, 0.62, 0.5), ("beige", "brown")),
+    ((0.55, 0.45, 0.36), ("brown", "grey")),
+    ((0.55, 0.58, 0.6), ("grey",)),
+    ((0.42, 0.45, 0.48), ("grey",)),
+    # carpets
+    ((0.45, 0.47, 0.5), ("grey",)),
+    ((0.32, 0.38, 0.52), ("blue", "grey")),
+    ((0.6, 0.55, 0.47), ("grey", "beige", "brown")),
+    ((0.5, 0.32, 0.3), ("brown", "red")),
+    # paints
+    ((0.93, 0.92, 0.88), ("white", "beige", "grey")),
+    ((0.95, 0.9, 0.8), ("beige", "white")),
+    ((0.8, 0.82, 0.84), ("grey", "white")),
+    ((0.74, 0.82, 0.9), ("blue", "grey", "white")),
+    ((0.76, 0.86, 0.76), ("green", "grey")),
+    ((0.94, 0.8, 0.74), ("pink", "beige")),
+    ((0.88, 0.84, 0.94), ("purple", "white", "pink")),
+    # ceilings
+    ((0.96, 0.96, 0.95), ("white",)),
+    ((0.92, 0.91, 0.88), ("white", "beige")),
+    # laminates
+    ((0.92, 0.92, 0.9), ("white",)),
+    ((0.12, 0.12, 0.13), ("black",)),
+    ((0.55, 0.56, 0.58), ("grey",)),
+    # plastics
+    ((0.8, 0.15, 0.12), ("red",)),
+    ((0.12, 0.3, 0.75), ("blue",)),
+    ((0.15, 0.6, 0.3), ("green",)),
+    ((0.95, 0.75, 0.1), ("yellow", "orange")),
+    ((0.95, 0.45, 0.1), ("orange",)),
+    ((0.1, 0.55, 0.6), ("blue", "green")),
+    ((0.2, 0.2, 0.22), ("black", "grey")),
+    ((0.6, 0.2, 0.55), ("purple", "pink")),
+    # cardboards, tape
+    ((0.72, 0.55, 0.36), ("brown", "beige")),
+    ((0.65, 0.48, 0.3), ("brown",)),
+    ((0.78, 0.62, 0.42), ("brown", "beige")),
+    ((0.85, 0.75, 0.55), ("beige",)),
+    ((0.9, 0.9, 0.88), ("white",)),
+    # balls
+    ((0.9, 0.1, 0.1), ("red",)),
+    ((0.95, 0.95, 0.95), ("white",)),
+    ((0.1, 0.3, 0.9), ("blue",)),
+    ((0.98, 0.85, 0.1), ("yellow",)),
+    ((0.1, 0.7, 0.2), ("green",)),
+    ((0.95, 0.4, 0.05), ("orange",)),
+    ((0.15, 0.1, 0.08), ("black", "brown")),
+    ((0.9, 0.2, 0.6), ("pink", "purple")),
+    ((0.2, 0.8, 0.9), ("blue",)),
+    # shelves
+    ((0.93, 0.93, 0.91), ("white",)),
+    ((0.15, 0.14, 0.14), ("black",)),
+    ((0.45, 0.45, 0.47), ("grey",)),
+    # books
+    ((0.7, 0.1, 0.1), ("red",)),
+    ((0.1, 0.2, 0.55), ("blue",)),
+    ((0.1, 0.45, 0.2), ("green",)),
+    ((0.85, 0.7, 0.2), ("yellow", "orange", "brown")),
+    ((0.9, 0.9, 0.85), ("white", "beige")),
+    ((0.15, 0.15, 0.15), ("black",)),
+    ((0.5, 0.25, 0.55), ("purple",)),
+    ((0.9, 0.45, 0.2), ("orange",)),
+    ((0.3, 0.6, 0.75), ("blue",)),
+    # metals
+    ((0.7, 0.7, 0.72), ("grey", "white")),
+    ((0.7, 0.55, 0.25), ("brown", "yellow", "orange")),
+    # lamp shades
+    ((1.0, 0.96, 0.86), ("white", "beige")),
+    ((1.0, 0.9, 0.7), ("beige", "yellow")),
+    ((0.98, 0.98, 0.95), ("white",)),
+    ((1.0, 0.85, 0.75), ("beige", "pink", "orange")),
+    # pots, soil, trunk
+    ((0.72, 0.38, 0.24), ("brown", "orange", "red")),
+    ((0.35, 0.36, 0.4), ("grey", "black")),
+    ((0.3, 0.45, 0.65), ("blue",)),
+    ((0.25, 0.17, 0.1), ("brown",)),
+    ((0.35, 0.25, 0.15), ("brown",)),
+    # leaves
+    ((0.2, 0.5, 0.15), ("green",)),
+    ((0.1, 0.3, 0.08), ("green",)),
+    ((0.3, 0.6, 0.2), ("green",)),
+    ((0.15, 0.38, 0.1), ("green",)),
+    ((0.15, 0.42, 0.25), ("green",)),
+    ((0.06, 0.24, 0.12), ("green",)),
+    # skins, hairs
+    ((0.96, 0.8, 0.69), ("beige", "pink")),
+    ((0.87, 0.67, 0.52), ("beige", "brown")),
+    ((0.68, 0.47, 0.33), ("brown",)),
+    ((0.45, 0.3, 0.2), ("brown",)),
+    ((0.32, 0.2, 0.13), ("brown",)),
+    ((0.08, 0.06, 0.05), ("black",)),
+    ((0.3, 0.18, 0.1), ("brown",)),
+    ((0.75, 0.6, 0.35), ("beige", "brown", "yellow")),
+    ((0.55, 0.55, 0.55), ("grey",)),
+    # shirts, trousers
+    ((0.85, 0.15, 0.15), ("red",)),
+    ((0.2, 0.35, 0.7), ("blue",)),
+    ((0.15, 0.15, 0.17), ("black", "grey")),
+    ((0.3, 0.6, 0.35), ("green",)),
+    ((0.95, 0.8, 0.2), ("yellow",)),
+    ((0.55, 0.3, 0.6), ("purple",)),
+    ((0.15, 0.22, 0.4), ("blue",)),
+    ((0.1, 0.1, 0.12), ("black",)),
+    ((0.65, 0.57, 0.42), ("beige", "brown")),
+    ((0.4, 0.4, 0.42), ("grey",)),
+]
+_TABLE = np.array([rgb for rgb, _ in NAMES])
+
+
+def names_of(rgb: tuple[float, float, float]) -> tuple[str, ...]:
+    """The names of a (jittered) material colour: those of the nearest palette entry in RGB first, then those of
+    entries nearly as near (within 0.05: the jitter may have moved it from any of them)."""
+    d = np.sqrt(((_TABLE - np.asarray(rgb)) ** 2).sum(axis=1))
+    names = list(NAMES[int(np.argmin(d))][1])
+    for k in np.flatnonzero(d <= d.min() + 0.05):
+        names += [n for n in NAMES[k][1] if n not in names]
+    return tuple(names)
+
+
+def part_ids(src: SimSource, pose: np.ndarray) -> np.ndarray:
+    """(H, W) index into `src.scene.parts` of the part each pixel sees (len(parts) where nothing is hit)."""
+    o3d = open3d_module()
+    parts = src.scene.parts
+    meshes = [part_mesh(p) for p in parts]
+    offsets = np.cumsum([0] + [len(v) for v, _ in meshes])[:-1]
+    verts = np.concatenate([v for v, _ in meshes])
+    tris = np.concatenate([f + np.uint32(o) for (_, f), o in zip(meshes, offsets, strict=True)])
+    tri_part = np.concatenate([np.full(len(f), i) for i, (_, f) in enumerate(meshes)] + [np.array([len(parts)])])
+    rc = o3d.t.geometry.RaycastingScene()
+    rc.add_triangles(o3d.core.Tensor(verts), o3d.core.Tensor(tris))
+    k = src.intrinsics
+    dirs = pixel_rays(k.width, k.height, k.fx, k.fy, k.cx, k.cy).reshape(-1, 3) @ pose[:3, :3].T
+    rays = np.concatenate([np.broadcast_to(pose[:3, 3], dirs.shape), dirs], axis=1).astype(np.float32)
+    prim = rc.cast_rays(o3d.core.Tensor(rays))["primitive_ids"].numpy().astype(np.int64)
+    prim[prim < 0] = len(tri_part) - 1  # open3d marks a miss with an invalid id (2**32 - 1 or -1)
+    prim[prim >= len(tri_part)] = len(tri_part) - 1
+    return tri_part[prim].reshape(k.height, k.width)
+
+
+def _interior(sel: np.ndarray) -> np.ndarray:
+    inner = sel.copy()
+    inner[1:] &= sel[:-1]
+    inner[:-1] &= sel[1:]
+    inner[:, 1:] &= sel[:, :-1]
+    inner[:, :-1] &= sel[:, 1:]
+    return inner if inner.sum() >= 16 else sel
+
+
+def expected_colour(src: SimSource, parts: np.ndarray, sel: np.ndarray) -> tuple[str, ...] | None:
+    """The names of the colour covering most of `sel`, or None where no one name covers 60% of it."""
+    ids, counts = np.unique(parts[sel], return_counts=True)
+    share: Counter[str] = Counter()
+    accepted: dict[str, set[str]] = {}
+    for i, n in zip(ids.tolist(), counts.tolist(), strict=True):
+        if i >= len(src.scene.parts):
+            continue
+        m = src.scene.parts[i].material
+        names = names_of(m.color_a)
+        if m.pattern in (SEGMENTS, TILES) and names_of(m.color_b)[0] != names[0]:
+            return None  # two differently named colours in one pattern
+        share[names[0]] += n
+        accepted.setdefault(names[0], set()).update(names)
+    if not share:
+        return None
+    top, n = share.most_common(1)[0]
+    return tuple(sorted(accepted[top])) if n >= 0.6 * sel.sum() else None
+
+
+def touching(f: Any) -> set[str]:
+    """Classes of which two object instances touch in the image (one in front of the other, or side by side)."""
+    out = set()
+    inst, lab = f.instances.astype(np.int64), f.labels
+    for a, b, la, lb in (
+        (inst[:, :-1], inst[:, 1:], lab[:, :-1], lab[:, 1:]),
+        (inst[:-1], inst[1:], lab[:-1], lab[1:]),
+    ):
+        both = (a >= FIRST_OBJECT_INSTANCE) & (b >= FIRST_OBJECT_INSTANCE) & (a != b) & (la == lb)
+        out |= {f.class_names[c] for c in np.unique(la[both]).tolist()}
+    return out
+
+
+def _counts(model: Any) -> Counter[str]:
+    return Counter(o.cls for o in model.objects if not o.structure)
+
+
+def run(seeds: list[int], min_area: float, scene: str = "room", trajectory: str = "walk") -> dict[str, Any]:
+    inst: dict[str, Counter[str]] = {"split": Counter(), "connectivity only": Counter()}
+    overlap: dict[str, Counter[str]] = {"split": Counter(), "connectivity only": Counter()}
+    by_class: Counter[tuple[str, str]] = Counter()
+    colours: Counter[str] = Counter()
+    confusion: Counter[tuple[str, str]] = Counter()
+    consistent = 0
+    total_px = 0
+    for seed in seeds:
+        src = SimSource(seed, (320, 240), scene, trajectory)
+        for t in TIMES:
+            f = src.frame_at(t)
+            parts = part_ids(src, f.pose)
+            owner = np.array([p.instance_id for p in src.scene.parts] + [0])[parts]
+            consistent += int((owner == f.instances).sum())
+            total_px += f.instances.size
+            truth: Counter[str] = Counter()
+            touch = touching(f)
+            for iid in np.unique(f.instances):
+                sel = f.instances == iid
+                if iid == 0 or sel.mean() < min_area:
+                    continue
+                cls = f.class_names[int(np.bincount(f.labels[sel]).argmax())]
+                if iid >= FIRST_OBJECT_INSTANCE:
+                    truth[cls] += 1
+                if sel.mean() < COLOUR_AREA:
+                    continue
+                want = expected_colour(src, parts, sel)
+                if want is None:
+                    colours["left out (mixed)"] += 1
+                    continue
+                got = colour_name(f.image[_interior(sel)])
+                ok = got in want
+                colours["right" if ok else "wrong"] += 1
+                colours[
+                    ("right" if ok else "wrong") + (" (objects)" if iid >= FIRST_OBJECT_INSTANCE else " (room)")
+                ] += 1
+                if not ok:
+                    confusion[("/".join(want), str(got))] += 1
+            for mode, jump_rel in (("split", 0.1), ("connectivity only", 1e9)):
+                model = build_scene_model(
+                    f.labels, f.depth, f.class_names, f.intrinsics, min_area=min_area, jump_rel=jump_rel
+                )
+                got_counts = _counts(model)
+                for cls in set(truth) | set(got_counts):
+                    a, b = got_counts[cls], truth[cls]
+                    verdict = "right" if a == b else "too many" if a > b else "too few"
+                    inst[mode][verdict] += 1
+                    if cls in touch:
+                        overlap[mode][verdict] += 1
+                    if mode == "split":
+                        by_class[(cls, verdict)] += 1
+    return {
+        "seeds": f"{seeds[0]}-{seeds[-1]}",
+        "scene": scene,
+        "trajectory": trajectory,
+        "frames": len(seeds) * len(TIMES),
+        "part_ray_cast_agrees_with_instances": consistent / total_px,
+        "instances": {m: dict(c) for m, c in inst.items()},
+        "instances_touching": {m: dict(c) for m, c in overlap.items()},
+        "instances_by_class": {f"{c} {v}": n for (c, v), n in sorted(by_class.items())},
+        "colours": dict(colours),
+        "colour_confusions": {f"{w} -> {g}": n for (w, g), n in confusion.most_common(12)},
+    }
+
+
+def _seeds(text: str) -> list[int]:
+    lo, _, hi = text.partition("-")
+    return list(range(int(lo), int(hi or lo) + 1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", default="100-129", help="a seed range, e.g. 100-129 (defaults set on 0-11)")
+    ap.add_argument(
+        "--min-area",
+        type=float,
+        default=0.002,
+        help="instances (and regions) covering less of the image are not counted",
+    )
+    ap.add_argument("--scene", default="room", help="sim scene preset (room, kitchen, ...)")
+    ap.add_argument("--trajectory", default="walk", help="sim trajectory (orbit, walk, ...)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    out = run(_seeds(args.seeds), args.min_area, args.scene, args.trajectory)
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return 0
+    print(
+        f"scene model vs simulator ground truth: seeds {out['seeds']}, {out['frames']} frames "
+        f"({out['scene']}, {out['trajectory']}, 320x240)"
+    )
+    print(
+        f"(part ray cast agrees with the renderer's instance ids on {out['part_ray_cast_agrees_with_instances']:.2%})"
+    )
+    for what, mode, c in [("all", m, c) for m, c in out["instances"].items()] + [
+        ("two touch", m, c) for m, c in out["instances_touching"].items()
+    ]:
+        n, right = max(sum(c.values()), 1), c.get("right", 0)
+        print(
+            f"instances per (frame, class), {what}, {mode}: right {right}/{n} ({right / n:.1%}), "
+            f"too many {c.get('too many', 0)}, too few {c.get('too few', 0)}"
+        )
+    c = out["colours"]
+    scored = c.get("right", 0) + c.get("wrong", 0)
+    print(
+        f"colour names: right {c.get('right', 0)}/{scored} ({c.get('right', 0) / max(scored, 1):.1%}); "
+        f"objects {c.get('right (objects)', 0)}/{c.get('right (objects)', 0) + c.get('wrong (objects)', 0)}, "
+        f"room structure {c.get('right (room)', 0)}/{c.get('right (room)', 0) + c.get('wrong (room)', 0)}; "
+        f"left out (mixed colours) {c.get('left out (mixed)', 0)}"
+    )
+    print("most frequent misnamings (accepted names -> named):")
+    for k, n in out["colour_confusions"].items():
+        print(f"  {k}: {n}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

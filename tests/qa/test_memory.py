@@ -1,0 +1,150 @@
+"""Scene memory: a camera pose puts objects in the world; re-sightings merge; memory is bounded; no pose, no memory."""
+
+import math
+
+import numpy as np
+import pytest
+
+from ar_perception.errors import ArpError
+from ar_perception.qa.memory import SceneMemory
+from ar_perception.qa.model import SceneModel, SceneObject, direction_of, named
+
+
+def obj(cls, at, t, structure=False, colour=None):
+    x, y, z = at
+    bearing = math.degrees(math.atan2(x, z))
+    return SceneObject(
+        name=cls,
+        cls=cls,
+        instance=1,
+        structure=structure,
+        area_px=100,
+        area=0.01,
+        centroid_m=(float(x), float(y), float(z)),
+        extent_m=(0.5, 0.8, 0.3),
+        distance_m=float(z),
+        bearing_deg=bearing,
+        elevation_deg=0.0,
+        direction=direction_of(bearing),
+        colour=colour,
+        first_seen_s=t,
+        last_seen_s=t,
+        box=(0, 0, 10, 10),
+    )
+
+
+def frame(t, *objs):
+    objects = named(sorted(objs, key=lambda o: o.distance_m))
+    return SceneModel(objects, ["wall", "chair", "lamp", "table"], "camera", t, [o.name for o in objects])
+
+
+def pose(yaw_deg=0.0, at=(0.0, 0.0, 0.0)):
+    """Camera-to-world: a camera at `at` turned by `yaw_deg` about its own y axis (+: to the right)."""
+    a = math.radians(yaw_deg)
+    p = np.eye(4)
+    p[:3, :3] = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+    p[:3, 3] = at
+    return p
+
+
+def test_without_a_pose_the_frame_comes_back_in_the_camera_frame():
+    mem = SceneMemory()
+    model = frame(1.0, obj("chair", (0, 0, 2), 1.0))
+    for p in (None, np.full((4, 4), np.nan), np.eye(3)):
+        out = mem.update(model, p)
+        assert out is model and out.frame == "camera"
+    assert mem.objects == []
+
+
+def test_a_pose_puts_objects_in_world_coordinates():
+    p = pose(90, at=(1.0, 2.0, 3.0))  # turned right: the camera's forward is world +x
+    out = SceneMemory().update(frame(1.0, obj("chair", (0.5, 0.2, 2.0), 1.0)), p)
+    assert out.frame == "world" and out.in_view == ["chair"]
+    (chair,) = out.objects
+    want = p[:3, :3] @ np.array([0.5, 0.2, 2.0]) + p[:3, 3]
+    assert chair.centroid_m == pytest.approx(tuple(want)) and chair.centroid_m == pytest.approx((3.0, 2.2, 2.5))
+    assert chair.distance_m == 2.0 and chair.extent_m == (0.5, 0.8, 0.3)  # as measured in the frame
+
+
+def test_a_resighting_merges_and_keeps_when_first_seen():
+    mem = SceneMemory(merge_m=0.5)
+    mem.update(frame(1.0, obj("chair", (0, 0, 2), 1.0)), pose())
+    # the camera moved 1 m forward and turned: the same chair is 1 m ahead of it, seen 0.2 m off
+    out = mem.update(frame(2.0, obj("chair", (0.2, 0, 1.0), 2.0), obj("lamp", (0, 0, 1.0), 2.0)), pose(0, (0, 0, 1)))
+    assert sorted(o.name for o in out.objects) == ["chair", "lamp"]
+    chair = out.of_class("chair")[0]
+    assert (chair.first_seen_s, chair.last_seen_s) == (1.0, 2.0)
+    assert chair.centroid_m == pytest.approx((0.2, 0.0, 2.0))  # the newest sighting's place
+    out = mem.update(frame(3.0, obj("chair", (0, 0, 3.0), 3.0)), pose(0, (0, 0, 1)))  # 2 m on: another chair
+    assert [o.name for o in out.of_class("chair")] == ["chair 1", "chair 2"]
+    assert out.in_view == ["chair 2"]  # the new one, farther
+
+
+def test_two_seen_at_once_stay_two_and_other_classes_never_merge():
+    mem = SceneMemory(merge_m=0.5)
+    mem.update(frame(1.0, obj("chair", (0, 0, 2), 1.0)), pose())
+    out = mem.update(frame(2.0, obj("chair", (0.1, 0, 2), 2.0), obj("chair", (-0.2, 0, 2), 2.0)), pose())
+    assert len(out.of_class("chair")) == 2
+    out = mem.update(frame(3.0, obj("table", (0.1, 0, 2), 3.0)), pose())
+    assert len(out.of_class("chair")) == 2 and len(out.of_class("table")) == 1
+
+
+def test_memory_is_bounded_least_recently_seen_go_first():
+    mem = SceneMemory(max_objects=3, merge_m=0.5)
+    for t in range(5):  # a chair 2 m apart each second
+        out = mem.update(frame(float(t), obj("chair", (2.0 * t, 0, 5), float(t))), pose())
+    assert len(mem.objects) == 3 and sorted(o.last_seen_s for o in out.objects) == [2.0, 3.0, 4.0]
+    # seen again, the oldest kept one is recent again, and the next to go is another
+    mem.update(frame(5.0, obj("chair", (4.0, 0, 5), 5.0)), pose())
+    out = mem.update(frame(6.0, obj("chair", (-6.0, 0, 5), 6.0)), pose())
+    assert sorted(o.last_seen_s for o in out.objects) == [4.0, 5.0, 6.0]
+
+
+def test_what_is_out_of_view_is_placed_from_the_camera_now():
+    mem = SceneMemory()
+    mem.update(frame(1.0, obj("lamp", (0, 0, 2), 1.0), obj("wall", (0, 0, 4), 1.0, structure=True)), pose())
+    out = mem.update(frame(5.0, obj("chair", (0, 0, 1.5), 5.0)), pose(180))  # turned around
+    lamp = out.of_class("lamp")[0]
+    assert out.in_view == ["chair"] and [o.name for o in out.visible()] == ["chair"]
+    assert lamp.distance_m == pytest.approx(2.0) and abs(lamp.bearing_deg) == pytest.approx(180.0)  # behind
+    assert lamp.last_seen_s == 1.0 and lamp.box is None
+    assert out.of_class("wall") == []  # room structure is not remembered: only the frame's own
+    out = mem.update(frame(6.0), pose(90))  # turned to the right: the lamp (straight ahead of the start) is left
+    assert out.in_view == [] and out.visible() == [] and out.of_class("lamp")[0].direction == "left"
+
+
+def test_time_going_back_starts_again_and_bad_input_is_refused():
+    mem = SceneMemory()
+    mem.update(frame(10.0, obj("lamp", (0, 0, 2), 10.0)), pose())
+    out = mem.update(frame(1.0, obj("chair", (0, 0, 2), 1.0)), pose())  # a replay started over
+    assert [o.name for o in out.objects] == ["chair"]
+    with pytest.raises(ArpError, match="camera frame"):
+        mem.update(out, pose())
+    with pytest.raises(ArpError, match="max_objects"):
+        SceneMemory(max_objects=0)
+
+
+@pytest.mark.parametrize("seed", [3000, 3001, 3002])  # scene_qa.py's tuning rooms
+def test_an_orbit_round_a_simulated_room_counts_each_object_once(seed):
+    """The camera goes once round the room (the orbit, a frame a second, as benchmarks/scene_qa.py watches it): each
+    object is seen from many sides, its visible part's middle moving. Memory holds no more objects of a class than
+    the room has in view along the way, counted from the renderer's instance ids, and forgets none of the classes."""
+    pytest.importorskip("open3d")
+    from ar_perception.qa.model import build_scene_model
+    from ar_perception.sim import SimSource
+
+    src = SimSource(seed, (320, 240), "room", "orbit")
+    cls_of = {o.instance_id: o.class_name for o in src.scene.objects}
+    mem = SceneMemory()
+    seen: dict[str, set[int]] = {}
+    for k in range(24):
+        f = src.frame_at(float(k), k)
+        ids, counts = np.unique(f.instances, return_counts=True)
+        for i, n in zip(ids.tolist(), counts.tolist(), strict=True):
+            if i in cls_of and n >= 0.002 * f.instances.size:  # as large as the scene model's smallest object
+                seen.setdefault(cls_of[i], set()).add(i)
+        model = build_scene_model(f.labels, f.depth, list(f.class_names), dict(f.intrinsics), f.image, float(k))
+        out = mem.update(model, f.pose)
+    got = {c: len(out.of_class(c)) for c in seen}
+    assert all(got[c] <= len(seen[c]) for c in seen), (got, {c: len(v) for c, v in seen.items()})
+    assert all(got[c] >= 1 for c in seen), got

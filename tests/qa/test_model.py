@@ -1,0 +1,185 @@
+"""The scene model from generated masks and depth maps with known answers: instances, structure, geometry, colour."""
+
+import math
+
+import numpy as np
+import pytest
+
+from ar_perception.errors import ArpError
+from ar_perception.qa.model import SceneModel, build_scene_model
+from ar_perception.qa.regions import components, label_components
+
+CLASSES = ["background", "floor", "wall", "chair", "table", "lamp", "box", "void"]
+BG, FLOOR, WALL, CHAIR, TABLE, LAMP, BOX, VOID = range(8)
+W, H = 320, 240
+CAMERA = {"fx": 250.0, "fy": 250.0, "cx": 159.5, "cy": 119.5, "width": W, "height": H}
+
+
+def scene(fill: int = WALL, z: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+    return np.full((H, W), fill, np.uint8), np.full((H, W), z, np.float32)
+
+
+def put(labels, depth, cls, rows, cols, z):
+    labels[rows, cols], depth[rows, cols] = cls, z
+
+
+def build(labels, depth, **kw):
+    return build_scene_model(labels, depth, CLASSES, CAMERA, **kw)
+
+
+def objects(model: SceneModel, cls: str):
+    return model.of_class(cls)
+
+
+def test_one_class_at_two_depths_is_two_objects_nearest_first():
+    labels, depth = scene()
+    put(labels, depth, CHAIR, slice(120, 200), slice(100, 160), 1.5)
+    put(labels, depth, CHAIR, slice(60, 200), slice(160, 220), 3.0)  # touching it in the image, 1.5 m behind
+    chairs = objects(build(labels, depth), "chair")
+    assert [(c.name, c.instance) for c in chairs] == [("chair 1", 1), ("chair 2", 2)]
+    assert [round(c.distance_m, 2) for c in chairs] == [1.5, 3.0]
+    assert chairs[0].area_px == 80 * 60 and chairs[1].area_px == 140 * 60
+
+
+def test_one_class_at_one_depth_is_one_object_and_apart_is_two():
+    labels, depth = scene()
+    put(labels, depth, CHAIR, slice(120, 200), slice(100, 160), 2.0)
+    put(labels, depth, CHAIR, slice(120, 200), slice(160, 220), 2.05)  # touching, the same depth: one region
+    ((chair,),) = [objects(build(labels, depth), "chair")]
+    assert chair.name == "chair" and chair.area_px == 80 * 120
+    put(labels, depth, CHAIR, slice(120, 200), slice(160, 200), 7.0)  # wall between them: apart
+    put(labels, depth, WALL, slice(120, 200), slice(160, 200), 6.0)
+    assert [c.name for c in objects(build(labels, depth), "chair")] == ["chair 1", "chair 2"]
+
+
+def test_a_part_seen_under_its_own_edge_is_the_same_object_and_one_behind_above_is_another():
+    labels, depth = scene()
+    put(labels, depth, TABLE, slice(100, 130), slice(60, 200), 2.0)  # the top
+    put(labels, depth, TABLE, slice(130, 190), slice(180, 190), 2.6)  # a back leg seen below it, farther
+    model = build(labels, depth)
+    ((table,),) = [objects(model, "table")]
+    assert table.area_px == 30 * 140 + 60 * 10
+    assert [o.name for o in model.of_class("wall")] == ["wall"]  # the first region (top left) kept when joining
+    put(labels, depth, CHAIR, slice(140, 220), slice(220, 280), 1.5)
+    put(labels, depth, CHAIR, slice(80, 140), slice(220, 280), 3.0)  # a farther chair showing above the near one
+    assert [round(c.distance_m, 1) for c in objects(build(labels, depth), "chair")] == [1.5, 3.0]
+
+
+def test_an_object_cut_by_a_nearer_occluder_is_one_object():
+    labels, depth = scene()
+    put(labels, depth, BOX, slice(100, 160), slice(100, 220), 3.0)
+    put(labels, depth, LAMP, slice(40, 240), slice(156, 164), 2.0)  # a pole in front cuts the box in two
+    model = build(labels, depth)
+    ((box,),) = [objects(model, "box")]
+    assert box.area_px == 60 * 112 and math.isclose(box.extent_m[0], 120 * 3.0 / 250, rel_tol=0.05)
+    assert [o.name for o in objects(model, "lamp")] == ["lamp"]
+
+
+def test_structure_is_in_the_model_flagged_and_non_surfaces_never():
+    labels, depth = scene(WALL, 5.0)
+    put(labels, depth, FLOOR, slice(200, 240), slice(0, W), 2.0)
+    put(labels, depth, BG, slice(0, 40), slice(0, W), 0.0)
+    put(labels, depth, VOID, slice(40, 60), slice(0, W), 9.0)
+    put(labels, depth, WALL, slice(60, 200), slice(0, 100), 3.0)  # a nearer wall on the left...
+    put(labels, depth, BOX, slice(60, 200), slice(100, 120), 2.0)  # ... apart from the far one
+    put(labels, depth, CHAIR, slice(150, 200), slice(200, 260), 1.2)
+    model = build(labels, depth)
+    assert [(o.name, o.structure) for o in model.objects] == [
+        ("chair", False),
+        ("box", False),
+        ("floor", True),
+        ("wall 1", True),
+        ("wall 2", True),
+    ]
+    assert model.of_class("wall")[0].distance_m == pytest.approx(3.0)  # "the wall": the nearest
+    assert model.of_class("wall")[0].direction == "left"
+    assert "void" not in model.classes and "background" not in model.classes and "wall" in model.classes
+    assert model.frame == "camera" and model.in_view == [o.name for o in model.objects]
+    labels[60:200, 100:120] = WALL  # a wall that bends towards the camera is still one wall (connected)
+    depth[60:200, 100:120] = np.linspace(3.0, 5.0, 20)[None, :]
+    assert [o.name for o in build(labels, depth).of_class("wall")] == ["wall"]
+
+
+def test_centroid_extent_distance_and_bearing_in_metres():
+    labels, depth = scene()
+    put(labels, depth, BOX, slice(40, 100), slice(20, 80), 2.0)  # upper left
+    put(labels, depth, TABLE, slice(150, 200), slice(140, 180), 4.0)  # just below the centre
+    put(labels, depth, CHAIR, slice(100, 140), slice(260, 300), 3.0)  # right
+    model = build(labels, depth, time_s=12.5)
+    box, table, chair = (model.of_class(c)[0] for c in ("box", "table", "chair"))
+    u, v = (20 + 79) / 2, (40 + 99) / 2  # the box's middle pixel
+    assert box.centroid_m == pytest.approx(((u - 159.5) / 250 * 2, (v - 119.5) / 250 * 2, 2.0), abs=0.01)
+    assert box.extent_m == pytest.approx((60 * 2 / 250, 60 * 2 / 250, 0.0), rel=0.03, abs=0.01)
+    assert table.extent_m == pytest.approx((40 * 4 / 250, 50 * 4 / 250, 0.0), rel=0.03, abs=0.01)
+    assert box.bearing_deg == pytest.approx(math.degrees(math.atan2(u - 159.5, 250)), abs=0.5)
+    assert box.elevation_deg > 0 > table.elevation_deg  # + above the optical axis
+    assert (box.direction, table.direction, chair.direction) == ("left", "ahead", "right")
+    assert abs(table.bearing_deg) <= 10 < abs(chair.bearing_deg)
+    assert box.box == (20, 40, 80, 100) and box.area == pytest.approx(60 * 60 / (W * H))
+    assert all(o.first_seen_s == o.last_seen_s == 12.5 for o in model.objects) and model.time_s == 12.5
+
+
+def test_colour_from_the_image_under_the_object():
+    labels, depth = scene()
+    image = np.full((H, W, 3), 235, np.uint8)  # white wall
+    put(labels, depth, CHAIR, slice(100, 180), slice(40, 100), 2.0)
+    image[100:180, 40:100] = (200, 30, 30)
+    put(labels, depth, BOX, slice(100, 160), slice(200, 260), 3.0)
+    image[100:160, 200:260] = (40, 80, 200)
+    image[100:104, 200:260] = 0  # a dark edge: outliers do not change the name
+    model = build(labels, depth, image=image)
+    assert {o.name: o.colour for o in model.objects} == {"chair": "red", "box": "blue", "wall": "white"}
+    half = build(labels, depth, image=np.ascontiguousarray(image[::2, ::2]))  # the image at another resolution
+    assert {o.name: o.colour for o in half.objects} == {"chair": "red", "box": "blue", "wall": "white"}
+    assert all(o.colour is None for o in build(labels, depth).objects)
+
+
+def test_mask_at_another_resolution_and_without_intrinsics():
+    labels, depth = scene()
+    put(labels, depth, CHAIR, slice(100, 180), slice(40, 100), 2.0)
+    small = build_scene_model(labels[::2, ::2], depth, CLASSES)  # no camera: a 60 degree view is assumed
+    chair = small.of_class("chair")[0]
+    assert chair.area_px == 40 * 30  # pixels of the mask, at its resolution
+    assert chair.extent_m[0] == pytest.approx(60 * 2 / ((W / 2) / math.tan(math.radians(30))), rel=0.05)
+    assert chair.direction == "left"
+
+
+def test_small_regions_invalid_depth_and_bad_input():
+    labels, depth = scene()
+    put(labels, depth, CHAIR, slice(100, 105), slice(40, 45), 2.0)  # 25 pixels: noise
+    put(labels, depth, BOX, slice(100, 180), slice(140, 200), 0.0)  # no depth: cannot be placed
+    assert [o.cls for o in build(labels, depth).objects] == ["wall"]
+    with pytest.raises(ArpError, match="depth must be"):
+        build(labels, depth[None])
+    with pytest.raises(ArpError, match="image must be"):
+        build(labels, depth, image=np.zeros((H, W), np.uint8))
+
+
+def test_model_round_trips_through_a_dict():
+    labels, depth = scene()
+    put(labels, depth, CHAIR, slice(100, 180), slice(40, 100), 2.0)
+    model = build(labels, depth, image=np.full((H, W, 3), 128, np.uint8), time_s=3.0)
+    again = SceneModel.from_dict(model.as_dict())
+    assert again == model and again.objects[0].box == model.objects[0].box
+
+
+def test_connected_components_match_scipy_and_depth_cuts():
+    m = np.zeros((6, 7), bool)
+    m[1:5, 1] = m[4, 1:5] = m[1:5, 4] = True  # a U
+    m[0, 6] = m[1, 5] = True  # (1, 5) touches the U at (1, 4); (0, 6) touches (1, 5) diagonally
+    m[5, 6] = True  # alone: its only diagonal neighbour (4, 5) is empty
+    labels, n = label_components(m)
+    assert n == 2 and labels[0, 6] == labels[1, 1] and labels[5, 6] != labels[1, 1]
+    ndimage = pytest.importorskip("scipy.ndimage")
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        r = rng.random((40, 50)) < 0.45
+        ours, n = label_components(r)
+        ref, n_ref = ndimage.label(r, structure=np.ones((3, 3)))
+        assert n == n_ref and len({(a, b) for a, b in zip(ours.ravel(), ref.ravel(), strict=True)}) == n + 1
+    keys = np.zeros((4, 6), np.int8)
+    depth = np.array([[1.0, 1.0, 1.0, 2.0, 2.0, 2.0]] * 4, np.float32)
+    valid = np.ones((4, 6), bool)
+    assert components(keys, valid, depth, valid)[1] == 2  # a step of 1 m at 1 m: cut
+    assert components(keys, valid, depth, ~valid)[1] == 1  # not where cutting is off (room structure)
+    assert components(keys, valid, depth, valid, jump_rel=0.5, jump_m=0.6)[1] == 1
