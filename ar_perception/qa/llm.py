@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from ar_perception.qa.parse import (
     COLOUR_WORDS,
+    COMPARING,
     NUMBER_WORDS,
     class_words,
     find_classes,
@@ -122,12 +123,14 @@ def _tidy(q: Query) -> Query:
 def _problem(q: Query, text: str, classes: list[str], rules: Query, words: list[str]) -> str | None:
     """Why the LLM's Query cannot be used for `text` (None: it can)."""
     said = mentioned_classes(text, classes)
+    if COMPARING & set(normalise(text).split()):
+        return "the question compares two things, which no intent answers"
     for c in q.classes():
         if c not in said:
             return f"it names the class '{c}', which the question does not mention"
     if q.intent == "unsupported" and rules.intent != "unsupported":
         return "it found no intent, and the rule parser did"
-    if said and not q.classes() and not q.unknown and rules.classes():
+    if said and not q.classes() and not q.unknown:
         return f"it drops '{said[0]}', which the question names"
     for w in q.unknown:
         if w not in words:

@@ -232,7 +232,7 @@ class _Noun:
 
 
 # comparisons between two things ("is the box farther away than the lamp?"): no intent answers them
-_COMPARING = {"than", "versus", "vs"}
+COMPARING = {"than", "versus", "vs"}
 
 
 def _noun(phrase: str | None, classes: list[str]) -> _Noun:
@@ -242,7 +242,7 @@ def _noun(phrase: str | None, classes: list[str]) -> _Noun:
     words = phrase.split()
     if words[0] in _ASKER:
         return _Noun(asker=True)
-    if _COMPARING & set(words):
+    if COMPARING & set(words):
         return _Noun(unsure=True)
     # "chairs and cars": the first names the subject; an unknown thing after "and"/"or" is still reported. A
     # second known class, or anything else after "and"/"or", is a second question this query cannot hold.

@@ -88,6 +88,10 @@ def test_fields_the_intent_does_not_use_are_cleared() -> None:
         ('{"intent":"exists","subject":"chair","unknown":["chair"]}', "is there a chair", "not a noun"),
         ('{"intent":"unsupported"}', "how far is the lamp", "found no intent"),
         ('{"intent":"count"}', "how many chairs are there", "drops 'chair'"),
+        # the rules find no form for these; the LLM's guess must not answer another question instead
+        ('{"intent":"behind"}', "Is the person farther away than the table?", "compares two things"),
+        ('{"intent":"relation","relation":"behind","other":"table"}', "is the chair nearer than the table", "compares"),
+        ('{"intent":"behind"}', "what about the chair and the lamp", "drops 'chair'"),
         ('{"intent":"relation","other":"table"}', "what is on the table", "without a relation"),
         ('{"intent":"relation","relation":"between","other":"chair"}', "what is between the chair and the lamp", "two"),
         ('{"intent":"exists","subject":"chair"', "is there a chair", "no valid Query"),
