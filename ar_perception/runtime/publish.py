@@ -257,6 +257,8 @@ class Outlets:
         self.undelivered[key] += 1
 
     def close(self) -> None:
+        for (name, to), n in self.undelivered.items():
+            self.log.warning("%d messages of %s/%s did not reach '%s', which had exited", n, self.node_id, name, to)
         for pub, pushes in self.socks.values():
             pub.close(200)
             for to, s in pushes:

@@ -151,7 +151,6 @@ class Worker:
 
     def _close(self) -> None:
         self.state.stop.set()
-        self.state.started.set()
         if self.receiver.is_alive():
             self.receiver.join(2.0)
         try:
