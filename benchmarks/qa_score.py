@@ -5,14 +5,16 @@ The reader is tolerant about wording and strict about facts. It splits the answe
 "but"/"however" parts); a clause with a negation ("no", "not", "can't"...) states nothing is there; a clause that
 talks about the past ("saw", "ago", "earlier"...) is about memory; a clause about what the system can recognise
 is about its vocabulary, not the room. In the other clauses every class word is a claim that the thing is in view,
-"<number> <class>" a claim of how many, and a colour word a claim about the nearest class word.
+"<number> <class>" a claim of how many ("at least <number> <class>": that there are no fewer), and a colour word a
+claim about the nearest class word.
 
-- correct: yes/no as the truth; counts exact; distances within 25% (of the median z-depth or range); sizes within
-  25% of a true extent; directions (left/ahead/right) as the bearing says, both near a boundary; the colour a name
-  of the object's colour under the sim's light range; class names as the truth; and nothing made up.
+- correct: yes/no as the truth; counts exact ("at least four" when four is the exact count); distances within
+  25% (of the median z-depth or range); sizes within 25% of a true extent; directions (left/ahead/right) as the
+  bearing says, both near a boundary; the colour a name of the object's colour under the sim's light range;
+  class names as the truth; and nothing made up.
 - made up (hallucination): a class not in view (not seen at all, for memory), a positive count outside the true
-  range, or a colour not on any visible object of that class. A denial ("no chairs") is never counted as made up:
-  it is wrong where the truth differs, not an invention.
+  range (a bound "at least N" above its top), or a colour not on any visible object of that class. A denial
+  ("no chairs") is never counted as made up: it is wrong where the truth differs, not an invention.
 """
 
 from __future__ import annotations
@@ -187,6 +189,7 @@ class Clause:
     unsure: bool = False
     classes: list[tuple[str, int, bool]] = field(default_factory=list)  # (class or foreign word, token, denied)
     counts: list[tuple[str, int, bool]] = field(default_factory=list)  # (class, number, denied): "<number> <class>"
+    at_least: list[tuple[str, int]] = field(default_factory=list)  # (class, number): "at least <number> <class>"
     colours: list[tuple[str, frozenset[str], str | None]] = field(default_factory=list)  # (word, names, class)
     metres: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
@@ -256,6 +259,9 @@ def _clause(text: str) -> Clause:
             j += 1
         if j < len(toks) and (toks[j] in CLASS_FORMS or toks[j] in _ANY_THING):
             cls = CLASS_FORMS.get(toks[j], "*")
+            if v and toks[max(0, k - 2) : k] == ["at", "least"]:  # a lower bound: true when the truth is no less
+                c.at_least.append((cls, int(v)))
+                continue
             c.counts.append((cls, 0 if v is None else int(v), _denied(toks, j) and v is not None))
             if not v:  # "no chairs", "0 chairs", "zero chairs": a denial
                 c.negated = True
@@ -329,6 +335,10 @@ def made_up(q: Question, clauses: list[Clause], frame: FrameTruth, seen: Mapping
             lo, hi = frame.count_range(cls)
             if (cls in visible or cls == "*") and not lo <= n <= hi:
                 out.append(f"says {n} {_thing(cls)}, truth {lo if lo == hi else f'{lo}-{hi}'}")
+        for cls, n in cl.at_least:
+            lo, hi = frame.count_range(cls)
+            if (cls in visible or cls == "*") and n > hi:
+                out.append(f"says at least {n} {_thing(cls)}, truth {lo if lo == hi else f'{lo}-{hi}'}")
         for word, names, owner in cl.colours:
             said_of = owner or (q.subject if q.intent == "colour" else None)
             if said_of is None or said_of not in visible:
@@ -404,9 +414,13 @@ def _named(clauses: list[Clause], structure: bool = True) -> list[str]:
 
 
 def _count_of(clauses: list[Clause], cls: str) -> int | None:
+    """The count an answer gives for `cls`; "at least four" reads as four (right when the truth is four)."""
     for cl in clauses:
         for c, n, denied in cl.counts:
             if c == cls and not denied:
+                return n
+        for c, n in cl.at_least:
+            if c == cls:
                 return n
     if clauses and clauses[0].unsure:
         return None

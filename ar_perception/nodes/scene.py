@@ -184,6 +184,7 @@ class Scene(Node):
     def facts(self, mask: Msg, depth: Msg, camera: Msg | None, image: Msg | None = None) -> dict[str, Msg]:
         classes = list(mask.meta.get("classes") or [])
         newer = mask if mask.capture_ns >= depth.capture_ns else depth
+        pose = camera.arrays.get("pose") if camera is not None else None
         model = build_scene_model(
             np.asarray(mask.data),
             np.asarray(depth.data, np.float32),
@@ -191,10 +192,10 @@ class Scene(Node):
             dict(camera.meta) if camera is not None else None,
             np.asarray(image.data) if image is not None else None,
             (newer.capture_ns + newer.clock_offset_ns) / 1e9,
+            up=_up(pose),
             min_area=self.params.min_area,
             grid=self.params.grid,
         )
-        pose = camera.arrays.get("pose") if camera is not None else None
         if self._memory is not None:
             model = self._memory.update(model, pose)
         ignore = self.params.ignore
@@ -209,3 +210,14 @@ class Scene(Node):
                 },
             )
         }
+
+
+def _up(pose: object) -> np.ndarray | None:
+    """World up (+z of the camera-to-world pose) in the camera frame; None without a usable pose (the scene
+    model then takes the camera to be level). A bad pose is reported by the memory, which needs it too."""
+    if pose is None:
+        return None
+    p = np.asarray(pose, np.float64)
+    if p.shape != (4, 4) or not np.isfinite(p).all() or np.linalg.norm(p[2, :3]) < 1e-6:
+        return None
+    return p[2, :3]

@@ -20,6 +20,7 @@ from ar_perception.qa.model import NOT_SURFACES, SceneModel, SceneObject
 from ar_perception.qa.query import Query
 from ar_perception.qa.relations import holds
 from ar_perception.qa.words import (
+    Tally,
     capitalise,
     count_phrase,
     is_are,
@@ -49,6 +50,8 @@ _RELATION_WORDS = {
     "on": "on",
     "next_to": "next to",
     "between": "between",
+    "nearer_than": "nearer than",
+    "farther_than": "farther away than",
 }
 _AROUND_ME = {
     "left_of": ("left", "on your left"),
@@ -204,8 +207,8 @@ def _nearest_clause(objs: list[SceneObject]) -> str:
 
 def _several(cls: str, objs: list[SceneObject], scene: _Scene, lead: str = "There are") -> Answer:
     """ "There are three chairs; the nearest is 2.1 metres away on the left." """
-    text = f"{lead} {_numbered(cls, len(objs))}; {_nearest_clause(objs)}."
-    facts = [f"There are {_numbered(cls, len(objs))} in view."] + [_fact(o, with_article(cls), scene) for o in objs]
+    text = f"{lead} {_numbered(cls, _n(objs))}; {_nearest_clause(objs)}."
+    facts = [f"There are {_numbered(cls, _n(objs))} in view."] + [_fact(o, with_article(cls), scene) for o in objs]
     return Answer(text, facts, [o.name for o in objs])
 
 
@@ -235,11 +238,18 @@ def _seen(scene: _Scene) -> Answer:
     return Answer("I can't see anything I recognise.", ["Nothing I recognise is in view."], [])
 
 
-def _class_counts(objects: list[SceneObject]) -> dict[str, int]:
-    counts: dict[str, int] = {}
+def _n(objects: Iterable[SceneObject]) -> Tally:
+    """How many objects `objects` are: at least one each, more for one too big to be one of its class."""
+    objects = list(objects)
+    return Tally(sum(o.at_least for o in objects), any(o.at_least > 1 for o in objects))
+
+
+def _class_counts(objects: list[SceneObject]) -> dict[str, Tally]:
+    """How many of each class, in the order of their nearest."""
+    by_class: dict[str, list[SceneObject]] = {}
     for o in objects:
-        counts[o.cls] = counts.get(o.cls, 0) + 1
-    return counts
+        by_class.setdefault(o.cls, []).append(o)
+    return {c: _n(objs) for c, objs in by_class.items()}
 
 
 _ADJECTIVES = {"width": "wide", "height": "tall", "depth": "deep"}
@@ -281,18 +291,18 @@ def _qualified(query: Query, scene: _Scene) -> Answer:
 
 def _colour_groups(cls: str, objs: list[SceneObject]) -> list[str]:
     """ "two blue chairs", "a red chair", "a chair whose colour I can't tell" (in the order of the nearest)."""
-    by_colour: dict[str | None, int] = {}
+    by_colour: dict[str | None, list[SceneObject]] = {}
     for o in objs:
-        by_colour[o.colour] = by_colour.get(o.colour, 0) + 1
+        by_colour.setdefault(o.colour, []).append(o)
     return [
-        count_phrase(f"{c} {cls}", n) if c else f"{count_phrase(cls, n)} whose colour I can't tell"
-        for c, n in by_colour.items()
+        count_phrase(f"{c} {cls}", _n(group)) if c else f"{count_phrase(cls, _n(group))} whose colour I can't tell"
+        for c, group in by_colour.items()
     ]
 
 
 def _colours_seen(cls: str, objs: list[SceneObject], by_colour: bool) -> Answer:
     """ "I see two blue chairs and a red chair." (by colour) or "I see three chairs." """
-    said = join(_colour_groups(cls, objs)) if by_colour else _numbered(cls, len(objs))
+    said = join(_colour_groups(cls, objs)) if by_colour else _numbered(cls, _n(objs))
     facts = [_colour_fact(o, with_article(cls)) for o in objs]
     return Answer(f"I see {said}.", facts, [o.name for o in objs])
 
@@ -300,10 +310,10 @@ def _colours_seen(cls: str, objs: list[SceneObject], by_colour: bool) -> Answer:
 def _no_match(cls: str, colour: str, objs: list[SceneObject], lead: str) -> Answer:
     """None of `objs` (in view, of `cls`) is `colour`: "No, I see a chair, but it is blue."; where a colour is
     unknown, no yes or no: "I see a chair, but I can't tell its colour." """
-    facts = [_colour_fact(o, _ref(cls, len(objs))) for o in objs]
+    facts = [_colour_fact(o, _ref(cls, _n(objs))) for o in objs]
     names = [o.name for o in objs]
     unsure = any(o.colour is None for o in objs)
-    if len(objs) == 1:
+    if _n(objs) == 1:
         o = objs[0]
         if o.colour is None:
             return Answer(f"I see {with_article(cls)}, but I can't tell its colour.", facts, names)
@@ -332,15 +342,15 @@ def _exists_qualified(query: Query, scene: _Scene) -> Answer:
     if colour is not None and not matching:
         return _no_match(cls, colour, objs, "No, ")
     if colour is not None:
-        facts = [_colour_fact(o, _ref(cls, len(objs))) for o in objs]
+        facts = [_colour_fact(o, _ref(cls, _n(objs))) for o in objs]
     else:
-        facts = [f"There {is_are(len(objs))} {_numbered(cls, len(objs))} in view."]
-        facts += [_fact(o, _ref(cls, len(objs)), scene) for o in objs]
+        facts = [f"There {is_are(_n(objs))} {_numbered(cls, _n(objs))} in view."]
+        facts += [_fact(o, _ref(cls, _n(objs)), scene) for o in objs]
     names = [o.name for o in objs]
     if number is None or number == len(matching):
         if colour is not None and number is not None and any(o.colour is None for o in objs):
             return Answer(f"I can't tell: I see {join(_colour_groups(cls, objs))}.", facts, names)
-        if len(matching) == 1:
+        if _n(matching) == 1:
             o = matching[0]
             lead = "Yes, there is one" if number is not None else "Yes, there is"
             said = f"{lead} {noun}" if number is not None else f"{lead} {with_article(noun)}"
@@ -348,7 +358,7 @@ def _exists_qualified(query: Query, scene: _Scene) -> Answer:
         return _several(noun, matching, scene, "Yes, there are")
     if colour is not None and any(o.colour is None for o in objs):
         return Answer(f"I can't tell: I see {join(_colour_groups(cls, objs))}.", facts, names)
-    return Answer(f"No, I see {_numbered(noun, len(matching))}.", facts, names)
+    return Answer(f"No, I see {_numbered(noun, _n(matching))}.", facts, names)
 
 
 def _count_qualified(query: Query, scene: _Scene) -> Answer:
@@ -356,13 +366,13 @@ def _count_qualified(query: Query, scene: _Scene) -> Answer:
     noun, objs, matching = _qualified_objects(query, scene)
     cls = query.subject
     assert cls is not None
-    text = f"There {is_are(len(matching))} {_numbered(noun, len(matching))}{' in view' if scene.world else ''}"
+    text = f"There {is_are(_n(matching))} {_numbered(noun, _n(matching))}{' in view' if scene.world else ''}"
     unsure = [o for o in objs if o.colour is None]
     if unsure:
-        text += f"; I can't tell the colour of {_numbered(cls, len(unsure))}"
+        text += f"; I can't tell the colour of {_numbered(cls, _n(unsure))}"
     elif objs and not matching:
         text += f"; I see {join(_colour_groups(cls, objs))}"
-    facts = [_colour_fact(o, _ref(cls, len(objs))) for o in objs]
+    facts = [_colour_fact(o, _ref(cls, _n(objs))) for o in objs]
     return Answer(text + ".", facts or [text + "."], [o.name for o in objs])
 
 
@@ -377,7 +387,7 @@ def _where_qualified(query: Query, scene: _Scene) -> Answer:
         return _absent(cls, scene)
     if not matching:
         return _no_match(cls, colour, objs, f"I don't see {with_article(noun)}; ")
-    if len(matching) > 1:
+    if _n(matching) > 1:
         return _several(noun, matching, scene)
     o = matching[0]
     place = f"{_side(o)}, {length(o.distance_m)} away" if _has_distance(o) else _side(o)
@@ -401,7 +411,7 @@ def _exists(query: Query, scene: _Scene) -> Answer:
     objs = scene.seen(cls)
     if not objs:
         return _absent(cls, scene, "No, ")
-    if len(objs) == 1:
+    if _n(objs) == 1:
         return Answer(
             f"Yes, there is {with_article(cls)}, {_place(objs[0])}.",
             [_fact(objs[0], f"the {cls}", scene)],
@@ -418,14 +428,15 @@ def _count(query: Query, scene: _Scene) -> Answer:
         things = scene.things()
         if not things:
             return Answer("I don't see any objects.", ["No objects are in view."], [])
-        n = len(things)
+        n = _n(things)
         text = f"I can see {number_word(n)} {'object' if n == 1 else 'objects'}: {join(_groups(things))}."
         return Answer(text, [text], [o.name for o in things])
     objs = scene.seen(cls)
     where = " in view" if scene.world else ""
-    text = f"There {is_are(len(objs))} {_numbered(cls, len(objs))}{where}"
-    total = len(objs) + len(scene.remembered(cls))
-    if total > len(objs):
+    text = f"There {is_are(_n(objs))} {_numbered(cls, _n(objs))}{where}"
+    remembered = scene.remembered(cls)
+    total = _n(objs + remembered)
+    if remembered:
         text += f"; I have seen {number_word(total)} in all"
     return Answer(text + ".", [text + "."], [o.name for o in objs])
 
@@ -437,7 +448,7 @@ def _locate(query: Query, scene: _Scene, side_first: bool) -> Answer:
     objs = scene.seen(cls)
     if not objs:
         return _absent(cls, scene)
-    if len(objs) > 1:
+    if _n(objs) > 1:
         return _several(cls, objs, scene)
     o = objs[0]
     if side_first and _has_distance(o):
@@ -472,7 +483,7 @@ def _distance_between(query: Query, scene: _Scene) -> Answer:
         if not others:
             return _absent(other, scene)
         a, b = objs[0], others[0]
-        refs = (_nearest_ref(cls, len(objs)), _nearest_ref(other, len(others)))
+        refs = (_nearest_ref(cls, _n(objs)), _nearest_ref(other, _n(others)))
     apart = math.dist(a.centroid_m, b.centroid_m)
     facts = [_fact(a, refs[0], scene), _fact(b, refs[1], scene)]
     if not math.isfinite(apart):
@@ -498,11 +509,11 @@ def _nearest(query: Query, scene: _Scene) -> Answer:
         objs = scene.seen(cls)
         if not objs:
             return _absent(cls, scene)
-        if len(objs) == 1:
+        if _n(objs) == 1:
             return Answer(
                 f"There is one {cls}, {_place(objs[0])}.", [_fact(objs[0], f"the {cls}", scene)], [objs[0].name]
             )
-        text = f"Of the {_numbered(cls, len(objs))}, {_nearest_clause(objs)}."
+        text = f"Of the {_numbered(cls, _n(objs))}, {_nearest_clause(objs)}."
         return Answer(text, _several(cls, objs, scene).facts, [o.name for o in objs])
     things = scene.things()
     if not things:
@@ -529,8 +540,8 @@ def _colour(query: Query, scene: _Scene) -> Answer:
     objs = scene.seen(cls)
     if not objs:
         return _absent(cls, scene)
-    facts = [_colour_fact(o, _ref(cls, len(objs))) for o in objs]
-    first, n = objs[0], len(objs)
+    facts = [_colour_fact(o, _ref(cls, _n(objs))) for o in objs]
+    first, n = objs[0], _n(objs)
     # "is the chair red?": yes or no where every one of them has a measured colour, and it is the same
     yes_no = "" if query.colour is None else "Yes, " if first.colour == query.colour else "No, "
     if n == 1:
@@ -539,7 +550,10 @@ def _colour(query: Query, scene: _Scene) -> Answer:
         return Answer(capitalise(f"{yes_no}the {cls} is {first.colour}."), facts, [first.name])
     colours = [o.colour for o in objs]
     if None not in colours and len(set(colours)) == 1:
-        text = f"{yes_no}{'both' if n == 2 else f'all {number_word(n)}'} {plural(cls)} are {first.colour}."
+        if n.at_least:  # "all at least four boxes" is no English
+            text = f"{yes_no}all the {plural(cls)} I can see ({number_word(n)}) are {first.colour}."
+        else:
+            text = f"{yes_no}{'both' if n == 2 else f'all {number_word(n)}'} {plural(cls)} are {first.colour}."
         return Answer(capitalise(text), facts, [o.name for o in objs])
     if first.colour:
         text = f"There are {_numbered(cls, n)}; the nearest, {_place(first)}, is {first.colour}"
@@ -566,13 +580,13 @@ def _size(query: Query, scene: _Scene) -> Answer:
     first = objs[0]
     said = _measures(first, [query.attribute] if query.attribute in _ADJECTIVES else _ADJECTIVES)
     every = _measures(first)
-    ref = f"the {cls}" if len(objs) == 1 else f"the nearest {cls}"
+    ref = f"the {cls}" if _n(objs) == 1 else f"the nearest {cls}"
     facts = [_fact(first, ref, scene)] + ([f"The visible part of {ref} is {every}."] if every else [])
     if not said:
         return Answer(f"I can't tell the size of {ref}.", facts, [first.name])
-    if len(objs) == 1:
+    if _n(objs) == 1:
         return Answer(f"As far as I can see, the {cls} is {said}.", facts, [first.name])
-    text = f"There are {_numbered(cls, len(objs))}; as far as I can see, the nearest, {_place(first)}, is {said}."
+    text = f"There are {_numbered(cls, _n(objs))}; as far as I can see, the nearest, {_place(first)}, is {said}."
     return Answer(text, facts, [first.name])
 
 
@@ -591,7 +605,7 @@ def _relation(query: Query, scene: _Scene) -> Answer:
         return found
     refs, ref_text = found
     words = _RELATION_WORDS[relation]
-    facts = [_fact(r, f"the {r.cls}" if len(scene.seen(r.cls)) == 1 else with_article(r.cls), scene) for r in refs]
+    facts = [_fact(r, f"the {r.cls}" if _n(scene.seen(r.cls)) == 1 else with_article(r.cls), scene) for r in refs]
     frame = scene.model.frame
     if query.subject is None:  # list what stands in the relation to the (nearest) reference
         matches = [o for o in scene.things() if all(o is not r for r in refs) and holds(relation, o, refs, frame)]
@@ -608,10 +622,10 @@ def _relation(query: Query, scene: _Scene) -> Answer:
         matches = [o for o in subjects if holds(relation, o, refs, frame)]
     else:
         matches = [o for o in subjects if any(r is not o and holds(relation, o, [r], frame) for r in refs)]
-    subject = _ref(cls, len(subjects))
+    subject = _ref(cls, _n(subjects))
     if matches:
         said = f"{subject} is {words} {ref_text}"
-    elif len(subjects) == 1:
+    elif _n(subjects) == 1:
         said = f"the {cls} is not {words} {ref_text}"
     else:
         said = f"no {cls} is {words} {ref_text}"
@@ -630,8 +644,8 @@ def _references(query: Query, scene: _Scene) -> tuple[list[SceneObject], str] | 
         return _absent(other, scene, lead)
     if query.relation != "between":
         if query.subject is not None:
-            return others, f"the {other}" if len(others) == 1 else with_article(other)
-        return others[:1], f"the {other}" if len(others) == 1 else f"the nearest {other}"
+            return others, f"the {other}" if _n(others) == 1 else with_article(other)
+        return others[:1], f"the {other}" if _n(others) == 1 else f"the nearest {other}"
     assert third is not None
     if third == other:
         if len(others) < 2:
@@ -641,7 +655,7 @@ def _references(query: Query, scene: _Scene) -> tuple[list[SceneObject], str] | 
     thirds = scene.seen(third)
     if not thirds:
         return _absent(third, scene, lead)
-    near = [f"the {c}" if len(objs) == 1 else f"the nearest {c}" for c, objs in ((other, others), (third, thirds))]
+    near = [f"the {c}" if _n(objs) == 1 else f"the nearest {c}" for c, objs in ((other, others), (third, thirds))]
     return [others[0], thirds[0]], join(near)
 
 
@@ -659,12 +673,12 @@ def _around_me(query: Query, scene: _Scene, relation: str) -> Answer:
     if not objs:
         return _absent(cls, scene, "No, ")
     matches = [o for o in objs if o.direction == direction]
-    ref = _ref(cls, len(objs))
+    ref = _ref(cls, _n(objs))
     if matches:
         o = matches[0]
         away = f", {length(o.distance_m)} away" if _has_distance(o) else ""
         return Answer(f"Yes, {ref} is {phrase}{away}.", [_fact(o, ref, scene)], [o.name])
-    if len(objs) == 1:
+    if _n(objs) == 1:
         return Answer(f"No, the {cls} is {_place(objs[0])}.", [_fact(objs[0], ref, scene)], [objs[0].name])
     return Answer(
         f"No, I don't see {with_article(cls)} {phrase}.", [_fact(o, ref, scene) for o in objs], [o.name for o in objs]
@@ -678,7 +692,7 @@ def _list(query: Query, scene: _Scene) -> Answer:
     objs = scene.seen(cls)
     if not objs:
         return _absent(cls, scene)
-    if len(objs) == 1:
+    if _n(objs) == 1:
         return Answer(
             f"I can see {with_article(cls)}, {_place(objs[0])}.", [_fact(objs[0], f"the {cls}", scene)], [objs[0].name]
         )
@@ -714,11 +728,11 @@ def _describe_one(cls: str, scene: _Scene) -> Answer:
     if not objs:
         return _absent(cls, scene)
     first = objs[0]
-    ref = f"the {cls}" if len(objs) == 1 else f"the nearest {cls}"
+    ref = f"the {cls}" if _n(objs) == 1 else f"the nearest {cls}"
     text = (
         f"The {cls} is {_place(first)}"
-        if len(objs) == 1
-        else f"There are {_numbered(cls, len(objs))}; the nearest is {_place(first)}"
+        if _n(objs) == 1
+        else f"There are {_numbered(cls, _n(objs))}; the nearest is {_place(first)}"
     )
     if first.colour:
         text += f"; it is {first.colour}"
@@ -750,7 +764,7 @@ def _last_seen(query: Query, scene: _Scene) -> Answer:
     if not remembered:
         return Answer(f"I haven't seen {with_article(cls)}.", [f"No {cls} is in view or in memory."], [])
     last = remembered[0]
-    ref = f"the {cls}" if len(remembered) == 1 else with_article(cls)
+    ref = f"the {cls}" if _n(remembered) == 1 else with_article(cls)
     text = f"I last saw {ref} {scene.ago(last)}; it should be {_place(last)}."
     return Answer(text, [_fact(last, ref, scene)], [last.name])
 
@@ -767,14 +781,14 @@ def _behind(query: Query, scene: _Scene) -> Answer:
         if not behind:
             return Answer("I don't remember anything behind you.", ["No remembered object is behind you."], [])
         return Answer(f"Behind you, I remember {join(_groups(behind))}.", facts, names)
-    if len(behind) == 1:
+    if _n(behind) == 1:
         return Answer(
             f"Yes, I remember {with_article(cls)} behind you; I last saw it {scene.ago(behind[0])}.", facts, names
         )
     if behind:
-        return Answer(f"Yes, I remember {_numbered(cls, len(behind))} behind you.", facts, names)
+        return Answer(f"Yes, I remember {_numbered(cls, _n(behind))} behind you.", facts, names)
     objs = scene.seen(cls)
-    if len(objs) == 1:
+    if _n(objs) == 1:
         return Answer(f"No, the {cls} is {_place(objs[0])}.", [_fact(objs[0], f"the {cls}", scene)], [objs[0].name])
     return Answer(f"No, I don't remember {with_article(cls)} behind you.", [f"No remembered {cls} is behind you."], [])
 

@@ -123,8 +123,8 @@ def _tidy(q: Query) -> Query:
 def _problem(q: Query, text: str, classes: list[str], rules: Query, words: list[str]) -> str | None:
     """Why the LLM's Query cannot be used for `text` (None: it can)."""
     said = mentioned_classes(text, classes)
-    if COMPARING & set(normalise(text).split()):
-        return "the question compares two things, which no intent answers"
+    if COMPARING & set(normalise(text).split()) and q.relation not in ("nearer_than", "farther_than"):
+        return "the question compares two things, and only nearer / farther than is answered"
     for c in q.classes():
         if c not in said:
             return f"it names the class '{c}', which the question does not mention"

@@ -26,6 +26,7 @@ __all__ = [
     "STRUCTURE",
     "NOT_SURFACES",
     "AHEAD_DEG",
+    "ONE_AT_MOST_M",
     "SceneObject",
     "SceneModel",
     "build_scene_model",
@@ -35,6 +36,16 @@ __all__ = [
 
 STRUCTURE = ("wall", "floor", "ceiling")  # in the model, flagged `structure`, not counted as "objects"
 NOT_SURFACES = ("background", "unknown", "void")  # never in the model
+
+# The largest one object of a class is, (height, across) in metres: common household sizes with a margin (a
+# dining chair is up to 1.1 m tall and 0.7 m across its footprint's diagonal, a moving box up to 0.7 m on a side).
+# A region bigger than that is several objects that touch (stacked boxes, chairs side by side at a table), and is
+# counted as at least as many as it takes to span it. Classes not listed have no bound.
+ONE_AT_MOST_M: dict[str, tuple[float, float]] = {
+    "chair": (1.2, 0.95),
+    "box": (0.7, 1.0),
+    "ball": (0.7, 0.8),
+}
 
 Direction = Literal["left", "ahead", "right"]
 AHEAD_DEG = 10.0  # |bearing| up to this is "ahead"
@@ -63,6 +74,7 @@ class SceneObject:
     first_seen_s: float  # capture time (seconds, graph clock) it was first seen; the model's time for one frame
     last_seen_s: float
     box: tuple[int, int, int, int] | None = None  # u0, v0, u1, v1 (exclusive) pixels in the depth image, when seen
+    at_least: int = 1  # how many objects of its class it is at least: > 1 when too big to be one (`ONE_AT_MOST_M`)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,6 +152,22 @@ def _resample(a: np.ndarray, h: int, w: int) -> np.ndarray:
     return a[ys, xs]
 
 
+def at_least(cls: str, points: np.ndarray, up: np.ndarray) -> int:
+    """How many objects of `cls` the visible points (N, 3) must be at least: the height along `up` (a unit
+    vector in the points' frame) and the widest span across it, each over the class's `ONE_AT_MOST_M`; 1 for a
+    class without a bound."""
+    if cls not in ONE_AT_MOST_M or len(points) < 2:
+        return 1
+    most_h, most_w = ONE_AT_MOST_M[cls]
+    along = points @ up
+    lo, hi = np.percentile(along, [1, 99])
+    flat = points - along[:, None] * up  # onto the plane across `up`
+    flat = flat[:: max(1, len(flat) // 250)]
+    span = np.sqrt(((flat[:, None, :] - flat[None, :, :]) ** 2).sum(-1))
+    across = float(np.percentile(span, 99.5))
+    return max(1, math.ceil((hi - lo) / most_h - 1e-9), math.ceil(across / most_w - 1e-9))
+
+
 def _interior(sel: np.ndarray) -> np.ndarray:
     """The pixels of `sel` whose 4 neighbours are in it too (edges mix in the colour of what is behind)."""
     inner = sel.copy()
@@ -158,6 +186,7 @@ def build_scene_model(
     image: np.ndarray | None = None,
     time_s: float = 0.0,
     *,
+    up: Sequence[float] | np.ndarray | None = None,
     min_area: float = 0.002,
     grid: int = 128,
     jump_rel: float = 0.1,
@@ -169,7 +198,8 @@ def build_scene_model(
     `labels` (H', W') class ids into `classes` (any resolution; resampled onto the depth's); `depth` (H, W)
     z-depth in metres, <= 0 or non-finite = none; `camera` CameraInfo metadata (fx, fy, cx, cy, width, height;
     without it a 60 degree horizontal view is assumed); `image` (H'', W'', 3) uint8 RGB of the same view, for
-    colours; `time_s` the capture time. Regions smaller than `min_area` (share of the image) are noise.
+    colours; `time_s` the capture time; `up` the world's up direction in the camera frame (from the camera pose;
+    without one, the camera is taken to be level: -y). Regions smaller than `min_area` (share of the image) are noise.
     Instances: see `regions.py` (`jump_rel`, `jump_m`: the depth step that separates two objects of one class;
     `join_m`: pieces this close in 3D are one object).
     """
@@ -185,6 +215,10 @@ def build_scene_model(
     h, w = depth.shape
     labels = _resample(labels, h, w)
     rgb = _resample(image, h, w) if image is not None else None
+    up_axis = np.asarray(up if up is not None else (0.0, -1.0, 0.0), np.float64)
+    if up_axis.shape != (3,) or not np.isfinite(up_axis).all() or np.linalg.norm(up_axis) < 1e-6:
+        raise ArpError(f"build_scene_model: up must be a finite 3-vector, got {up!r}")
+    up_axis /= np.linalg.norm(up_axis)
     fx, fy, cx, cy = intrinsics(camera, w, h)
     step = max(1, math.ceil(max(h, w) / grid))
     cells_total = math.ceil(h / step) * math.ceil(w / step)
@@ -222,9 +256,11 @@ def build_scene_model(
             colour = colour_name(patch[inner if inner.sum() >= 16 else sel])
         uc, vc = float(np.median(u)), float(np.median(v))
         bearing = math.degrees(math.atan2(uc - cx, fx))
+        cls = classes[r.class_id] if 0 <= r.class_id < len(classes) else f"class {r.class_id}"
         measured.append(
             {
-                "cls": classes[r.class_id] if 0 <= r.class_id < len(classes) else f"class {r.class_id}",
+                "cls": cls,
+                "at_least": at_least(cls, pts, up_axis),
                 "area": v.size / (h * w),
                 "centroid_m": tuple(float(c) for c in np.median(pts, axis=0)),
                 "extent_m": tuple(float(e) for e in hi - lo + pixel),

@@ -10,6 +10,7 @@ asked about and are ignored.
 
 Conventions the answer follows:
 - `relation` with `other` None is relative to the asker: "what is on my left?" is left_of with no `other`.
+- `nearer_than` / `farther_than` compare distances from the asker: "is the ball farther away than the table?".
 - `distance` with `other` set asks how far the subject is from that object ("how far is the chair from the table?").
 - A query with `unknown` words asks about things perception cannot recognise: say so before anything else.
 """
@@ -450,7 +451,7 @@ FORMS: list[Form] = [
         r"which colour(?:s)? <be> {X}",
         r"what <be> the colour(?:s)? of {X}",
         r"what <be> {X} colour",
-        r"what colour does {X} have",
+        r"(?:what|which) colour does {X} have",
         r"(?:the )?colour of {X}",
         r"what colour(?: do you think)? <be> {X}",
         r"<be> {X} (?:coloured )?(?P<C><colour>)(?: in colour| coloured)?",
@@ -480,6 +481,8 @@ FORMS: list[Form] = [
     *_forms(
         "distance",
         r"how far (?:away )?<be> it (?:to|from here to|from me to) {X}",
+        r"how (?:far|far away) (?:am i|are we) from {X}",
+        r"how (?:close|near) (?:am i|are we) to {X}",
         r"how far (?:away )?<be> {X}(?: (?:away|off))?(?: from (?:me|us|here|you))?",
         r"how far (?:away )?{X} <be>(?: (?:away|from me|from here))?",
         r"how (?:close|near) <be> {X}(?: to (?:me|us|you))?",
@@ -547,6 +550,17 @@ FORMS: list[Form] = [
         r"<be> there {X} between {Y} and {Z}",
         r"<be> {X} between {Y} and {Z}",
         relation="between",
+    ),
+    *_forms(
+        "relation",
+        r"<be> (?:there )?{X} (?:nearer|closer)(?: to (?:me|us|you))? than {Y}(?: <be>)?",
+        relation="nearer_than",
+    ),
+    *_forms(
+        "relation",
+        r"<be> (?:there )?{X} (?:farther|further)(?: away)?(?: from (?:me|us|you))? than {Y}(?: <be>)?",
+        r"<be> (?:there )?{X} more distant than {Y}(?: <be>)?",
+        relation="farther_than",
     ),
     *_relation_forms("left_of", "<left>"),
     *_relation_forms("right_of", "<right>"),

@@ -21,6 +21,7 @@ Intent = Literal[
     "colour",  # what colour is the chair?
     "size",  # how big / tall / wide is the table?
     "relation",  # what is left of the chair? is the ball on the table? what is between the chair and the lamp?
+    # is the ball farther away than the table? (nearer_than / farther_than: from the camera)
     "list",  # what do you see?
     "describe",  # describe the room
     "last_seen",  # where did you last see the lamp? (needs memory)
@@ -29,7 +30,9 @@ Intent = Literal[
 ]
 INTENTS: tuple[str, ...] = Intent.__args__  # type: ignore[attr-defined]
 
-Relation = Literal["left_of", "right_of", "in_front_of", "behind", "on", "next_to", "between"]
+Relation = Literal[
+    "left_of", "right_of", "in_front_of", "behind", "on", "next_to", "between", "nearer_than", "farther_than"
+]
 RELATIONS: tuple[str, ...] = Relation.__args__  # type: ignore[attr-defined]
 
 ATTRIBUTES = ("size", "height", "width", "depth")

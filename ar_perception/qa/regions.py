@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ar_perception.geometry import scaled_intrinsics
+from ar_perception.qa.planes import fit_planes
 
 __all__ = ["Region", "intrinsics", "label_components", "components", "find_regions", "pixels_of"]
 
@@ -196,11 +197,13 @@ def find_regions(
     inside_m: float = 0.2,
     under: bool = True,
     under_m: float = 1.5,
+    planes: bool = True,
 ) -> list[Region]:
     """The regions of `labels` (class ids, at `depth`'s resolution) on the grid of every `step`-th pixel.
 
     Cells without valid depth belong to no region (they cannot be placed); classes in `skip` are never
-    regions; classes in `structure` are cut by connectivity only. Regions of fewer than `min_cells` cells are
+    regions; classes in `structure` are not cut by depth, and with `planes` each plane they lie on is one
+    region (planes.py), else each connected piece. Regions of fewer than `min_cells` cells are
     dropped after joining.
     """
     fx, fy, cx, cy = fxy
@@ -229,8 +232,27 @@ def find_regions(
         cid = int(lab.ravel()[cells_at[0]])
         by_class.setdefault(cid, []).append(Region(cid, cells, points, not is_structure[cid]))
     out: list[Region] = []
-    for parts in by_class.values():
-        out += [r for r in _join(parts, join_m, inside_m) if r.cells.sum() >= min_cells]
+    for cid, parts in by_class.items():
+        if is_structure[cid] and planes:
+            out += _planes(parts, min_cells)
+        else:
+            out += [r for r in _join(parts, join_m, inside_m) if r.cells.sum() >= min_cells]
+    return out
+
+
+def _planes(parts: list[Region], min_cells: float) -> list[Region]:
+    """The pieces of one structure class regrouped by the plane they lie on: a wall's pieces on either side of
+    a shelf are one wall, two walls meeting at a corner are two. Cells on no plane of `min_cells` are dropped."""
+    cells = np.logical_or.reduce([r.cells for r in parts])
+    at = np.concatenate([np.flatnonzero(r.cells) for r in parts])  # each point's cell, in the points' order
+    points = np.concatenate([r.points for r in parts])
+    plane = fit_planes(points, max(3, math.ceil(min_cells)))
+    out = []
+    for label in range(1, int(plane.max(initial=0)) + 1):
+        on = plane == label
+        mine = np.zeros(cells.size, bool)
+        mine[at[on]] = True
+        out.append(Region(parts[0].class_id, mine.reshape(cells.shape), points[on], cut=False))
     return out
 
 

@@ -3,7 +3,8 @@
 Left/right of by bearing; in front of/behind by distance along much the same line of sight; on by vertical
 stacking (the subject higher up, its bottom between the middle and the top of the other, footprints
 overlapping; on the floor: its bottom at the floor's level, the floor being flat and under everything); next
-to by the gap between their boxes; between by bearing. Up is -y in the camera frame (which assumes a roughly
+to by the gap between their boxes; between by bearing; nearer/farther than by distance from the camera, by a
+margin (about as far away is neither). Up is -y in the camera frame (which assumes a roughly
 level camera) and +z in the world frame (the convention of the camera poses: the simulator's rooms are z up).
 
 An object's box is its centroid (the median of its points) and `extent_m`. The centroid leans to where most
@@ -30,6 +31,7 @@ ON_FLOOR_M = 0.3  # on the floor: the subject's bottom at most this far above th
 # its visible part; on the simulator's orbits a table's or chair's bottom is measured up to 0.25 m above it)
 OVERLAP_SLACK_M = 0.05  # on: footprints that miss each other by less than this still overlap
 NEXT_TO_GAP_M = 0.5  # next to: boxes at most this far apart
+FARTHER_M, FARTHER_SHARE = 0.15, 0.05  # nearer/farther than: distances must differ by the larger of these
 
 UP = {"camera": (1, -1.0), "world": (2, 1.0)}  # frame -> (axis, sign) of up
 
@@ -53,6 +55,11 @@ def holds(relation: str, o: SceneObject, refs: list[SceneObject], frame: str) ->
     if relation == "between":
         low, high = sorted((refs[0].bearing_deg, refs[1].bearing_deg))
         return low < o.bearing_deg < high
+    if relation in ("nearer_than", "farther_than"):
+        margin = max(FARTHER_M, FARTHER_SHARE * min(o.distance_m, ref.distance_m))
+        if relation == "nearer_than":
+            return o.distance_m < ref.distance_m - margin
+        return o.distance_m > ref.distance_m + margin
     raise ValueError(f"relation {relation!r}: expected one of {', '.join(RELATIONS)}")
 
 

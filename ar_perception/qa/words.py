@@ -15,6 +15,7 @@ __all__ = [
     "join",
     "length",
     "number_word",
+    "Tally",
     "plural",
     "said_plural",
     "time_ago",
@@ -123,9 +124,22 @@ def with_article(noun: str) -> str:
     return f"{article(noun)} {noun}"
 
 
+class Tally(int):
+    """A count that may be a lower bound: an int, with `at_least` set when something counted as one may be
+    several (a region too big to be one object of its class). Said as "at least three"."""
+
+    at_least: bool
+
+    def __new__(cls, n: int, at_least: bool = False) -> Tally:
+        tally = super().__new__(cls, n)
+        tally.at_least = at_least and n > 1
+        return tally
+
+
 def number_word(n: int) -> str:
-    """Zero to ten in words, larger numbers in digits."""
-    return _NUMBER_WORDS[n] if 0 <= n <= 10 else str(n)
+    """Zero to ten in words, larger numbers in digits; "at least three" for a Tally that is a lower bound."""
+    word = _NUMBER_WORDS[n] if 0 <= n <= 10 else str(n)
+    return f"at least {word}" if getattr(n, "at_least", False) else word
 
 
 def count_phrase(noun: str, n: int) -> str:

@@ -333,6 +333,31 @@ def test_in_front_of_and_behind_by_distance_on_the_same_line_of_sight():
     assert ask(model, "relation", "lamp", relation="behind", other="table") == "No, the lamp is not behind the table."
 
 
+def test_nearer_and_farther_than_by_distance_from_the_camera_with_a_margin():
+    model = scene(obj("ball", 2.3, -40), obj("table", 1.9, 30), obj("lamp", 2.35, 0))
+    said = ask(model, "relation", "ball", relation="farther_than", other="table")
+    assert said == "Yes, the ball is farther away than the table."
+    said = ask(model, "relation", "ball", relation="nearer_than", other="table")
+    assert said == "No, the ball is not nearer than the table."
+    # 5 cm apart is about as far: neither nearer nor farther
+    assert ask(model, "relation", "lamp", relation="farther_than", other="ball").startswith("No, ")
+    assert ask(model, "relation", "lamp", relation="nearer_than", other="ball").startswith("No, ")
+    assert ask(model, "relation", relation="nearer_than", other="ball") == "Nearer than the ball, I can see a table."
+
+
+def test_an_object_too_big_to_be_one_is_counted_as_at_least_as_many():
+    stack = SceneObject(**{**obj("box", 2.0, 20).as_dict(), "at_least": 2})  # two boxes the mask cannot part
+    model = scene(stack, obj("box", 3.0, -20), obj("chair", 2.5, 0))
+    assert ask(model, "count", "box") == "There are at least three boxes."
+    assert ask(model, "count") == "I can see at least four objects: at least three boxes and a chair."
+    assert ask(model, "exists", "box").startswith("Yes, there are at least three boxes; the nearest is 2 metres")
+    alone = scene(stack)
+    assert ask(alone, "count", "box") == "There are at least two boxes."
+    assert ask(alone, "where", "box").startswith("There are at least two boxes;")  # never "the box"
+    assert ask(alone, "list") == "I can see at least two boxes."
+    assert ask(alone, "colour", "box") == "All the boxes I can see (at least two) are red."
+
+
 def test_between_by_bearing():
     model = scene(obj("chair", 2, -30), obj("lamp", 3, 30), obj("table", 2.5, 0), obj("box", 2, -40))
     assert ask(model, "relation", relation="between", other="chair", third="lamp") == (
@@ -545,7 +570,7 @@ def allowed_counts(model: SceneModel) -> dict[str, set[int]]:
         groups[cls] += [[o for o in view if o.colour == c] for c in (*PALETTE, None)]
     things = [o for o in model.objects if not o.structure]
     groups["objects"] = [things, [o for o in things if o.name in names]]
-    return {k: {len(g) for g in gs} for k, gs in groups.items()}
+    return {k: {sum(o.at_least for o in g) for g in gs} for k, gs in groups.items()}  # "at least" counts too
 
 
 def check_truth(text: str, model: SceneModel, query: Query) -> list[str]:
@@ -629,7 +654,8 @@ def random_model(rng: random.Random) -> SceneModel:
         extent = (rng.uniform(0.005, 2.5), rng.uniform(0.005, 2.5), rng.uniform(0.005, 2.5))
         o = obj(cls, d, b, colour, e=extent, seen=rng.uniform(0, 100))
         c = (rng.uniform(-3, 3), rng.uniform(-1, 2), rng.uniform(0.5, 6))
-        objects.append(SceneObject(**{**o.as_dict(), "centroid_m": c}))
+        several = rng.choice([2, 3]) if cls not in STRUCTURE and rng.random() < 0.15 else 1  # too big for one
+        objects.append(SceneObject(**{**o.as_dict(), "centroid_m": c, "at_least": several}))
     frame: Literal["camera", "world"] = rng.choice(["camera", "world"])
     hidden: tuple[int, ...] = ()
     if frame == "world":

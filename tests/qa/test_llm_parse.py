@@ -88,7 +88,7 @@ def test_fields_the_intent_does_not_use_are_cleared() -> None:
         ('{"intent":"exists","subject":"chair","unknown":["chair"]}', "is there a chair", "not a noun"),
         ('{"intent":"unsupported"}', "how far is the lamp", "found no intent"),
         ('{"intent":"count"}', "how many chairs are there", "drops 'chair'"),
-        # the rules find no form for these; the LLM's guess must not answer another question instead
+        # a comparison: an LLM guess that is no nearer / farther relation must not answer another question instead
         ('{"intent":"behind"}', "Is the person farther away than the table?", "compares two things"),
         ('{"intent":"relation","relation":"behind","other":"table"}', "is the chair nearer than the table", "compares"),
         ('{"intent":"behind"}', "what about the chair and the lamp", "drops 'chair'"),

@@ -95,9 +95,29 @@ def test_structure_is_in_the_model_flagged_and_non_surfaces_never():
     assert model.of_class("wall")[0].direction == "left"
     assert "void" not in model.classes and "background" not in model.classes and "wall" in model.classes
     assert model.frame == "camera" and model.in_view == [o.name for o in model.objects]
-    labels[60:200, 100:120] = WALL  # a wall that bends towards the camera is still one wall (connected)
-    depth[60:200, 100:120] = np.linspace(3.0, 5.0, 20)[None, :]
+
+
+def plane_depth(normal, offset, rows, cols):
+    """z-depth of the plane normal . p = offset at the pixels rows x cols (CAMERA's rays)."""
+    v, u = np.mgrid[rows, cols]
+    n = np.asarray(normal, float) / np.linalg.norm(normal)
+    along = n[0] * (u - CAMERA["cx"]) / CAMERA["fx"] + n[1] * (v - CAMERA["cy"]) / CAMERA["fy"] + n[2]
+    return (offset / along).astype(np.float32)
+
+
+def test_walls_are_counted_by_the_planes_they_lie_on_not_by_connectivity():
+    labels, depth = scene(WALL, 4.0)  # a wall facing the camera, 4 m away, over the whole view
+    seam = 200  # from this column on, a second wall meets it at a corner: connected in the mask, another plane
+    x0 = (seam - CAMERA["cx"]) / CAMERA["fx"] * 4.0
+    side = (-0.8, 0.0, 0.6)  # turned towards the camera on the right
+    depth[:, seam:] = plane_depth(side, float(np.dot(side, (x0, 0.0, 4.0))), slice(0, H), slice(seam, W))
+    assert np.allclose(depth[:, seam - 1], depth[:, seam], rtol=0.02)  # no depth step at the corner
+    assert [o.name for o in build(labels, depth).of_class("wall")] == ["wall 1", "wall 2"]
+    labels, depth = scene(WALL, 4.0)
+    put(labels, depth, TABLE, slice(0, H), slice(120, 200), 2.0)  # something in front cuts one wall in two
     assert [o.name for o in build(labels, depth).of_class("wall")] == ["wall"]
+    labels[:, :120] = FLOOR  # the same cut in the floor: still one floor, another class than the wall
+    assert [o.name for o in build(labels, depth).of_class("floor")] == ["floor"]
 
 
 def test_centroid_extent_distance_and_bearing_in_metres():
@@ -183,3 +203,20 @@ def test_connected_components_match_scipy_and_depth_cuts():
     assert components(keys, valid, depth, valid)[1] == 2  # a step of 1 m at 1 m: cut
     assert components(keys, valid, depth, ~valid)[1] == 1  # not where cutting is off (room structure)
     assert components(keys, valid, depth, valid, jump_rel=0.5, jump_m=0.6)[1] == 1
+
+
+def test_a_region_too_big_for_one_object_of_its_class_is_at_least_as_many():
+    labels, depth = scene(WALL, 6.0)
+    put(labels, depth, BOX, slice(40, 190), slice(40, 100), 2.0)  # 1.2 m tall at 2 m: over 0.7 m, two boxes at least
+    put(labels, depth, BOX, slice(150, 200), slice(200, 250), 2.0)  # 0.4 m: one box
+    put(labels, depth, LAMP, slice(0, 230), slice(150, 160), 2.0)  # no bound for a lamp, however tall
+    by_class = {o.name: o.at_least for o in build(labels, depth).objects if not o.structure}
+    assert by_class == {"box 1": 2, "box 2": 1, "lamp": 1} or by_class == {"box 2": 2, "box 1": 1, "lamp": 1}
+    # height is along the up the camera pose gives: a box 0.9 m wide and 0.4 m tall is one box with the camera
+    # level, and at least two with it rolled 90 degrees (the 0.9 m is then its height)
+    labels, depth = scene(WALL, 6.0)
+    put(labels, depth, BOX, slice(100, 150), slice(100, 212), 2.0)
+    assert [o.at_least for o in build(labels, depth).of_class("box")] == [1]
+    assert [o.at_least for o in build(labels, depth, up=(1.0, 0.0, 0.0)).of_class("box")] == [2]
+    with pytest.raises(ArpError, match="up must be"):
+        build(labels, depth, up=(0.0, 0.0, 0.0))

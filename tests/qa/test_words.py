@@ -19,6 +19,7 @@ from ar_perception.qa.words import (
 
 def test_the_public_names_are_pinned():
     assert sorted(words.__all__) == [
+        "Tally",
         "article",
         "capitalise",
         "count_phrase",
@@ -165,3 +166,10 @@ def test_length(metres, said):
 )
 def test_time_ago(seconds, said):
     assert time_ago(seconds) == said
+
+
+def test_a_tally_that_is_a_lower_bound_is_said_as_at_least():
+    assert number_word(words.Tally(3, at_least=True)) == "at least three"
+    assert count_phrase("box", words.Tally(2, at_least=True)) == "at least two boxes"
+    assert number_word(words.Tally(3)) == "three" and words.Tally(3) == 3
+    assert not words.Tally(1, at_least=True).at_least  # one is never a lower bound: at least one object is there
