@@ -21,6 +21,7 @@ BUILTINS: dict[str, str] = {
     "sink": "ar_perception.nodes.sink:Sink",
     "camera": "ar_perception.nodes.camera:Camera",
     "sim": "ar_perception.nodes.sim:Sim",
+    "rgbd_folder": "ar_perception.nodes.rgbd_folder:RgbdFolderSource",
     "replay": "ar_perception.nodes.replay:Replay",
     "encoder": "ar_perception.nodes.encoder:Encoder",
     "segment": "ar_perception.nodes.segment:Segment",

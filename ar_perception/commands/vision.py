@@ -179,9 +179,88 @@ def evaluate(
     return result
 
 
+def evaluate_recording(
+    recording: str | Path,
+    head_path: str | Path | None = None,
+    encoder: str | None = None,
+    image_topic: str | None = None,
+    depth_topic: str | None = None,
+    every: int = 1,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The depth head against a recording's sensor depth: metres as they are, and after median scaling."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from ar_perception.models.encoder import build_encoder
+    from ar_perception.models.heads import default_head_path, load_default_head, load_head
+    from ar_perception.models.training.features import parse_encoder_spec
+    from ar_perception.models.training.metrics import DepthMetrics
+    from ar_perception.recording import RecordingReader
+
+    reader = RecordingReader(recording)
+    image_topic = image_topic or _only_topic(reader, "Image", "--image-topic")
+    depth_topic = depth_topic or _only_topic(reader, "Depth", "--depth-topic")
+    head = load_head(head_path, "depth") if head_path else load_default_head("depth")
+    spec = (
+        parse_encoder_spec(encoder)
+        if encoder
+        else head.info.training.get("encoder_spec") or {"model": head.info.encoder}
+    )
+    enc = build_encoder(spec)
+    if enc.name != head.info.encoder:
+        raise ArpError(
+            f"the depth head was trained on features of {head.info.encoder}, but the encoder is {enc.name} "
+            f"(pass --encoder {head.info.encoder}, or a head trained for {enc.name} with `arp train-head`)"
+        )
+    images: dict[int, Any] = {}
+    depths: dict[int, Any] = {}
+    for msg in reader.messages([image_topic, depth_topic]):
+        (images if msg.topic == image_topic else depths)[msg.capture_ns] = np.asarray(msg.data)
+    both = sorted(set(images) & set(depths))[:: max(1, every)]
+    if not both:
+        raise ArpError(
+            f"{recording}: no {image_topic} frame has a {depth_topic} frame of the same capture time "
+            f"({len(images)} images, {len(depths)} depth maps)"
+        )
+    _, dmin, dmax = head.info.depth_bins
+    raw, scaled = DepthMetrics(dmin, dmax), DepthMetrics(dmin, dmax, median_scale=True)
+    for t in tqdm(both, desc="eval depth", unit="frame", disable=not progress):
+        gt = depths[t]
+        out = enc(images[t])
+        pred = head.predict(out["patches"], (gt.shape[1], gt.shape[0]), out.get("cls") if head.info.cls_token else None)
+        raw.update(pred, gt)
+        scaled.update(pred, gt)
+    return {
+        "recording": str(recording),
+        "truth": depth_topic,
+        "images": len(both),
+        "head": str(head_path or default_head_path("depth")),
+        "encoder": enc.name,
+        "metric": raw.result(),
+        "median_scaled": scaled.result(),
+    }
+
+
+def _only_topic(reader: Any, kind: str, option: str) -> str:
+    found = sorted(t for t, info in reader.topics.items() if info.kind == kind)
+    if len(found) != 1:
+        raise ArpError(
+            f"{reader.path}: {len(found)} {kind} topics ({', '.join(found) or 'none'}); "
+            f"name the one to use with {option}"
+        )
+    return found[0]
+
+
 def eval_cmd(
     task: Task = typer.Argument(..., help="seg or depth"),
-    data: Path = typer.Option(..., "--data", help="dataset folder (arp-sim, ADE20K-style or NYU-style)"),
+    data: Path | None = typer.Option(None, "--data", help="dataset folder (arp-sim, ADE20K-style or NYU-style)"),
+    recording: Path | None = typer.Option(
+        None, "--recording", help="depth only: a recording whose sensor depth is the truth (arp import rgbd)"
+    ),
+    image_topic: str | None = typer.Option(None, help="with --recording: the Image topic (default: the only one)"),
+    depth_topic: str | None = typer.Option(None, help="with --recording: the Depth topic (default: the only one)"),
+    every: int = typer.Option(1, min=1, help="with --recording: every Nth frame"),
     encoder: str | None = typer.Option(None, help="encoder spec (default: the one the head was trained on)"),
     head: Path | None = typer.Option(None, help="head file (default: the shipped default head)"),
     split: str = typer.Option("auto", help="val, train, all, or auto: the held-out split if the folder has one"),
@@ -193,6 +272,26 @@ def eval_cmd(
     """Evaluate a head: mIoU and pixel accuracy, or RMSE, AbsRel and delta<1.25, at image resolution."""
     if split not in ("auto", "val", "train", "all"):
         fail(ArpError(f"--split must be auto, val, train or all (got {split!r})"))
+    if (data is None) == (recording is None):
+        fail(ArpError("give either --data (a dataset folder) or --recording (a recording with sensor depth)"))
+    if recording is not None:
+        if task.value != "depth":
+            fail(ArpError("--recording evaluates the depth head against recorded sensor depth: use `arp eval depth`"))
+        try:
+            result = evaluate_recording(
+                recording, head, encoder, image_topic, depth_topic, every, progress=not (quiet or as_json)
+            )
+        except ArpError as e:
+            fail(e)
+        if as_json:
+            print(json.dumps(result, indent=1))
+            return
+        where = f"{recording} ({result['images']} frames, truth: {result['truth']})"
+        console.print(_metrics_table("depth", result["metric"], f"{where}: metric depth"))
+        scale = result["median_scaled"].get("median_scale", float("nan"))
+        console.print(_metrics_table("depth", result["median_scaled"], f"after median scaling (x{scale:.3f})"))
+        return
+    assert data is not None
     try:
         result = evaluate(task.value, data, head, encoder, split, format, cache, progress=not (quiet or as_json))
     except ArpError as e:

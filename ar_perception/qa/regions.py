@@ -247,13 +247,42 @@ def _planes(parts: list[Region], min_cells: float) -> list[Region]:
     at = np.concatenate([np.flatnonzero(r.cells) for r in parts])  # each point's cell, in the points' order
     points = np.concatenate([r.points for r in parts])
     plane = fit_planes(points, max(3, math.ceil(min_cells)))
+    grid = np.zeros(cells.shape, np.int32)
+    grid.flat[at] = plane
+    plane = _bent(grid, points, plane)[plane]  # of every point: its plane after joining
     out = []
-    for label in range(1, int(plane.max(initial=0)) + 1):
+    for label in np.unique(plane[plane > 0]):
         on = plane == label
         mine = np.zeros(cells.size, bool)
         mine[at[on]] = True
         out.append(Region(parts[0].class_id, mine.reshape(cells.shape), points[on], cut=False))
     return out
+
+
+def _bent(grid: np.ndarray, points: np.ndarray, plane: np.ndarray, most_deg: float = 25.0) -> np.ndarray:
+    """Planes that touch on the grid and turn by at most `most_deg` are one surface (a floor that a depth estimate
+    bends, seen as several planes); walls at a corner turn by far more. Returns each plane label's new label
+    (index 0: none)."""
+    n = int(plane.max(initial=0))
+    if n < 2:
+        return np.arange(n + 1)
+    normals = []
+    for label in range(1, n + 1):
+        p = points[plane == label]
+        normals.append(np.linalg.svd(p - p.mean(axis=0), full_matrices=False)[2][-1])
+    cos = np.abs(np.array(normals) @ np.array(normals).T)
+    a, b = [], []
+    for dy, dx in _OFFSETS:  # neighbouring cells on two planes
+        h, w = grid.shape
+        p = grid[0 : h - dy, max(0, -dx) : w - max(0, dx)]
+        q = grid[dy:h, max(0, dx) : w + min(0, dx)]
+        touch = (p > 0) & (q > 0) & (p != q)
+        a.append(p[touch])
+        b.append(q[touch])
+    ii, jj = np.concatenate(a) - 1, np.concatenate(b) - 1
+    join = cos[ii, jj] >= math.cos(math.radians(most_deg))
+    roots = _roots(n, ii[join], jj[join])
+    return np.concatenate([[0], roots + 1])
 
 
 def _grown(cells: np.ndarray) -> np.ndarray:

@@ -8,7 +8,9 @@ class; pixel accuracy = correct / labelled pixels.
 Depth (as the NYU-v2 benchmark computes them, Eigen et al. 2014): per image, over pixels whose ground
 truth is finite and within the head's range [0.001, 10] m: RMSE = sqrt(mean (d - d*)^2) in metres,
 AbsRel = mean |d - d*| / d*, delta1 = fraction with max(d / d*, d* / d) < 1.25; each averaged over
-images. No median scaling, no crop: the prediction is the head's metric depth, upsampled to the image.
+images. No crop; no median scaling unless asked (`median_scale`: each prediction times median(truth) /
+median(prediction), so that shape error shows apart from metric scale): the prediction is the head's metric
+depth, upsampled to the image.
 """
 
 from __future__ import annotations
@@ -66,9 +68,11 @@ class SegMetrics:
 class DepthMetrics:
     """Per-image RMSE, AbsRel and delta<1.25, averaged over images by `result()`."""
 
-    def __init__(self, dmin: float = DEPTH_MIN, dmax: float = DEPTH_MAX):
+    def __init__(self, dmin: float = DEPTH_MIN, dmax: float = DEPTH_MAX, *, median_scale: bool = False):
         self.dmin, self.dmax = dmin, dmax
+        self.median_scale = median_scale  # scale each prediction by median(truth) / median(prediction) first
         self.rows: list[tuple[float, float, float]] = []
+        self.scales: list[float] = []
         self.pixels = 0
 
     def update(self, pred: np.ndarray, gt: np.ndarray) -> None:
@@ -79,6 +83,10 @@ class DepthMetrics:
             return
         g = gt[valid].astype(np.float64)
         p = np.maximum(pred[valid].astype(np.float64), self.dmin)
+        if self.median_scale:  # shape error alone: the metric scale taken from the truth (Eigen et al. 2014)
+            scale = float(np.median(g) / np.median(p))
+            self.scales.append(scale)
+            p = p * scale
         err = p - g
         ratio = np.maximum(p / g, g / p)
         rmse, absrel, delta1 = np.sqrt(np.mean(err**2)), np.mean(np.abs(err) / g), np.mean(ratio < 1.25)
@@ -94,4 +102,5 @@ class DepthMetrics:
             "delta1": float(mean[2]),
             "images": len(a),
             "pixels": self.pixels,
+            **({"median_scale": float(np.median(self.scales))} if self.scales else {}),
         }
