@@ -181,6 +181,11 @@ def _fact(o: SceneObject, ref: str, scene: _Scene) -> str:
     return f"{capitalise(ref)} was last seen {scene.ago(o)}; it should be {_place(o)}."
 
 
+def _how_many(cls: str, objs: list[SceneObject]) -> str:
+    """ "three chairs", "at least two boxes"; "walls" for room structure, counted only when a count is asked."""
+    return plural(cls) if objs and objs[0].structure and len(objs) > 1 else _numbered(cls, _n(objs))
+
+
 def _numbered(cls: str, n: int) -> str:
     """ "no chairs", "one chair", "three chairs" (a count said as one, unlike count_phrase's "a chair")."""
     return f"no {plural(cls)}" if n == 0 else f"{number_word(n)} {cls if n == 1 else plural(cls)}"
@@ -206,9 +211,10 @@ def _nearest_clause(objs: list[SceneObject]) -> str:
 
 
 def _several(cls: str, objs: list[SceneObject], scene: _Scene, lead: str = "There are") -> Answer:
-    """ "There are three chairs; the nearest is 2.1 metres away on the left." """
-    text = f"{lead} {_numbered(cls, _n(objs))}; {_nearest_clause(objs)}."
-    facts = [f"There are {_numbered(cls, _n(objs))} in view."] + [_fact(o, with_article(cls), scene) for o in objs]
+    """ "There are three chairs; the nearest is 2.1 metres away on the left." (walls, floors and ceilings are not
+    counted unless asked: "There are walls; ..."; where one surface ends and the next begins is not sure)"""
+    text = f"{lead} {_how_many(cls, objs)}; {_nearest_clause(objs)}."
+    facts = [f"There are {_how_many(cls, objs)} in view."] + [_fact(o, with_article(cls), scene) for o in objs]
     return Answer(text, facts, [o.name for o in objs])
 
 
@@ -232,7 +238,7 @@ def _seen(scene: _Scene) -> Answer:
         return Answer(f"I can see {join(groups)}.", facts, [o.name for o in things])
     structure = [o for o in scene.view if o.structure]
     if structure:
-        parts = [f"the {c}" if n == 1 else _numbered(c, n) for c, n in _class_counts(structure).items()]
+        parts = [f"the {c}" if n == 1 else f"the {plural(c)}" for c, n in _class_counts(structure).items()]
         text = f"I can't see any objects, only {join(parts)}."
         return Answer(text, [text], [o.name for o in structure])
     return Answer("I can't see anything I recognise.", ["Nothing I recognise is in view."], [])
@@ -513,7 +519,7 @@ def _nearest(query: Query, scene: _Scene) -> Answer:
             return Answer(
                 f"There is one {cls}, {_place(objs[0])}.", [_fact(objs[0], f"the {cls}", scene)], [objs[0].name]
             )
-        text = f"Of the {_numbered(cls, _n(objs))}, {_nearest_clause(objs)}."
+        text = f"Of the {_how_many(cls, objs)}, {_nearest_clause(objs)}."
         return Answer(text, _several(cls, objs, scene).facts, [o.name for o in objs])
     things = scene.things()
     if not things:
@@ -550,15 +556,17 @@ def _colour(query: Query, scene: _Scene) -> Answer:
         return Answer(capitalise(f"{yes_no}the {cls} is {first.colour}."), facts, [first.name])
     colours = [o.colour for o in objs]
     if None not in colours and len(set(colours)) == 1:
-        if n.at_least:  # "all at least four boxes" is no English
+        if first.structure:
+            text = f"{yes_no}the {plural(cls)} are {first.colour}."
+        elif n.at_least:  # "all at least four boxes" is no English
             text = f"{yes_no}all the {plural(cls)} I can see ({number_word(n)}) are {first.colour}."
         else:
             text = f"{yes_no}{'both' if n == 2 else f'all {number_word(n)}'} {plural(cls)} are {first.colour}."
         return Answer(capitalise(text), facts, [o.name for o in objs])
     if first.colour:
-        text = f"There are {_numbered(cls, n)}; the nearest, {_place(first)}, is {first.colour}"
+        text = f"There are {_how_many(cls, objs)}; the nearest, {_place(first)}, is {first.colour}"
     else:
-        text = f"There are {_numbered(cls, n)}; I can't tell the colour of the nearest, {_place(first)}"
+        text = f"There are {_how_many(cls, objs)}; I can't tell the colour of the nearest, {_place(first)}"
     others = [o.colour for o in objs[1:] if o.colour]
     if len(others) == n - 1:  # said only when every other one has a colour: "the others are" must hold for all
         text += f"; the other is {others[0]}" if len(others) == 1 else f"; the others are {join(others)}"
@@ -586,7 +594,7 @@ def _size(query: Query, scene: _Scene) -> Answer:
         return Answer(f"I can't tell the size of {ref}.", facts, [first.name])
     if _n(objs) == 1:
         return Answer(f"As far as I can see, the {cls} is {said}.", facts, [first.name])
-    text = f"There are {_numbered(cls, _n(objs))}; as far as I can see, the nearest, {_place(first)}, is {said}."
+    text = f"There are {_how_many(cls, objs)}; as far as I can see, the nearest, {_place(first)}, is {said}."
     return Answer(text, facts, [first.name])
 
 
@@ -732,7 +740,7 @@ def _describe_one(cls: str, scene: _Scene) -> Answer:
     text = (
         f"The {cls} is {_place(first)}"
         if _n(objs) == 1
-        else f"There are {_numbered(cls, _n(objs))}; the nearest is {_place(first)}"
+        else f"There are {_how_many(cls, objs)}; the nearest is {_place(first)}"
     )
     if first.colour:
         text += f"; it is {first.colour}"

@@ -345,6 +345,13 @@ def test_nearer_and_farther_than_by_distance_from_the_camera_with_a_margin():
     assert ask(model, "relation", relation="nearer_than", other="ball") == "Nearer than the ball, I can see a table."
 
 
+def test_walls_are_counted_only_when_a_count_is_asked():
+    model = scene(obj("wall", 2.5, 40), obj("wall", 3.0, -30), obj("chair", 2.0, 0))
+    assert ask(model, "exists", "wall") == "Yes, there are walls; the nearest is 2.5 metres away on the right."
+    assert ask(model, "colour", "wall") == "The walls are red."
+    assert ask(model, "count", "wall") == "There are two walls."
+
+
 def test_an_object_too_big_to_be_one_is_counted_as_at_least_as_many():
     stack = SceneObject(**{**obj("box", 2.0, 20).as_dict(), "at_least": 2})  # two boxes the mask cannot part
     model = scene(stack, obj("box", 3.0, -20), obj("chair", 2.5, 0))
@@ -415,7 +422,7 @@ def test_list_leaves_structure_out_unless_asked():
     assert ask(model, "list") == "I can see a table, two chairs and a lamp."
     assert ask(model, "list", "wall") == "I can see a wall, 3 metres away, ahead."
     assert ask(scene(obj("floor", 1.0), obj("wall", 3.0), obj("wall", 3.5)), "list") == (
-        "I can't see any objects, only the floor and two walls."
+        "I can't see any objects, only the floor and the walls."
     )
     assert ask(scene(), "list") == "I can't see anything I recognise."
     assert ask(ROOM, "list", "chair") == "I can see two chairs; the nearest is 2 metres away on the left."
