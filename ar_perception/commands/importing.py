@@ -1,4 +1,5 @@
-"""`arp import rgbd`: an RGB-D folder (TUM RGB-D, or rgb/ + depth/) into an arp recording for `arp replay`."""
+"""`arp import rgbd` (an RGB-D folder: TUM RGB-D, or rgb/ + depth/) and `arp import rosbag` (ROS 1 and ROS 2 bags):
+sensor data into arp recordings for `arp replay`."""
 
 from __future__ import annotations
 
@@ -40,13 +41,7 @@ def rgbd(
 
     if layout not in ("auto", "tum", "plain"):
         fail(ArpError(f"--layout must be auto, tum or plain (got {layout!r})"))
-    graph_path = graph or DEFAULT_GRAPH
-    try:
-        text = graph_path.read_text() if graph_path.is_file() else ""
-    except OSError as e:
-        fail(ArpError(f"{graph_path}: cannot read the graph ({e.strerror or e})"))
-    if graph is not None and not text:
-        fail(ArpError(f"{graph}: no such graph file"))
+    text = _graph_text(graph)
     try:
         src = open_rgbd_folder(
             folder,
@@ -55,14 +50,7 @@ def rgbd(
             intrinsics=intrinsics,
             max_dt_s=max_dt_ms / 1000,
         )
-        with Progress(
-            TextColumn("importing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            disable=quiet or as_json,
-        ) as bar:
+        with _bar(quiet or as_json) as bar:
             task = bar.add_task("import", total=min(len(src.pairs), frames or len(src.pairs)))
             result = import_rgbd(
                 src,
@@ -98,6 +86,79 @@ def rgbd(
         err_console.print(f"skipped {line}", markup=False, highlight=False)
 
 
+def rosbag(
+    bag: Path = typer.Argument(..., help="a ROS 1 .bag file, or a ROS 2 bag folder (sqlite3 or MCAP storage)"),
+    out: Path = typer.Option(..., "--out", "-o", help="the recording to write (.mcap)"),
+    node: str = typer.Option("cam", help="the source node id the topics belong to (<node>/image, /depth, /camera)"),
+    image_topic: str | None = typer.Option(None, help="the colour Image/CompressedImage topic (default: found)"),
+    depth_topic: str | None = typer.Option(None, help="the depth image topic (default: the one named *depth*)"),
+    camera_topic: str | None = typer.Option(None, help="the CameraInfo topic (default: next to the colour one)"),
+    depth_mm_per_unit: float = typer.Option(1.0, help="millimetres per unit of 16-bit depth (1: millimetres)"),
+    graph: Path | None = typer.Option(None, help="graph stored in the recording (default: graphs/rgbd.yaml)"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+) -> None:
+    """Import a ROS bag's colour, depth and camera-info topics (sensor_msgs Image, CompressedImage, CameraInfo)
+    as `<node>/image`, `<node>/depth` (metres) and `<node>/camera`, on the messages' header stamps."""
+    from ar_perception.recording.import_rosbag import import_rosbag
+
+    text = _graph_text(graph)
+    try:
+        with _bar(quiet or as_json) as bar:
+            task = bar.add_task("import", total=None)
+            result = import_rosbag(
+                bag,
+                out,
+                node=node,
+                image_topic=image_topic,
+                depth_topic=depth_topic,
+                camera_topic=camera_topic,
+                depth_mm_per_unit=depth_mm_per_unit,
+                graph=text,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except ArpError as e:
+        fail(e)
+    summary = {
+        "recording": str(result.path),
+        "messages": result.counts,
+        "skipped": result.skipped,
+        "not_imported": result.not_imported,
+    }
+    if as_json:
+        print(json.dumps(summary, indent=1))
+        return
+    written = ", ".join(f"{n} on {node}/{what}" for what, n in result.counts.items())
+    console.print(f"{result.path}: {written}", highlight=False)
+    if result.not_imported:
+        console.print(f"not imported (other message types): {', '.join(result.not_imported)}", highlight=False)
+    for line in result.skipped:
+        err_console.print(f"skipped {line}", markup=False, highlight=False)
+
+
+def _graph_text(graph: Path | None) -> str:
+    """The graph a recording stores: the file given, else graphs/rgbd.yaml where the repository has it."""
+    path = graph or DEFAULT_GRAPH
+    if graph is not None and not path.is_file():
+        fail(ArpError(f"{graph}: no such graph file"))
+    try:
+        return path.read_text() if path.is_file() else ""
+    except OSError as e:
+        fail(ArpError(f"{path}: cannot read the graph ({e.strerror or e})"))
+
+
+def _bar(off: bool) -> Progress:
+    return Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=off,
+    )
+
+
 def register(app: typer.Typer) -> None:
     import_app.command("rgbd")(rgbd)
+    import_app.command("rosbag")(rosbag)
     app.add_typer(import_app, name="import")
