@@ -22,6 +22,7 @@ BUILTINS: dict[str, str] = {
     "camera": "ar_perception.nodes.camera:Camera",
     "sim": "ar_perception.nodes.sim:Sim",
     "rgbd_folder": "ar_perception.nodes.rgbd_folder:RgbdFolderSource",
+    "realsense": "ar_perception.nodes.realsense:RealSense",
     "replay": "ar_perception.nodes.replay:Replay",
     "encoder": "ar_perception.nodes.encoder:Encoder",
     "segment": "ar_perception.nodes.segment:Segment",

@@ -136,6 +136,38 @@ def rosbag(
         err_console.print(f"skipped {line}", markup=False, highlight=False)
 
 
+def realsense(
+    recording: Path = typer.Argument(..., help="a RealSense recording (.bag, or .db3 from librealsense 2.59)"),
+    out: Path = typer.Option(..., "--out", "-o", help="the recording to write (.mcap)"),
+    node: str = typer.Option("cam", help="the source node id the topics belong to (<node>/image, /depth, /camera)"),
+    graph: Path | None = typer.Option(None, help="graph stored in the recording (default: graphs/rgbd.yaml)"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+) -> None:
+    """Import a RealSense recording through the SDK's playback: colour, depth aligned to colour (metres) and
+    intrinsics as `<node>/image`, `<node>/depth` and `<node>/camera`, on the device's timestamps."""
+    from ar_perception.recording.import_realsense import import_realsense
+
+    text = _graph_text(graph)
+    try:
+        with _bar(quiet or as_json) as bar:
+            task = bar.add_task("import", total=None)
+            result = import_realsense(
+                recording, out, node=node, graph=text, progress=lambda n: bar.update(task, completed=n)
+            )
+    except ArpError as e:
+        fail(e)
+    summary = {"recording": str(result.path), "frames": result.frames, "unpaired": result.unpaired}
+    if as_json:
+        print(json.dumps(summary, indent=1))
+        return
+    console.print(
+        f"{result.path}: {result.frames} framesets on {node}/image, /depth and /camera; "
+        f"{result.unpaired} frames had no partner in the other stream",
+        highlight=False,
+    )
+
+
 def _graph_text(graph: Path | None) -> str:
     """The graph a recording stores: the file given, else graphs/rgbd.yaml where the repository has it."""
     path = graph or DEFAULT_GRAPH
@@ -161,4 +193,5 @@ def _bar(off: bool) -> Progress:
 def register(app: typer.Typer) -> None:
     import_app.command("rgbd")(rgbd)
     import_app.command("rosbag")(rosbag)
+    import_app.command("realsense")(realsense)
     app.add_typer(import_app, name="import")
