@@ -212,8 +212,12 @@ def _nearest_clause(objs: list[SceneObject]) -> str:
 
 def _several(cls: str, objs: list[SceneObject], scene: _Scene, lead: str = "There are") -> Answer:
     """ "There are three chairs; the nearest is 2.1 metres away on the left." (walls, floors and ceilings are not
-    counted unless asked: "There are walls; ..."; where one surface ends and the next begins is not sure)"""
-    text = f"{lead} {_how_many(cls, objs)}; {_nearest_clause(objs)}."
+    counted unless asked: "The nearest wall is 3.3 metres away, ahead."; where one surface ends and the next
+    begins is not sure)"""
+    if objs[0].structure and lead == "There are":
+        text = f"The nearest {cls} is {_place(objs[0])}."
+    else:
+        text = f"{lead} {_how_many(cls, objs)}; {_nearest_clause(objs)}."
     facts = [f"There are {_how_many(cls, objs)} in view."] + [_fact(o, with_article(cls), scene) for o in objs]
     return Answer(text, facts, [o.name for o in objs])
 

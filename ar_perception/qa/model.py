@@ -215,10 +215,10 @@ def build_scene_model(
     h, w = depth.shape
     labels = _resample(labels, h, w)
     rgb = _resample(image, h, w) if image is not None else None
-    up_axis = np.asarray(up if up is not None else (0.0, -1.0, 0.0), np.float64)
+    up_axis = np.array(up if up is not None else (0.0, -1.0, 0.0), np.float64)  # a copy: a pose may be read-only
     if up_axis.shape != (3,) or not np.isfinite(up_axis).all() or np.linalg.norm(up_axis) < 1e-6:
         raise ArpError(f"build_scene_model: up must be a finite 3-vector, got {up!r}")
-    up_axis /= np.linalg.norm(up_axis)
+    up_axis = up_axis / np.linalg.norm(up_axis)
     fx, fy, cx, cy = intrinsics(camera, w, h)
     step = max(1, math.ceil(max(h, w) / grid))
     cells_total = math.ceil(h / step) * math.ceil(w / step)

@@ -220,3 +220,6 @@ def test_a_region_too_big_for_one_object_of_its_class_is_at_least_as_many():
     assert [o.at_least for o in build(labels, depth, up=(1.0, 0.0, 0.0)).of_class("box")] == [2]
     with pytest.raises(ArpError, match="up must be"):
         build(labels, depth, up=(0.0, 0.0, 0.0))
+    pose_row = np.array([2.0, 0.0, 0.0])  # from a recorded pose: read-only, and not of unit length
+    pose_row.flags.writeable = False
+    assert [o.at_least for o in build(labels, depth, up=pose_row).of_class("box")] == [2]

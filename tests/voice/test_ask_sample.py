@@ -100,7 +100,7 @@ def test_is_there_a_car(vqa, scene, now):
 
 def test_how_far_is_the_wall(vqa, scene, now):
     said = ask(vqa, scene, "how far is the wall?")
-    m = re.fullmatch(r"The wall is (\d+\.\d) metres away, ahead\.", said)
+    m = re.fullmatch(r"The (?:nearest )?wall is (\d+\.\d) metres away, ahead\.", said)  # one wall, or more
     assert m, said
     walls = [x for x in now if x["class"] == "wall"]
     assert abs(max(walls, key=lambda w: w["area"])["bearing"]) <= 10  # the wall that fills the view is ahead
