@@ -181,27 +181,30 @@ def evaluate(
 
 def evaluate_recording(
     recording: str | Path,
+    task: HeadTask = "depth",
     head_path: str | Path | None = None,
     encoder: str | None = None,
     image_topic: str | None = None,
-    depth_topic: str | None = None,
+    truth_topic: str | None = None,
     every: int = 1,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """The depth head against a recording's sensor depth: metres as they are, and after median scaling."""
+    """A head against a recording's own truth: depth against recorded sensor depth (metres as they are, and after
+    median scaling); seg against recorded masks (classes matched by name; the mask's other classes not scored)."""
     import numpy as np
     from tqdm.auto import tqdm
 
     from ar_perception.models.encoder import build_encoder
     from ar_perception.models.heads import default_head_path, load_default_head, load_head
+    from ar_perception.models.training.datasets import IGNORE
     from ar_perception.models.training.features import parse_encoder_spec
-    from ar_perception.models.training.metrics import DepthMetrics
+    from ar_perception.models.training.metrics import DepthMetrics, SegMetrics
     from ar_perception.recording import RecordingReader
 
     reader = RecordingReader(recording)
     image_topic = image_topic or _only_topic(reader, "Image", "--image-topic")
-    depth_topic = depth_topic or _only_topic(reader, "Depth", "--depth-topic")
-    head = load_head(head_path, "depth") if head_path else load_default_head("depth")
+    truth_topic = truth_topic or _only_topic(reader, "Depth" if task == "depth" else "Mask", "--truth-topic")
+    head = load_head(head_path, task) if head_path else load_default_head(task)
     spec = (
         parse_encoder_spec(encoder)
         if encoder
@@ -210,36 +213,55 @@ def evaluate_recording(
     enc = build_encoder(spec)
     if enc.name != head.info.encoder:
         raise ArpError(
-            f"the depth head was trained on features of {head.info.encoder}, but the encoder is {enc.name} "
+            f"the {task} head was trained on features of {head.info.encoder}, but the encoder is {enc.name} "
             f"(pass --encoder {head.info.encoder}, or a head trained for {enc.name} with `arp train-head`)"
         )
     images: dict[int, Any] = {}
-    depths: dict[int, Any] = {}
-    for msg in reader.messages([image_topic, depth_topic]):
-        (images if msg.topic == image_topic else depths)[msg.capture_ns] = np.asarray(msg.data)
-    both = sorted(set(images) & set(depths))[:: max(1, every)]
+    truths: dict[int, Any] = {}
+    truth_classes: list[str] = []
+    for msg in reader.messages([image_topic, truth_topic]):
+        if msg.topic == image_topic:
+            images[msg.capture_ns] = np.asarray(msg.data)
+        else:
+            truths[msg.capture_ns] = np.asarray(msg.data)
+            truth_classes = list(msg.meta.get("classes") or truth_classes)
+    both = sorted(set(images) & set(truths))[:: max(1, every)]
     if not both:
         raise ArpError(
-            f"{recording}: no {image_topic} frame has a {depth_topic} frame of the same capture time "
-            f"({len(images)} images, {len(depths)} depth maps)"
+            f"{recording}: no {image_topic} frame has a {truth_topic} frame of the same capture time "
+            f"({len(images)} images, {len(truths)} {truth_topic} messages)"
         )
-    _, dmin, dmax = head.info.depth_bins
-    raw, scaled = DepthMetrics(dmin, dmax), DepthMetrics(dmin, dmax, median_scale=True)
-    for t in tqdm(both, desc="eval depth", unit="frame", disable=not progress):
-        gt = depths[t]
+    metrics: list[Any]
+    lookup = None
+    if task == "depth":
+        _, dmin, dmax = head.info.depth_bins
+        metrics = [DepthMetrics(dmin, dmax), DepthMetrics(dmin, dmax, median_scale=True)]
+    else:
+        if not truth_classes:
+            raise ArpError(f"{recording}: {truth_topic} carries no meta.classes: its ids cannot be matched to classes")
+        index = {c: i for i, c in enumerate(head.classes)}
+        lookup = np.array([index.get(c, IGNORE) for c in truth_classes] + [IGNORE] * (256 - len(truth_classes)))
+        metrics = [SegMetrics(head.classes, head.info.ignore_index)]
+    for t in tqdm(both, desc=f"eval {task}", unit="frame", disable=not progress):
+        gt = truths[t]
         out = enc(images[t])
-        pred = head.predict(out["patches"], (gt.shape[1], gt.shape[0]), out.get("cls") if head.info.cls_token else None)
-        raw.update(pred, gt)
-        scaled.update(pred, gt)
-    return {
+        cls = out.get("cls") if head.info.cls_token else None
+        pred = head.predict(out["patches"], (gt.shape[1], gt.shape[0]), cls)
+        if lookup is not None:
+            gt = lookup[np.clip(gt.astype(np.int64), 0, 255)]
+        for m in metrics:
+            m.update(pred, gt)
+    result: dict[str, Any] = {
         "recording": str(recording),
-        "truth": depth_topic,
+        "truth": truth_topic,
         "images": len(both),
-        "head": str(head_path or default_head_path("depth")),
+        "head": str(head_path or default_head_path(task)),
         "encoder": enc.name,
-        "metric": raw.result(),
-        "median_scaled": scaled.result(),
     }
+    if task == "depth":
+        return {**result, "metric": metrics[0].result(), "median_scaled": metrics[1].result()}
+    unscored = sorted(set(truth_classes) - set(head.classes))
+    return {**result, **metrics[0].result(), "not_scored": unscored}
 
 
 def _only_topic(reader: Any, kind: str, option: str) -> str:
@@ -256,10 +278,12 @@ def eval_cmd(
     task: Task = typer.Argument(..., help="seg or depth"),
     data: Path | None = typer.Option(None, "--data", help="dataset folder (arp-sim, ADE20K-style or NYU-style)"),
     recording: Path | None = typer.Option(
-        None, "--recording", help="depth only: a recording whose sensor depth is the truth (arp import rgbd)"
+        None, "--recording", help="a recording whose sensor depth (depth) or masks (seg) are the truth"
     ),
     image_topic: str | None = typer.Option(None, help="with --recording: the Image topic (default: the only one)"),
-    depth_topic: str | None = typer.Option(None, help="with --recording: the Depth topic (default: the only one)"),
+    truth_topic: str | None = typer.Option(
+        None, help="with --recording: the Depth (depth) or Mask (seg) topic that is the truth (default: the only one)"
+    ),
     every: int = typer.Option(1, min=1, help="with --recording: every Nth frame"),
     encoder: str | None = typer.Option(None, help="encoder spec (default: the one the head was trained on)"),
     head: Path | None = typer.Option(None, help="head file (default: the shipped default head)"),
@@ -275,11 +299,9 @@ def eval_cmd(
     if (data is None) == (recording is None):
         fail(ArpError("give either --data (a dataset folder) or --recording (a recording with sensor depth)"))
     if recording is not None:
-        if task.value != "depth":
-            fail(ArpError("--recording evaluates the depth head against recorded sensor depth: use `arp eval depth`"))
         try:
             result = evaluate_recording(
-                recording, head, encoder, image_topic, depth_topic, every, progress=not (quiet or as_json)
+                recording, task.value, head, encoder, image_topic, truth_topic, every, progress=not (quiet or as_json)
             )
         except ArpError as e:
             fail(e)
@@ -287,6 +309,13 @@ def eval_cmd(
             print(json.dumps(result, indent=1))
             return
         where = f"{recording} ({result['images']} frames, truth: {result['truth']})"
+        if task.value == "seg":
+            console.print(_metrics_table("seg", result, where))
+            if result["not_scored"]:
+                console.print(
+                    f"classes of the masks the head does not know (not scored): {', '.join(result['not_scored'])}"
+                )
+            return
         console.print(_metrics_table("depth", result["metric"], f"{where}: metric depth"))
         scale = result["median_scaled"].get("median_scale", float("nan"))
         console.print(_metrics_table("depth", result["median_scaled"], f"after median scaling (x{scale:.3f})"))

@@ -55,16 +55,15 @@ def head_input(
             f"{head.info.encoder}, got {patches.shape[-1]}-d features of {msg.meta.get('encoder', '?')}"
         )
     encoder = msg.meta.get("encoder")
-    if encoder and encoder != head.info.encoder and not getattr(node, "_warned_encoder", False):
-        node.log.warning(
-            "the %s head was trained on %s features but receives %s features; its output will be "
-            "poor (train a head for %s with `arp train-head`)",
-            head.task,
-            head.info.encoder,
-            encoder,
-            encoder,
+    if encoder and encoder != head.info.encoder:  # same width, other meaning: its output would be garbage
+        task = head.task
+        raise NodeError(
+            f"node '{node.id}': the {task} head reads features of "
+            f"{head.info.encoder}, but it receives features of {encoder}; a head only reads the encoder it was "
+            f"trained on. Run the encoder as {head.info.encoder}, or train a {task} head for {encoder} "
+            f"(arp sim-dataset -o data/sim && arp train-head {task} --encoder {encoder} --data data/sim "
+            f"-o {task}-{encoder}.safetensors) and give it as this node's `head`"
         )
-        node._warned_encoder = True  # type: ignore[attr-defined]
     if size is None:
         image_size = msg.meta.get("image_size")
         if not image_size:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -97,12 +96,13 @@ def test_node_errors_say_what_is_wrong(heads: tuple[Path, Path], tmp_path: Path)
         Segment.Params.model_validate({"hed": "x"})
 
 
-def test_features_of_another_encoder_warn_once(heads: tuple[Path, Path], caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING):
-        out = run_node(Segment, [("features", features(encoder="eupe-vit-s"))] * 3, {"head": str(heads[0])})
-    assert len(out) == 3
-    warnings = [r for r in caplog.records if "trained on fake-enc features but receives eupe-vit-s" in r.message]
-    assert len(warnings) == 1
+def test_features_of_another_encoder_are_an_error_that_says_how_to_get_a_head(heads: tuple[Path, Path]) -> None:
+    # the same width (8) as the head's encoder: only the name tells them apart, and the output would be garbage
+    with pytest.raises(NodeError) as e:
+        run_node(Segment, [("features", features(encoder="eupe-vit-s"))], {"head": str(heads[0])})
+    said = str(e.value)
+    assert "reads features of fake-enc, but it receives features of eupe-vit-s" in said
+    assert "arp train-head seg --encoder eupe-vit-s" in said and "Run the encoder as fake-enc" in said
 
 
 def test_nodes_import_without_loading_models() -> None:
@@ -147,3 +147,17 @@ def test_sim_frame_through_encoder_and_default_heads() -> None:
     assert (mask.data[labelled] == f.labels[labelled]).mean() > 0.7  # pixel accuracy on one fresh frame
     valid = f.depth > 0
     assert np.mean(np.abs(depth.data[valid] - f.depth[valid]) / f.depth[valid]) < 0.35
+
+
+def test_a_sensor_depth_on_reference_scales_the_prediction_by_the_median_ratio(heads: tuple[Path, Path]) -> None:
+    params = {"head": str(heads[1])}
+    ((_, plain),) = run_node(DepthHead, [("features", features())], params)
+    sensor = (2.0 * plain.data).astype(np.float32)  # the right shape, twice as far
+    sensor[:5] = 0  # no depth there: left out of the ratio
+    reference = Msg("Depth", {"data": sensor[::2, ::2].copy()}, {}, capture_ns=123)  # another size
+    ((_, scaled),) = run_node(DepthHead, [("reference", reference), ("features", features())], params)
+    assert scaled.meta["scaled"] and scaled.meta["scale"] == pytest.approx(2.0, rel=0.02)
+    assert np.allclose(scaled.data, plain.data * scaled.meta["scale"], rtol=1e-5)
+    late = Msg("Depth", {"data": sensor}, {}, capture_ns=123 + 10**9)  # a second away: another moment
+    ((_, unscaled),) = run_node(DepthHead, [("reference", late), ("features", features())], params)
+    assert unscaled.meta["scaled"] is False and np.array_equal(unscaled.data, plain.data)

@@ -122,4 +122,21 @@ def test_eval_needs_data_or_a_recording_not_both():
     r = runner.invoke(app, ["eval", "depth"])
     assert r.exit_code == 1 and "either --data" in r.output
     r = runner.invoke(app, ["eval", "seg", "--recording", "x.mcap"])
-    assert r.exit_code == 1 and "use `arp eval depth`" in r.output
+    assert r.exit_code == 1 and "x.mcap: no such recording" in r.output
+    r = runner.invoke(app, ["eval", "seg", "--recording", "x.mcap", "--data", "d"])
+    assert r.exit_code == 1 and "either --data" in r.output
+
+
+@pytest.mark.slow
+def test_eval_seg_on_a_recording_with_masks_matches_classes_by_name(tmp_path):
+    """A recording of the simulator's images and masks (its classes, in another order than the head's would be
+    fine too): the shipped head scores as on the simulator, well above chance."""
+    rec = tmp_path / "sim.mcap"
+    graph = tmp_path / "g.yaml"
+    graph.write_text("nodes:\n  - {id: cam, node: sim, params: {seed: 4242, fps: 2, frames: 3, realtime: false}}\n")
+    r = runner.invoke(app, ["record", str(graph), "-o", str(rec), "--topics", "cam/image", "--topics", "cam/labels_gt"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["eval", "seg", "--recording", str(rec), "--truth-topic", "cam/labels_gt", "--json"])
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    assert got["images"] == 3 and 0.3 < got["miou"] <= 1.0 and got["pixel_acc"] > 0.6
