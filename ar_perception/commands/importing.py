@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ar_perception.commands import fail
 from ar_perception.errors import ArpError
+from ar_perception.runtime.msg import Msg
 
 __all__ = ["register"]
 
@@ -19,6 +20,7 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 import_app = typer.Typer(no_args_is_help=True, help="Import sensor data into arp recordings.")
 DEFAULT_GRAPH = Path(__file__).resolve().parents[2] / "graphs" / "rgbd.yaml"
+VIDEO_GRAPH = DEFAULT_GRAPH.with_name("video.yaml")
 
 
 def rgbd(
@@ -93,13 +95,15 @@ def rosbag(
     image_topic: str | None = typer.Option(None, help="the colour Image/CompressedImage topic (default: found)"),
     depth_topic: str | None = typer.Option(None, help="the depth image topic (default: the one named *depth*)"),
     camera_topic: str | None = typer.Option(None, help="the CameraInfo topic (default: next to the colour one)"),
+    points_topic: str | None = typer.Option(None, help="the PointCloud2 topic (default: the only one)"),
     depth_mm_per_unit: float = typer.Option(1.0, help="millimetres per unit of 16-bit depth (1: millimetres)"),
     graph: Path | None = typer.Option(None, help="graph stored in the recording (default: graphs/rgbd.yaml)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
     quiet: bool = typer.Option(False, help="no progress bar"),
 ) -> None:
-    """Import a ROS bag's colour, depth and camera-info topics (sensor_msgs Image, CompressedImage, CameraInfo)
-    as `<node>/image`, `<node>/depth` (metres) and `<node>/camera`, on the messages' header stamps."""
+    """Import a ROS bag's colour, depth, camera-info and point-cloud topics (sensor_msgs Image, CompressedImage,
+    CameraInfo, PointCloud2) as `<node>/image`, `<node>/depth` (metres), `<node>/camera` and `<node>/points`, on
+    the messages' header stamps."""
     from ar_perception.recording.import_rosbag import import_rosbag
 
     text = _graph_text(graph)
@@ -113,6 +117,7 @@ def rosbag(
                 image_topic=image_topic,
                 depth_topic=depth_topic,
                 camera_topic=camera_topic,
+                points_topic=points_topic,
                 depth_mm_per_unit=depth_mm_per_unit,
                 graph=text,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
@@ -168,9 +173,76 @@ def realsense(
     )
 
 
-def _graph_text(graph: Path | None) -> str:
-    """The graph a recording stores: the file given, else graphs/rgbd.yaml where the repository has it."""
-    path = graph or DEFAULT_GRAPH
+def video(
+    file: Path = typer.Argument(..., help="a video file OpenCV can read (mp4, avi, mkv...)"),
+    out: Path = typer.Option(..., "--out", "-o", help="the recording to write (.mcap)"),
+    node: str = typer.Option("cam", help="the source node id the topics belong to (<node>/image, <node>/camera)"),
+    hfov_deg: float | None = typer.Option(None, help="horizontal field of view giving the intrinsics (default 65)"),
+    calibration: Path | None = typer.Option(None, help="OpenCV or ROS calibration file (frames are undistorted)"),
+    size: str | None = typer.Option(None, help="WIDTHxHEIGHT to resize frames to (default: as in the file)"),
+    fps: float | None = typer.Option(None, help="at most this many frames per second (default: every frame)"),
+    graph: Path | None = typer.Option(None, help="graph stored in the recording (default: graphs/video.yaml)"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
+    quiet: bool = typer.Option(False, help="no progress bar"),
+) -> None:
+    """Import a video file as `<node>/image` and `<node>/camera` (intrinsics from --hfov-deg or --calibration),
+    on the video's own clock, through the `camera` node's file reading (undistortion and resizing included)."""
+    from ar_perception.nodes.camera import Camera
+    from ar_perception.recording.writer import RecordingWriter
+
+    text = _graph_text(graph, VIDEO_GRAPH)
+    params: dict[str, object] = {"source": str(file), "realtime": False}
+    for key, value in (
+        ("hfov_deg", hfov_deg),
+        ("calibration", str(calibration) if calibration else None),
+        ("fps", fps),
+    ):
+        if value is not None:
+            params[key] = value
+    if size is not None:
+        try:
+            width, height = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            fail(ArpError(f"--size must be WIDTHxHEIGHT, e.g. 320x240 (got {size!r})"))
+        params["size"] = (width, height)
+    if not file.is_file():
+        fail(ArpError(f"{file}: no such video file"))
+    try:
+        cam = Camera(Camera.Params.model_validate(params), node_id=node)
+        cam.setup()
+        written = 0
+        try:
+            with (
+                RecordingWriter(out, graph=text, metadata={"import.source": str(file)}) as w,
+                _bar(quiet or as_json) as bar,
+            ):
+                task = bar.add_task("import", total=None)
+                for produced in cam.produce():
+                    if produced is None:
+                        continue
+                    t_ns = round(float(produced["image"].meta.get("video_time", written / 30)) * 1e9)
+                    for output, msg in produced.items():
+                        w.write(Msg(msg.kind, msg.arrays, msg.meta, t_ns, f"{node}/{output}", written, t_ns))
+                    written += 1
+                    bar.update(task, completed=written)
+        finally:
+            cam.teardown()
+    except ArpError as e:
+        fail(e)
+    except ValueError as e:  # the camera node's parameters
+        fail(ArpError(f"import video: {e}"))
+    if not written:
+        fail(ArpError(f"{file}: no frame could be read"))
+    summary = {"recording": str(out), "frames": written, "topics": [f"{node}/image", f"{node}/camera"]}
+    if as_json:
+        print(json.dumps(summary, indent=1))
+        return
+    console.print(f"{out}: {written} frames on {node}/image and {node}/camera", highlight=False)
+
+
+def _graph_text(graph: Path | None, default: Path = DEFAULT_GRAPH) -> str:
+    """The graph a recording stores: the file given, else `default` (in graphs/) where the repository has it."""
+    path = graph or default
     if graph is not None and not path.is_file():
         fail(ArpError(f"{graph}: no such graph file"))
     try:
@@ -194,4 +266,5 @@ def register(app: typer.Typer) -> None:
     import_app.command("rgbd")(rgbd)
     import_app.command("rosbag")(rosbag)
     import_app.command("realsense")(realsense)
+    import_app.command("video")(video)
     app.add_typer(import_app, name="import")

@@ -5,11 +5,13 @@
   PNG) or, on the depth topic, Depth in metres (16UC1 / mono16 in millimetres, 32FC1 in metres; PNG-compressed
   16-bit).
 - `sensor_msgs/CameraInfo` -> CameraInfo (fx, fy, cx, cy from K; width, height).
+- `sensor_msgs/PointCloud2` -> PointCloud on `<node>/points` (x, y, z as float32; packed rgb as colours;
+  points without a return left out), in the message's frame.
 
-Times: a message's capture time is its header stamp. Topics: `<node>/image`, `<node>/depth`, `<node>/camera`, so
-the recording replays through a graph whose source has that id (graphs/rgbd.yaml: `cam`). A message that cannot
-be converted is skipped and named (topic, index, field, why); the rest are kept. Other message types (PointCloud2,
-IMU, TF...) are listed as not imported.
+Times: a message's capture time is its header stamp. Topics: `<node>/image`, `<node>/depth`, `<node>/camera` (and
+`<node>/points`), so the recording replays through a graph whose source has that id (graphs/rgbd.yaml: `cam`).
+A message that cannot be converted is skipped and named (topic, index, field, why); the rest are kept. Other
+message types (IMU, TF...) are listed as not imported.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ar_perception.runtime.msg import Msg
 __all__ = ["BagTopic", "RosbagImport", "bag_topics", "import_rosbag", "image_array", "depth_array"]
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+CLOUD_TYPE = "sensor_msgs/msg/PointCloud2"
 CAMERA_TYPE = "sensor_msgs/msg/CameraInfo"
 _COLOUR = {"rgb8": ("rgb", 3), "bgr8": ("bgr", 3), "rgba8": ("rgb", 4), "bgra8": ("bgr", 4), "mono8": ("rgb", 1)}
 
@@ -138,6 +141,50 @@ def depth_array(msg: Any, compressed: bool, mm_per_unit: float = 1.0) -> np.ndar
     return np.where(np.isfinite(d) & (d > 0), d, 0).astype(np.float32)
 
 
+_PC2_TYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 8: "f8"}  # sensor_msgs/PointField
+
+
+def cloud_arrays(msg: Any) -> dict[str, np.ndarray]:
+    """`points` (N, 3) float32 and, with an rgb/rgba field, `colors` (N, 3) uint8 of a sensor_msgs/PointCloud2;
+    points with a non-finite coordinate (no return) are left out."""
+    fields = {f.name: f for f in msg.fields}
+    missing = [c for c in "xyz" if c not in fields]
+    if missing:
+        raise ValueError(f"fields: no {', '.join(missing)} (has: {', '.join(fields) or 'none'})")
+    n = int(msg.width) * int(msg.height)
+    step = int(msg.point_step)
+    buf = np.asarray(msg.data, np.uint8)
+    if n == 0:
+        return {"points": np.zeros((0, 3), np.float32)}
+    if buf.size < n * step or step <= 0:
+        raise ValueError(f"data: {buf.size} bytes for {n} points of {step} bytes")
+    rows = buf[: n * step].reshape(n, step) if int(msg.row_step) == int(msg.width) * step else None
+    if rows is None:  # rows padded: take each row's points
+        rows = np.concatenate(
+            [buf[r * msg.row_step : r * msg.row_step + msg.width * step].reshape(-1, step) for r in range(msg.height)]
+        )
+    order = ">" if msg.is_bigendian else "<"
+
+    def column(name: str) -> np.ndarray:
+        f = fields[name]
+        code = _PC2_TYPES.get(int(f.datatype))
+        if code is None:
+            raise ValueError(f"fields: {name} has datatype {f.datatype}, not a PointField number type")
+        dtype = np.dtype(order + code)
+        raw = np.ascontiguousarray(rows[:, f.offset : f.offset + dtype.itemsize])
+        return raw.view(dtype).reshape(-1)
+
+    points = np.stack([column(c).astype(np.float32) for c in "xyz"], axis=1)
+    keep = np.isfinite(points).all(axis=1)
+    out = {"points": np.ascontiguousarray(points[keep])}
+    colour = next((c for c in ("rgb", "rgba") if c in fields), None)
+    if colour is not None:  # packed 0x00RRGGBB in a float32 or uint32
+        f = fields[colour]
+        packed = np.ascontiguousarray(rows[:, f.offset : f.offset + 4]).view(order + "u4").reshape(-1)[keep]
+        out["colors"] = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], axis=1).astype(np.uint8)
+    return out
+
+
 def camera_meta(msg: Any) -> dict[str, float]:
     k = np.asarray(getattr(msg, "k", getattr(msg, "K", None)), float).reshape(-1)
     if k.size != 9 or k[0] <= 0 or k[4] <= 0:
@@ -146,12 +193,16 @@ def camera_meta(msg: Any) -> dict[str, float]:
 
 
 def _pick(
-    topics: list[BagTopic], image_topic: str | None, depth_topic: str | None, camera_topic: str | None
+    topics: list[BagTopic],
+    image_topic: str | None,
+    depth_topic: str | None,
+    camera_topic: str | None,
+    points_topic: str | None = None,
 ) -> dict[str, str]:
     """output -> bag topic: named ones, else the image topics split by 'depth' in the name, the camera info
     next to the colour topic (or the only one)."""
     by_name = {t.name: t for t in topics}
-    for name in (image_topic, depth_topic, camera_topic):
+    for name in (image_topic, depth_topic, camera_topic, points_topic):
         if name is not None and name not in by_name:
             raise RecordingError(f"no topic {name} in the bag (it has: {', '.join(sorted(by_name)) or 'none'})")
     images = [t.name for t in topics if t.msgtype in IMAGE_TYPES]
@@ -168,11 +219,18 @@ def _pick(
             chosen[out] = candidates[0]
         elif len(candidates) > 1:
             raise RecordingError(f"{len(candidates)} {out} topics ({', '.join(candidates)}): name one with {option}")
-    if not chosen:
+    if not chosen and not any(t.msgtype == CLOUD_TYPE for t in topics):
         raise RecordingError(
-            f"no sensor_msgs Image or CompressedImage topic in the bag (it has: "
+            f"no sensor_msgs Image, CompressedImage or PointCloud2 topic in the bag (it has: "
             f"{', '.join(f'{t.name} [{t.msgtype}]' for t in topics) or 'nothing'})"
         )
+    clouds = [t.name for t in topics if t.msgtype == CLOUD_TYPE]
+    if points_topic is not None:
+        chosen["points"] = points_topic
+    elif len(clouds) == 1:
+        chosen["points"] = clouds[0]
+    elif len(clouds) > 1:
+        raise RecordingError(f"{len(clouds)} PointCloud2 topics ({', '.join(clouds)}): name one with --points-topic")
     infos = [t.name for t in topics if t.msgtype == CAMERA_TYPE]
     if camera_topic is not None:
         chosen["camera"] = camera_topic
@@ -191,13 +249,14 @@ def import_rosbag(
     image_topic: str | None = None,
     depth_topic: str | None = None,
     camera_topic: str | None = None,
+    points_topic: str | None = None,
     depth_mm_per_unit: float = 1.0,
     graph: str = "",
     progress: Callable[[int, int], None] | None = None,
 ) -> RosbagImport:
     """Convert the bag's colour, depth and camera-info topics (see the module text) into the recording `out`."""
     topics = bag_topics(path)
-    chosen = _pick(topics, image_topic, depth_topic, camera_topic)
+    chosen = _pick(topics, image_topic, depth_topic, camera_topic, points_topic)
     output_of = {topic: out_name for out_name, topic in chosen.items()}
     total = sum(t.count for t in topics if t.name in output_of)
     result = RosbagImport(Path(out), dict.fromkeys(chosen, 0))
@@ -224,6 +283,8 @@ def import_rosbag(
                         {"source": "sensor"},
                         "Depth",
                     )
+                elif what == "points":
+                    arrays, meta, kind = cloud_arrays(msg), {"frame": str(msg.header.frame_id)}, "PointCloud"
                 else:
                     arrays, meta, kind = {}, dict(camera_meta(msg)), "CameraInfo"
             except Exception as e:  # one message that does not convert is named and skipped, never the rest

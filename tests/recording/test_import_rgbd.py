@@ -140,3 +140,26 @@ def test_eval_seg_on_a_recording_with_masks_matches_classes_by_name(tmp_path):
     assert r.exit_code == 0, r.output
     got = json.loads(r.stdout)
     assert got["images"] == 3 and 0.3 < got["miou"] <= 1.0 and got["pixel_acc"] > 0.6
+
+
+def test_a_video_file_imports_as_image_and_camera_on_its_own_clock(tmp_path):
+    import cv2
+
+    frames = sim_frames(4)
+    path = tmp_path / "walk.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (160, 120))
+    for f in frames:
+        writer.write(np.ascontiguousarray(f.image[..., ::-1]))
+    writer.release()
+    out = tmp_path / "video.mcap"
+    r = runner.invoke(app, ["import", "video", str(path), "--out", str(out), "--hfov-deg", "60", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["frames"] == 4
+    rec = RecordingReader(out)
+    images, cams = rec.read_topic("cam/image"), rec.read_topic("cam/camera")
+    assert [m.capture_ns for m in images] == [round(k * 0.1 * 1e9) for k in range(4)]  # 10 fps, from 0
+    assert np.abs(images[2].data.astype(int) - frames[2].image).mean() < 12  # MJPG is lossy
+    fx = 160 / 2 / np.tan(np.radians(30))
+    assert cams[0].meta["fx"] == pytest.approx(fx, rel=1e-3) and "camera" in rec.graph
+    r = runner.invoke(app, ["import", "video", str(tmp_path / "none.mp4"), "--out", str(tmp_path / "x.mcap")])
+    assert r.exit_code == 1 and "no such video file" in r.output

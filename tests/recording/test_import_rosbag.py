@@ -56,6 +56,8 @@ def write_bag(path: Path, kind: str, frames, *, compressed_colour: bool = False,
         c_dep = w.add_connection("/camera/aligned_depth_to_color/image_raw", Image.__msgtype__, typestore=store)
         c_inf = w.add_connection("/camera/color/camera_info", Info.__msgtype__, typestore=store)
         c_log = w.add_connection("/rosout_note", String.__msgtype__, typestore=store)
+        Cloud, Field = store.types["sensor_msgs/msg/PointCloud2"], store.types["sensor_msgs/msg/PointField"]
+        c_pts = w.add_connection("/camera/depth/points", Cloud.__msgtype__, typestore=store)
         for k, f in enumerate(frames):
             ns = T0_NS + k * 100_000_000
             h, wd = f.depth.shape
@@ -97,7 +99,22 @@ def write_bag(path: Path, kind: str, frames, *, compressed_colour: bool = False,
                 binning_y=0,
                 roi=Roi(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
             )
-            for conn, m in ((c_img, img), (c_dep, dep), (c_inf, info), (c_log, String(data="x"))):
+            pts = np.array([[0.5, -0.2, 2.0 + k], [np.nan, 0.0, 1.0], [1.0, 0.3, 3.5]], "<f4")  # a no-return
+            rgb = np.array([0xFF0000, 0x00FF00, 0x0000FF], "<u4").view("<f4")
+            packed = np.concatenate([pts, rgb[:, None], np.zeros((3, 1), "<f4")], axis=1)  # 20 bytes + 4 padding
+            fields = [Field(name=n, offset=4 * i, datatype=7, count=1) for i, n in enumerate(("x", "y", "z", "rgb"))]
+            cloud = Cloud(
+                header=header(ns, "depth"),
+                height=1,
+                width=3,
+                fields=fields,
+                is_bigendian=False,
+                point_step=20,
+                row_step=60,
+                data=packed[:, :5].copy().view(np.uint8).reshape(-1),
+                is_dense=False,
+            )
+            for conn, m in ((c_img, img), (c_dep, dep), (c_inf, info), (c_log, String(data="x")), (c_pts, cloud)):
                 w.write(conn, ns, ser(m, conn.msgtype))
     return path
 
@@ -112,7 +129,7 @@ def test_a_bag_imports_colour_depth_and_camera_on_its_stamps(tmp_path, kind):
     r = runner.invoke(app, ["import", "rosbag", str(bag), "--out", str(out), "--json"])
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
-    assert summary["messages"] == {"image": 3, "depth": 3, "camera": 3} and summary["skipped"] == []
+    assert summary["messages"] == {"image": 3, "depth": 3, "camera": 3, "points": 3} and summary["skipped"] == []
     assert summary["not_imported"] == ["/rosout_note [std_msgs/msg/String]"]
     rec = RecordingReader(out)
     images, depths, cams = (rec.read_topic(f"cam/{t}") for t in ("image", "depth", "camera"))
@@ -122,6 +139,9 @@ def test_a_bag_imports_colour_depth_and_camera_on_its_stamps(tmp_path, kind):
         seen = f.depth > 0
         assert np.abs(dep.data[seen] - f.depth[seen]).max() <= 0.0005 + 1e-6 and dep.meta["source"] == "sensor"
     assert cams[0].meta["fx"] == pytest.approx(frames[0].intrinsics["fx"]) and cams[0].meta["width"] == 160
+    cloud = rec.read_topic("cam/points")[2]
+    assert np.array_equal(cloud.arrays["points"], np.array([[0.5, -0.2, 4.0], [1.0, 0.3, 3.5]], np.float32))
+    assert cloud.arrays["colors"].tolist() == [[255, 0, 0], [0, 0, 255]] and cloud.meta["frame"] == "depth"
 
 
 def test_a_message_that_does_not_convert_is_named_and_the_rest_kept(tmp_path):
@@ -129,7 +149,7 @@ def test_a_message_that_does_not_convert_is_named_and_the_rest_kept(tmp_path):
     r = runner.invoke(app, ["import", "rosbag", str(bag), "--out", str(tmp_path / "o.mcap"), "--json"])
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
-    assert summary["messages"] == {"image": 3, "depth": 2, "camera": 3}
+    assert summary["messages"] == {"image": 3, "depth": 2, "camera": 3, "points": 3}
     (line,) = summary["skipped"]
     assert line.startswith("/camera/aligned_depth_to_color/image_raw #1: encoding: 'yuv422' is not converted")
 
