@@ -139,6 +139,12 @@ def _problem(q: Query, text: str, classes: list[str], rules: Query, words: list[
         return "intent 'relation' without a relation"
     if q.relation == "between" and (q.other is None or q.third is None):
         return "relation 'between' needs two objects (other and third)"
+    said_words = normalise(text).split()
+    if q.colour is not None and q.colour not in said_words and not (q.colour == "grey" and "gray" in said_words):
+        return f"it asks for the colour '{q.colour}', which the question does not say"
+    numbers = {NUMBER_WORDS[w] if w in NUMBER_WORDS else int(w) for w in said_words if w in NUMBER_WORDS or w.isdigit()}
+    if q.number is not None and q.number not in numbers:
+        return f"it asks for the number {q.number}, which the question does not say"
     heads = {w.split()[-1] for w in q.unknown}
     for w in rules.unknown:
         if w.split()[-1] not in heads:

@@ -72,6 +72,11 @@ def test_a_valid_query_is_used() -> None:
     assert (p.source, p.query) == ("llm", Query(intent="count", subject="chair"))
 
 
+def test_a_colour_and_a_number_the_question_says_are_kept() -> None:
+    p = parsed('{"intent":"exists","subject":"chair","colour":"grey","number":2}', "are there two gray seats")
+    assert (p.source, p.query) == ("llm", Query(intent="exists", subject="chair", colour="grey", number=2))
+
+
 def test_fields_the_intent_does_not_use_are_cleared() -> None:
     reply = (
         '{"intent":"count","subject":"chair","relation":"next_to","other":"chair","third":"chair","attribute":"size"}'
@@ -94,6 +99,9 @@ def test_fields_the_intent_does_not_use_are_cleared() -> None:
         ('{"intent":"behind"}', "what about the chair and the lamp", "drops 'chair'"),
         ('{"intent":"relation","other":"table"}', "what is on the table", "without a relation"),
         ('{"intent":"relation","relation":"between","other":"chair"}', "what is between the chair and the lamp", "two"),
+        # a colour or number the question never said would filter the answer by it: never
+        ('{"intent":"exists","subject":"chair","colour":"red"}', "is there a chair", "colour 'red'"),
+        ('{"intent":"exists","subject":"chair","number":2}', "is there a chair", "number 2"),
         ('{"intent":"exists","subject":"chair"', "is there a chair", "no valid Query"),
         ('{"intent":"hover"}', "is there a chair", "no valid Query"),
         ('{"intent":"exists","shade":"red"}', "is there a chair", "no valid Query"),
