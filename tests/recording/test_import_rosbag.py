@@ -163,8 +163,9 @@ def test_a_bag_without_images_or_not_a_bag_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_imported_bag_replays_through_the_rgbd_graph(tmp_path, monkeypatch):
-    bag = write_bag(tmp_path / "in.bag", "ros1", sim_frames(2))
+@pytest.mark.parametrize("kind", ["ros1", "ros2-mcap"])
+def test_an_imported_bag_replays_through_the_rgbd_graph(tmp_path, monkeypatch, kind):
+    bag = write_bag(tmp_path / ("in.bag" if kind == "ros1" else "in_bag"), kind, sim_frames(2))
     out = tmp_path / "out.mcap"
     assert runner.invoke(app, ["import", "rosbag", str(bag), "--out", str(out), "--quiet"]).exit_code == 0
     monkeypatch.setenv("ARP_OUT", str(tmp_path))
