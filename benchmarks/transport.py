@@ -1,4 +1,5 @@
-"""One-hop transport benchmark: the arp runtime between two node processes against raw pyzmq over ipc.
+"""One-hop transport benchmark: the arp runtime between two node processes against raw pyzmq over ipc and, where
+the `bench` extra is installed, dora-rs 1.1 (a two-node dataflow under `dora run`, benchmarks/dora_peer.py).
 
 Usage: python benchmarks/transport.py [--json] [--quick] [--rounds N]
 
@@ -15,7 +16,12 @@ input (PUSH/PULL, nothing dropped, backpressure at the runtime's bound of 16); r
 with high-water marks of 16. Rate = messages after warm-up / time from the first to the last of them,
 taken at the consumer; the median over rounds is reported.
 
-Every size is measured in rounds, raw and arp alternating, and latency samples are pooled over rounds, so
+dora-rs: the same paced series and burst, the sender's `time.time_ns()` just before `send_output` in the
+message metadata, the receiver's first thing on the input; payloads are flat uint8 Arrow arrays (dora moves large
+ones through shared memory). Its input keeps dora's default queue, which drops the oldest when full: the
+"received" columns show what it lost.
+
+Every size is measured in rounds, the contenders alternating, and latency samples are pooled over rounds, so
 a change in the machine's load during the run hits both contenders alike.
 """
 
@@ -40,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 KiB, MiB = 1024, 1024 * 1024
 FRAME_BYTES = 640 * 480 * 3
 SIZES = (8, 64 * KiB, FRAME_BYTES, 4 * MiB, 40 * MiB)
-CONTENDERS = ("raw-zmq", "arp")
+CONTENDERS = ("raw-zmq", "arp", "dora")  # dora only where the `bench` extra is installed (dora_available)
 TARGET_RATIO = 1.3  # arp/raw p50 at 921,600 B and 4 MiB
 TARGET_SMALL_US = 100.0  # arp - raw p50 at 8 B
 RUN_TIMEOUT_S = 300.0
@@ -93,6 +99,8 @@ class Result:
     rates: list[float] = field(default_factory=list)  # per round
     sent: int = 0
     received: int = 0
+    burst_sent: int = 0
+    burst_received: int = 0
 
     @property
     def _lat(self) -> np.ndarray:
@@ -173,6 +181,55 @@ def arp_series(nbytes: int, count: int, period_ms: float, queue: str) -> np.ndar
         return _check(np.load(out), nbytes, f"arp {nbytes} B")
 
 
+# -- dora-rs: the same hop as a two-node dora dataflow (benchmarks/dora_peer.py) ------------------------
+def dora_cli() -> str | None:
+    """The `dora` command of this Python's environment with its Python package, or None (no `bench` extra)."""
+    import importlib.util
+
+    cli = Path(sys.executable).parent / "dora"
+    return str(cli) if cli.exists() and importlib.util.find_spec("dora") is not None else None
+
+
+def dora_series(nbytes: int, count: int, period_ms: float) -> np.ndarray:
+    """Run dora_peer sender -> receiver with `dora run`; the receiver's rows, as for arp. Dora's inputs keep
+    their default queue (it drops the oldest when full): what it loses shows in the received count."""
+    import yaml
+
+    cli = dora_cli()
+    assert cli is not None
+    peer = str(HERE / "dora_peer.py")
+    with tempfile.TemporaryDirectory(prefix="dora-bench-") as tmp:
+        out = os.path.join(tmp, "rows.npy")
+        common = {
+            "DORA_BENCH_NBYTES": str(nbytes),
+            "DORA_BENCH_COUNT": str(count),
+            "DORA_BENCH_PERIOD_MS": str(period_ms),
+        }
+        flow = {
+            "nodes": [
+                {"id": "src", "path": peer, "outputs": ["out"], "env": {**common, "DORA_BENCH_ROLE": "send"}},
+                {
+                    "id": "dst",
+                    "path": peer,
+                    "inputs": {"data": "src/out"},
+                    "env": {"DORA_BENCH_ROLE": "recv", "DORA_BENCH_OUT": out},
+                },
+            ]
+        }
+        path = os.path.join(tmp, "dataflow.yml")
+        with open(path, "w") as f:
+            yaml.safe_dump(flow, f)
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        try:
+            done = subprocess.run([cli, "run", path], cwd=tmp, env=env, capture_output=True, timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"dora run for {nbytes} B did not finish in {RUN_TIMEOUT_S:.0f} s") from None
+        if done.returncode or not os.path.exists(out):
+            tail = (done.stderr or done.stdout).decode(errors="replace")[-600:]
+            raise RuntimeError(f"dora run for {nbytes} B failed (exit {done.returncode}): {tail}")
+        return _check(np.load(out), nbytes, f"dora {nbytes} B")
+
+
 # -- raw pyzmq: the same two-process hop, nothing else (benchmarks/raw_peer.py) -------------------------
 def raw_series(nbytes: int, count: int, period_ms: float, pattern: str) -> np.ndarray:
     """Run raw_peer sender -> receiver (`pubsub` or `pushpull`); the receiver's rows, as for arp."""
@@ -202,6 +259,9 @@ def measure(contender: str, case: Case, result: Result) -> None:
     if contender == "arp":
         paced = arp_series(case.nbytes, case.count, case.period_ms, "latest")
         burst = arp_series(case.nbytes, case.burst, 0.0, "reliable")
+    elif contender == "dora":
+        paced = dora_series(case.nbytes, case.count, case.period_ms)
+        burst = dora_series(case.nbytes, case.burst, 0.0)
     else:
         paced = raw_series(case.nbytes, case.count, case.period_ms, "pubsub")
         burst = raw_series(case.nbytes, case.burst, 0.0, "pushpull")
@@ -209,14 +269,17 @@ def measure(contender: str, case: Case, result: Result) -> None:
     result.rates.append(rate(burst, case.burst_warmup))
     result.sent += case.count
     result.received += len(paced)
+    result.burst_sent += case.burst
+    result.burst_received += len(burst)
 
 
 def run(plan: list[Case], rounds: int = 1, progress: Callable[[str], None] | None = None) -> list[Result]:
     """Both contenders at every size, `rounds` times, alternating; one pooled Result per contender and size."""
-    results = {(c, case.nbytes): Result(c, case.nbytes) for case in plan for c in CONTENDERS}
+    contenders = [c for c in CONTENDERS if c != "dora" or dora_cli() is not None]
+    results = {(c, case.nbytes): Result(c, case.nbytes) for case in plan for c in contenders}
     for r in range(rounds):
         for case in plan:
-            for c in CONTENDERS:
+            for c in contenders:
                 if progress:
                     progress(
                         f"round {r + 1}/{rounds}: {c} {size_name(case.nbytes)} ({case.count} paced, {case.burst} burst)"
@@ -282,7 +345,7 @@ def report(results: list[Result], console: Any) -> None:
     from rich.table import Table
 
     t = Table(title="One-hop latency (paced, latest queue) and burst throughput (reliable queue)")
-    for col in ("payload", "contender", "p50 µs", "p99 µs", "msgs/s", "MB/s", "received"):
+    for col in ("payload", "contender", "p50 µs", "p99 µs", "msgs/s", "MB/s", "received", "burst received"):
         t.add_column(col, justify="left" if col == "contender" else "right")
     for r in sorted(results, key=lambda r: (r.nbytes, r.contender != "raw-zmq")):
         t.add_row(
@@ -293,8 +356,31 @@ def report(results: list[Result], console: Any) -> None:
             f"{r.msgs_per_s:,.0f}",
             f"{r.msgs_per_s * r.nbytes / 1e6:,.1f}",
             f"{r.received}/{r.sent}",
+            f"{r.burst_received}/{r.burst_sent}",
         )
     console.print(t)
+    by = {(r.contender, r.nbytes): r for r in results}
+    if any(r.contender == "dora" for r in results):
+        d = Table(title="arp vs dora-rs (same run, same payloads, same one-way method)")
+        for col in ("payload", "arp/dora p50", "arp/dora msgs/s", "target", "met"):
+            d.add_column(col, justify="right")
+        for n in sorted({r.nbytes for r in results}):
+            a, o = by.get(("arp", n)), by.get(("dora", n))
+            if a is None or o is None:
+                continue
+            lat, thr = a.p50_us / o.p50_us, a.msgs_per_s / o.msgs_per_s
+            wanted = n in (FRAME_BYTES, 4 * MiB, 40 * MiB)
+            met = lat <= 1.0 and (n == FRAME_BYTES or thr >= 1.0)
+            d.add_row(
+                size_name(n),
+                f"{lat:.2f}x",
+                f"{thr:.2f}x",
+                "p50 <= dora" + (", msgs/s >= dora" if n != FRAME_BYTES else "") if wanted else "",
+                ("yes" if met else "NO") if wanted else "",
+            )
+        console.print(d)
+    else:
+        console.print("dora-rs: not installed here (pip install 'ar-perception[bench]'); not measured")
 
     c = Table(title="arp vs raw pyzmq")
     for col in ("payload", "arp/raw p50", "arp - raw p50 µs", "arp/raw msgs/s", "target (p50)", "met"):
