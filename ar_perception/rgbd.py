@@ -8,8 +8,8 @@ TUM RGB-D (https://cvg.cit.tum.de/data/datasets/rgbd-dataset/file_formats):
 
 Plain: `rgb/` (or `color/`, `image/`) and `depth/` folders whose files share stems (`000012.png` and
 `000012.png`, or `.npy` depth in metres), and an intrinsics file in the folder (`intrinsics.yaml|yml|json` or
-`camera.yaml|json`). A stem that is a number is the frame's time in seconds (or in ns when it is over 1e12);
-other stems are numbered at `fps`.
+`camera.yaml|json`). A stem that is a timestamp (with a decimal point, or whole seconds since 1970, or ns) is
+the frame's time; frame numbers ("000012") and other names are timed by their order at `fps`.
 
 Intrinsics files hold `fx, fy, cx, cy` (+ `width, height`), or a 3x3 `K` / `camera_matrix` (a flat list of 9,
 or OpenCV's {rows, cols, data}).
@@ -213,10 +213,14 @@ def _pair(
 
 
 def _stem_times(files: list[Path], fps: float) -> list[tuple[float, Path]]:
-    """Times from numeric stems (seconds, or ns when over 1e12), else frame numbers at `fps`."""
+    """Times from stems that are timestamps (a decimal point, or a whole number of seconds since 1970 or of
+    nanoseconds); frame numbers ("000012") and other names: their place in the order, at `fps`."""
     try:
         times = [float(f.stem) for f in files]
     except ValueError:
+        times = []
+    stamped = bool(times) and all("." in f.stem or t >= 1e9 for f, t in zip(files, times, strict=True))
+    if not stamped:
         return [(i / fps, f) for i, f in enumerate(files)]
     return [(t / 1e9 if t > 1e12 else t, f) for t, f in zip(times, files, strict=True)]
 

@@ -48,6 +48,20 @@ def test_a_tum_folder_named_after_its_camera_gets_the_published_intrinsics(tmp_p
     assert open_rgbd_folder(other, intrinsics={"fx": 100, "fy": 100, "cx": 80, "cy": 60}).intrinsics["fx"] == 100
 
 
+def test_plain_file_names_that_are_frame_numbers_are_timed_by_fps_and_timestamps_by_themselves(tmp_path):
+    f = sim_frames(1)[0]
+    for folder, stems in (("numbered", ["000000", "000001", "000002"]), ("stamped", ["1.25", "1.5", "1.75"])):
+        root = tmp_path / folder
+        (root / "rgb").mkdir(parents=True)
+        (root / "depth").mkdir()
+        for stem in stems:
+            cv2.imwrite(str(root / "rgb" / f"{stem}.png"), f.image[..., ::-1])
+            cv2.imwrite(str(root / "depth" / f"{stem}.png"), np.round(f.depth * 1000).astype(np.uint16))
+        (root / "intrinsics.yaml").write_text("{fx: 100, fy: 100, cx: 80, cy: 60}")
+    assert [p.time_s for p in open_rgbd_folder(tmp_path / "numbered", fps=20).pairs] == [0.0, 0.05, 0.1]
+    assert [p.time_s for p in open_rgbd_folder(tmp_path / "stamped").pairs] == [1.25, 1.5, 1.75]
+
+
 def test_a_plain_folder_with_numbered_frames_and_millimetre_depth(tmp_path):
     frames = sim_frames(2)
     (tmp_path / "color").mkdir()
