@@ -3,11 +3,13 @@ RGB uint8 (H, W, 3), for the sources; the channel order cannot be seen in the pi
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["to_rgb"]
+from ar_perception.errors import MissingExtraError
+
+__all__ = ["to_rgb", "cv2_module"]
 
 
 def to_rgb(frame: np.ndarray, order: Literal["rgb", "bgr"] = "rgb") -> np.ndarray:
@@ -39,3 +41,12 @@ def to_rgb(frame: np.ndarray, order: Literal["rgb", "bgr"] = "rgb") -> np.ndarra
     else:
         rgb = a[..., 2::-1] if order == "bgr" else a[..., :3]  # alpha dropped; BGR reversed
     return np.ascontiguousarray(rgb)
+
+
+def cv2_module() -> Any:
+    """OpenCV, or a MissingExtraError naming the extra that installs it (imported on first use: it is heavy)."""
+    try:
+        import cv2
+    except ImportError:
+        raise MissingExtraError("opencv-python-headless", "vision") from None
+    return cv2

@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 
 from ar_perception.errors import ArpError
-from ar_perception.images import to_rgb
+from ar_perception.images import cv2_module, to_rgb
 
 __all__ = ["FREIBURG", "TUM_DEPTH_SCALE", "RgbdPair", "RgbdFolder", "open_rgbd_folder", "read_intrinsics"]
 
@@ -79,16 +79,8 @@ class RgbdFolder:
         return rgb, depth
 
 
-def _cv2() -> Any:
-    try:
-        import cv2
-    except ImportError:
-        raise ArpError("reading RGB-D folders needs OpenCV: pip install opencv-python-headless") from None
-    return cv2
-
-
 def _read_image(path: Path) -> np.ndarray:
-    cv2 = _cv2()
+    cv2 = cv2_module()
     frame = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if frame is None:
         raise ArpError(f"{path}: not a readable image (missing, empty or an unknown format)")
@@ -107,7 +99,7 @@ def _read_depth(path: Path, scale: float) -> np.ndarray:
         if d.ndim != 2 or d.dtype.kind != "f":
             raise ArpError(f"{path}: a .npy depth map must be (H, W) float metres, got {d.dtype} {d.shape}")
         return np.where(np.isfinite(d) & (d > 0), d, 0).astype(np.float32)
-    cv2 = _cv2()
+    cv2 = cv2_module()
     d = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if d is None:
         raise ArpError(f"{path}: not a readable depth image")

@@ -11,22 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from ar_perception.errors import MissingExtraError, NodeError
+from ar_perception.errors import NodeError
+from ar_perception.images import cv2_module
 
 __all__ = ["Calibration", "read_calibration", "cv2_module"]
 
 
 _MATRIX_KEYS = ("camera_matrix", "cameraMatrix", "K")
 _DISTORTION_KEYS = ("distortion_coefficients", "distortion", "dist_coeffs", "distCoeffs", "D")
-
-
-def cv2_module() -> Any:
-    """OpenCV, or a MissingExtraError naming the extra that installs it."""
-    try:
-        import cv2
-    except ImportError:
-        raise MissingExtraError("opencv-python-headless", "vision") from None
-    return cv2
 
 
 @dataclass(frozen=True)

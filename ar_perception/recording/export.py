@@ -13,12 +13,12 @@ import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
 from ar_perception.errors import MissingExtraError, RecordingError
+from ar_perception.images import cv2_module
 from ar_perception.recording.reader import RecordingReader
 from ar_perception.runtime.msg import Msg
 
@@ -48,14 +48,6 @@ class ExportResult:
     files: list[Path] = field(default_factory=list)
     messages: int = 0
     format: str = ""
-
-
-def _cv2() -> ModuleType:
-    try:
-        import cv2
-    except ImportError:
-        raise MissingExtraError("opencv-python-headless", "vision") from None
-    return cv2
 
 
 def export_topic(
@@ -130,7 +122,7 @@ class _Sink:
         elif self.fmt == "jsonl":
             self._jsonl(msg)
         elif self.fmt == "png":
-            cv2 = _cv2()
+            cv2 = cv2_module()
             p = self._file(f"{self.stem}_{i:06d}.png")
             if not cv2.imwrite(str(p), self._png(msg)):
                 raise RecordingError(f"{p}: OpenCV could not write the PNG")
@@ -149,7 +141,7 @@ class _Sink:
             self.audio.append(np.asarray(msg.data, dtype=np.float32))
 
     def _png(self, msg: Msg) -> np.ndarray:
-        cv2 = _cv2()
+        cv2 = cv2_module()
         a = msg.data
         if self.kind == "Image":
             return cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2BGR)
@@ -158,7 +150,7 @@ class _Sink:
         return a.astype(np.uint16) if a.dtype not in (np.uint8, np.uint16) else a
 
     def _mp4(self, msg: Msg) -> None:
-        cv2 = _cv2()
+        cv2 = cv2_module()
         a = msg.data
         if self.kind == "Depth":
             scaled = np.clip(np.nan_to_num(a) / DEPTH_MP4_MAX_M * 255.0, 0, 255).astype(np.uint8)

@@ -41,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from ar_perception.errors import ArpError, MissingExtraError
+from ar_perception.errors import ArpError
+from ar_perception.images import cv2_module
 from ar_perception.sim.camera import TRAJECTORIES
 from ar_perception.sim.classes import CLASS_NAMES
 from ar_perception.sim.scene import SCENE_PRESETS
@@ -59,14 +60,6 @@ __all__ = [
 
 DATASET_FORMAT = "arp-sim"
 DATASET_VERSION = 1
-
-
-def _cv2() -> Any:
-    try:
-        import cv2
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingExtraError("opencv-python-headless", "vision") from exc
-    return cv2
 
 
 def scene_seed(seed: int, index: int) -> int:
@@ -101,7 +94,7 @@ def write_dataset(
         raise ArpError(f"write_dataset: unknown trajectories {bad} (expected some of: {', '.join(TRAJECTORIES)})")
     if not 0.0 <= val_fraction < 1.0:
         raise ArpError(f"write_dataset: val_fraction must be in [0, 1), got {val_fraction}")
-    cv2 = _cv2()
+    cv2 = cv2_module()
     root = Path(out_dir)
     if root.exists() and any(root.iterdir()):
         if not overwrite:
@@ -218,7 +211,7 @@ class SimDataset(Sequence[Sample]):
 
     def __getitem__(self, i: int) -> Sample:  # type: ignore[override]  # an index, no slices
         scene, index = self._items[i]
-        cv2 = _cv2()
+        cv2 = cv2_module()
         stem = self.root / scene / f"frame_{index:04d}"
         rgb = _imread(cv2, f"{stem}_rgb.png", cv2.IMREAD_COLOR)
         cams = self._cameras[scene]

@@ -42,7 +42,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from ar_perception.errors import ArpError, MissingExtraError
+from ar_perception.errors import ArpError
+from ar_perception.images import cv2_module
 
 __all__ = [
     "IGNORE",
@@ -61,16 +62,8 @@ Split = Literal["train", "val"] | None
 _IMAGE_EXT = (".jpg", ".jpeg", ".png")
 
 
-def _cv2() -> Any:
-    try:
-        import cv2
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingExtraError("opencv-python-headless", "vision") from exc
-    return cv2
-
-
 def _read_rgb(path: Path) -> np.ndarray:
-    cv2 = _cv2()
+    cv2 = cv2_module()
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise ArpError(f"{path}: missing or unreadable image")
@@ -78,7 +71,7 @@ def _read_rgb(path: Path) -> np.ndarray:
 
 
 def _read_gray(path: Path) -> np.ndarray:
-    cv2 = _cv2()
+    cv2 = cv2_module()
     a = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if a is None:
         raise ArpError(f"{path}: missing or unreadable image")
