@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ar_perception.errors import ArpError, MissingExtraError, RecordingError
-from ar_perception.images import to_rgb
+from ar_perception.images import cv2_module, to_rgb
 from ar_perception.recording.writer import RecordingWriter
 from ar_perception.runtime.msg import Msg
 
@@ -74,8 +74,7 @@ def bag_topics(path: str | os.PathLike[str]) -> list[BagTopic]:
 
 
 def _decode(data: bytes) -> np.ndarray:
-    import cv2
-
+    cv2 = cv2_module()
     frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if frame is None:
         raise ValueError("data: not a JPEG or PNG image")
