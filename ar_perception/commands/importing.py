@@ -162,13 +162,18 @@ def realsense(
             )
     except ArpError as e:
         fail(e)
-    summary = {"recording": str(result.path), "frames": result.frames, "unpaired": result.unpaired}
+    summary = {
+        "recording": str(result.path),
+        "frames": result.frames,
+        "unpaired": result.unpaired,
+        "dropped": result.dropped,
+    }
     if as_json:
         print(json.dumps(summary, indent=1))
         return
     console.print(
         f"{result.path}: {result.frames} framesets on {node}/image, /depth and /camera; "
-        f"{result.unpaired} frames had no partner in the other stream",
+        f"{result.unpaired} frames had no partner in the other stream, {result.dropped} colour frames were skipped",
         highlight=False,
     )
 

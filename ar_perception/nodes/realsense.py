@@ -62,8 +62,13 @@ class RealSense(Node):
         except ArpError as e:
             raise NodeError(f"node '{self.id}': {e}") from None
         finally:
-            if self.reader.unpaired:
-                self.log.info("node '%s': %d frames had no partner in the other stream", self.id, self.reader.unpaired)
+            if self.reader.unpaired or self.reader.dropped:
+                self.log.info(
+                    "node '%s': %d frames had no partner in the other stream; %d colour frames were skipped",
+                    self.id,
+                    self.reader.unpaired,
+                    self.reader.dropped,
+                )
 
     def teardown(self) -> None:
         reader = getattr(self, "reader", None)

@@ -22,6 +22,7 @@ class RealSenseImport:
     path: Path
     frames: int
     unpaired: int  # frames the SDK's syncer handed out without a partner in the other stream
+    dropped: int  # colour frames missing between those read (gaps in their frame numbers)
 
 
 def import_realsense(
@@ -52,4 +53,4 @@ def import_realsense(
         reader.close()
     if not written:
         raise RecordingError(f"{source}: no frame with both colour and depth ({reader.unpaired} frames alone)")
-    return RealSenseImport(Path(out), written, reader.unpaired)
+    return RealSenseImport(Path(out), written, reader.unpaired, reader.dropped)

@@ -3,6 +3,7 @@ software device (simulated frames, exact depth): librealsense's real playback, s
 camera cannot be tested on this machine; with none connected, the node must say so and list what it found."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from ..rgbd_folders import sim_frames
 
 rs = pytest.importorskip("pyrealsense2", reason="the 'realsense' extra (pyrealsense2) is not installed")
 from ar_perception.nodes.realsense import RealSense  # noqa: E402
-from ar_perception.realsense import realsense_devices, record_frames  # noqa: E402
+from ar_perception.realsense import RealSenseReader, realsense_devices, record_frames  # noqa: E402
 
 runner = CliRunner()
 
@@ -76,3 +77,21 @@ def test_arp_import_realsense_writes_a_recording(recorded, tmp_path):
     assert {t: rec.topics[t].count for t in rec.topics} == {
         f"cam/{o}": summary["frames"] for o in ("image", "depth", "camera")
     }
+
+
+def test_a_reader_slower_than_the_recording_misses_no_frameset(tmp_path):
+    # 120 frames, each depth map a constant that names it; the SDK's syncer keeps 64 framesets, so a reader
+    # that takes 10 ms a frameset while the file plays unpaced would lose most of them
+    n = 120
+    depth_mm = [np.full((48, 64), 1000 + i, np.uint16) for i in range(n)]
+    rgb = [np.full((48, 64, 3), i % 256, np.uint8) for i in range(n)]
+    path = tmp_path / "long.db3"
+    record_frames(path, depth_mm, rgb, {"fx": 50.0, "fy": 50.0, "cx": 31.5, "cy": 23.5})
+    reader = RealSenseReader(str(path), timeout_s=2.0)
+    got = []
+    for f in reader.frames():
+        got.append(round(float(np.median(f.depth)) * 1000) - 1000)
+        time.sleep(0.01)
+    reader.close()
+    assert len(got) >= n - 2 and got == list(range(got[0], got[0] + len(got)))  # consecutive: none skipped
+    assert reader.dropped == 0
