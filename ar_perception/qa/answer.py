@@ -357,7 +357,10 @@ def _exists_qualified(query: Query, scene: _Scene) -> Answer:
         facts = [f"There {is_are(_n(objs))} {_numbered(cls, _n(objs))} in view."]
         facts += [_fact(o, _ref(cls, _n(objs)), scene) for o in objs]
     names = [o.name for o in objs]
-    if number is None or number == len(matching):
+    n = _n(matching)
+    if number is not None and n.at_least and number >= n:  # "are there three?" when there are at least two
+        return Answer(f"I can't tell: I see {_numbered(noun, n)}.", facts, names)
+    if number is None or number == n:
         if colour is not None and number is not None and any(o.colour is None for o in objs):
             return Answer(f"I can't tell: I see {join(_colour_groups(cls, objs))}.", facts, names)
         if _n(matching) == 1:
@@ -368,7 +371,7 @@ def _exists_qualified(query: Query, scene: _Scene) -> Answer:
         return _several(noun, matching, scene, "Yes, there are")
     if colour is not None and any(o.colour is None for o in objs):
         return Answer(f"I can't tell: I see {join(_colour_groups(cls, objs))}.", facts, names)
-    return Answer(f"No, I see {_numbered(noun, _n(matching))}.", facts, names)
+    return Answer(f"No, I see {_numbered(noun, n)}.", facts, names)
 
 
 def _count_qualified(query: Query, scene: _Scene) -> Answer:
@@ -523,7 +526,9 @@ def _nearest(query: Query, scene: _Scene) -> Answer:
             return Answer(
                 f"There is one {cls}, {_place(objs[0])}.", [_fact(objs[0], f"the {cls}", scene)], [objs[0].name]
             )
-        text = f"Of the {_how_many(cls, objs)}, {_nearest_clause(objs)}."
+        n = _n(objs)
+        said = f"the {plural(cls)} ({number_word(n)})" if n.at_least else f"the {_how_many(cls, objs)}"
+        text = f"Of {said}, {_nearest_clause(objs)}."
         return Answer(text, _several(cls, objs, scene).facts, [o.name for o in objs])
     things = scene.things()
     if not things:
@@ -596,6 +601,10 @@ def _size(query: Query, scene: _Scene) -> Answer:
     facts = [_fact(first, ref, scene)] + ([f"The visible part of {ref} is {every}."] if every else [])
     if not said:
         return Answer(f"I can't tell the size of {ref}.", facts, [first.name])
+    if first.at_least > 1:  # several that touch, measured as one: no size of one of them
+        together = f"{plural(cls)} ({number_word(Tally(first.at_least, True))})"
+        text = f"I can't tell how big each {cls} is: the nearest {together} stand together, {said} in all."
+        return Answer(text, facts, [first.name])
     if _n(objs) == 1:
         return Answer(f"As far as I can see, the {cls} is {said}.", facts, [first.name])
     text = f"There are {_how_many(cls, objs)}; as far as I can see, the nearest, {_place(first)}, is {said}."

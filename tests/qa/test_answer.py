@@ -363,6 +363,14 @@ def test_an_object_too_big_to_be_one_is_counted_as_at_least_as_many():
     assert ask(alone, "where", "box").startswith("There are at least two boxes;")  # never "the box"
     assert ask(alone, "list") == "I can see at least two boxes."
     assert ask(alone, "colour", "box") == "All the boxes I can see (at least two) are red."
+    # a number asked of a lower bound: "no" only when the bound already exceeds it, else no yes or no
+    assert ask(alone, "exists", "box", number=1) == "No, I see at least two boxes."
+    assert ask(alone, "exists", "box", number=2) == "I can't tell: I see at least two boxes."
+    assert ask(model, "exists", "box", number=2) == "No, I see at least three boxes."
+    assert ask(model, "exists", "box", number=3) == "I can't tell: I see at least three boxes."
+    assert ask(model, "nearest", "box").startswith("Of the boxes (at least three), the nearest is")
+    said = ask(alone, "size", "box")
+    assert said.startswith("I can't tell how big each box is: the nearest boxes (at least two) stand together, ")
 
 
 def test_between_by_bearing():
