@@ -8,8 +8,9 @@ TUM RGB-D (https://cvg.cit.tum.de/data/datasets/rgbd-dataset/file_formats):
 
 Plain: `rgb/` (or `color/`, `image/`) and `depth/` folders whose files share stems (`000012.png` and
 `000012.png`, or `.npy` depth in metres), and an intrinsics file in the folder (`intrinsics.yaml|yml|json` or
-`camera.yaml|json`). A stem that is a timestamp (with a decimal point, or whole seconds since 1970, or ns) is
-the frame's time; frame numbers ("000012") and other names are timed by their order at `fps`.
+`camera.yaml|json`). A stem that is a timestamp (with a decimal point, or a whole number of s, ms, us or ns
+since 1970) is the frame's time; a frame number in the name ("000012", "frame12") is timed at `fps`, so colour
+and depth of the same number pair even where a frame is missing from one folder.
 
 Intrinsics files hold `fx, fy, cx, cy` (+ `width, height`), or a 3x3 `K` / `camera_matrix` (a flat list of 9,
 or OpenCV's {rows, cols, data}).
@@ -204,23 +205,39 @@ def _pair(
     return pairs, len(rgb) - len(pairs), len(depth) - len(pairs)
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _seconds(stamp: float) -> float:
+    """A timestamp in seconds, from seconds, milliseconds, microseconds or nanoseconds since 1970 (by size)."""
+    for scale, above in ((1e9, 1e17), (1e6, 1e14), (1e3, 1e11)):
+        if stamp > above:
+            return stamp / scale
+    return stamp
+
+
 def _stem_times(files: list[Path], fps: float) -> list[tuple[float, Path]]:
-    """Times from stems that are timestamps (a decimal point, or a whole number of seconds since 1970 or of
-    nanoseconds); frame numbers ("000012") and other names: their place in the order, at `fps`."""
+    """Each file's time: its stem as a timestamp (a decimal point, or a whole number since 1970 in s, ms, us or
+    ns); else the frame number in its name (the last run of digits: "000012", "frame12") at `fps`, so that a
+    frame missing from one folder does not shift the pairs after it; else its place in the order at `fps`."""
+    stems = [f.stem for f in files]
     try:
-        times = [float(f.stem) for f in files]
+        stamps = [float(x) for x in stems]
     except ValueError:
-        times = []
-    stamped = bool(times) and all("." in f.stem or t >= 1e9 for f, t in zip(files, times, strict=True))
-    if not stamped:
-        return [(i / fps, f) for i, f in enumerate(files)]
-    return [(t / 1e9 if t > 1e12 else t, f) for t, f in zip(times, files, strict=True)]
+        stamps = []
+    if stamps and all("." in x or v >= 1e9 for x, v in zip(stems, stamps, strict=True)):
+        return [(_seconds(v), f) for v, f in zip(stamps, files, strict=True)]
+    numbers = [_DIGITS.findall(x) for x in stems]
+    if all(numbers):
+        return [(int(n[-1]) / fps, f) for n, f in zip(numbers, files, strict=True)]
+    return [(i / fps, f) for i, f in enumerate(files)]
 
 
 def _files(folder: Path, exts: set[str]) -> list[Path]:
-    def key(p: Path) -> tuple[float, str]:
-        m = re.fullmatch(r"[0-9.]+", p.stem)
-        return (float(p.stem) if m and p.stem.count(".") <= 1 else math.inf, p.name)
+    """The files with `exts`, in natural order ("frame9" before "frame10")."""
+
+    def key(p: Path) -> list[tuple[int, int | str]]:
+        return [(0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(p.stem) if part]
 
     return sorted((p for p in folder.iterdir() if p.suffix.lower() in exts), key=key)
 

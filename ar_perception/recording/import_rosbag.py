@@ -17,7 +17,7 @@ message types (IMU, TF...) are listed as not imported.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,6 +240,23 @@ def _pick(
     return chosen
 
 
+def _reading(messages: Iterator[Any], path: object, out: object, result: RosbagImport) -> Iterator[Any]:
+    """The bag's messages; a bag that breaks while being read is a RecordingError that says how far it got
+    (what was converted until then stays in the recording, which is closed as a valid file)."""
+    while True:
+        try:
+            item = next(messages)
+        except StopIteration:
+            return
+        except Exception as e:  # rosbags raises its own errors for a damaged file
+            kept = sum(result.counts.values())
+            raise RecordingError(
+                f"{path}: the bag cannot be read past this point ({type(e).__name__}: {e}); "
+                f"the {kept} messages converted before it are kept in {out}"
+            ) from None
+        yield item
+
+
 def import_rosbag(
     path: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -264,7 +281,7 @@ def import_rosbag(
     done = 0
     with _reader(Path(path)) as reader, RecordingWriter(out, graph=graph, metadata={"import.source": str(path)}) as w:
         wanted = [c for c in reader.connections if c.topic in output_of]
-        for conn, log_ns, raw in reader.messages(connections=wanted):
+        for conn, log_ns, raw in _reading(reader.messages(connections=wanted), path, out, result):
             what, i = output_of[conn.topic], index[conn.topic]
             index[conn.topic] += 1
             done += 1

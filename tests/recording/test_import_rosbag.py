@@ -10,7 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ar_perception.cli import app
+from ar_perception.errors import RecordingError
 from ar_perception.recording import RecordingReader
+from ar_perception.recording.import_rosbag import RosbagImport, _reading
 
 from ..rgbd_folders import sim_frames
 
@@ -152,6 +154,25 @@ def test_a_message_that_does_not_convert_is_named_and_the_rest_kept(tmp_path):
     assert summary["messages"] == {"image": 3, "depth": 2, "camera": 3, "points": 3}
     (line,) = summary["skipped"]
     assert line.startswith("/camera/aligned_depth_to_color/image_raw #1: encoding: 'yuv422' is not converted")
+
+
+def test_a_bag_cut_short_is_refused_and_one_that_breaks_while_read_says_what_it_kept(tmp_path):
+    bag = write_bag(tmp_path / "in.bag", "ros1", sim_frames(6))
+    data = bag.read_bytes()
+    bag.write_bytes(data[: len(data) * 2 // 3])  # a copy that stopped two thirds in: its index is gone
+    r = runner.invoke(app, ["import", "rosbag", str(bag), "--out", str(tmp_path / "o.mcap")])
+    assert r.exit_code == 1 and "in.bag: not a readable ROS bag" in r.output, r.output
+
+    def breaking():  # a reader that fails on the third message, as rosbags does on a damaged chunk
+        yield "a"
+        yield "b"
+        raise ValueError("chunk 7: bad compression")
+
+    result = RosbagImport(tmp_path / "o.mcap", {"image": 2, "depth": 1})
+    got: list[str] = []
+    with pytest.raises(RecordingError, match=r"past this point \(ValueError: chunk 7.*the 3 messages converted"):
+        got.extend(_reading(breaking(), "x.bag", "o.mcap", result))
+    assert got == ["a", "b"]
 
 
 def test_a_bag_without_images_or_not_a_bag_is_a_clear_error(tmp_path):
