@@ -25,6 +25,7 @@ from rosbags.typesys import Stores, get_typestore  # noqa: E402
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 T0_NS = 1_700_000_000_000_000_000
+DEPTH_LAG_NS = 4_000_000  # depth stamped 4 ms after its colour frame, as a real camera's two streams are
 
 
 def write_bag(path: Path, kind: str, frames, *, compressed_colour: bool = False, bad_depth_at: int | None = None):
@@ -79,7 +80,7 @@ def write_bag(path: Path, kind: str, frames, *, compressed_colour: bool = False,
             mm = np.round(f.depth * 1000).astype("<u2")
             enc = "yuv422" if k == bad_depth_at else "16UC1"
             dep = Image(
-                header=header(ns, "color"),
+                header=header(ns + DEPTH_LAG_NS, "color"),
                 height=h,
                 width=wd,
                 encoding=enc,
@@ -135,7 +136,7 @@ def test_a_bag_imports_colour_depth_and_camera_on_its_stamps(tmp_path, kind):
     assert summary["not_imported"] == ["/rosout_note [std_msgs/msg/String]"]
     rec = RecordingReader(out)
     images, depths, cams = (rec.read_topic(f"cam/{t}") for t in ("image", "depth", "camera"))
-    assert [m.capture_ns for m in depths] == [T0_NS + k * 100_000_000 for k in range(3)]
+    assert [m.capture_ns for m in depths] == [T0_NS + k * 100_000_000 + DEPTH_LAG_NS for k in range(3)]
     for img, dep, f in zip(images, depths, frames, strict=True):
         assert np.array_equal(img.data, f.image)
         seen = f.depth > 0
