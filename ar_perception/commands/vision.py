@@ -179,6 +179,9 @@ def evaluate(
     return result
 
 
+PAIR_WITHIN_NS = 20_000_000  # an image and its truth (a camera's two streams are stamped apart)
+
+
 def evaluate_recording(
     recording: str | Path,
     task: HeadTask = "depth",
@@ -225,10 +228,18 @@ def evaluate_recording(
         else:
             truths[msg.capture_ns] = np.asarray(msg.data)
             truth_classes = list(msg.meta.get("classes") or truth_classes)
-    both = sorted(set(images) & set(truths))[:: max(1, every)]
+    truth_times = np.array(sorted(truths), np.int64)
+    pairs: list[tuple[int, int]] = []  # (image time, truth time): the truth nearest each image, within 20 ms
+    for t in sorted(images):
+        k = int(np.searchsorted(truth_times, t))
+        near = [int(truth_times[j]) for j in (k - 1, k) if 0 <= j < len(truth_times)]
+        best = min(near, key=lambda u: abs(u - t), default=None)
+        if best is not None and abs(best - t) <= PAIR_WITHIN_NS:
+            pairs.append((t, best))
+    both = pairs[:: max(1, every)]
     if not both:
         raise ArpError(
-            f"{recording}: no {image_topic} frame has a {truth_topic} frame of the same capture time "
+            f"{recording}: no {image_topic} frame has a {truth_topic} frame within 20 ms of its capture time "
             f"({len(images)} images, {len(truths)} {truth_topic} messages)"
         )
     metrics: list[Any]
@@ -242,8 +253,8 @@ def evaluate_recording(
         index = {c: i for i, c in enumerate(head.classes)}
         lookup = np.array([index.get(c, IGNORE) for c in truth_classes] + [IGNORE] * (256 - len(truth_classes)))
         metrics = [SegMetrics(head.classes, head.info.ignore_index)]
-    for t in tqdm(both, desc=f"eval {task}", unit="frame", disable=not progress):
-        gt = truths[t]
+    for t, t_truth in tqdm(both, desc=f"eval {task}", unit="frame", disable=not progress):
+        gt = truths[t_truth]
         out = enc(images[t])
         cls = out.get("cls") if head.info.cls_token else None
         pred = head.predict(out["patches"], (gt.shape[1], gt.shape[0]), cls)

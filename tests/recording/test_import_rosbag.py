@@ -194,3 +194,6 @@ def test_an_imported_bag_replays_through_the_rgbd_graph(tmp_path, monkeypatch, k
     r = runner.invoke(app, ["replay", str(out), "--speed", "0"])  # the recording's own graph: graphs/rgbd.yaml
     assert r.exit_code == 0, r.output
     assert (tmp_path / "rgbd.ply").stat().st_size > 1000 and (tmp_path / "scene.jsonl").read_text().strip()
+    r = runner.invoke(app, ["eval", "depth", "--recording", str(out), "--json", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["images"] == 2  # each image with the depth stamped 4 ms after it
