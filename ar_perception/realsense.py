@@ -102,10 +102,17 @@ class RealSenseReader:
         """Streams start when frames are first wanted: a file played in real time would otherwise be over
         before a graph's other nodes are up."""
         if self._pipeline is None and not self._sensors and hasattr(self, "device"):
-            for sensor in self.device.query_sensors():
-                sensor.open(sensor.get_stream_profiles())
-                sensor.start(self._syncer)
-                self._sensors.append(sensor)
+            wanted = (self.rs.stream.depth, self.rs.stream.color)  # not an IMU's streams: they would sync alone
+            try:
+                for sensor in self.device.query_sensors():
+                    profiles = [p for p in sensor.get_stream_profiles() if p.stream_type() in wanted]
+                    if profiles:
+                        sensor.open(profiles)
+                        self._sensors.append(sensor)
+                        sensor.start(self._syncer)
+            except RuntimeError as e:
+                self.close()
+                raise ArpError(f"RealSense recording {self.source}: cannot play it ({e})") from None
             return
         self._pipeline = self.rs.pipeline()
         try:
@@ -173,8 +180,11 @@ class RealSenseReader:
             self._pipeline.stop()
             self._pipeline = None
         for sensor in self._sensors:
-            sensor.stop()
-            sensor.close()
+            for step in (sensor.stop, sensor.close):
+                try:
+                    step()
+                except RuntimeError:  # not started, or already stopped: nothing to release
+                    pass
         self._sensors = []
 
 

@@ -266,7 +266,7 @@ def open_rgbd_folder(
             if not (root / name).is_file():
                 raise ArpError(f"{root}: a TUM RGB-D folder needs {name} (see the TUM RGB-D file formats)")
         rgb, depth = _read_list(root / "rgb.txt"), _read_list(root / "depth.txt")
-        scale = depth_scale or TUM_DEPTH_SCALE
+        scale = TUM_DEPTH_SCALE if depth_scale is None else depth_scale
     else:
         rgb_dir = next((root / d for d in _RGB_DIRS if (root / d).is_dir()), None)
         if rgb_dir is None or not (root / "depth").is_dir():
@@ -276,7 +276,7 @@ def open_rgbd_folder(
             )
         rgb = _stem_times(_files(rgb_dir, _IMAGE_EXT), fps)
         depth = _stem_times(_files(root / "depth", {".png", ".npy"}), fps)
-        scale = depth_scale or 1000.0
+        scale = 1000.0 if depth_scale is None else depth_scale
     if scale <= 0 or not math.isfinite(scale):
         raise ArpError(f"{root}: depth_scale must be a positive number, got {scale}")
     for t, f in rgb[:1] + depth[:1]:

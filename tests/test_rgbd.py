@@ -103,6 +103,11 @@ def test_a_broken_folder_is_an_error_that_says_what_and_where(tmp_path, broken, 
         open_rgbd_folder(folder)
 
 
+def test_a_depth_scale_of_zero_is_an_error_not_the_default(tmp_path):
+    with pytest.raises(ArpError, match="depth_scale must be a positive number, got 0"):
+        open_rgbd_folder(write_tum(tmp_path / "seq", sim_frames(1)), depth_scale=0)
+
+
 def test_depth_not_registered_to_colour_is_an_error_when_read(tmp_path):
     got = open_rgbd_folder(write_tum(tmp_path / "seq", sim_frames(1)))
     cv2.imwrite(str(got.pairs[0].depth), np.zeros((60, 80), np.uint16))

@@ -31,6 +31,7 @@ def rgbd(
     depth_scale: float | None = typer.Option(None, help="PNG depth units per metre (default 5000 TUM, 1000 plain)"),
     intrinsics: Path | None = typer.Option(None, help="YAML/JSON with fx, fy, cx, cy (default: the folder's)"),
     max_dt_ms: float = typer.Option(20.0, help="colour and depth frames further apart in time are not paired"),
+    fps: float = typer.Option(30.0, min=0.001, help="the rate of a plain folder whose file names are frame numbers"),
     frames: int = typer.Option(0, min=0, help="import only the first N pairs (0: all)"),
     graph: Path | None = typer.Option(None, help="graph stored in the recording (default: graphs/rgbd.yaml)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
@@ -43,7 +44,7 @@ def rgbd(
 
     if layout not in ("auto", "tum", "plain"):
         fail(ArpError(f"--layout must be auto, tum or plain (got {layout!r})"))
-    text = _graph_text(graph)
+    text = _graph_text(graph, node=node)
     try:
         src = open_rgbd_folder(
             folder,
@@ -51,6 +52,7 @@ def rgbd(
             depth_scale=depth_scale,
             intrinsics=intrinsics,
             max_dt_s=max_dt_ms / 1000,
+            fps=fps,
         )
         with _bar(quiet or as_json) as bar:
             task = bar.add_task("import", total=min(len(src.pairs), frames or len(src.pairs)))
@@ -106,7 +108,7 @@ def rosbag(
     the messages' header stamps."""
     from ar_perception.recording.import_rosbag import import_rosbag
 
-    text = _graph_text(graph)
+    text = _graph_text(graph, node=node)
     try:
         with _bar(quiet or as_json) as bar:
             task = bar.add_task("import", total=None)
@@ -153,7 +155,7 @@ def realsense(
     intrinsics as `<node>/image`, `<node>/depth` and `<node>/camera`, on the device's timestamps."""
     from ar_perception.recording.import_realsense import import_realsense
 
-    text = _graph_text(graph)
+    text = _graph_text(graph, node=node)
     try:
         with _bar(quiet or as_json) as bar:
             task = bar.add_task("import", total=None)
@@ -195,7 +197,7 @@ def video(
     from ar_perception.nodes.camera import Camera
     from ar_perception.recording.writer import RecordingWriter
 
-    text = _graph_text(graph, VIDEO_GRAPH)
+    text = _graph_text(graph, VIDEO_GRAPH, node)
     params: dict[str, object] = {"source": str(file), "realtime": False}
     for key, value in (
         ("hfov_deg", hfov_deg),
@@ -245,8 +247,11 @@ def video(
     console.print(f"{out}: {written} frames on {node}/image and {node}/camera", highlight=False)
 
 
-def _graph_text(graph: Path | None, default: Path = DEFAULT_GRAPH) -> str:
-    """The graph a recording stores: the file given, else `default` (in graphs/) where the repository has it."""
+def _graph_text(graph: Path | None, default: Path = DEFAULT_GRAPH, node: str = "cam") -> str:
+    """The graph a recording stores: the file given, else `default` (in graphs/) where the repository has it,
+    when its source id is `node` (`cam`); else none (`arp replay` then needs --graph)."""
+    if graph is None and node != "cam":
+        return ""
     path = graph or default
     if graph is not None and not path.is_file():
         fail(ArpError(f"{graph}: no such graph file"))
