@@ -3,7 +3,7 @@
 
 - `sensor_msgs/Image` and `sensor_msgs/CompressedImage` -> Image (rgb8, bgr8, rgba8, bgra8, mono8, mono16; JPEG or
   PNG) or, on the depth topic, Depth in metres (16UC1 / mono16 in millimetres, 32FC1 in metres; PNG-compressed
-  16-bit).
+  depth: 16-bit millimetres, or compressedDepth's quantised inverse depth for 32FC1; RVL is refused by name).
 - `sensor_msgs/CameraInfo` -> CameraInfo (fx, fy, cx, cy from K; width, height).
 - `sensor_msgs/PointCloud2` -> PointCloud on `<node>/points` (x, y, z as float32; packed rgb as colours;
   points without a return left out), in the message's frame.
@@ -17,6 +17,7 @@ message types (IMU, TF...) are listed as not imported.
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,11 +127,22 @@ def image_array(msg: Any, compressed: bool) -> np.ndarray:
 def depth_array(msg: Any, compressed: bool, mm_per_unit: float = 1.0) -> np.ndarray:
     """Depth in metres (H, W) float32, 0 = none, of a depth Image (16UC1 / mono16 mm, 32FC1 m) or a 16-bit PNG."""
     if compressed:
+        fmt = str(getattr(msg, "format", "")).lower()
+        if "rvl" in fmt:
+            raise ValueError(f"format: {msg.format!r} (RVL) is not converted; only PNG-compressed depth is")
         data = bytes(msg.data)
         png = data.find(b"\x89PNG")  # compressedDepth puts a 12-byte header before the PNG
         d = _decode(data[png:] if png > 0 else data)
         if d.dtype != np.uint16 or d.ndim != 2:
             raise ValueError(f"data: compressed depth must be a 16-bit single-channel PNG, got {d.dtype} {d.shape}")
+        if "32fc1" in fmt:  # compressedDepth of float metres: quantised inverse depth, its two parameters ahead
+            if png < 12:
+                raise ValueError(f"data: {msg.format!r} needs its 12-byte header before the PNG")
+            quant_a, quant_b = struct.unpack_from("<ff", data, 4)
+            v = d.astype(np.float32)
+            with np.errstate(divide="ignore"):
+                metres = np.where(v > 0, np.float32(quant_a) / (v - np.float32(quant_b)), 0)
+            return np.where(np.isfinite(metres) & (metres > 0), metres, 0).astype(np.float32)
         return d.astype(np.float32) * np.float32(mm_per_unit / 1000)
     d = _raw(msg)
     if d.ndim != 2 or d.dtype == np.uint8:

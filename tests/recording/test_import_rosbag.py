@@ -2,6 +2,7 @@
 (exact depth and intrinsics), into recordings that replay; what cannot be converted is named, the rest kept."""
 
 import json
+import struct
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 from ar_perception.cli import app
 from ar_perception.errors import RecordingError
 from ar_perception.recording import RecordingReader
-from ar_perception.recording.import_rosbag import RosbagImport, _reading
+from ar_perception.recording.import_rosbag import RosbagImport, _reading, depth_array
 
 from ..rgbd_folders import sim_frames
 
@@ -197,3 +198,23 @@ def test_an_imported_bag_replays_through_the_rgbd_graph(tmp_path, monkeypatch, k
     r = runner.invoke(app, ["eval", "depth", "--recording", str(out), "--json", "--quiet"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["images"] == 2  # each image with the depth stamped 4 ms after it
+
+
+def test_compressed_depth_in_millimetres_and_as_quantised_inverse_depth():
+    from types import SimpleNamespace
+
+    metres = np.array([[0.5, 1.0], [2.0, 0.0]], np.float32)  # 0: no depth
+    mm = cv2.imencode(".png", np.round(metres * 1000).astype(np.uint16))[1].tobytes()
+    header = struct.pack("<iff", 0, 0.0, 0.0)  # compressedDepth's 12-byte config header
+    msg = SimpleNamespace(format="16UC1; compressedDepth png", data=np.frombuffer(header + mm, np.uint8))
+    assert np.array_equal(depth_array(msg, True), metres)
+    quant_a, quant_b = 100.0, 10.0  # depth = a / (v - b): v = a / depth + b
+    v = np.where(metres > 0, quant_a / np.where(metres > 0, metres, 1) + quant_b, 0).round().astype(np.uint16)
+    png = cv2.imencode(".png", v)[1].tobytes()
+    msg = SimpleNamespace(
+        format="32FC1; compressedDepth png",
+        data=np.frombuffer(struct.pack("<iff", 0, quant_a, quant_b) + png, np.uint8),
+    )
+    assert np.allclose(depth_array(msg, True), metres, atol=1e-6)
+    with pytest.raises(ValueError, match="RVL"):
+        depth_array(SimpleNamespace(format="16UC1; compressedDepth rvl", data=np.zeros(4, np.uint8)), True)
