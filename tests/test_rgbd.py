@@ -61,9 +61,9 @@ def test_plain_file_names_that_are_frame_numbers_are_timed_by_fps_and_timestamps
     assert [p.time_s for p in open_rgbd_folder(tmp_path / "numbered", fps=20).pairs] == [0.0, 0.05, 0.1]
     assert [p.time_s for p in open_rgbd_folder(tmp_path / "stamped").pairs] == [1.25, 1.5, 1.75]
     (tmp_path / "numbered" / "rgb" / "000001.png").unlink()  # a colour frame missing: the others keep their pairs
-    folder = open_rgbd_folder(tmp_path / "numbered", fps=20)
-    assert [(p.rgb.stem, p.depth.stem) for p in folder.pairs] == [("000000", "000000"), ("000002", "000002")]
-    assert (folder.unpaired_rgb, folder.unpaired_depth) == (0, 1)
+    got = open_rgbd_folder(tmp_path / "numbered", fps=20)
+    assert [(p.rgb.stem, p.depth.stem) for p in got.pairs] == [("000000", "000000"), ("000002", "000002")]
+    assert (got.unpaired_rgb, got.unpaired_depth) == (0, 1)
 
 
 def test_a_plain_folder_with_numbered_frames_and_millimetre_depth(tmp_path):
