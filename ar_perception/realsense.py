@@ -101,7 +101,7 @@ class RealSenseReader:
     def _start(self) -> None:
         """Streams start when frames are first wanted: a file played in real time would otherwise be over
         before a graph's other nodes are up."""
-        if self._pipeline is None and not self._sensors and hasattr(self, "device"):
+        if self.recorded:
             wanted = (self.rs.stream.depth, self.rs.stream.color)  # not an IMU's streams: they would sync alone
             try:
                 for sensor in self.device.query_sensors():

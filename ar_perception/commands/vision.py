@@ -134,6 +134,27 @@ def train_head(
         console.print(_metrics_table(task.value, report["val_metrics"], title))
 
 
+def _head_and_encoder(task: HeadTask, head_path: str | Path | None, encoder: str | None) -> tuple[Any, Any, Any]:
+    """The head (default: the shipped one), the encoder it reads (`encoder` overrides the one it was trained on)
+    and the encoder's spec; an ArpError when the two do not fit."""
+    from ar_perception.models.encoder import build_encoder
+    from ar_perception.models.heads import load_default_head, load_head
+    from ar_perception.models.training.features import parse_encoder_spec
+
+    head = load_head(head_path, task) if head_path else load_default_head(task)
+    if encoder is None:
+        spec = head.info.training.get("encoder_spec") or {"model": head.info.encoder}
+    else:
+        spec = parse_encoder_spec(encoder)
+    enc = build_encoder(spec)
+    if enc.name != head.info.encoder:
+        raise ArpError(
+            f"the {task} head was trained on features of {head.info.encoder}, but the encoder is {enc.name} "
+            f"(pass --encoder {head.info.encoder}, or a head trained for {enc.name} with `arp train-head`)"
+        )
+    return head, enc, spec
+
+
 def evaluate(
     task: HeadTask,
     data: str | Path,
@@ -145,10 +166,9 @@ def evaluate(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Metrics of a head (default: the shipped one) on a dataset folder's held-out split (or `split`)."""
-    from ar_perception.models.encoder import build_encoder
-    from ar_perception.models.heads import default_head_path, load_default_head, load_head
+    from ar_perception.models.heads import default_head_path
     from ar_perception.models.training.datasets import open_dataset
-    from ar_perception.models.training.features import feature_cache, parse_encoder_spec
+    from ar_perception.models.training.features import feature_cache
     from ar_perception.models.training.fit import evaluate_head
 
     if split == "auto":
@@ -160,17 +180,7 @@ def evaluate(
             ds = open_dataset(data, None, format)
     else:
         ds = open_dataset(data, None if split == "all" else split, format)  # type: ignore[arg-type]
-    head = load_head(head_path, task) if head_path else load_default_head(task)
-    if encoder is None:
-        spec = head.info.training.get("encoder_spec") or {"model": head.info.encoder}
-    else:
-        spec = parse_encoder_spec(encoder)
-    enc = build_encoder(spec)
-    if enc.name != head.info.encoder:
-        raise ArpError(
-            f"the {task} head was trained on features of {head.info.encoder}, but the encoder is "
-            f"{enc.name} (pass --encoder {head.info.encoder}, or a head trained for {enc.name})"
-        )
+    head, enc, spec = _head_and_encoder(task, head_path, encoder)
     cache = feature_cache(ds, enc, spec, head.info.features, cache_dir)
     result = evaluate_head(head, ds, cache, progress)
     result["split"] = ds.split or "all"
@@ -197,28 +207,15 @@ def evaluate_recording(
     import numpy as np
     from tqdm.auto import tqdm
 
-    from ar_perception.models.encoder import build_encoder
-    from ar_perception.models.heads import default_head_path, load_default_head, load_head
+    from ar_perception.models.heads import default_head_path
     from ar_perception.models.training.datasets import IGNORE
-    from ar_perception.models.training.features import parse_encoder_spec
     from ar_perception.models.training.metrics import DepthMetrics, SegMetrics
     from ar_perception.recording import RecordingReader
 
     reader = RecordingReader(recording)
     image_topic = image_topic or _only_topic(reader, "Image", "--image-topic")
     truth_topic = truth_topic or _only_topic(reader, "Depth" if task == "depth" else "Mask", "--truth-topic")
-    head = load_head(head_path, task) if head_path else load_default_head(task)
-    spec = (
-        parse_encoder_spec(encoder)
-        if encoder
-        else head.info.training.get("encoder_spec") or {"model": head.info.encoder}
-    )
-    enc = build_encoder(spec)
-    if enc.name != head.info.encoder:
-        raise ArpError(
-            f"the {task} head was trained on features of {head.info.encoder}, but the encoder is {enc.name} "
-            f"(pass --encoder {head.info.encoder}, or a head trained for {enc.name} with `arp train-head`)"
-        )
+    head, enc, _ = _head_and_encoder(task, head_path, encoder)
     images: dict[int, Any] = {}
     truths: dict[int, Any] = {}
     truth_classes: list[str] = []

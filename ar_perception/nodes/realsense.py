@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ar_perception.errors import ArpError, NodeError
 from ar_perception.realsense import RealSenseReader
-from ar_perception.runtime.msg import Msg
+from ar_perception.recording.import_rgbd import sensor_messages
 from ar_perception.runtime.node import Node, Outputs
 
 __all__ = ["RealSense"]
@@ -52,11 +52,7 @@ class RealSense(Node):
                     return
                 capture_ns = time.time_ns()
                 meta = {"frame": f.index, "device_time_s": round(f.time_s, 6)}
-                yield {
-                    "image": Msg("Image", {"data": f.rgb}, meta, capture_ns),
-                    "depth": Msg("Depth", {"data": f.depth}, {**meta, "source": "sensor"}, capture_ns),
-                    "camera": Msg("CameraInfo", {}, {**meta, **f.intrinsics}, capture_ns),
-                }
+                yield sensor_messages(f.rgb, f.depth, f.intrinsics, meta, capture_ns)
                 if p.frames and f.index + 1 >= p.frames:
                     return
         except ArpError as e:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ar_perception.errors import RecordingError
 from ar_perception.realsense import RealSenseReader
+from ar_perception.recording.import_rgbd import sensor_messages
 from ar_perception.recording.writer import RecordingWriter
-from ar_perception.runtime.msg import Msg
 
 __all__ = ["RealSenseImport", "import_realsense"]
 
@@ -38,14 +38,11 @@ def import_realsense(
     try:
         with RecordingWriter(out, graph=graph, metadata={"import.source": str(source)}) as w:
             for f in reader.frames():
-                ns = round(f.time_s * 1e9)
                 meta = {"frame": f.index, "device_time_s": round(f.time_s, 6)}
-                for kind, output, arrays, m in (
-                    ("Image", "image", {"data": f.rgb}, meta),
-                    ("Depth", "depth", {"data": f.depth}, {**meta, "source": "sensor"}),
-                    ("CameraInfo", "camera", {}, {**meta, **f.intrinsics}),
-                ):
-                    w.write(Msg(kind, arrays, m, ns, f"{node}/{output}", written, ns))
+                for msg in sensor_messages(
+                    f.rgb, f.depth, f.intrinsics, meta, round(f.time_s * 1e9), node, written
+                ).values():
+                    w.write(msg)
                 written += 1
                 if progress is not None:
                     progress(written)

@@ -5,34 +5,51 @@ graph whose source node has the same id: topics `<node>/image`, `<node>/depth` (
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from ar_perception.errors import ArpError, RecordingError
 from ar_perception.recording.writer import RecordingWriter
 from ar_perception.rgbd import RgbdFolder
 from ar_perception.runtime.msg import Msg
 
-__all__ = ["ImportResult", "import_rgbd", "rgbd_messages"]
+__all__ = ["ImportResult", "import_rgbd", "rgbd_messages", "sensor_messages"]
 
 
-def rgbd_messages(folder: RgbdFolder, index: int, capture_ns: int, node: str = "", seq: int = -1) -> dict[str, Msg]:
-    """The Image, Depth (metres, `source: sensor`) and CameraInfo messages of the folder's pair `index`,
-    captured at `capture_ns` (topics `<node>/<output>` when `node` is given). Raises ArpError for a pair that
-    cannot be read."""
-    pair = folder.pairs[index]
-    rgb, depth = folder.load(pair)
-    meta = {"frame": index, "time_s": round(pair.time_s, 6), "file": pair.rgb.name}
+def sensor_messages(
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    intrinsics: Mapping[str, float],
+    meta: Mapping[str, Any],
+    capture_ns: int,
+    node: str = "",
+    seq: int = -1,
+    depth_meta: Mapping[str, Any] | None = None,
+) -> dict[str, Msg]:
+    """One RGB-D frame as the Image, Depth (metres, `meta.source: sensor`) and CameraInfo messages a sensor
+    source sends, captured at `capture_ns` (topics `<node>/<output>` when `node` is given, as a recording has
+    them). Shared by the rgbd_folder and realsense nodes and the importers."""
     parts = {
-        "image": ("Image", {"data": rgb}, meta),
-        "depth": ("Depth", {"data": depth}, {**meta, "file": pair.depth.name, "source": "sensor"}),
-        "camera": ("CameraInfo", {}, {**meta, **folder.intrinsics}),
+        "image": ("Image", {"data": rgb}, dict(meta)),
+        "depth": ("Depth", {"data": depth}, {**meta, **(depth_meta or {}), "source": "sensor"}),
+        "camera": ("CameraInfo", {}, {**meta, **intrinsics}),
     }
     return {
         out: Msg(kind, arrays, m, capture_ns, topic=f"{node}/{out}" if node else "", seq=seq, publish_ns=capture_ns)
         for out, (kind, arrays, m) in parts.items()
     }
+
+
+def rgbd_messages(folder: RgbdFolder, index: int, capture_ns: int, node: str = "", seq: int = -1) -> dict[str, Msg]:
+    """`sensor_messages` of the folder's pair `index`. Raises ArpError for a pair that cannot be read."""
+    pair = folder.pairs[index]
+    rgb, depth = folder.load(pair)
+    meta = {"frame": index, "time_s": round(pair.time_s, 6), "file": pair.rgb.name}
+    return sensor_messages(rgb, depth, folder.intrinsics, meta, capture_ns, node, seq, {"file": pair.depth.name})
 
 
 @dataclass
