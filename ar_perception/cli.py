@@ -172,7 +172,7 @@ def graph(path: Path = typer.Argument(..., help="graph YAML file")) -> None:
 
 
 # Command groups that live in their own modules (ar_perception/commands/NAME.py, each with `register(app)`).
-COMMAND_MODULES = ("weights", "vision", "recording", "importing", "voice", "doctor", "view", "demo", "keys")
+COMMAND_MODULES = ("weights", "vision", "recording", "importing", "batch", "voice", "doctor", "view", "demo", "keys")
 
 
 def _register_commands() -> None:

@@ -9,10 +9,11 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ar_perception.errors import ArpError, GraphError
 
-__all__ = ["fail"]
+__all__ = ["fail", "progress_bar"]
 
 
 def fail(e: ArpError) -> NoReturn:
@@ -22,3 +23,16 @@ def fail(e: ArpError) -> NoReturn:
     for line in e.problems if isinstance(e, GraphError) else str(e).splitlines():
         err.print(line, markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(2 if isinstance(e, GraphError) else 1)
+
+
+def progress_bar(*, disable: bool = False) -> Progress:
+    """The bar of long commands, on stderr: description, bar, done/total, a `note` field, elapsed time."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True, soft_wrap=True),
+        disable=disable,
+    )

@@ -10,10 +10,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from ar_perception.commands import fail, run_options
+from ar_perception.commands import fail, progress_bar, run_options
 from ar_perception.commands.run_options import RunOptions, exit_if_failed, report, with_run_options
 from ar_perception.errors import ArpError, GraphError
 
@@ -22,18 +22,6 @@ __all__ = ["register", "info_dict"]
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 recording_app = typer.Typer(no_args_is_help=True, help="Inspect, export and repair recordings.")
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[note]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-    )
 
 
 def _run_with_progress(
@@ -48,7 +36,7 @@ def _run_with_progress(
     supervisor's statistics, every half second and once at the end."""
     if opts.quiet:
         return run_options.run(g, opts)
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task(description, total=total, note=note)
         result = run_options.run(g, opts, on_stats=lambda reports: update(bar, task, reports))
         update(bar, task, result.nodes)
@@ -309,7 +297,7 @@ def export(
         r = RecordingReader(file)
         check_request(r, topic, fmt)
         total = r.topics[topic].count
-        with _progress() as bar:
+        with progress_bar() as bar:
             task = bar.add_task(f"exporting {topic}", total=total, note="")
             res = export_topic(file, topic, out, fmt, progress=lambda n: bar.advance(task, n))
     except ArpError as e:

@@ -150,24 +150,7 @@ def exit_if_failed(result: RunResult) -> None:
 
 
 def _write_stats(result: RunResult, path: Path) -> None:
-    data = {
-        "reason": result.reason,
-        "duration_s": result.duration_s,
-        "nodes": {
-            r.id: {
-                "node": r.node,
-                "stats": r.stats,
-                "restarts": r.restarts,
-                "hangs": r.hangs,
-                "exit_code": r.exit_code,
-                "killed": r.killed,
-                "started": r.started,
-                "errors": r.errors,
-                "peak_rss_mb": r.peak_rss_mb,
-            }
-            for r in result.nodes.values()
-        },
-    }
+    data = result.as_dict()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2))

@@ -69,6 +69,27 @@ class RunResult:
         """Every node ended by itself or by the stop, none failed."""
         return all(r.exit_code in (0, None) or r.killed for r in self.nodes.values())
 
+    def as_dict(self) -> dict[str, Any]:
+        """The run and its per-node statistics, as `--stats` writes them (JSON-ready)."""
+        return {
+            "reason": self.reason,
+            "duration_s": self.duration_s,
+            "nodes": {
+                r.id: {
+                    "node": r.node,
+                    "stats": r.stats,
+                    "restarts": r.restarts,
+                    "hangs": r.hangs,
+                    "exit_code": r.exit_code,
+                    "killed": r.killed,
+                    "started": r.started,
+                    "errors": r.errors,
+                    "peak_rss_mb": r.peak_rss_mb,
+                }
+                for r in self.nodes.values()
+            },
+        }
+
 
 class Supervisor:
     def __init__(
