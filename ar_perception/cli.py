@@ -57,6 +57,11 @@ def run(
         help="start only these nodes (comma-separated ids); the others "
         "run elsewhere under their own `arp run --only` (tcp, fixed ports)",
     ),
+    cluster: str | None = typer.Option(
+        None,
+        help="place the nodes on a Ray cluster by their `placement`: local (this machine), auto (the cluster "
+        "`ray start` runs here) or HOST:PORT (its head); needs the cluster extra",
+    ),
 ) -> None:
     """Run a graph: one process per node; stops on Ctrl-C, on --for, or when every source has ended."""
     g = _load(graph, opts.sets)
@@ -64,10 +69,31 @@ def run(
     unknown = sorted((selected or set()) - {n.id for n in g.spec.nodes})
     if unknown:
         fail(GraphError(f"{graph}: --only names unknown node(s): {', '.join(unknown)}"))
-    with live_table(opts) as show:
-        result = run_options.run(g, opts, on_stats=show, only=selected)
+    if cluster is not None:
+        if selected:
+            fail(GraphError("--only and --cluster: choose one (--cluster places every node itself)"))
+        result = _run_on_cluster(g, cluster, opts)
+    else:
+        with live_table(opts) as show:
+            result = run_options.run(g, opts, on_stats=show, only=selected)
     report(result, opts)
     exit_if_failed(result)
+
+
+def _run_on_cluster(g: Graph, address: str, opts: RunOptions) -> Any:
+    from ar_perception.cluster.connect import check_address, connected
+    from ar_perception.cluster.live import run_on_cluster
+
+    run_options.configure_logging(opts)
+    try:
+        if check_address(address) == "none":
+            raise GraphError("--cluster none: leave --cluster out to run on this machine alone")
+        with connected(address) as ray, live_table(opts) as show:
+            return run_on_cluster(
+                ray, g, opts.for_s, sets=opts.sets, strict=opts.strict, log_level=opts.log_level, on_stats=show
+            )
+    except ArpError as e:
+        fail(e)
 
 
 def _type_name(ann: Any) -> str:

@@ -17,6 +17,7 @@ from ar_perception.errors import TransportError
 __all__ = [
     "CurveKeys",
     "create_keypair",
+    "write_public",
     "load_public",
     "load_secret",
     "load_authorized",
@@ -61,6 +62,13 @@ def create_keypair(folder: str | os.PathLike[str], name: str, *, force: bool = F
     pub_file, sec_file = zmq.auth.create_certificates(str(folder), name)
     os.chmod(sec_file, 0o600)
     return Path(pub_file), Path(sec_file)
+
+
+def write_public(path: str | os.PathLike[str], public: bytes) -> Path:
+    """A public-key file (the format `arp keys create` writes, without a secret) for a key given as z85."""
+    p = Path(path)
+    p.write_text(f'metadata\ncurve\n    public-key = "{public.decode("ascii")}"\n')
+    return p
 
 
 def _load(path: str | os.PathLike[str]) -> tuple[bytes, bytes | None]:
@@ -115,7 +123,8 @@ class CurveKeys:
     public: bytes
     secret: bytes
     authorized: frozenset[bytes]
-    servers: dict[str, bytes] = field(default_factory=dict)  # host -> public key of the machine there
+    # host (or HOST:PORT, one socket) -> public key of the machine there
+    servers: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
     def load(cls, secret_key: str, authorized_keys: str, server_keys: dict[str, str]) -> CurveKeys:
@@ -128,5 +137,7 @@ class CurveKeys:
         )
 
     def server_for(self, endpoint: str) -> bytes:
-        """The public key of the machine behind a tcp endpoint (our own when no other is named)."""
-        return self.servers.get(endpoint_host(endpoint), self.public)
+        """The public key of the machine behind a tcp endpoint: named for the endpoint itself (HOST:PORT, as
+        `arp run --cluster` does: two machines may share an address), or for its host, or else our own."""
+        exact = self.servers.get(endpoint.removeprefix("tcp://"))
+        return exact if exact is not None else self.servers.get(endpoint_host(endpoint), self.public)

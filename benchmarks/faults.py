@@ -155,6 +155,8 @@ nodes:
         procs = psutil.Process(p.pid).children(recursive=True)
         worker = next(c for c in procs if "ar_perception.runtime.worker" in c.cmdline())
         run_dir = os.path.dirname(worker.cmdline()[-1])
+        # the watchdog has left its parent (runtime/reaper.py): found by its run directory
+        procs += [r for r in psutil.process_iter(["cmdline"]) if (r.info["cmdline"] or [])[-1:] == [run_dir]]
         sockets = [f for f in os.listdir(run_dir) if stat.S_ISSOCK(os.stat(os.path.join(run_dir, f)).st_mode)]
         t0 = time.monotonic()
         os.kill(p.pid, signal.SIGKILL)

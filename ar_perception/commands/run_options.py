@@ -37,6 +37,7 @@ __all__ = [
     "LiveTable",
     "live_table",
     "run",
+    "configure_logging",
     "report",
     "exit_if_failed",
     "stats_table",
@@ -125,13 +126,17 @@ def run(
     """Run a loaded graph under the options (Ctrl-C stops it cleanly); an ArpError is printed and exits."""
     from ar_perception.runtime.launch import run_graph
 
-    logging.basicConfig(
-        level=opts.log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s", datefmt="%H:%M:%S"
-    )
+    configure_logging(opts)
     try:
         return run_graph(graph, opts.for_s, strict=opts.strict, log_level=opts.log_level, on_stats=on_stats, only=only)
     except ArpError as e:
         fail(e)
+
+
+def configure_logging(opts: RunOptions) -> None:
+    logging.basicConfig(
+        level=opts.log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s", datefmt="%H:%M:%S"
+    )
 
 
 def report(result: RunResult, opts: RunOptions) -> None:
@@ -173,8 +178,10 @@ def _restarts(r: NodeReport) -> str:
 def stats_table(result: RunResult) -> Table:
     """One row per node: messages in and out, drops per input, latency, compute, memory, restarts, exit."""
     t = Table(title=f"arp run: {result.reason} after {result.duration_s:.1f} s")
+    hosts = any(r.host for r in result.nodes.values())  # under --cluster: the machine of each node
     for col in (
         "node",
+        *(["machine"] if hosts else []),
         "in",
         "out",
         "drops (per input)",
@@ -185,7 +192,7 @@ def stats_table(result: RunResult) -> Table:
         "restarts",
         "exit",
     ):
-        t.add_column(col, justify="left" if col in ("node", "drops (per input)") else "right")
+        t.add_column(col, justify="left" if col in ("node", "machine", "drops (per input)") else "right")
     for r in result.nodes.values():
         s = r.stats or {}
         if r.killed:
@@ -196,6 +203,7 @@ def stats_table(result: RunResult) -> Table:
             exit_ = "-" if r.exit_code is None else str(r.exit_code)
         t.add_row(
             r.id,
+            *([r.host or "-"] if hosts else []),
             str(sum((s.get("in") or {}).values())),
             str(sum((s.get("out") or {}).values())),
             _drops(s),
@@ -218,8 +226,20 @@ class LiveTable:
 
     def update(self, reports: dict[str, NodeReport]) -> Table:
         t = Table(title="arp run (live; Ctrl-C stops)")
-        for col in ("node", "msgs/s", "p50 ms", "p99 ms", "queued", "drops", "CPU %", "MB", "restarts"):
-            t.add_column(col, justify="left" if col in ("node", "drops") else "right")
+        hosts = any(r.host for r in reports.values())
+        for col in (
+            "node",
+            *(["machine"] if hosts else []),
+            "msgs/s",
+            "p50 ms",
+            "p99 ms",
+            "queued",
+            "drops",
+            "CPU %",
+            "MB",
+            "restarts",
+        ):
+            t.add_column(col, justify="left" if col in ("node", "machine", "drops") else "right")
         now = time.monotonic()
         for r in reports.values():
             s = r.stats or {}
@@ -229,6 +249,7 @@ class LiveTable:
             self._last[r.id] = (now, count)
             t.add_row(
                 r.id,
+                *([r.host or "-"] if hosts else []),
                 f"{rate:.1f}",
                 _fmt(s.get("lat_p50_ms")),
                 _fmt(s.get("lat_p99_ms")),

@@ -19,6 +19,7 @@ __all__ = [
     "InputSpec",
     "SyncSpec",
     "RestartSpec",
+    "PlacementSpec",
     "NodeSpec",
     "SecuritySpec",
     "GraphSpec",
@@ -105,6 +106,36 @@ class RestartSpec(_Strict):
         return {"policy": v} if isinstance(v, str) else v
 
 
+class PlacementSpec(_Strict):
+    """Where a node runs under `arp run --cluster`: on the machine with a Ray node label, with resources."""
+
+    machine: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        description="the logical machine: a Ray node's `machine` label (`ray start --labels machine=NAME`)",
+    )
+    resources: dict[str, float] = Field(
+        {}, description="Ray resources the node needs on its machine, e.g. {GPU: 1} (reserved for the run)"
+    )
+
+    @field_validator("machine")
+    @classmethod
+    def _logical(cls, v: str | None) -> str | None:
+        if v is not None and re.fullmatch(r"[0-9.]+", v):
+            raise ValueError(
+                f"{v!r} looks like an address; name the machine (a Ray node label, e.g. gpu-box), never its IP"
+            )
+        return v
+
+    @field_validator("resources")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, x in v.items() if not x > 0]
+        if bad:
+            raise ValueError(f"resource amounts must be > 0 (got {', '.join(f'{k}: {v[k]}' for k in bad)})")
+        return v
+
+
 class NodeSpec(_Strict):
     id: str = Field(pattern=_ID_RE)
     node: str = Field(min_length=1)
@@ -122,6 +153,9 @@ class NodeSpec(_Strict):
         le=65535,
         description="tcp: first of this node's fixed ports "
         "(one per output and reliable edge), so that it can run on another machine",
+    )
+    placement: PlacementSpec | None = Field(
+        None, description="under `arp run --cluster`: the machine and resources it needs (ignored otherwise)"
     )
     health_timeout: float | None = Field(
         None,

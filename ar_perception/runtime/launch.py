@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -28,7 +29,7 @@ from ar_perception.keys import endpoint_host
 from ar_perception.runtime import protocol as pr
 from ar_perception.runtime.plan import plan
 
-__all__ = ["RunResult", "NodeReport", "Supervisor", "run_graph"]
+__all__ = ["RunResult", "NodeReport", "Supervisor", "Peers", "run_graph"]
 
 log = logging.getLogger("arp.run")
 LOSSY_EOS_WAIT_S = 2.0  # how long a finished producer waits for a lossy consumer to see its EOS
@@ -45,6 +46,7 @@ UNSTARTED_STOP_S = 1.0
 class NodeReport:
     id: str
     node: str
+    host: str = ""  # under `arp run --cluster`: the machine it runs on
     stats: dict[str, Any] = field(default_factory=dict)
     restarts: int = 0
     hangs: int = 0
@@ -56,6 +58,39 @@ class NodeReport:
     cpu_percent: float = 0.0
     rss_mb: float = 0.0
     peak_rss_mb: float = 0.0
+
+
+class Peers:
+    """What a supervisor that runs part of a graph (one machine's nodes under `arp run --cluster`) exchanges
+    with the supervisors of the other parts, through whoever relays it: out, its nodes' end-of-stream
+    acknowledgements and ends; in, theirs. Thread-safe: the relay calls `deliver` and `collect` from another
+    thread than the supervisor's loop."""
+
+    def __init__(self, go: Callable[[], bool]):
+        self.go = go  # the start barrier: True once every part is ready
+        self._in: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._out: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+
+    def deliver(self, events: list[tuple[Any, ...]]) -> None:
+        """Events of the other parts: ("ack", producer, consumer, input) or ("ended", node, clean)."""
+        for e in events:
+            self._in.put(tuple(e))
+
+    def collect(self) -> list[tuple[Any, ...]]:
+        """This part's events since the last call."""
+        return _drain(self._out)
+
+    def _incoming(self) -> list[tuple[Any, ...]]:
+        return _drain(self._in)
+
+
+def _drain(q: queue.SimpleQueue[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    out = []
+    while True:
+        try:
+            out.append(q.get_nowait())
+        except queue.Empty:
+            return out
 
 
 @dataclass
@@ -85,6 +120,7 @@ class RunResult:
                     "started": r.started,
                     "errors": r.errors,
                     "peak_rss_mb": r.peak_rss_mb,
+                    **({"host": r.host} if r.host else {}),
                 }
                 for r in self.nodes.values()
             },
@@ -101,16 +137,24 @@ class Supervisor:
         stop_timeout: float | None = None,
         on_stats: Callable[[dict[str, NodeReport]], None] | None = None,
         only: set[str] | None = None,
+        run_dir: str | None = None,
+        endpoints: dict[str, str] | None = None,
+        peers: Peers | None = None,
     ):
+        """`only`: the nodes this supervisor runs (default all). Under `arp run --cluster` the others run under
+        other supervisors: `run_dir` is this part's private folder, `endpoints` every socket's endpoint (by
+        name, runtime/plan.py), and `peers` what this part exchanges with the others."""
         self.graph = graph
         # The nodes this supervisor starts; the others run under another `arp run --only` elsewhere.
         self.local = set(only) if only else {n.id for n in graph.spec.nodes}
         self.strict = strict
         self.stop_timeout = stop_timeout if stop_timeout is not None else graph.spec.stop_timeout
         self.on_stats = on_stats
-        self.run_dir = tempfile.mkdtemp(prefix="arp-")
+        self.peers = peers
+        self.remote_finished: set[str] = set()  # nodes of other parts that have ended (from `peers`)
+        self.run_dir = run_dir or tempfile.mkdtemp(prefix="arp-")
         os.chmod(self.run_dir, 0o700)
-        self.cfgs, ctl_ep, up_ep = plan(graph, self.run_dir, strict, log_level)
+        self.cfgs, ctl_ep, up_ep = plan(graph, self.run_dir, strict, log_level, endpoints)
         self._check_remote_keys()
         self.ctx = zmq.Context()
         self.ctl = self.ctx.socket(zmq.PUB)
@@ -137,6 +181,7 @@ class Supervisor:
             start_new_session=True,
             text=True,
         )
+        self.reaper.wait()  # it forks and its first process exits: the watchdog lives on, reading our pipe
 
     def _check_remote_keys(self) -> None:
         """A consumer here of a producer elsewhere must know that machine's public key."""
@@ -148,7 +193,8 @@ class Supervisor:
                 src = i.source.split("/")[0]
                 ep = i.endpoint or ""
                 host = endpoint_host(ep)
-                if ep.startswith("tcp://") and src not in self.local and host not in sec.server_keys:
+                named = host in sec.server_keys or ep.removeprefix("tcp://") in sec.server_keys
+                if ep.startswith("tcp://") and src not in self.local and not named:
                     shutil.rmtree(self.run_dir, ignore_errors=True)
                     raise NodeError(
                         f"node '{nid}' input '{port}' connects to '{src}' on {host}, which this "
@@ -180,7 +226,9 @@ class Supervisor:
         pr.send(self.ctl, msg)
 
     def pump(self, timeout_ms: int) -> None:
-        """Read reports from the nodes for up to timeout_ms."""
+        """Read reports from the nodes for up to timeout_ms (and what the other parts of the graph sent)."""
+        if self.peers is not None:
+            self._from_peers()
         if not self.up.poll(timeout_ms):
             return
         while True:
@@ -199,6 +247,8 @@ class Supervisor:
                 self.beat[r.id] = time.monotonic()
             elif isinstance(m, pr.EosAck):
                 self.eos_acks.add((m.producer, r.id, m.input))
+                if self.peers is not None and m.producer not in self.local:
+                    self.peers._out.put(("ack", m.producer, r.id, m.input))
             elif isinstance(m, pr.EosSent):
                 self.eos_sent.setdefault(r.id, time.monotonic())
             elif isinstance(m, pr.StatsReport):
@@ -237,7 +287,20 @@ class Supervisor:
             self.finished.add(nid)
             done.append(nid)
             self.broadcast(pr.Ended(node=nid, clean=code == 0))
+            if self.peers is not None:
+                self.peers._out.put(("ended", nid, code == 0))
         return done
+
+    def _from_peers(self) -> None:
+        """Acknowledgements for this part's producers from consumers elsewhere; the ends of nodes elsewhere,
+        passed on to this part's nodes (a consumer here ends an input whose producer has ended)."""
+        assert self.peers is not None
+        for event in self.peers._incoming():
+            if event[0] == "ack":
+                self.eos_acks.add((event[1], event[2], event[3]))
+            elif event[0] == "ended" and event[1] not in self.local:
+                self.remote_finished.add(event[1])
+                self.broadcast(pr.Ended(node=event[1], clean=bool(event[2])))
 
     def check_health(self) -> None:
         """Kill a started node that showed no progress for its health timeout; `reap` restarts it."""
@@ -280,13 +343,14 @@ class Supervisor:
                 for o in self.graph.outputs[nid]
                 for w in self.graph.consumers(nid, o)
                 if (nid, w.dst_node, w.dst_input) not in self.eos_acks
-                and w.dst_node not in self.finished
+                and w.dst_node not in self.finished | self.remote_finished
                 and (
                     self.graph.node(w.dst_node).inputs[w.dst_input].queue.policy == "reliable"
                     or now - t < LOSSY_EOS_WAIT_S
                 )
                 # a consumer on another machine acknowledges to its own supervisor: give it time instead
-                and (w.dst_node in self.local or now - t < REMOTE_EOS_WAIT_S)
+                # (unless its acknowledgement is relayed here, as under `arp run --cluster`)
+                and (w.dst_node in self.local or self.peers is not None or now - t < REMOTE_EOS_WAIT_S)
             ]
             if not pending:
                 out.append(nid)
@@ -319,6 +383,13 @@ class Supervisor:
                     raise NodeError(
                         f"nodes {', '.join(sorted(self.local - self.ready))} were not ready after {START_TIMEOUT:.0f} s"
                     )
+            while self.peers is not None and not self.peers.go():  # the other parts are not all ready yet
+                self.pump(50)
+                self.reap()
+                if failed := sorted(n for n in self.finished if self.reports[n].exit_code not in (0, None)):
+                    raise NodeError("\n".join(self._start_failure(n) for n in failed))
+                if stop_event and stop_event():
+                    return self._finish(t0, "interrupted")
             self._starting = False
             t0 = time.monotonic()
             last_view = 0.0

@@ -3,19 +3,46 @@
 Every output gets an XPUB endpoint for its lossy consumers and one PUSH endpoint per reliable consumer (the
 producer binds, consumers connect); every input learns where to connect. Endpoints are ipc files in the run's
 private folder, or tcp ports (free ones, or fixed ones counting up from a node's `port`, for a graph split over
-machines). The supervisor's own control and report sockets always stay on this machine (ipc).
+machines, or given: `arp run --cluster` has each machine choose those of its own nodes, then plans with them all).
+The supervisor's own control and report sockets always stay on this machine (ipc).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ar_perception.graph.load import Graph
 from ar_perception.graph.spec import TIMER_RE
 from ar_perception.runtime import protocol as pr
 from ar_perception.runtime import transport as tp
 
-__all__ = ["plan"]
+__all__ = ["plan", "Socket", "sockets"]
+
+
+@dataclass(frozen=True)
+class Socket:
+    """A socket a node binds: an output's XPUB (`o{i}.{j}`, for its lossy consumers) or one PUSH per reliable
+    consumer of an output (`r{i}.{j}.{k}`). The name is the same wherever the graph is planned."""
+
+    name: str
+    node: str
+    output: str
+    consumers: tuple[str, ...]  # the nodes that connect to it
+    inputs: tuple[str, ...] = ()  # for a PUSH: the consumer's input
+
+
+def sockets(graph: Graph) -> list[Socket]:
+    """Every socket of the graph, node by node, output by output."""
+    out = []
+    for i, n in enumerate(graph.spec.nodes):
+        for j, o in enumerate(graph.outputs[n.id]):
+            wires = graph.consumers(n.id, o)
+            reliable = [w for w in wires if graph.node(w.dst_node).inputs[w.dst_input].queue.policy == "reliable"]
+            lossy = tuple(w.dst_node for w in wires if w not in reliable)
+            out.append(Socket(f"o{i}.{j}", n.id, o, lossy))
+            out += [Socket(f"r{i}.{j}.{k}", n.id, o, (w.dst_node,), (w.dst_input,)) for k, w in enumerate(reliable)]
+    return out
 
 
 def _endpoint(transport: str, host: str, run_dir: str, name: str) -> str:
@@ -35,8 +62,11 @@ def _endpoints(transport: str, host: str, run_dir: str, port: int | None) -> Cal
     return endpoint
 
 
-def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict[str, pr.WorkerConfig], str, str]:
-    """Per-node worker configurations plus the supervisor's control and report endpoints."""
+def plan(
+    graph: Graph, run_dir: str, strict: bool, log_level: str, given: dict[str, str] | None = None
+) -> tuple[dict[str, pr.WorkerConfig], str, str]:
+    """Per-node worker configurations plus the supervisor's control and report endpoints. `given`: endpoints
+    chosen elsewhere, by socket name (see `sockets`), used as they are."""
     g = graph.spec
     # The control and report sockets stay on this machine: a supervisor only manages its own processes.
     ctl_ep = _endpoint("ipc", g.host, run_dir, "ctl")
@@ -46,7 +76,11 @@ def plan(graph: Graph, run_dir: str, strict: bool, log_level: str) -> tuple[dict
     for i, n in enumerate(g.nodes):
         transport, host = n.transport or g.transport, n.host or g.host
         kinds_out = graph.output_kinds.get(n.id) or graph.classes[n.id].output_kinds()
-        endpoint = _endpoints(transport, host, run_dir, n.port)
+        choose = _endpoints(transport, host, run_dir, n.port)
+
+        def endpoint(name: str, choose: Callable[[str], str] = choose) -> str:
+            return given[name] if given and name in given else choose(name)
+
         outputs[n.id] = {}
         for j, o in enumerate(graph.outputs[n.id]):
             wires = graph.consumers(n.id, o)

@@ -2,6 +2,10 @@
 
 It reads lines from stdin: `pid N` for each node process, `done` at a clean exit. End of file without
 `done` means the supervisor is gone.
+
+It leaves its parent at once (a second fork: its parent exits, it lives on with the same standard input), so
+that what kills the supervisor's children when the supervisor dies (Ray does so to the processes of a worker
+it ends: `arp run --cluster`) does not kill the watchdog before it has cleaned up.
 """
 
 from __future__ import annotations
@@ -32,4 +36,6 @@ def main() -> int:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if os.fork() > 0:
+        os._exit(0)
     sys.exit(main())

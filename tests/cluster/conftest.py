@@ -49,13 +49,14 @@ class Faulty(Node):
 
 
 def faulty_graph(folder: Path, fail: str) -> Path:
-    """A graph in `folder` whose middle node is the Faulty plugin (faulty.py next to it)."""
-    (folder / "faulty.py").write_text(FAULTY)
+    """A graph in `folder` whose middle node is the Faulty plugin (batch_faulty.py next to it: not faulty.py,
+    which tests/runtime has, since a module imported once is found again by name)."""
+    (folder / "batch_faulty.py").write_text(FAULTY)
     graph = folder / f"faulty_{fail}.yaml"
     graph.write_text(
         "nodes:\n"
         "  - {id: cam, node: camera}\n"
-        f"  - {{id: bad, node: 'faulty:Faulty', params: {{fail: {fail}, marker: {folder / 'crashed'}}}, "
+        f"  - {{id: bad, node: 'batch_faulty:Faulty', params: {{fail: {fail}, marker: {folder / 'crashed'}}}, "
         "on_error: restart, inputs: {image: cam/image}}\n"
         "  - {id: inv, node: invert, inputs: {image: bad/image}}\n"
     )

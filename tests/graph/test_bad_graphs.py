@@ -25,6 +25,7 @@ MODELS = (
     spec.QueueSpec,
     spec.SyncSpec,
     spec.RestartSpec,
+    spec.PlacementSpec,
     spec.SecuritySpec,
 )
 

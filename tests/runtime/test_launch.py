@@ -220,9 +220,13 @@ nodes:
         time.sleep(0.05)  # frames reach the sink: every node is up and bound
     procs = psutil.Process(p.pid).children(recursive=True)
     workers = [c for c in procs if "ar_perception.runtime.worker" in c.cmdline()]
-    assert len(workers) == 3 and any("ar_perception.runtime.reaper" in c.cmdline() for c in procs)
+    assert len(workers) == 3
     # This run's directory holds its node configurations (other runs on the machine have their own).
     run_dir = Path(workers[0].cmdline()[-1]).parent
+    # The watchdog has left its parent (runtime/reaper.py): found by its run directory.
+    reapers = [r for r in psutil.process_iter(["cmdline"]) if (r.info["cmdline"] or [])[-1:] == [str(run_dir)]]
+    assert len(reapers) == 1 and "ar_perception.runtime.reaper" in reapers[0].cmdline()
+    procs += reapers
     sockets = [f for f in run_dir.iterdir() if f.is_socket()]
     assert sockets
 
