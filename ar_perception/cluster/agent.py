@@ -103,6 +103,7 @@ class MachineAgent:
             endpoints=endpoints,
             peers=self.peers,
             on_stats=self._snapshot,
+            new_session=False,  # the node processes die with this actor's worker (and PR_SET_PDEATHSIG)
         )
         for r in self.sup.reports.values():
             r.host = self.machine

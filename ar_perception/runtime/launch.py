@@ -140,10 +140,13 @@ class Supervisor:
         run_dir: str | None = None,
         endpoints: dict[str, str] | None = None,
         peers: Peers | None = None,
+        new_session: bool = True,
     ):
         """`only`: the nodes this supervisor runs (default all). Under `arp run --cluster` the others run under
         other supervisors: `run_dir` is this part's private folder, `endpoints` every socket's endpoint (by
-        name, runtime/plan.py), and `peers` what this part exchanges with the others."""
+        name, runtime/plan.py), and `peers` what this part exchanges with the others. `new_session`: node
+        processes in a session of their own (a terminal's Ctrl-C reaches the supervisor only; the stop is its
+        to make); False under a Ray worker, whose process group Ray ends with it."""
         self.graph = graph
         # The nodes this supervisor starts; the others run under another `arp run --only` elsewhere.
         self.local = set(only) if only else {n.id for n in graph.spec.nodes}
@@ -151,6 +154,7 @@ class Supervisor:
         self.stop_timeout = stop_timeout if stop_timeout is not None else graph.spec.stop_timeout
         self.on_stats = on_stats
         self.peers = peers
+        self.new_session = new_session
         self.remote_finished: set[str] = set()  # nodes of other parts that have ended (from `peers`)
         self.run_dir = run_dir or tempfile.mkdtemp(prefix="arp-")
         os.chmod(self.run_dir, 0o700)
@@ -213,7 +217,7 @@ class Supervisor:
         # Idle OpenMP threads that spin steal the cores the other node processes need.
         env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         p = subprocess.Popen(
-            [sys.executable, "-m", "ar_perception.runtime.worker", path], env=env, start_new_session=True
+            [sys.executable, "-m", "ar_perception.runtime.worker", path], env=env, start_new_session=self.new_session
         )
         self.procs[node_id] = p
         self.reports[node_id].pid = p.pid

@@ -151,3 +151,26 @@ def test_sigkill_of_arp_run_cluster_leaves_no_process_anywhere(cluster, tmp_path
         "every node process and machine agent gone",
     )
     assert not list(Path("/tmp").glob("arp-part-*"))
+
+
+def test_ctrl_c_stops_every_machine_cleanly(cluster, tmp_path):
+    log, stats, graph = tmp_path / "out.jsonl", tmp_path / "stats.json", tmp_path / "split.yaml"
+    graph.write_text(SPLIT.format(frames=100000, log=log))
+    p = arp_run(cluster, graph, "--stats", str(stats))
+    wait_for(lambda: len(lines(log)) >= 5, 120, "frames through the graph")
+    running = workers() + agents()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, out + err
+    result = json.loads(stats.read_text())
+    assert result["reason"] == "interrupted"
+    assert {n: (r["host"], r["killed"]) for n, r in result["nodes"].items()} == {
+        "cam": ("laptop", False),
+        "mid": ("gpu-box", False),
+        "out": ("laptop", False),
+    }  # each stopped when asked, none had to be killed
+    wait_for(
+        lambda: not any(x.is_running() and x.status() != psutil.STATUS_ZOMBIE for x in running),
+        30,
+        "every node process and machine agent gone",
+    )
