@@ -89,9 +89,7 @@ def _run_on_cluster(g: Graph, address: str, opts: RunOptions) -> Any:
         if check_address(address) == "none":
             raise GraphError("--cluster none: leave --cluster out to run on this machine alone")
         with connected(address) as ray, live_table(opts) as show:
-            return run_on_cluster(
-                ray, g, opts.for_s, sets=opts.sets, strict=opts.strict, log_level=opts.log_level, on_stats=show
-            )
+            return run_on_cluster(ray, g, opts.for_s, strict=opts.strict, log_level=opts.log_level, on_stats=show)
     except ArpError as e:
         fail(e)
 

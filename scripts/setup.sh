@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libusb-1.0-0 libportaudio2 libgomp1 espeak-ng sox pocketsphinx-testdata)
+# iproute2 and util-linux (unshare): the loopback-only network namespaces of the Ray tests and benchmark.
+APT_PACKAGES=(libusb-1.0-0 libportaudio2 libgomp1 espeak-ng sox pocketsphinx-testdata iproute2 util-linux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

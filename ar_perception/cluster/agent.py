@@ -36,9 +36,9 @@ from ar_perception.runtime.transport import free_tcp_port
 __all__ = ["MachineAgent", "load_part_graph"]
 
 
-def load_part_graph(text: str, path: str, sets: list[str]) -> Graph:
+def load_part_graph(text: str, path: str) -> Graph:
     """The graph as every part loads it (plugins from the graph's folder, when this machine has it)."""
-    return parse_graph(text, path, sets, graph_search_paths(path if os.path.exists(path) else None))
+    return parse_graph(text, path, None, graph_search_paths(path if os.path.exists(path) else None))
 
 
 class MachineAgent:
@@ -48,14 +48,25 @@ class MachineAgent:
         self,
         text: str,
         path: str,
-        sets: list[str],
+        cwd: str,
+        env: dict[str, str | None],
         ids: list[str],
         machine: str,
         host: str,
         strict: bool,
         log_level: str,
     ):
-        self.graph = load_part_graph(text, path, sets)
+        """`text`: the graph as the driver validated it; `cwd`: the driver's folder, where relative paths in
+        the graph point (used when this machine has it); `env`: variables to set (None: unset) before the
+        node processes start, such as OMP_NUM_THREADS, which Ray sets to 1 in its workers."""
+        if os.path.isdir(cwd):
+            os.chdir(cwd)  # this worker process is this actor's alone
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        self.graph = load_part_graph(text, path)
         self.ids, self.machine, self.host = set(ids), machine, host
         self.strict, self.log_level = strict, log_level
         self.run_dir = tempfile.mkdtemp(prefix="arp-part-")
@@ -92,19 +103,23 @@ class MachineAgent:
         """Start this part's nodes with every socket's endpoint and, for each tcp endpoint, the public key of
         the part that binds it; `authorized`: every part's public key (who may connect here)."""
         graph = self.graph
-        if any(e.startswith("tcp://") for e in endpoints.values()):
-            graph = self._secured(keys, authorized)
-        self.sup = Supervisor(
-            graph,
-            strict=self.strict,
-            log_level=self.log_level,
-            only=self.ids,
-            run_dir=self.run_dir,
-            endpoints=endpoints,
-            peers=self.peers,
-            on_stats=self._snapshot,
-            new_session=False,  # the node processes die with this actor's worker (and PR_SET_PDEATHSIG)
-        )
+        try:
+            if any(e.startswith("tcp://") for e in endpoints.values()):
+                graph = self._secured(keys, authorized)
+            self.sup = Supervisor(
+                graph,
+                strict=self.strict,
+                log_level=self.log_level,
+                only=self.ids,
+                run_dir=self.run_dir,
+                endpoints=endpoints,
+                peers=self.peers,
+                on_stats=self._snapshot,
+                new_session=False,  # the node processes die with this actor's worker (and PR_SET_PDEATHSIG)
+            )
+        except BaseException:
+            self.close()
+            raise
         for r in self.sup.reports.values():
             r.host = self.machine
         threading.Thread(target=self._run, name="arp-part", daemon=True).start()
@@ -166,6 +181,12 @@ class MachineAgent:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def close(self) -> None:
+        """Remove this part's run folder (this run's secret key is in it) when its supervisor never ran;
+        a supervisor that ran removes it itself, and its watchdog does when this process is killed."""
+        if self.sup is None or self._done.is_set():
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def result(self, timeout: float) -> dict[str, Any] | None:
         """The part's run once it has ended (None if it has not within `timeout` s)."""

@@ -88,14 +88,29 @@ def _failed_nodes(result: Any) -> list[str]:
 def replay_one(job: Job) -> Outcome:
     """Replay one recording through the graph at speed 0 and record its outputs. Runs in a Ray worker or here.
     The output is written as NAME.mcap.partial and renamed when the replay succeeded, so a NAME.mcap is always
-    a whole one."""
+    a whole one; after a failure neither is left. Ctrl-C (this process's, so `--cluster none`) is raised as
+    KeyboardInterrupt, not counted as a failure of the recording."""
+    partial = job.output.with_name(job.output.name + ".partial")
+    t0 = time.monotonic()
+    try:
+        outcome = _replay(job, partial)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # anything else unforeseen is this recording's failure, not the batch's
+        outcome = Outcome(job.name, False, f"{type(e).__name__}: {e}", time.monotonic() - t0, _host())
+    if not outcome.ok:
+        partial.unlink(missing_ok=True)
+        job.output.unlink(missing_ok=True)  # an output of an earlier run would no longer match the manifest
+    return outcome
+
+
+def _replay(job: Job, partial: Path) -> Outcome:
     from ar_perception.recording.graphs import for_replay
     from ar_perception.recording.reader import RecordingReader
     from ar_perception.runtime.launch import run_graph
 
     t0 = time.monotonic()
     host = _host()
-    partial = job.output.with_name(job.output.name + ".partial")
     try:
         reader = RecordingReader(job.recording)
         g, plan = for_replay(
@@ -114,6 +129,8 @@ def replay_one(job: Job) -> Outcome:
         result = run_graph(g, log_level="ERROR")
     except ArpError as e:  # a node failed to start: perhaps for a reason of this moment or machine
         return Outcome(job.name, False, str(e), time.monotonic() - t0, host)
+    if result.reason == "interrupted":
+        raise KeyboardInterrupt
     seconds = time.monotonic() - t0
     stats = result.as_dict()
     if job.stats:
@@ -208,7 +225,7 @@ def prepare_jobs(
     if missing:
         raise ArpError(f"recording(s) not found: {', '.join(missing)}")
     out = out.resolve()
-    digest = graph_digest(graph_text, list(sets))
+    digest = graph_digest(graph_text, list(sets), list(record_topics))
     jobs: list[Job] = []
     skipped: list[str] = []
     for path, name in zip(paths, job_names(paths), strict=True):
@@ -216,6 +233,11 @@ def prepare_jobs(
         if job.output == path:
             raise ArpError(f"{path}: it would be overwritten by its own output; choose another --out")
         entry = manifest.entries.get(name)
+        if entry is not None and entry.recording != str(path) and not force:
+            raise ArpError(
+                f"{path}: its outputs would be {job.output.name}, which {out / 'manifest.json'} has from "
+                f"{entry.recording}; use another --out, or --force to replace them"
+            )
         done = (
             entry is not None
             and entry.status == "done"
@@ -223,6 +245,7 @@ def prepare_jobs(
             and entry.fingerprint == fingerprint(path)
             and entry.graph == digest
             and job.output.exists()
+            and (not stats or job.stats_path.exists())
         )
         if done and not force:
             skipped.append(name)
@@ -238,7 +261,7 @@ def entry_for(job: Job, outcome: Outcome, attempts: int) -> Any:
     return Entry(
         recording=job.recording,
         fingerprint=fingerprint(Path(job.recording)),
-        graph=graph_digest(job.graph_text, list(job.sets)),
+        graph=graph_digest(job.graph_text, list(job.sets), list(job.record_topics)),
         status="done" if outcome.ok else "failed",
         attempts=attempts,
         error=outcome.error,

@@ -18,11 +18,15 @@ Nothing but these small control messages goes through Ray.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ar_perception.cluster.agent import MachineAgent
 from ar_perception.cluster.connect import ClusterError
@@ -98,7 +102,7 @@ def _internal(resource: str) -> bool:
 class _Run:
     """One live run on the cluster: the placement group, the parts, the relay."""
 
-    def __init__(self, ray: Any, graph: Graph, sets: list[str], strict: bool, log_level: str):
+    def __init__(self, ray: Any, graph: Graph, strict: bool, log_level: str):
         self.ray, self.graph = ray, graph
         from ray.util.placement_group import placement_group, placement_group_table
 
@@ -118,20 +122,27 @@ class _Run:
         for i in range(len(bundles)):
             by_ray_node.setdefault(where[i], []).append(i)
         info = {n["NodeID"]: n for n in ray.nodes()}
+        names = {r: info[r].get("Labels", {}).get("machine") or info[r]["NodeManagerAddress"] for r in by_ray_node}
         self.parts: dict[str, Any] = {}  # machine name -> actor
         self.members: dict[str, list[str]] = {}
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+        # What every part loads: the graph as validated here (overrides and ${env:...} applied here), its
+        # path made absolute (plugins next to it), and this folder, where relative paths in it point.
+        text = yaml.safe_dump(graph.spec.model_dump(exclude_unset=True), sort_keys=False)
+        path = str(Path(graph.path).resolve()) if os.path.exists(graph.path) else graph.path
+        env = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}  # Ray sets 1 in its workers; keep ours
         agent = ray.remote(num_cpus=0, max_restarts=0, max_concurrency=8)(MachineAgent)
         for ray_node, idx in by_ray_node.items():
-            labels, address = info[ray_node].get("Labels", {}), info[ray_node]["NodeManagerAddress"]
-            machine = labels.get("machine") or address
+            machine = names[ray_node]
+            if list(names.values()).count(machine) > 1:  # two Ray nodes with one label, or one address
+                machine = f"{machine}/{ray_node[:8]}"
             ids = [graph.spec.nodes[i].id for i in idx]
             strategy = PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=idx[0])
-            self.parts[machine] = agent.options(scheduling_strategy=strategy).remote(
-                graph.text, graph.path, sets, ids, machine, address, strict, log_level
-            )
             self.members[machine] = ids
+            self.parts[machine] = agent.options(scheduling_strategy=strategy).remote(
+                text, path, os.getcwd(), env, ids, machine, info[ray_node]["NodeManagerAddress"], strict, log_level
+            )
 
     def _all(self, method: str, *args: Any, timeout: float = 60.0) -> dict[str, Any]:
         """Call a method of every part; a part that is gone is a ClusterError naming its machine."""
@@ -154,10 +165,34 @@ class _Run:
         keys = {ep: p["public"] for p in prepared.values() for ep in p["endpoints"].values() if ep.startswith("tcp://")}
         self._all("start", endpoints, keys, [p["public"] for p in prepared.values()])
 
+    def stop(self) -> dict[str, Any]:
+        """Ask every part to stop and wait until each has (its nodes' teardown, files and statistics); a part
+        that is gone or fails to stop is logged, not raised: the others still stop cleanly."""
+        wait = max(self.graph.spec.stop_timeout + 5.0, 10.0)
+        refs = {}
+        for m, a in self.parts.items():
+            a.stop.remote()
+            refs[m] = a.result.remote(wait)
+        results = {}
+        for m, ref in refs.items():
+            try:
+                results[m] = self.ray.get(ref, timeout=wait + 10.0)
+            except self.ray.exceptions.RayError as e:
+                log.error("machine %s did not stop cleanly: %s", m, (str(e).strip().splitlines() or [""])[0])
+                continue
+            if results[m] is None:
+                log.error("machine %s did not stop within %.0f s", m, wait)
+        return results
+
     def close(self) -> None:
+        """Remove every part (its run folder with this run's secret key first) and the placement group."""
         from ray.util.placement_group import remove_placement_group
 
         for a in getattr(self, "parts", {}).values():
+            try:
+                self.ray.get(a.close.remote(), timeout=10.0)
+            except self.ray.exceptions.RayError:
+                pass  # gone already: its watchdog removed the folder, or nothing was made
             self.ray.kill(a)
         remove_placement_group(self.pg)
 
@@ -171,7 +206,6 @@ def run_on_cluster(
     graph: Graph,
     duration: float | None = None,
     *,
-    sets: list[str] | None = None,
     strict: bool = False,
     log_level: str = "WARNING",
     on_stats: Callable[[dict[str, NodeReport]], None] | None = None,
@@ -181,14 +215,11 @@ def run_on_cluster(
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGINT, lambda *_: interrupted.set()) if main else None
     try:
-        run = _Run(ray, graph, sets or [], strict, log_level)
+        run = _Run(ray, graph, strict, log_level)
         try:
             return _drive(run, duration, interrupted, on_stats)
         except BaseException:
-            try:
-                run._all("stop", timeout=10.0)
-            except ClusterError:
-                pass
+            run.stop()  # the other machines' nodes stop cleanly: their files are written
             raise
         finally:
             run.close()
@@ -244,12 +275,8 @@ def _drive(
 def _finish(run: _Run, reports: dict[str, NodeReport], reason: str, t0: float) -> RunResult:
     """Stop every part (those that ended already are done) and gather their final reports."""
     duration = time.monotonic() - t0
-    run._all("stop")
-    wait = max(run.graph.spec.stop_timeout + 5.0, 10.0)
-    for m, result in run._all("result", wait, timeout=wait + 10.0).items():
-        if result is None:
-            log.error("machine %s did not stop within %.0f s", m, wait)
-            continue
-        reports.update({n: _report(r) for n, r in result["reports"].items()})
+    for result in run.stop().values():
+        if result is not None:
+            reports.update({n: _report(r) for n, r in result["reports"].items()})
     ordered = {n.id: reports.get(n.id) or NodeReport(n.id, n.node) for n in run.graph.spec.nodes}
     return RunResult(ordered, duration, reason)

@@ -27,7 +27,7 @@ class _Strict(BaseModel):
 class Entry(_Strict):
     recording: str  # absolute path
     fingerprint: str  # of the recording file (size, modification time)
-    graph: str  # digest of the graph text and overrides it was replayed with
+    graph: str  # digest of the graph text, overrides and recorded topics it was replayed with
     status: Literal["done", "failed"]
     attempts: int
     error: str | None = None
@@ -52,8 +52,9 @@ def fingerprint(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def graph_digest(text: str, sets: list[str]) -> str:
-    return hashlib.sha256(json.dumps([text, sets]).encode()).hexdigest()[:16]
+def graph_digest(text: str, sets: list[str], record_topics: list[str]) -> str:
+    """What the outputs depend on besides the recording: the graph, its overrides, the recorded topics."""
+    return hashlib.sha256(json.dumps([text, sets, record_topics]).encode()).hexdigest()[:16]
 
 
 def load_manifest(out: Path) -> Manifest:

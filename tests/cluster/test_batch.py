@@ -53,7 +53,6 @@ def test_a_batch_records_each_recording_and_a_manifest_of_what_failed_and_why(re
         assert r.topics["inv/image"].count == 35  # every frame, inverted: speed 0 drops nothing
         stats = json.loads((out / f"{name}.stats.json").read_text())
         assert stats["reason"] == "all sources ended" and stats["nodes"]["inv"]["stats"]["in"]["image"] == 35
-    assert not list(out.glob("*.partial"))
 
 
 def test_the_same_command_again_skips_what_is_done_and_runs_what_changed(recordings, tmp_path):
@@ -68,11 +67,29 @@ def test_the_same_command_again_skips_what_is_done_and_runs_what_changed(recordi
     os.utime(b, ns=(1, 1))  # the recording changed
     code, output = batch(graph, a, b, "--out", out)
     assert "skipping 1 recording(s)" in output
-    assert manifest(out)["a"] == first["a"] and manifest(out)["b"]["seconds"] != first["b"]["seconds"]
+    again = manifest(out)
+    assert again["a"] == first["a"] and again["b"]["fingerprint"] != first["b"]["fingerprint"]
     (out / "a.mcap").unlink()  # its output is gone
     assert "skipping 1 recording(s)" in batch(graph, a, b, "--out", out)[1]
     code, output = batch(graph, a, b, "--out", out, "--set", "inv.nonexistent=1")  # another graph
     assert code == 1 and "skipping" not in output
+    assert batch(graph, a, "--out", out)[0] == 0
+    assert "skipping" not in batch(graph, a, "--out", out, "--stats")[1]  # its statistics are wanted now
+    assert "skipping" not in batch(graph, a, "--out", out, "--stats", "--record-topics", "inv/*")[1]
+
+
+def test_a_name_taken_by_another_recording_is_refused(recordings, tmp_path):
+    graph, out = tmp_path / "g.yaml", tmp_path / "out"
+    graph.write_text(GRAPH)
+    assert batch(graph, recordings[0], "--out", out)[0] == 0
+    other = tmp_path / "elsewhere" / "a.mcap"
+    other.parent.mkdir()
+    other.write_bytes(recordings[0].read_bytes())
+    code, output = batch(graph, other, "--out", out)
+    assert (
+        code == 1 and f"its outputs would be a.mcap, which {out / 'manifest.json'} has from {recordings[0]}" in output
+    )
+    assert manifest(out)["a"]["recording"] == str(recordings[0])  # untouched
 
 
 def test_a_failing_node_is_tried_again_and_its_error_recorded(recordings, tmp_path):
@@ -85,6 +102,7 @@ def test_a_failing_node_is_tried_again_and_its_error_recorded(recordings, tmp_pa
     assert "bad:" in e["error"] and "faulty on purpose" in e["error"]
     assert len(e["earlier_errors"]) == 2 and "faulty on purpose" in e["earlier_errors"][0]
     assert not (out / "a.mcap").exists()  # never a partial output under the real name
+    assert not list(out.glob("*.partial"))  # nor left behind
     assert output.count("trying again") == 2
 
 

@@ -141,8 +141,10 @@ def test_sigkill_of_arp_run_cluster_leaves_no_process_anywhere(cluster, tmp_path
     graph.write_text(SPLIT.format(frames=100000, log=log))
     p = arp_run(cluster, graph)
     wait_for(lambda: len(lines(log)) >= 5, 120, "frames through the graph")
+    wait_for(lambda: len(workers()) == 3 and len(agents()) == 2, 30, "three nodes and two machine agents")
     running = workers() + agents()
-    assert len(workers()) == 3 and len(agents()) == 2, [x.info["cmdline"] for x in running]
+    run_dirs = {Path(w.cmdline()[-1]).parent for w in workers()}  # each part's folder (this run's keys in it)
+    assert len(run_dirs) == 2 and all((d / "keys").is_dir() for d in run_dirs)
     p.send_signal(signal.SIGKILL)
     p.wait(10)
     wait_for(
@@ -150,7 +152,7 @@ def test_sigkill_of_arp_run_cluster_leaves_no_process_anywhere(cluster, tmp_path
         60,
         "every node process and machine agent gone",
     )
-    assert not list(Path("/tmp").glob("arp-part-*"))
+    wait_for(lambda: not any(d.exists() for d in run_dirs), 10, "the parts' folders removed")
 
 
 def test_ctrl_c_stops_every_machine_cleanly(cluster, tmp_path):
@@ -174,3 +176,17 @@ def test_ctrl_c_stops_every_machine_cleanly(cluster, tmp_path):
         30,
         "every node process and machine agent gone",
     )
+
+
+def test_a_node_failing_setup_on_the_remote_machine_fails_the_run_with_its_error(cluster, tmp_path):
+    graph = tmp_path / "setup.yaml"
+    graph.write_text(
+        "nodes:\n"
+        "  - {id: cam, node: camera, params: {source: /nonexistent/video.mp4}, placement: {machine: gpu-box}}\n"
+        "  - {id: inv, node: invert, inputs: {image: cam/image}}\n"
+    )
+    p = arp_run(cluster, graph)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 1
+    assert "node 'cam' failed in setup: params.source: no such video file '/nonexistent/video.mp4'" in err
+    wait_for(lambda: not workers() and not agents(), 30, "every node process and machine agent gone")
