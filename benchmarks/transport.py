@@ -46,7 +46,9 @@ HERE = Path(__file__).resolve().parent
 KiB, MiB = 1024, 1024 * 1024
 FRAME_BYTES = 640 * 480 * 3
 SIZES = (8, 64 * KiB, FRAME_BYTES, 4 * MiB, 40 * MiB)
-CONTENDERS = ("raw-zmq", "arp", "dora")  # dora only where the `bench` extra is installed (dora_available)
+# dora only where the `bench` extra is installed (dora_available); arp-shm: arp with the graph's `shm: true`
+# (runtime/shm.py), only at sizes that take that path (>= SHM_MIN)
+CONTENDERS = ("raw-zmq", "arp", "arp-shm", "dora")
 TARGET_RATIO = 1.3  # arp/raw p50 at 921,600 B and 4 MiB
 TARGET_SMALL_US = 100.0  # arp - raw p50 at 8 B
 RUN_TIMEOUT_S = 300.0
@@ -152,10 +154,11 @@ def _check(rows: np.ndarray, nbytes: int, what: str) -> np.ndarray:
 
 
 # -- arp: the real runtime, one process per node (benchmarks/bench_nodes.py) -----------------------------
-def arp_graph(nbytes: int, count: int, period_ms: float, queue: str, out: str) -> Any:
+def arp_graph(nbytes: int, count: int, period_ms: float, queue: str, out: str, shm: bool = False) -> Any:
     from ar_perception.graph.load import parse_graph
 
     text = f"""
+shm: {json.dumps(shm)}
 nodes:
   - id: src
     node: bench_nodes:Producer
@@ -168,13 +171,13 @@ nodes:
     return parse_graph(text, "<transport-bench>", search_paths=[str(HERE)])
 
 
-def arp_series(nbytes: int, count: int, period_ms: float, queue: str) -> np.ndarray:
+def arp_series(nbytes: int, count: int, period_ms: float, queue: str, shm: bool = False) -> np.ndarray:
     """Run producer -> consumer through `run_graph`; the consumer's rows (seq, publish_ns, recv_ns, nbytes)."""
     from ar_perception import run_graph
 
     with tempfile.TemporaryDirectory(prefix="arp-bench-") as tmp:
         out = os.path.join(tmp, "rows.npy")
-        result = run_graph(arp_graph(nbytes, count, period_ms, queue, out), duration=RUN_TIMEOUT_S)
+        result = run_graph(arp_graph(nbytes, count, period_ms, queue, out, shm), duration=RUN_TIMEOUT_S)
         bad = {n: r.exit_code for n, r in result.nodes.items() if r.exit_code != 0}
         if bad or not os.path.exists(out):
             raise RuntimeError(f"arp run for {nbytes} B ({queue}) failed: exit codes {bad}, reason {result.reason!r}")
@@ -256,9 +259,10 @@ def raw_series(nbytes: int, count: int, period_ms: float, pattern: str) -> np.nd
 
 def measure(contender: str, case: Case, result: Result) -> None:
     """One round of one contender at one size: a paced latency series, then a burst; adds to `result`."""
-    if contender == "arp":
-        paced = arp_series(case.nbytes, case.count, case.period_ms, "latest")
-        burst = arp_series(case.nbytes, case.burst, 0.0, "reliable")
+    if contender in ("arp", "arp-shm"):
+        shm = contender == "arp-shm"
+        paced = arp_series(case.nbytes, case.count, case.period_ms, "latest", shm)
+        burst = arp_series(case.nbytes, case.burst, 0.0, "reliable", shm)
     elif contender == "dora":
         paced = dora_series(case.nbytes, case.count, case.period_ms)
         burst = dora_series(case.nbytes, case.burst, 0.0)
@@ -275,11 +279,15 @@ def measure(contender: str, case: Case, result: Result) -> None:
 
 def run(plan: list[Case], rounds: int = 1, progress: Callable[[str], None] | None = None) -> list[Result]:
     """Both contenders at every size, `rounds` times, alternating; one pooled Result per contender and size."""
-    contenders = [c for c in CONTENDERS if c != "dora" or dora_cli() is not None]
-    results = {(c, case.nbytes): Result(c, case.nbytes) for case in plan for c in contenders}
+    from ar_perception.runtime.shm import SHM_MIN
+
+    def takes(c: str, n: int) -> bool:
+        return (c != "dora" or dora_cli() is not None) and (c != "arp-shm" or n >= SHM_MIN)
+
+    results = {(c, case.nbytes): Result(c, case.nbytes) for case in plan for c in CONTENDERS if takes(c, case.nbytes)}
     for r in range(rounds):
         for case in plan:
-            for c in contenders:
+            for c in [c for c in CONTENDERS if takes(c, case.nbytes)]:
                 if progress:
                     progress(
                         f"round {r + 1}/{rounds}: {c} {size_name(case.nbytes)} ({case.count} paced, {case.burst} burst)"
@@ -362,10 +370,10 @@ def report(results: list[Result], console: Any) -> None:
     by = {(r.contender, r.nbytes): r for r in results}
     if any(r.contender == "dora" for r in results):
         d = Table(title="arp vs dora-rs (same run, same payloads, same one-way method)")
-        for col in ("payload", "arp/dora p50", "arp/dora msgs/s", "target", "met"):
+        for col in ("payload", "arp", "arp/dora p50", "arp/dora msgs/s", "target", "met"):
             d.add_column(col, justify="right")
-        for n in sorted({r.nbytes for r in results}):
-            a, o = by.get(("arp", n)), by.get(("dora", n))
+        for n, which in [(n, c) for n in sorted({r.nbytes for r in results}) for c in ("arp", "arp-shm")]:
+            a, o = by.get((which, n)), by.get(("dora", n))
             if a is None or o is None:
                 continue
             lat, thr = a.p50_us / o.p50_us, a.msgs_per_s / o.msgs_per_s
@@ -373,6 +381,7 @@ def report(results: list[Result], console: Any) -> None:
             met = lat <= 1.0 and (n == FRAME_BYTES or thr >= 1.0)
             d.add_row(
                 size_name(n),
+                which,
                 f"{lat:.2f}x",
                 f"{thr:.2f}x",
                 "p50 <= dora" + (", msgs/s >= dora" if n != FRAME_BYTES else "") if wanted else "",

@@ -197,6 +197,11 @@ class GraphSpec(_Strict):
     health_timeout: float = Field(
         HEALTH_TIMEOUT, gt=0, description="seconds a running node may make no progress before it counts as hung"
     )
+    shm: bool = Field(
+        False,
+        description="large arrays (256 KiB and up) between nodes of this machine through shared memory "
+        "(reused /dev/shm buffers) instead of ZeroMQ frames",
+    )
     max_message_mb: float = Field(
         256.0, gt=0, description="larger messages are dropped and counted as bad by the node receiving them"
     )

@@ -28,6 +28,7 @@ from ar_perception.graph.load import Graph
 from ar_perception.keys import endpoint_host
 from ar_perception.runtime import protocol as pr
 from ar_perception.runtime.plan import plan
+from ar_perception.runtime.shm import remove_run_segments
 
 __all__ = ["RunResult", "NodeReport", "Supervisor", "Peers", "run_graph"]
 
@@ -273,6 +274,8 @@ class Supervisor:
                 continue
             r = self.reports[nid]
             r.exit_code = code
+            if code != 0 and p.pid:
+                remove_run_segments(self.run_dir, nid, p.pid)  # what it had in shared memory, if it crashed
             spec = self.graph.node(nid).restart
             if code != 0 and not self._stopping and spec.policy == "on-failure" and r.restarts < spec.max:
                 r.restarts += 1
@@ -472,6 +475,7 @@ class Supervisor:
         self.up.close(0)
         self.ctx.term()
         shutil.rmtree(self.run_dir, ignore_errors=True)
+        remove_run_segments(self.run_dir)  # shared memory of outputs (graph `shm`) a crash left behind
         try:
             assert self.reaper.stdin is not None
             self.reaper.stdin.write("done\n")

@@ -83,9 +83,11 @@ class Msg:
         return sum(a.nbytes for a in self.arrays.values())
 
 
-def encode(msg: Msg) -> list[Any]:
-    """Frames for `socket.send_multipart(frames, copy=False)`: header first, then each array's buffer."""
-    specs, buffers = [], []
+def encode(msg: Msg, shm: Any | None = None) -> list[Any]:
+    """Frames for `socket.send_multipart(frames, copy=False)`: header first, then each array's buffer. With
+    `shm` (a runtime.shm.ShmWriter) large arrays go into its shared memory instead: the header alone,
+    naming where they are."""
+    specs, buffers, contiguous = [], [], []
     for name, a in msg.arrays.items():
         if not isinstance(a, np.ndarray):
             raise TransportError(f"array {name!r} of a {msg.kind} message is {type(a).__name__}, not a numpy array")
@@ -95,7 +97,10 @@ def encode(msg: Msg) -> list[Any]:
             )
         a = a if a.flags.c_contiguous else np.ascontiguousarray(a)  # (ascontiguousarray makes 0-d 1-d)
         specs.append([name, a.dtype.str, list(a.shape)])
-        buffers.append(a.data if a.nbytes >= _ZERO_COPY_MIN else a.tobytes())
+        contiguous.append(a)
+    desc = shm.write(contiguous, msg.seq) if shm is not None and contiguous else None
+    if desc is None:
+        buffers = [a.data if a.nbytes >= _ZERO_COPY_MIN else a.tobytes() for a in contiguous]
     header = {
         "v": WIRE_VERSION,
         "kind": msg.kind,
@@ -107,6 +112,10 @@ def encode(msg: Msg) -> list[Any]:
         "meta": msg.meta,
         "arrays": specs,
     }
+    if desc is not None:
+        header["shm"] = desc
+    elif shm is not None and shm.path is not None:
+        header["shm_seg"] = shm.path  # frames, but the consumers still mark it received in the segment
     try:
         head = json.dumps(header, separators=(",", ":")).encode()
     except TypeError as e:
@@ -132,11 +141,17 @@ def _buffer(frame: Any) -> Any:
     return frame if isinstance(frame, (bytes, bytearray, memoryview)) else frame.buffer
 
 
-def decode(frames: list[Any], max_bytes: int | None = None) -> Msg:
+def decode(
+    frames: list[Any],
+    max_bytes: int | None = None,
+    shm: Any | None = None,
+) -> Msg:
     """Inverse of `encode`; frames may be bytes or zmq.Frame (then arrays view the frame's buffer).
 
     Anything that is not exactly what `encode` writes raises TransportError: the runtime drops and counts
-    it. `max_bytes` bounds the message's total size.
+    it. `max_bytes` bounds the message's total size. A header that names shared memory has its arrays read
+    by `shm` (a runtime.shm.ShmReader: pinned views); without one it is refused. One that came as frames
+    from an output with shared memory is marked received there.
     """
     if not frames:
         raise TransportError("empty multipart message")
@@ -160,8 +175,19 @@ def decode(frames: list[Any], max_bytes: int | None = None) -> Msg:
                 f"malformed message header: '{key}' must be {typ.__name__} (got {type(value).__name__})"
             )
     topic, specs = header["topic"], header["arrays"]
-    if len(specs) != len(frames) - 1:
+    desc = header.get("shm")
+    carried = len(frames) - 1 if desc is None else len(specs)
+    if len(specs) != carried or (desc is not None and len(frames) != 1):
         raise TransportError(f"message on {topic!r} declares {len(specs)} arrays but carries {len(frames) - 1}")
+    if desc is not None:
+        bufs = _from_shm(desc, specs, topic, header["seq"], shm)
+    elif shm is not None and (seg := header.get("shm_seg")) is not None:
+        try:
+            shm.saw(seg, header["seq"])
+        except (ValueError, OSError) as e:
+            raise TransportError(f"message on {topic!r}: {e}") from None
+        if max_bytes is not None and (size := len(head) + sum(b.nbytes for b in bufs)) > max_bytes:
+            raise TransportError(f"message of {size} bytes is over the limit of {max_bytes} bytes")
     arrays = {}
     for spec, buf in zip(specs, bufs, strict=True):
         if not (
@@ -204,3 +230,25 @@ def decode(frames: list[Any], max_bytes: int | None = None) -> Msg:
         publish_ns=header["publish_ns"],
         clock_offset_ns=header["clock_offset_ns"],
     )
+
+
+def _from_shm(
+    desc: Any,
+    specs: list[Any],
+    topic: str,
+    seq: int,
+    shm: Any | None,
+) -> list[memoryview]:
+    """The arrays of a shared-memory message, read at the sizes its specs declare (checked again after)."""
+    if shm is None:
+        raise TransportError(f"message on {topic!r} is in shared memory, which this input does not use")
+    sizes = []
+    for spec in specs:
+        try:
+            sizes.append(np.dtype(spec[1]).itemsize * math.prod(spec[2]))
+        except (TypeError, IndexError, ValueError):
+            raise TransportError(f"malformed array spec on {topic!r}: {json.dumps(spec)[:200]}") from None
+    try:
+        return shm.read(desc, sizes, seq)
+    except (ValueError, OSError) as e:
+        raise TransportError(f"message on {topic!r}: {e}") from None

@@ -9,6 +9,7 @@ The supervisor's own control and report sockets always stay on this machine (ipc
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from ar_perception.graph.load import Graph
 from ar_perception.graph.spec import TIMER_RE
 from ar_perception.runtime import protocol as pr
 from ar_perception.runtime import transport as tp
+from ar_perception.runtime.shm import SHM_DIR
 
 __all__ = ["plan", "Socket", "sockets"]
 
@@ -73,6 +75,7 @@ def plan(
     up_ep = _endpoint("ipc", g.host, run_dir, "up")
     outputs: dict[str, dict[str, pr.OutputPlan]] = {}
     reliable_ep: dict[tuple[str, str], str] = {}  # (consumer, input) -> the PUSH endpoint it connects to
+    shm_index: dict[tuple[str, str], int] = {}  # (consumer, input) -> its counter in the producer's segment
     for i, n in enumerate(g.nodes):
         transport, host = n.transport or g.transport, n.host or g.host
         kinds_out = graph.output_kinds.get(n.id) or graph.classes[n.id].output_kinds()
@@ -87,13 +90,19 @@ def plan(
             reliable = [w for w in wires if graph.node(w.dst_node).inputs[w.dst_input].queue.policy == "reliable"]
             pushes = [endpoint(f"r{i}.{j}.{k}") for k in range(len(reliable))]
             reliable_ep.update({(w.dst_node, w.dst_input): ep for w, ep in zip(reliable, pushes, strict=True)})
+            pub = endpoint(f"o{i}.{j}")
+            shm = g.shm and bool(wires) and all(e.startswith("ipc://") for e in (pub, *pushes))
+            if shm:  # every consumer on this machine: large arrays through shared memory (runtime/shm.py)
+                shm_index.update({(w.dst_node, w.dst_input): k for k, w in enumerate(wires)})
             outputs[n.id][o] = pr.OutputPlan(
                 kind=kinds_out[o],
-                pub=endpoint(f"o{i}.{j}"),
+                pub=pub,
                 subscribers=len(wires) - len(reliable),
                 reliable=pushes,
                 reliable_to=[w.dst_node for w in reliable],
                 reliable_bound=max([graph.node(w.dst_node).inputs[w.dst_input].queue.size for w in reliable] or [1]),
+                shm_prefix=f"{SHM_DIR}/{os.path.basename(run_dir)}-{n.id}-{j}" if shm else None,
+                shm_consumers=len(wires) if shm else 0,
             )
     cfgs: dict[str, pr.WorkerConfig] = {}
     for n in g.nodes:
@@ -104,7 +113,9 @@ def plan(
                 src, _, out = inp.source.partition("/")
                 on_push = inp.queue.policy == "reliable"
                 connect = reliable_ep[(n.id, port)] if on_push else outputs[src][out].pub
-            inputs[port] = pr.InputPlan(source=inp.source, queue=inp.queue, endpoint=connect)
+            inputs[port] = pr.InputPlan(
+                source=inp.source, queue=inp.queue, endpoint=connect, shm_index=shm_index.get((n.id, port))
+            )
         cfgs[n.id] = pr.WorkerConfig(
             node_id=n.id,
             ref=n.node,

@@ -57,6 +57,7 @@ class InputPlan(_Message):
     source: str  # "node/output", or a timer ("timer/hz/30", "timer/ms/100")
     queue: QueueSpec
     endpoint: str | None = None  # where to connect; None for a timer
+    shm_index: int | None = None  # its counter in the producer's shared memory (graph `shm`, same host)
 
 
 class OutputPlan(_Message):
@@ -66,6 +67,8 @@ class OutputPlan(_Message):
     reliable: list[str] = []  # one PUSH endpoint per reliable consumer
     reliable_to: list[str] = []  # the consumer node of each of those endpoints
     reliable_bound: int = 1  # the send high-water mark: the largest queue size of the reliable consumers
+    shm_prefix: str | None = None  # its shared-memory segments' path prefix (graph `shm`, consumers here)
+    shm_consumers: int = 0  # the consumers that release its slots (their `shm_index`: 0..n-1)
 
 
 class WorkerConfig(_Message):

@@ -25,6 +25,7 @@ from ar_perception.runtime.msg import EOS, Msg, encode
 from ar_perception.runtime.node import Emitted, Outputs
 from ar_perception.runtime.protocol import OutputPlan
 from ar_perception.runtime.queues import InputQueue
+from ar_perception.runtime.shm import ShmWriter
 from ar_perception.runtime.sync import Synchronizer
 
 __all__ = ["Stats", "check_input", "output_sets", "Publisher", "Outlets"]
@@ -44,6 +45,7 @@ class Stats:
         self.latency_ns: deque[int] = deque(maxlen=4096)
         self.compute_ns: deque[int] = deque(maxlen=4096)
         self.blocked_s = 0.0  # time spent waiting on reliable consumers, counted while it is spent
+        self.shm_fallback: dict[str, int] = {}  # per output (graph `shm`): large messages sent as frames
 
     def add_latency(self, msg: Msg, now_ns: int) -> None:
         # Since capture on the graph's clock: a replayed message carries the offset from its recorded
@@ -65,6 +67,7 @@ class Stats:
             "compute_p50_ms": float(np.percentile(comp, 50)) if comp.size else None,
             "compute_sum_ms": float(comp.sum()) if comp.size else 0.0,
             "blocked_s": self.blocked_s,
+            **({"shm_fallback": dict(self.shm_fallback)} if self.shm_fallback else {}),
         }
 
 
@@ -185,6 +188,8 @@ class Outlets:
             ends = zip(o.reliable, o.reliable_to, strict=True)
             pushes = [(to, tp.push_socket(ctx, ep, o.reliable_bound, curve)) for ep, to in ends]
             self.socks[name] = (tp.pub_socket(ctx, o.pub, curve), pushes)
+        # Large arrays to consumers on this machine through shared memory (graph `shm`; runtime/shm.py).
+        self.shm = {n: ShmWriter(o.shm_prefix, o.shm_consumers) for n, o in plans.items() if o.shm_prefix}
 
     def wait_subscribers(self, timeout: float) -> None:
         for name, o in self.plans.items():
@@ -198,7 +203,10 @@ class Outlets:
 
     def send(self, name: str, msg: Msg) -> None:
         pub, pushes = self.socks[name]
-        frames = encode(msg)
+        writer = self.shm.get(name)
+        frames = encode(msg, writer)
+        if writer is not None and writer.fallbacks:
+            self.stats.shm_fallback[name] = writer.fallbacks
         tp.send_frames(pub, frames, zmq.NOBLOCK)
         for to, sock in pushes:
             if to in self.gone:
@@ -265,3 +273,5 @@ class Outlets:
                 s.close(0 if to in self.gone else None)  # a live reliable consumer still gets everything
         if self.gate is not None:
             self.gate.stop()
+        for w in self.shm.values():
+            w.close()  # after the consumers' end-of-stream acknowledgements: they have copied everything

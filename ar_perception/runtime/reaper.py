@@ -31,6 +31,14 @@ def main() -> int:
         except ProcessLookupError:
             pass
     shutil.rmtree(run_dir, ignore_errors=True)
+    # The run's shared-memory segments (runtime/shm.py: /dev/shm/<run folder's name>-...).
+    prefix = os.path.basename(run_dir.rstrip("/")) + "-"
+    for name in os.listdir("/dev/shm") if os.path.isdir("/dev/shm") else []:
+        if name.startswith(prefix):
+            try:
+                os.unlink(os.path.join("/dev/shm", name))
+            except OSError:
+                pass
     return 0
 
 

@@ -25,6 +25,7 @@ from ar_perception.runtime import protocol as pr
 from ar_perception.runtime import transport as tp
 from ar_perception.runtime.msg import EOS, Msg, decode
 from ar_perception.runtime.publish import check_input
+from ar_perception.runtime.shm import ShmReader
 from ar_perception.runtime.state import NodeState
 
 __all__ = ["Timer", "Receiver", "ENDED_GRACE_S"]
@@ -74,6 +75,8 @@ class Receiver(threading.Thread):
         self.on_stop = on_stop  # runs in this thread when the supervisor asks for a stop
         self.ready = threading.Event()  # the control socket is connected: a stop is heard from now on
         self.end_at: dict[str, float] = {}  # lossy inputs whose producer exited: when to give up on them
+        # Inputs whose producer puts large arrays in shared memory (graph `shm`; runtime/shm.py).
+        self.shm = {p: ShmReader(i.shm_index) for p, i in cfg.inputs.items() if i.shm_index is not None}
         self.warned: set[str] = set()
 
     def run(self) -> None:
@@ -102,6 +105,8 @@ class Receiver(threading.Thread):
             for s in [*socks, ctl]:
                 s.close(0)
             self.up.close()
+            for r in self.shm.values():
+                r.close()
 
     def _loop(self, ctl: zmq.Socket, socks: dict[zmq.Socket, str], timers: dict[str, Timer]) -> None:
         st = self.state
@@ -183,11 +188,14 @@ class Receiver(threading.Thread):
                 self.end_at[port] = time.monotonic() + ENDED_GRACE_S
 
     def accept(self, port: str, frames: list[Any]) -> None:
+        reader = self.shm.get(port)
         try:
-            msg = decode(frames, self.cfg.max_message_bytes)
+            msg = decode(frames, self.cfg.max_message_bytes, reader)
         except Exception as e:  # a malformed message never kills the node
             self.bad_input(port, f"node '{self.id}' input '{port}': {e}")
             return
+        if reader is not None:
+            reader.release(msg.seq)  # its arrays are copied out: the producer may reuse the slot
         if msg.kind == EOS:
             with self.state.cond:
                 self.state.queues[port].note_end(msg)  # messages lost just before the end count as drops too

@@ -159,7 +159,7 @@ def test_sigkilled_node_is_back_within_a_cold_start_and_the_others_lose_nothing(
 
 
 @pytest.mark.slow
-def test_fifty_start_stop_cycles_leak_no_process_fd_thread_or_temp_file(tmp_path, monkeypatch):
+def test_fifty_start_stop_cycles_leak_no_process_fd_thread_temp_file_or_shared_memory(tmp_path, monkeypatch):
     # A private temp folder for the supervisor (tempfile) and the nodes (TMPDIR): whatever any run leaves
     # behind shows up there, and other runs on this machine cannot disturb the count. Kept short: ipc paths
     # live in it, and a Unix socket path has at most 107 bytes.
@@ -172,28 +172,32 @@ def test_fifty_start_stop_cycles_leak_no_process_fd_thread_or_temp_file(tmp_path
   - {{id: out, node: sink, params: {{log: "{log}"}}, inputs: {{in: {{source: inv/image, queue: reliable}}}}}}
 """
     # Even cycles end by themselves (the source ends, the end of stream drains the graph); odd ones are
-    # stopped after 0.3 s (the stop message), the two ways a run ends.
-    ends = graph(f"nodes:\n  - {{id: cam, node: pattern, params: {{fps: 100, frames: 5, size: [64, 48]}}}}{tail}")
-    stopped = graph(f"nodes:\n  - {{id: cam, node: pattern, params: {{fps: 100, size: [64, 48]}}}}{tail}")
+    # stopped after 0.3 s (the stop message), the two ways a run ends. Frames of 640x480 through shared
+    # memory (runtime/shm.py), whose segments must go with each run too.
+    head = "shm: true\nnodes:\n  - {id: cam, node: pattern, params: {fps: 100, size: [640, 480]"
+    ends = graph(f"{head}, frames: 5}}}}{tail}")
+    stopped = graph(f"{head}}}}}{tail}")
     me = psutil.Process()
 
-    def snapshot() -> tuple[int, int, int, set[int]]:
+    def snapshot() -> tuple[int, int, int, set[int], set[str]]:
         gc.collect()
         return (
             len(os.listdir("/proc/self/fd")),
             threading.active_count(),
             me.num_threads(),
             {c.pid for c in me.children(recursive=True)},
+            {n for n in os.listdir("/dev/shm") if n.startswith("arp-")},
         )
 
     try:
         run_graph(ends, 30)  # first run: one-time initialisation (imports, pyzmq's globals) is not a leak
-        fds0, threads0, os_threads0, children0 = snapshot()
+        fds0, threads0, os_threads0, children0, shm0 = snapshot()
         for i in range(50):
             r = run_graph(stopped, 0.3) if i % 2 else run_graph(ends, 30)
             assert r.ok, (i, {n: (rep.exit_code, rep.errors) for n, rep in r.nodes.items()})
             assert r.reason == ("--for 0.3 s elapsed" if i % 2 else "all sources ended"), i
-        fds, threads, os_threads, children = snapshot()
+        fds, threads, os_threads, children, shm = snapshot()
+        assert shm <= shm0  # no shared-memory segment left behind
         assert children <= children0, [psutil.Process(p).cmdline() for p in children - children0]
         assert fds <= fds0 + 2  # a tiny constant, not one per run
         assert threads <= threads0 and os_threads <= os_threads0

@@ -1,0 +1,253 @@
+"""The same-host shared-memory path for large arrays (graph option `shm: true`).
+
+A producer's output whose consumers all run on this machine (ipc) gets a segment in /dev/shm: a pool of
+`SLOTS` reused buffers, sized from the first large message (and made again, larger, when a bigger one comes
+while every slot is free). A message whose arrays total at least `SHM_MIN` bytes is copied into a free slot
+(the one copy: the node API gives the producer's arrays, not the slot) and only its envelope travels over
+ZeroMQ, naming the segment, the slot and the offsets.
+
+Lifetime. A consumer's node gets its arrays as read-only views of the slot (no copy), and the slot is pinned
+for that consumer while any view of it is alive: until the node has handled the message and dropped it, or
+for as long as it keeps it (a sync buffer, a list). Each consumer has, in the segment's header, the highest
+sequence number it has received (set for every message of the input, also one that came as frames) and,
+per slot, the sequence number it pins there; a finalizer on the views' buffer unpins it. The producer
+reuses a slot only when every consumer has received past the message in it and none pins it. It never waits
+for one: with no free slot (consumers that hold messages, a slow lossy consumer, one not connected yet or
+killed while it pinned) the message goes as ordinary ZeroMQ frames and is counted (`shm_fallback` in the
+producer's statistics), so a consumer can pin at most `SLOTS` messages of an output, latest queues never
+block the producer, and reliable edges keep ZeroMQ's own backpressure. A consumer that exits unpins what it
+held (the finalizers also run at exit); one that is killed leaves its pins, and those slots stay out of use
+for the rest of the run (fewer free slots, more frames).
+
+Segments are named after the run (`/dev/shm/arp-XXXX-...`): the producer unlinks its own at exit, and the
+supervisor and its watchdog remove the run's at the end, also after a crash or SIGKILL.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import re
+import weakref
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SHM_MIN", "SLOTS", "SHM_DIR", "ShmWriter", "ShmReader", "remove_run_segments"]
+
+SHM_MIN = 256 * 1024  # messages with fewer array bytes go as frames: copying them is cheaper than a slot
+SLOTS = 4
+SHM_DIR = "/dev/shm"
+_ALIGN = 64
+_MAGIC = 0x41525053484D3031  # "ARPSHM01"
+_HEAD = 4  # int64 words: magic, consumers, slots, slot size
+
+
+def _aligned(n: int) -> int:
+    return (n + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+class _Segment:
+    """A mapped segment: header, per-consumer received sequence numbers, per-consumer-and-slot pins, the
+    per-slot sequence numbers, then the slots."""
+
+    def __init__(self, path: str, consumers: int, slots: int, slot_size: int, *, create: bool):
+        self.path = path
+        flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
+        fd = os.open(path, flags, 0o600)
+        try:
+            if create:
+                os.ftruncate(fd, self._meta(consumers, slots) + slots * slot_size)
+            self.map = mmap.mmap(fd, 0)
+        finally:
+            os.close(fd)
+        head = np.frombuffer(self.map, dtype=np.int64, count=_HEAD)
+        if create:
+            head[:] = (_MAGIC, consumers, slots, slot_size)
+        elif head[0] != _MAGIC:
+            raise ValueError(f"{path}: not an arp shared-memory segment")
+        self.consumers, self.slots, self.slot_size = int(head[1]), int(head[2]), int(head[3])
+        n = self.consumers
+        words = np.frombuffer(self.map, dtype=np.int64, count=self._meta(n, self.slots) // 8)
+        if create:
+            words[_HEAD:] = -1
+        self.seen = words[_HEAD : _HEAD + n]
+        self.pinned = words[_HEAD + n : _HEAD + n + n * self.slots].reshape(n, self.slots)
+        self.slot_seq = words[_HEAD + n + n * self.slots : _HEAD + n + n * self.slots + self.slots]
+        self.data = self._meta(n, self.slots)
+
+    @staticmethod
+    def _meta(consumers: int, slots: int) -> int:
+        return _aligned(8 * (_HEAD + consumers + consumers * slots + slots))
+
+    def slot(self, k: int) -> memoryview:
+        start = self.data + k * self.slot_size
+        return memoryview(self.map)[start : start + self.slot_size]
+
+    def close(self) -> None:
+        del self.seen, self.pinned, self.slot_seq
+        try:
+            self.map.close()
+        except BufferError:  # a node still holds a view: the mapping goes when it lets go, or with the process
+            pass
+
+
+class ShmWriter:
+    """The producer side of one output: copies large messages into free slots (see the module docstring)."""
+
+    def __init__(self, prefix: str, consumers: int):
+        self.prefix, self.consumers = prefix, consumers
+        self.seg: _Segment | None = None
+        self.gen = 0
+        self.want = 0  # the slot size a message asked for that the segment could not hold
+        self.fallbacks = 0  # large messages sent as frames: no free slot (or slots too small) at the time
+
+    def write(self, arrays: list[np.ndarray], seq: int) -> list[Any] | None:
+        """Copy the arrays into a free slot; the descriptor [path, slot, offsets] for the envelope, or None
+        when they go as frames (too small, no free slot, or larger than the slots until all are free)."""
+        offsets, total = [], 0
+        for a in arrays:
+            offsets.append(total)
+            total += _aligned(a.nbytes)
+        if total < SHM_MIN:
+            return None
+        seg = self.seg
+        if seg is None or total > seg.slot_size:
+            self.want = max(self.want, total)
+            if seg is not None and not self._all_free(seg):
+                self.fallbacks += 1
+                return None
+            seg = self._remake()
+        k = self._free_slot(seg)
+        if k is None:
+            self.fallbacks += 1
+            return None
+        view = seg.slot(k)
+        for a, off in zip(arrays, offsets, strict=True):
+            dst = np.frombuffer(view, dtype=np.uint8, count=a.nbytes, offset=off)
+            dst[:] = np.frombuffer(np.ascontiguousarray(a).data, dtype=np.uint8)  # (a 0-d array: its 1 item)
+        seg.slot_seq[k] = seq
+        return [seg.path, k, offsets]
+
+    @staticmethod
+    def _is_free(seg: _Segment, k: int) -> bool:
+        s = int(seg.slot_seq[k])
+        # Received past it (read first: a consumer pins before it marks a message received) and not pinned.
+        return s < 0 or (bool((seg.seen >= s).all()) and not bool((seg.pinned[:, k] == s).any()))
+
+    def _free_slot(self, seg: _Segment) -> int | None:
+        return next((k for k in range(seg.slots) if self._is_free(seg, k)), None)
+
+    def _all_free(self, seg: _Segment) -> bool:
+        return all(self._is_free(seg, k) for k in range(seg.slots))
+
+    def _remake(self) -> _Segment:
+        self.close()
+        self.gen += 1
+        size = _aligned(max(self.want, SHM_MIN))
+        size = size + size // 4  # room for frames that vary a little (compressed depth, point counts)
+        self.seg = _Segment(f"{self.prefix}-{os.getpid()}-{self.gen}", self.consumers, SLOTS, size, create=True)
+        return self.seg
+
+    @property
+    def path(self) -> str | None:
+        """The current segment, named in every envelope of the output (also one sent as frames)."""
+        return self.seg.path if self.seg is not None else None
+
+    def close(self) -> None:
+        if self.seg is not None:
+            path = self.seg.path
+            self.seg.close()
+            self.seg = None
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+
+class ShmReader:
+    """The consumer side of one input: views of a message's arrays in its slot, pinned while they live."""
+
+    def __init__(self, index: int):
+        self.index = index
+        self.seg: _Segment | None = None
+        self.old: list[_Segment] = []  # segments replaced by a larger one, kept while a node holds their views
+
+    def read(self, desc: Any, sizes: list[int], seq: int) -> list[memoryview]:
+        """Read-only-to-be views of the arrays a descriptor names (the caller checks them against the
+        envelope); the slot stays pinned for this consumer until every view of it is gone."""
+        if not (isinstance(desc, list) and len(desc) == 3 and isinstance(desc[0], str)):
+            raise ValueError(f"malformed shared-memory descriptor {str(desc)[:100]}")
+        path, k, offsets = desc
+        seg = self._mapped(path)
+        if not (isinstance(k, int) and 0 <= k < seg.slots and isinstance(offsets, list)):
+            raise ValueError(f"shared-memory slot {k!r} is not in {path}")
+        if len(offsets) != len(sizes) or any(
+            not isinstance(o, int) or o < 0 or o + n > seg.slot_size for o, n in zip(offsets, sizes, strict=True)
+        ):
+            raise ValueError(f"array offsets {str(offsets)[:100]} do not fit slot {k} of {path}")
+        pins = seg.pinned
+        pins[self.index, k] = seq  # before it counts as received: the producer checks in the other order
+        holder = (ctypes.c_char * seg.slot_size).from_buffer(seg.map, seg.data + k * seg.slot_size)
+        weakref.finalize(holder, _unpin, pins, self.index, k, seq)
+        base = np.frombuffer(holder, dtype=np.uint8)  # type: ignore[call-overload]
+        # Every view below keeps `holder` alive; read-only, so that no node can write into another's input.
+        return [memoryview(base[o : o + n]).toreadonly() for o, n in zip(offsets, sizes, strict=True)]
+
+    def _mapped(self, path: Any) -> _Segment:
+        if not isinstance(path, str) or not path.startswith(SHM_DIR + "/arp-") or "/" in path[len(SHM_DIR) + 1 :]:
+            raise ValueError(f"shared-memory segment {str(path)[:100]!r} is not an arp segment")
+        if self.seg is None or self.seg.path != path:
+            seg = _Segment(path, 0, 0, 0, create=False)
+            if self.index >= seg.consumers:
+                seg.close()
+                raise ValueError(f"{path} has {seg.consumers} consumers; this input is number {self.index}")
+            if self.seg is not None:
+                self.old.append(self.seg)
+            self.seg = seg
+        return self.seg
+
+    def saw(self, path: Any, seq: int) -> None:
+        """A message that came as frames from an output with a segment: map it (a consumer that joined late
+        or only ever got frames must still say what it has received) and mark `seq` received."""
+        self._mapped(path)
+        self.release(seq)
+
+    def release(self, seq: int) -> None:
+        """Received every message up to `seq` (also those that came as frames, or never came)."""
+        if self.seg is not None:
+            self.seg.seen[self.index] = seq
+
+    def close(self) -> None:
+        """Unmap (a segment whose views a node still holds stays mapped until they go: their finalizers
+        unpin, also at the process's exit)."""
+        for seg in [*self.old, *([self.seg] if self.seg else [])]:
+            seg.close()
+        self.seg, self.old = None, []
+
+
+def _unpin(pins: np.ndarray, index: int, k: int, seq: int) -> None:
+    if pins[index, k] == seq:
+        pins[index, k] = -1
+
+
+def remove_run_segments(run_dir: str, node: str | None = None, pid: int | None = None) -> int:
+    """Remove the segments of a run (named after its run folder), or of one node process of it; returns how
+    many there were."""
+    base = re.escape(os.path.basename(run_dir.rstrip("/")))
+    who = rf"{re.escape(node)}-\d+-{pid}-\d+" if node is not None and pid is not None else ".+"
+    pattern = re.compile(rf"{base}-{who}")
+    n = 0
+    try:
+        names = os.listdir(SHM_DIR)
+    except OSError:
+        return 0
+    for name in names:
+        if pattern.fullmatch(name):
+            try:
+                os.unlink(os.path.join(SHM_DIR, name))
+                n += 1
+            except OSError:
+                pass
+    return n
