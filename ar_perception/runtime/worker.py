@@ -23,6 +23,7 @@ import zmq
 
 from ar_perception.keys import CurveKeys
 from ar_perception.runtime import protocol as pr
+from ar_perception.runtime.lag import LagWatch
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Emitted
 from ar_perception.runtime.publish import Outlets, Publisher, output_sets
@@ -67,6 +68,8 @@ class Worker:
         self.curve = CurveKeys.load(sec.secret_key, sec.authorized_keys, sec.server_keys) if sec else None
         self.setup = SetupGuard(self.node, self.state.stop, self.log)
         self.receiver = Receiver(cfg, self.ctx, self.curve, self.state, self.node.input_kind, self._stopped, self.log)
+        lossy = {p: i.source for p, i in cfg.inputs.items() if i.queue.policy != "reliable" and i.endpoint}
+        self.lag = LagWatch(self.id, lossy, self.log)
         self.outlets: Outlets | None = None  # opened first thing in run(): binding may fail
         self._last_stats = 0.0
 
@@ -85,6 +88,9 @@ class Worker:
             snap = self.state.stats.snapshot(self.state.queues, self.state.sync)
         if self.outlets is not None and self.outlets.gate is not None:
             snap["refused"] = self.outlets.gate.refused
+        self.lag.update(now, snap)
+        if self.lag.lagging:
+            snap["lagging"] = sorted(self.lag.lagging)  # lossy inputs it skipped as many of as it handled
         pr.send(self.up, pr.StatsReport(node=self.id, pid=os.getpid(), stats=snap))
 
     def _stopped(self) -> None:

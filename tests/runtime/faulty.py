@@ -207,3 +207,20 @@ def open_when_blocked(
             gate.touch()
 
     return on_stats
+
+
+class _SlowP(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seconds: float = 0.25
+
+
+class Slow(Node):
+    """Takes `seconds` over every message: slower than any source the tests give it."""
+
+    inputs = ("in",)
+    Params = _SlowP
+    params: _SlowP
+
+    def on_input(self, name: str, msg: Msg) -> Outputs:
+        time.sleep(self.params.seconds)
+        return None
