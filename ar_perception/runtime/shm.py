@@ -125,8 +125,8 @@ class ShmWriter:
             return None
         view = seg.slot(k)
         for a, off in zip(arrays, offsets, strict=True):
-            dst = np.frombuffer(view, dtype=np.uint8, count=a.nbytes, offset=off)
-            dst[:] = np.frombuffer(np.ascontiguousarray(a).data, dtype=np.uint8)  # (a 0-d array: its 1 item)
+            # A memoryview copy is a plain memcpy: faster into the mapping than numpy's element-wise assignment.
+            view[off : off + a.nbytes] = memoryview(np.ascontiguousarray(a)).cast("B")
         seg.slot_seq[k] = seq
         return [seg.path, k, offsets]
 
