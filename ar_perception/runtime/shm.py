@@ -126,7 +126,7 @@ class ShmWriter:
         view = seg.slot(k)
         for a, off in zip(arrays, offsets, strict=True):
             # A memoryview copy is a plain memcpy: faster into the mapping than numpy's element-wise assignment.
-            view[off : off + a.nbytes] = memoryview(np.ascontiguousarray(a)).cast("B")
+            view[off : off + a.nbytes] = np.ascontiguousarray(a).data.cast("B")
         seg.slot_seq[k] = seq
         return [seg.path, k, offsets]
 
