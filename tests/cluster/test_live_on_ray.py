@@ -60,6 +60,17 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None
         time.sleep(0.2)
 
 
+def alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE  # a zombie is dead, only unreaped
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_gone(procs: list[psutil.Process], timeout: float) -> None:
+    wait_for(lambda: not any(alive(x) for x in procs), timeout, "every node process and machine agent gone")
+
+
 def workers(node: str | None = None) -> list[psutil.Process]:
     """The node processes of parts of a cluster run (their configs live in arp-part-* folders)."""
     out = []
@@ -147,11 +158,7 @@ def test_sigkill_of_arp_run_cluster_leaves_no_process_anywhere(cluster, tmp_path
     assert len(run_dirs) == 2 and all((d / "keys").is_dir() for d in run_dirs)
     p.send_signal(signal.SIGKILL)
     p.wait(10)
-    wait_for(
-        lambda: not any(x.is_running() and x.status() != psutil.STATUS_ZOMBIE for x in running),
-        60,
-        "every node process and machine agent gone",
-    )
+    wait_gone(running, 60)
     wait_for(lambda: not any(d.exists() for d in run_dirs), 10, "the parts' folders removed")
 
 
@@ -171,11 +178,7 @@ def test_ctrl_c_stops_every_machine_cleanly(cluster, tmp_path):
         "mid": ("gpu-box", False),
         "out": ("laptop", False),
     }  # each stopped when asked, none had to be killed
-    wait_for(
-        lambda: not any(x.is_running() and x.status() != psutil.STATUS_ZOMBIE for x in running),
-        30,
-        "every node process and machine agent gone",
-    )
+    wait_gone(running, 30)
 
 
 def test_a_node_failing_setup_on_the_remote_machine_fails_the_run_with_its_error(cluster, tmp_path):
