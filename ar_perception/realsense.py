@@ -21,6 +21,8 @@ from ar_perception.errors import ArpError, MissingExtraError
 __all__ = ["RealSenseFrame", "RealSenseReader", "realsense_devices", "record_frames", "rs_module"]
 
 RECORDED = (".bag", ".db3")
+STALLED_PLAYBACK_S = 60.0  # a recording still "playing" that gives no frameset for this long has ended
+END_DRAIN_S = 6.0  # after a recording's playback stopped: how long its last framesets may take to come out
 
 
 def rs_module() -> Any:
@@ -138,7 +140,17 @@ class RealSenseReader:
         self._start()
         index, last = 0, None
         playback = self.device.as_playback() if self._pipeline is None else None
-        while (frames := self._next()) is not None:
+        waited = 0.0
+        while True:
+            frames = self._next()
+            if frames is None:
+                # A recording ends when its playback has stopped, not when a frameset is late: on a loaded
+                # machine the SDK may take longer than `timeout_s`, and the rest of the file must not be lost.
+                waited += self.timeout_ms / 1000
+                if playback is not None and waited < (STALLED_PLAYBACK_S if self._playing(playback) else END_DRAIN_S):
+                    continue  # still playing, or stopped with framesets perhaps still in the SDK's threads
+                break
+            waited = 0.0
             if not (frames.get_depth_frame() and frames.get_color_frame()):
                 self.unpaired += 1
                 continue
@@ -154,6 +166,9 @@ class RealSenseReader:
                 playback.resume()
         if self._pipeline is not None:
             raise ArpError(f"RealSense {self.source or 'device'}: no frames for {self.timeout_ms / 1000:g} s")
+
+    def _playing(self, playback: Any) -> bool:
+        return bool(playback.current_status() != self.rs.playback_status.stopped)
 
     def convert(self, aligned: Any, index: int) -> RealSenseFrame:
         depth, colour = aligned.get_depth_frame(), aligned.get_color_frame()

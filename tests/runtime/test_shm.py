@@ -156,7 +156,6 @@ def test_a_graph_through_shared_memory_delivers_the_same_as_through_frames(tmp_p
         g = parse_graph(GRAPH.format(shm=str(shm).lower(), log=log, raw=raw), str(tmp_path / "g.yaml"))
         r = run_graph(g, 60)
         assert r.reason == "all sources ended" and all(n.exit_code == 0 for n in r.nodes.values())
-        assert "shm_fallback" not in r.nodes["cam"].stats  # (a sink drops each message once logged)
         logs[shm] = [json.loads(x) for x in log.read_text().splitlines()]
         assert len(logs[shm]) == 60 and len(raw.read_text().splitlines()) == 60
     assert [x["meta"]["frame"] for x in logs[True]] == [x["meta"]["frame"] for x in logs[False]] == list(range(60))
