@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ar_perception.cluster.connect import first_line
 from ar_perception.errors import ArpError
 
 __all__ = ["Job", "Outcome", "job_names", "replay_one", "run_jobs", "prepare_jobs", "entry_for"]
@@ -149,8 +150,7 @@ def _replay(job: Job, partial: Path) -> Outcome:
 
 
 def _ray_failure(job: Job, e: Exception) -> Outcome:
-    first = (str(e).strip().splitlines() or [""])[0]
-    return Outcome(job.name, False, f"the Ray task failed: {type(e).__name__}: {first}")
+    return Outcome(job.name, False, f"the Ray task failed: {type(e).__name__}: {first_line(e)}")
 
 
 def run_jobs(

@@ -16,13 +16,18 @@ from typing import Any
 
 from ar_perception.errors import ArpError
 
-__all__ = ["ClusterError", "default_cluster", "check_address", "ray_module", "connected"]
+__all__ = ["ClusterError", "default_cluster", "check_address", "ray_module", "connected", "first_line"]
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 
 
 class ClusterError(ArpError):
     """A cluster that cannot be reached or used, or Ray missing."""
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an error's text (Ray's errors carry whole remote tracebacks)."""
+    return (str(e).strip().splitlines() or [""])[0]
 
 
 def default_cluster() -> str:
@@ -67,7 +72,7 @@ def connected(address: str, *, num_cpus: int | None = None) -> Iterator[Any]:
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as e:
-        raise ClusterError(f"--cluster {address}: cannot connect to Ray ({str(e).splitlines()[0]})") from e
+        raise ClusterError(f"--cluster {address}: cannot connect to Ray ({first_line(e)})") from e
     try:
         yield ray
     finally:

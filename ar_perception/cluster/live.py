@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from ar_perception.cluster.agent import MachineAgent
-from ar_perception.cluster.connect import ClusterError
+from ar_perception.cluster.connect import ClusterError, first_line
 from ar_perception.errors import NodeError
 from ar_perception.graph.load import Graph
 from ar_perception.runtime.launch import NodeReport, RunResult
@@ -152,9 +152,8 @@ class _Run:
             try:
                 out[m] = self.ray.get(ref, timeout=timeout)
             except self.ray.exceptions.RayError as e:
-                first = (str(e).strip().splitlines() or [""])[0]
                 raise ClusterError(
-                    f"machine {m} (nodes {', '.join(self.members[m])}) was lost: {type(e).__name__}: {first}"
+                    f"machine {m} (nodes {', '.join(self.members[m])}) was lost: {type(e).__name__}: {first_line(e)}"
                 ) from e
         return out
 
@@ -178,7 +177,7 @@ class _Run:
             try:
                 results[m] = self.ray.get(ref, timeout=wait + 10.0)
             except self.ray.exceptions.RayError as e:
-                log.error("machine %s did not stop cleanly: %s", m, (str(e).strip().splitlines() or [""])[0])
+                log.error("machine %s did not stop cleanly: %s", m, first_line(e))
                 continue
             if results[m] is None:
                 log.error("machine %s did not stop within %.0f s", m, wait)

@@ -49,6 +49,14 @@ def arp_run(cluster: tuple[str, list[str]], graph: Path, *args: str, **kw: objec
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)  # type: ignore[call-overload]
 
 
+def refused(cluster: tuple[str, list[str]], graph: Path) -> str:
+    """`arp run --cluster` of a graph that must fail: its standard error."""
+    p = arp_run(cluster, graph)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 1, out + err
+    return err
+
+
 def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
@@ -117,14 +125,11 @@ def test_a_node_whose_machine_or_resources_are_missing_is_named(cluster, tmp_pat
         "  - {id: cam, node: pattern, params: {frames: 5}}\n"
         "  - {id: enc, node: invert, inputs: {image: cam/image}, placement: {resources: {GPU: 1}}}\n"
     )
-    p = arp_run(cluster, graph)
-    out, err = p.communicate(timeout=120)
-    assert p.returncode == 1
+    err = refused(cluster, graph)
     assert "node 'enc' cannot be placed: no machine in the cluster has GPU: 1 (machine labels: gpu-box, laptop;" in err
     graph.write_text(graph.read_text().replace("{resources: {GPU: 1}}", "{machine: jetson}"))
-    p = arp_run(cluster, graph)
-    out, err = p.communicate(timeout=120)
-    assert p.returncode == 1 and "node 'enc' cannot be placed: no machine in the cluster has machine jetson" in err
+    err = refused(cluster, graph)
+    assert "node 'enc' cannot be placed: no machine in the cluster has machine jetson" in err
     assert not workers()  # nothing started
 
 
@@ -188,8 +193,6 @@ def test_a_node_failing_setup_on_the_remote_machine_fails_the_run_with_its_error
         "  - {id: cam, node: camera, params: {source: /nonexistent/video.mp4}, placement: {machine: gpu-box}}\n"
         "  - {id: inv, node: invert, inputs: {image: cam/image}}\n"
     )
-    p = arp_run(cluster, graph)
-    out, err = p.communicate(timeout=120)
-    assert p.returncode == 1
+    err = refused(cluster, graph)
     assert "node 'cam' failed in setup: params.source: no such video file '/nonexistent/video.mp4'" in err
     wait_for(lambda: not workers() and not agents(), 30, "every node process and machine agent gone")
