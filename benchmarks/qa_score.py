@@ -6,15 +6,18 @@ The reader is tolerant about wording and strict about facts. It splits the answe
 talks about the past ("saw", "ago", "earlier"...) is about memory; a clause about what the system can recognise
 is about its vocabulary, not the room. In the other clauses every class word is a claim that the thing is in view,
 "<number> <class>" a claim of how many ("at least <number> <class>": that there are no fewer), and a colour word a
-claim about the nearest class word.
+claim about the nearest class word. A clause about one part of the view ("on the left there are two chairs")
+counts that part; one about a part relative to a thing ("to the left of the lamp, two balls") is held to no more
+than are in view.
 
 - correct: yes/no as the truth; counts exact ("at least four" when four is the exact count); distances within
   25% (of the median z-depth or range); sizes within 25% of a true extent; directions (left/ahead/right) as the
   bearing says, both near a boundary; the colour a name of the object's colour under the sim's light range;
   class names as the truth; and nothing made up.
 - made up (hallucination): a class not in view (not seen at all, for memory), a positive count outside the true
-  range (a bound "at least N" above its top), or a colour not on any visible object of that class. A denial
-  ("no chairs") is never counted as made up: it is wrong where the truth differs, not an invention.
+  range (a bound "at least N" above its top: a bound below the truth is not correct, and not made up), or a
+  colour not on any visible object of that class. A denial ("no chairs") is never counted as made up: it is
+  wrong where the truth differs, not an invention.
 """
 
 from __future__ import annotations
@@ -171,6 +174,7 @@ _RELATION_WORDS = {
     "between": {"between"},
 }
 _FARTHER = {"behind", "farther", "further"}
+_RELATIVE = {"between", "next", "beside", "behind", "near", "top", "under", "below", "above"}  # "left of": in code
 _ANY_THING = {"object", "objects", "thing", "things", "item", "items"}  # "5 objects": a count of everything
 _RECENT = re.compile(r"\b(just now|a moment ago|a second ago|a few seconds ago|seconds ago|earlier)\b")
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|[a-z]+(?:'[a-z]+)?")
@@ -194,6 +198,9 @@ class Clause:
     metres: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     directions: list[str] = field(default_factory=list)
+    # the part of the view its counts are about: None the whole view, "left"/"ahead"/"right" of the viewer ("on
+    # the left there are two chairs"), "*" somewhere relative to a thing ("to the left of the lamp, two balls")
+    part: str | None = None
 
     @property
     def states(self) -> bool:
@@ -281,6 +288,13 @@ def _clause(text: str) -> Clause:
                 c.colours.append((t, COLOUR_WORDS[t], mentions[at][0]))
         elif t in _DIRECTIONS:
             c.directions.append(_DIRECTIONS[t])
+    relative = any(t in _RELATIVE or (t in _DIRECTIONS and toks[k + 1 : k + 2] == ["of"]) for k, t in enumerate(toks))
+    # a part of the view only when the clause opens with it ("on the left there are...", "ahead, ..."); a
+    # direction later says where one thing is ("of the three chairs, the nearest is ... ahead")
+    opens = next((k for k, t in enumerate(toks) if t in _DIRECTIONS), len(toks)) <= 3 and not any(
+        CLASS_FORMS.get(t) for t in toks[:3]
+    )
+    c.part = "*" if relative else c.directions[0] if opens and len(set(c.directions)) == 1 else None
     return c
 
 
@@ -331,14 +345,17 @@ def made_up(q: Question, clauses: list[Clause], frame: FrameTruth, seen: Mapping
                 if n > seen.get(cls, 0) and cls in seen:
                     out.append(f"says {n} {_thing(cls)} seen, {seen[cls]} were in view so far")
             continue
+        # a count of one part of the view: as the truth of that part ("on the left there are two chairs"), or of
+        # a part relative to a thing, which the truth does not hold: no more than in view
+        where = "" if cl.part is None else f" {'in that part' if cl.part == '*' else cl.part}"
         for cls, n in counts:
-            lo, hi = frame.count_range(cls)
+            lo, hi = _range(frame, cls, cl.part)
             if (cls in visible or cls == "*") and not lo <= n <= hi:
-                out.append(f"says {n} {_thing(cls)}, truth {lo if lo == hi else f'{lo}-{hi}'}")
+                out.append(f"says {n} {_thing(cls)}{where}, truth {lo if lo == hi else f'{lo}-{hi}'}")
         for cls, n in cl.at_least:
-            lo, hi = frame.count_range(cls)
+            lo, hi = _range(frame, cls, cl.part)
             if (cls in visible or cls == "*") and n > hi:
-                out.append(f"says at least {n} {_thing(cls)}, truth {lo if lo == hi else f'{lo}-{hi}'}")
+                out.append(f"says at least {n} {_thing(cls)}{where}, truth {lo if lo == hi else f'{lo}-{hi}'}")
         for word, names, owner in cl.colours:
             said_of = owner or (q.subject if q.intent == "colour" else None)
             if said_of is None or said_of not in visible:
@@ -347,6 +364,13 @@ def made_up(q: Question, clauses: list[Clause], frame: FrameTruth, seen: Mapping
             if true and not names & true:
                 out.append(f"calls the {said_of} {word}, it is {'/'.join(sorted(true))}")
     return list(dict.fromkeys(out))
+
+
+def _range(frame: FrameTruth, cls: str, part: str | None) -> tuple[int, int]:
+    """The true count range of `cls` in a part of the view (None: all of it; "*": relative to a thing, 0 up to all)."""
+    if part == "*":
+        return 0, frame.count_range(cls)[1]
+    return frame.count_range(cls, part)
 
 
 def _thing(cls: str) -> str:
@@ -590,7 +614,11 @@ def judge(q: Question, answer: str, frame: FrameTruth, seen: Mapping[str, int]) 
         n, cls = _count_of(clauses, q.subject or "*"), q.subject or "*"
         lo, hi = frame.count_range(cls)
         thing = "objects" if cls == "*" else cls
-        if n and not lo <= n <= hi and f"says {n} {thing}" not in " ".join(invented):
+        # "at least three" of five is not correct, and not false either: made_up() holds a bound to the top only
+        bound = any(c == cls for cl in clauses for c, _ in cl.at_least) and not any(
+            c == cls and not denied for cl in clauses for c, _, denied in cl.counts
+        )
+        if n and not bound and not lo <= n <= hi and f"says {n} {thing}" not in " ".join(invented):
             invented.append(f"says {n} {thing}, truth {lo if lo == hi else f'{lo}-{hi}'}")
     ok, why = _correct(q, clauses, frame)
     why = "; ".join(invented) if invented else f"{why}, expected {expected(q)}"

@@ -226,10 +226,14 @@ class FrameTruth:
             return [o for o in self.objects if not o.structure and (o.clear or not clear)]
         return [o for o in self.objects if o.cls == cls and (o.clear or not clear)]
 
-    def count_range(self, cls: str) -> tuple[int, int]:
+    def count_range(self, cls: str, direction: str | None = None) -> tuple[int, int]:
         """(instances clearly visible, instances visible at all) of `cls` ("*": all objects): a true count lies in
-        between."""
-        return len(self.of_class(cls, clear=True)), len(self.of_class(cls))
+        between. With a `direction` (left / ahead / right of the viewer): of the instances there (at least those
+        clearly visible and only there, at most those visible and possibly there)."""
+        if direction is None:
+            return len(self.of_class(cls, clear=True)), len(self.of_class(cls))
+        sure = [o for o in self.of_class(cls, clear=True) if o.directions == {direction}]
+        return len(sure), len([o for o in self.of_class(cls) if direction in o.directions])
 
     def visible_classes(self) -> set[str]:
         return {o.cls for o in self.objects}

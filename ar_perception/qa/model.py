@@ -21,6 +21,7 @@ import numpy as np
 from ar_perception.errors import ArpError
 from ar_perception.qa.colour import colour_name
 from ar_perception.qa.regions import find_regions, intrinsics, pixels_of
+from ar_perception.qa.stacks import STACKABLE, layers
 
 __all__ = [
     "STRUCTURE",
@@ -46,6 +47,10 @@ ONE_AT_MOST_M: dict[str, tuple[float, float]] = {
     "box": (0.7, 1.0),
     "ball": (0.7, 0.8),
 }
+
+# How far apart one object's legs stand, at most (a dining table up to 1.8 m long): a leg or a row of legs seen
+# without the rest (the table's top out of the image) is part of the nearest piece of its class within that.
+LEG_REACH_M: dict[str, float] = {"table": 1.6}
 
 Direction = Literal["left", "ahead", "right"]
 AHEAD_DEG = 10.0  # |bearing| up to this is "ahead"
@@ -168,6 +173,44 @@ def at_least(cls: str, points: np.ndarray, up: np.ndarray) -> int:
     return max(1, math.ceil((hi - lo) / most_h - 1e-9), math.ceil(across / most_w - 1e-9))
 
 
+def _measure(
+    cls: str,
+    v: np.ndarray,
+    u: np.ndarray,
+    pts: np.ndarray,
+    rgb: np.ndarray | None,
+    up: np.ndarray,
+    fxy: tuple[float, float, float, float],
+    shape: tuple[int, int],
+) -> dict[str, Any]:
+    """What one object's pixels (rows `v`, columns `u`; their points `pts` (N, 3)) say of it."""
+    fx, fy, cx, cy = fxy
+    lo, hi = np.percentile(pts, [1, 99], axis=0)
+    dist = float(np.median(pts[:, 2]))
+    pixel = np.array([dist / fx, dist / fy, 0.0])  # a pixel's width and height at that distance
+    colour = None
+    if rgb is not None:
+        v0, u0 = int(v.min()), int(u.min())
+        sel = np.zeros((int(v.max()) - v0 + 1, int(u.max()) - u0 + 1), bool)
+        sel[v - v0, u - u0] = True
+        inner = _interior(sel)
+        patch = rgb[v0 : v0 + sel.shape[0], u0 : u0 + sel.shape[1]]
+        colour = colour_name(patch[inner if inner.sum() >= 16 else sel])
+    uc, vc = float(np.median(u)), float(np.median(v))
+    return {
+        "cls": cls,
+        "at_least": at_least(cls, pts, up),
+        "area": v.size / (shape[0] * shape[1]),
+        "centroid_m": tuple(float(c) for c in np.median(pts, axis=0)),
+        "extent_m": tuple(float(e) for e in hi - lo + pixel),
+        "distance_m": dist,
+        "bearing_deg": math.degrees(math.atan2(uc - cx, fx)),
+        "elevation_deg": math.degrees(math.atan2(cy - vc, fy)),
+        "colour": colour,
+        "box": (int(u.min()), int(v.min()), int(u.max()) + 1, int(v.max()) + 1),
+    }
+
+
 def _interior(sel: np.ndarray) -> np.ndarray:
     """The pixels of `sel` whose 4 neighbours are in it too (edges mix in the colour of what is behind)."""
     inner = sel.copy()
@@ -192,6 +235,7 @@ def build_scene_model(
     jump_rel: float = 0.1,
     jump_m: float = 0.1,
     join_m: float = 0.25,
+    stacks: bool = True,
 ) -> SceneModel:
     """The scene model of one frame, in the camera frame.
 
@@ -201,7 +245,8 @@ def build_scene_model(
     colours; `time_s` the capture time; `up` the world's up direction in the camera frame (from the camera pose;
     without one, the camera is taken to be level: -y). Regions smaller than `min_area` (share of the image) are noise.
     Instances: see `regions.py` (`jump_rel`, `jump_m`: the depth step that separates two objects of one class;
-    `join_m`: pieces this close in 3D are one object).
+    `join_m`: pieces this close in 3D are one object; with `stacks`, a region of a class in `stacks.STACKABLE` is
+    split into the objects stacked in it).
     """
     depth = np.asarray(depth, np.float32)
     if depth.ndim != 2:
@@ -234,6 +279,8 @@ def build_scene_model(
         jump_rel=jump_rel,
         jump_m=jump_m,
         join_m=join_m,
+        up=up_axis,
+        leg_reach=LEG_REACH_M,
     )
     measured = []
     for r, (v, u) in zip(
@@ -241,36 +288,11 @@ def build_scene_model(
     ):
         if v.size == 0:
             continue
+        cls = classes[r.class_id] if 0 <= r.class_id < len(classes) else f"class {r.class_id}"
         z = depth[v, u].astype(np.float64)
         pts = np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], axis=1)
-        lo, hi = np.percentile(pts, [1, 99], axis=0)
-        dist = float(np.median(z))
-        pixel = np.array([dist / fx, dist / fy, 0.0])  # a pixel's width and height at that distance
-        colour = None
-        if rgb is not None:
-            v0, u0 = int(v.min()), int(u.min())
-            sel = np.zeros((int(v.max()) - v0 + 1, int(u.max()) - u0 + 1), bool)
-            sel[v - v0, u - u0] = True
-            inner = _interior(sel)
-            patch = rgb[v0 : v0 + sel.shape[0], u0 : u0 + sel.shape[1]]
-            colour = colour_name(patch[inner if inner.sum() >= 16 else sel])
-        uc, vc = float(np.median(u)), float(np.median(v))
-        bearing = math.degrees(math.atan2(uc - cx, fx))
-        cls = classes[r.class_id] if 0 <= r.class_id < len(classes) else f"class {r.class_id}"
-        measured.append(
-            {
-                "cls": cls,
-                "at_least": at_least(cls, pts, up_axis),
-                "area": v.size / (h * w),
-                "centroid_m": tuple(float(c) for c in np.median(pts, axis=0)),
-                "extent_m": tuple(float(e) for e in hi - lo + pixel),
-                "distance_m": dist,
-                "bearing_deg": bearing,
-                "elevation_deg": math.degrees(math.atan2(cy - vc, fy)),
-                "colour": colour,
-                "box": (int(u.min()), int(v.min()), int(u.max()) + 1, int(v.max()) + 1),
-            }
-        )
+        for part in layers(v, u, pts, up_axis) if cls in STACKABLE and stacks else [slice(None)]:
+            measured.append(_measure(cls, v[part], u[part], pts[part], rgb, up_axis, (fx, fy, cx, cy), (h, w)))
     objects = named(
         [
             SceneObject(

@@ -16,7 +16,7 @@ the full-resolution pixels under it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ import numpy as np
 from ar_perception.geometry import scaled_intrinsics
 from ar_perception.qa.planes import fit_planes
 
-__all__ = ["Region", "intrinsics", "label_components", "components", "find_regions", "pixels_of"]
+__all__ = ["Region", "intrinsics", "label_components", "components", "find_regions", "pixels_of", "union_roots"]
 
 _OFFSETS = ((0, 1), (1, 0), (1, 1), (1, -1))  # each 8-neighbour pair once: right, down, down-right, down-left
 
@@ -38,7 +38,7 @@ def intrinsics(camera: Any | None, w: int, h: int) -> tuple[float, float, float,
     return f, f, (w - 1) / 2, (h - 1) / 2
 
 
-def _roots(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def union_roots(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Union-find over n nodes joined by edges (a[i], b[i]), vectorised: each node's root (the smallest index
     of its component). Roots are hooked smaller-under-larger and paths halved until no edge spans two roots."""
     parent = np.arange(n)
@@ -83,7 +83,7 @@ def components(
             join &= near | ~(split[ys, xs] & split[ys2, xs2])
         ea.append(idx[ys, xs][join])
         eb.append(idx[ys2, xs2][join])
-    roots = _roots(h * w, np.concatenate(ea), np.concatenate(eb)).reshape(h, w)
+    roots = union_roots(h * w, np.concatenate(ea), np.concatenate(eb)).reshape(h, w)
     uniq, inverse = np.unique(roots[valid], return_inverse=True)  # roots are first cells: raster order
     labels = np.zeros((h, w), np.int32)
     labels[valid] = inverse.astype(np.int32) + 1
@@ -124,26 +124,88 @@ def _min_distance(p: np.ndarray, q: np.ndarray, most: int = 1200) -> float:
     return math.sqrt(best)
 
 
-def _join(regions: list[Region], join_m: float, inside_m: float) -> list[Region]:
+def _floor_axes(up: np.ndarray) -> np.ndarray:
+    """(3, 3) rows: two unit vectors across `up` (along the floor), then `up`."""
+    side = np.cross(up, (0.0, 0.0, 1.0) if abs(up[2]) < 0.9 else (1.0, 0.0, 0.0))
+    side /= np.linalg.norm(side)
+    return np.stack([side, np.cross(up, side), up])
+
+
+def _hidden_between(a: Region, b: Region, labels: np.ndarray, depth: np.ndarray, step: int, most: float = 0.25) -> bool:
+    """Whether what lies between two pieces of one class in the image (along the line between their closest
+    cells, at full resolution) is the class itself or something nearer than both (an occluder) for all but
+    `most` of it: then an object may go on there unseen. Where the gap shows what is behind (the floor or wall
+    between two boxes side by side), the pieces are two objects."""
+    pa, pb = np.argwhere(a.cells), np.argwhere(b.cells)
+    pa, pb = pa[:: max(1, len(pa) // 300)], pb[:: max(1, len(pb) // 300)]
+    d2 = ((pa[:, None, :] - pb[None, :, :]) ** 2).sum(-1)
+    i, j = np.unravel_index(int(np.argmin(d2)), d2.shape)
+    (r0, c0), (r1, c1) = (pa[i] * step + step // 2), (pb[j] * step + step // 2)
+    n = int(max(abs(r1 - r0), abs(c1 - c0)))
+    if n <= step:
+        return True  # neighbouring cells
+    t = np.linspace(0.0, 1.0, n + 1)[1:-1]
+    rows = np.clip(np.round(r0 + t * (r1 - r0)).astype(int), 0, labels.shape[0] - 1)
+    cols = np.clip(np.round(c0 + t * (c1 - c0)).astype(int), 0, labels.shape[1] - 1)
+    nearest = min(float(np.min(a.points[:, 2])), float(np.min(b.points[:, 2])))
+    z = depth[rows, cols]
+    covered = (labels[rows, cols] == a.class_id) | ~(np.isfinite(z) & (z > 0)) | (z < nearest - 0.05)
+    return bool((~covered).mean() <= most)
+
+
+def _join(
+    regions: list[Region],
+    join_m: float,
+    inside_m: float,
+    up: np.ndarray,
+    reach_m: float = 0.0,
+    thin_m: float = 0.12,
+    image: tuple[np.ndarray, np.ndarray, int] | None = None,
+) -> list[Region]:
     """Join the pieces of one class that are one object (transitively: a chain of pieces is one object): their
-    points come within `join_m` (an occluder or a thin part cut it), or the middle of the smaller lies, across
-    and along the view, inside the larger grown by `inside_m` (a part seen past the object's own edge: a table's
-    back legs below its top, a lamp's pole behind its shade)."""
+    points come within `join_m` (an occluder or a thin part cut it), or the middle of the smaller lies, on the
+    floor's plane (across `up`), inside the larger grown by `inside_m` (a part seen past the object's own edge or
+    above it: a table's back legs below its top, a lamp's base under its shade; two objects of one class do
+    not stand in one place), also with the image between them looked at (`_hidden_between`). Pieces thinner than
+    `thin_m` one way on the floor's plane (a leg, or a row of legs: no whole table) whose middles are all within
+    `reach_m` of each other, and of at most one thicker piece, are one object (a table's legs seen under the
+    image's top edge). `image`:
+    full-resolution labels, depth and the grid step."""
     n = len(regions)
     if n < 2:
         return regions
-    bounds = np.array([np.percentile(r.points, [2, 98], axis=0) for r in regions])  # (n, 2, 3)
+    axes = _floor_axes(up)
+    flat = [r.points @ axes[:2].T for r in regions]  # on the floor's plane
+    bounds = np.array([np.percentile(f, [2, 98], axis=0) for f in flat])  # (n, 2, 2)
     lo, hi = bounds[:, 0], bounds[:, 1]
-    mid = np.array([np.median(r.points, axis=0) for r in regions])
+    mid = mid_floor = np.array([np.median(f, axis=0) for f in flat])
     size = np.array([len(r.points) for r in regions])
     ii, jj = np.triu_indices(n, 1)
     big, small = np.where(size[ii] >= size[jj], ii, jj), np.where(size[ii] >= size[jj], jj, ii)
-    inside = ((lo[big] - inside_m <= mid[small]) & (mid[small] <= hi[big] + inside_m))[:, [0, 2]].all(axis=1)
+    inside = ((lo[big] - inside_m <= mid[small]) & (mid[small] <= hi[big] + inside_m)).all(axis=1)
+    lo = np.array([np.percentile(r.points, 2, axis=0) for r in regions])
+    hi = np.array([np.percentile(r.points, 98, axis=0) for r in regions])
+    mid = np.array([np.median(r.points, axis=0) for r in regions])  # and across and along the view
+    inside |= ((lo[big] - inside_m <= mid[small]) & (mid[small] <= hi[big] + inside_m))[:, [0, 2]].all(axis=1)
     near = np.asarray(((lo[ii] - join_m <= hi[jj]) & (lo[jj] - join_m <= hi[ii])).all(axis=1) & ~inside)
-    for k in np.flatnonzero(near):  # boxes within reach: measure the points
-        near[k] = _min_distance(regions[ii[k]].points, regions[jj[k]].points) <= join_m
+    for k in np.flatnonzero(near):  # boxes within reach: measure the points, and look between them
+        a, b = regions[ii[k]], regions[jj[k]]
+        near[k] = _min_distance(a.points, b.points) <= join_m and (image is None or _hidden_between(a, b, *image))
     same = inside | near
-    roots = _roots(n, ii[same], jj[same])
+    if reach_m > 0:
+        thin = (bounds[:, 1] - bounds[:, 0]).min(axis=1) < thin_m  # a leg, or legs one behind another
+        apart = np.sqrt(((mid_floor[:, None] - mid_floor[None]) ** 2).sum(-1))
+        groups: list[list[int]] = []  # legs all within reach of each other, with at most one other piece
+        for k in np.argsort(-size):
+            fits = [g for g in groups if all(apart[k, m] <= reach_m for m in g) and (thin[k] or all(thin[g]))]
+            if fits and (thin[k] or thin[fits[0]].all()):
+                fits[0].append(int(k))
+            else:
+                groups.append([int(k)])
+        for g in groups:
+            for m in g[1:]:
+                same |= (ii == min(g[0], m)) & (jj == max(g[0], m))
+    roots = union_roots(n, ii[same], jj[same])
     out = []
     for root in np.unique(roots):
         group = [regions[k] for k in np.flatnonzero(roots == root)]
@@ -175,7 +237,7 @@ def _seen_under(comp: np.ndarray, n: int, lab: np.ndarray, dep: np.ndarray, unde
     keep = (total > 0) & (np.abs(mean_z[ii] - mean_z[jj]) <= under_m)
     if not keep.any():
         return comp, n
-    roots = _roots(n + 1, ii[keep], jj[keep])[1:]  # of components 1..n (0 is no region)
+    roots = union_roots(n + 1, ii[keep], jj[keep])[1:]  # of components 1..n (0 is no region)
     uniq = np.unique(roots)
     relabel = np.concatenate([[0], np.searchsorted(uniq, roots) + 1]).astype(np.int32)
     return relabel[comp], int(uniq.size)
@@ -198,15 +260,19 @@ def find_regions(
     under: bool = True,
     under_m: float = 1.5,
     planes: bool = True,
+    up: Sequence[float] | np.ndarray = (0.0, -1.0, 0.0),
+    leg_reach: Mapping[str, float] | None = None,
 ) -> list[Region]:
     """The regions of `labels` (class ids, at `depth`'s resolution) on the grid of every `step`-th pixel.
 
     Cells without valid depth belong to no region (they cannot be placed); classes in `skip` are never
     regions; classes in `structure` are not cut by depth, and with `planes` each plane they lie on is one
     region (planes.py), else each connected piece. Regions of fewer than `min_cells` cells are
-    dropped after joining.
+    dropped after joining. `up`: the world's up direction in the camera frame (for what stands in one place);
+    `leg_reach`: per class, how far from its middle one object's legs may stand (see `_join`).
     """
     fx, fy, cx, cy = fxy
+    up_axis = np.asarray(up, np.float64) / np.linalg.norm(up)
     lab = labels[::step, ::step].astype(np.int64)
     dep = depth[::step, ::step].astype(np.float32)
     names = [classes[c] if 0 <= c < len(classes) else f"class {c}" for c in range(int(lab.max(initial=0)) + 1)]
@@ -236,7 +302,9 @@ def find_regions(
         if is_structure[cid] and planes:
             out += _planes(parts, min_cells)
         else:
-            out += [r for r in _join(parts, join_m, inside_m) if r.cells.sum() >= min_cells]
+            reach = (leg_reach or {}).get(names[cid], 0.0)
+            joined = _join(parts, join_m, inside_m, up_axis, reach, image=(labels, depth, step))
+            out += [r for r in joined if r.cells.sum() >= min_cells]
     return out
 
 
@@ -281,7 +349,7 @@ def _bent(grid: np.ndarray, points: np.ndarray, plane: np.ndarray, most_deg: flo
         b.append(q[touch])
     ii, jj = np.concatenate(a) - 1, np.concatenate(b) - 1
     join = cos[ii, jj] >= math.cos(math.radians(most_deg))
-    roots = _roots(n, ii[join], jj[join])
+    roots = union_roots(n, ii[join], jj[join])
     return np.concatenate([[0], roots + 1])
 
 

@@ -181,3 +181,34 @@ def test_relations_and_memory_counts_are_read_strictly(frame: FrameTruth) -> Non
     assert judge(lamps, said, frame, {"lamp": 3}).correct
     too_many = judge(lamps, said, frame, {"lamp": 2})
     assert not too_many.correct and too_many.made_up == ["says 3 lamp seen, 2 were in view so far"]
+
+
+def test_a_count_of_one_part_of_the_view_is_held_to_that_part(frame: FrameTruth) -> None:
+    describe = q("describe", None, {"min": 1, "some_of": ["chair", "table"]})
+    # one chair on the left, one on the right: true of each part, though not of the whole view
+    parts = "I can see two chairs and a table. On the left there is a chair; on the right there is a chair."
+    assert judge(describe, parts, frame, {}).made_up == []
+    wrong_part = judge(describe, "I can see two chairs. On the left there are two chairs.", frame, {})
+    assert wrong_part.made_up == ["says 2 chair left, truth 1"]
+    # relative to a thing: no more than are in view
+    relative = q("relation", "table", {"relation": "left_of", "strict": ["chair"], "lenient": ["chair"]})
+    assert judge(relative, "To the left of the table, I can see one chair.", frame, {}).made_up == []
+    too_many = judge(relative, "To the left of the table, I can see three chairs.", frame, {})
+    assert too_many.made_up == ["says 3 chair in that part, truth 0-2"]
+
+
+def test_a_lower_bound_below_the_truth_is_wrong_but_not_made_up(frame: FrameTruth) -> None:
+    ask = q("count", "chair", {"count": 2})
+    low = judge(ask, "There is at least one chair in view.", frame, {})
+    assert not low.correct and low.made_up == []
+    assert judge(ask, "There are at least two chairs in view.", frame, {}).correct
+    high = judge(ask, "There are at least three chairs in view.", frame, {})
+    assert not high.correct and high.made_up == ["says at least 3 chair, truth 2"]
+
+
+def test_a_direction_after_the_count_says_where_one_thing_is(frame: FrameTruth) -> None:
+    nearest = q("nearest", "chair", {"cls": "chair", "directions": ["left"], "metres": [1.5]}, ["instance"])
+    said = judge(nearest, "Of the two chairs, the nearest is 1.5 metres away on the left.", frame, {})
+    assert said.correct and said.made_up == []
+    wrong = judge(nearest, "Of the three chairs, the nearest is 1.5 metres away on the left.", frame, {})
+    assert wrong.made_up == ["says 3 chair, truth 2"]

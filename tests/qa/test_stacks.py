@@ -1,0 +1,115 @@
+"""Boxes stacked on one another, and pieces of one object, in rendered rooms (the simulator's ray caster): the
+scene model counts each box of a pile, and one lamp or table whose pieces an occluder or the image edge parted."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from ar_perception.qa.model import build_scene_model
+from ar_perception.qa.regions import label_components
+from ar_perception.qa.stacks import layer_cuts
+from ar_perception.sim.camera import Intrinsics, look_at
+from ar_perception.sim.classes import CLASS_IDS, CLASS_NAMES
+from ar_perception.sim.primitives import BOX, CYLINDER, SPHERE, Part
+
+pytest.importorskip("open3d")
+
+from ar_perception.sim.render import Renderer
+from ar_perception.sim.scene import make_scene
+
+STRUCTURE = {CLASS_IDS[c] for c in ("wall", "floor", "ceiling")}
+
+
+def _render(parts: list[Part], eye: tuple[float, float, float], target: tuple[float, float, float]):
+    """The room of seed 1 emptied of its objects, with `parts` in it, seen from `eye`: (output, pose, K)."""
+    room = make_scene(1)
+    scene = dataclasses.replace(
+        room, parts=tuple(p for p in room.parts if p.class_id in STRUCTURE) + tuple(parts), objects=()
+    )
+    k = Intrinsics.from_fov(320, 240)
+    pose = look_at(np.array(eye), np.array(target))
+    return Renderer(scene, k, shadows=False).render(pose), pose, k.as_dict()
+
+
+def _model(out, pose, k):
+    up = pose[:3, :3].T @ np.array([0.0, 0.0, 1.0])
+    return build_scene_model(out.labels, out.depth, CLASS_NAMES, k, out.image, up=up)
+
+
+def _material():
+    return make_scene(1).parts[0].material
+
+
+def _box(instance: int, center, size, yaw: float = 0.0) -> Part:
+    return Part(BOX, center, size, _material(), yaw, CLASS_IDS["box"], instance)
+
+
+@pytest.mark.parametrize(("turn", "smaller"), [(0.25, 0.0), (-0.15, 0.08), (0.0, 0.1)])
+def test_a_box_on_a_box_is_two_boxes(turn: float, smaller: float) -> None:
+    lower = _box(20, (0.0, 0.0, 0.2), (0.5, 0.45, 0.4))
+    upper = _box(21, (0.02, 0.0, 0.6), (0.5 - smaller, 0.45 - smaller, 0.4), turn)
+    out, pose, k = _render([lower, upper], (-0.4, -2.0, 1.5), (0.0, 0.0, 0.4))
+    assert set(np.unique(out.instances[out.labels == CLASS_IDS["box"]])) == {20, 21}  # both in view
+    boxes = [o for o in _model(out, pose, k).objects if o.cls == "box"]
+    assert len(boxes) == 2
+    lower_box, upper_box = sorted(boxes, key=lambda o: o.elevation_deg)
+    assert lower_box.at_least == upper_box.at_least == 1
+
+
+def test_one_box_and_two_boxes_side_by_side_are_not_cut() -> None:
+    tall = _box(20, (0.0, 0.0, 0.3), (0.5, 0.4, 0.6))
+    out, pose, k = _render([tall], (-0.6, -2.0, 1.5), (0.0, 0.0, 0.3))
+    assert [o.cls for o in _model(out, pose, k).objects if o.cls == "box"] == ["box"]
+    low = _box(21, (0.58, 0.0, 0.15), (0.5, 0.4, 0.3))  # beside it, 8 cm apart, lower: its top is no step
+    out, pose, k = _render([tall, low], (0.0, -2.2, 1.5), (0.3, 0.0, 0.3))
+    assert len([o for o in _model(out, pose, k).objects if o.cls == "box"]) == 2
+
+
+def test_no_cut_without_vertical_faces() -> None:
+    flat = np.random.default_rng(0).normal(size=(400, 3)) * [1.0, 0.01, 1.0]  # a noisy horizontal sheet
+    v, u = np.divmod(np.arange(400), 20)
+    assert layer_cuts(v, u, flat, np.array([0.0, -1.0, 0.0])) == []
+
+
+def test_a_floor_lamp_cut_by_a_table_top_is_one_lamp() -> None:
+    lamp = CLASS_IDS["lamp"]
+    m = _material()
+    parts = [
+        Part(CYLINDER, (0.0, 0.0, 0.015), (0.3, 0.3, 0.03), m, 0.0, lamp, 30),  # base
+        Part(CYLINDER, (0.0, 0.0, 0.8), (0.03, 0.03, 1.6), m, 0.0, lamp, 30),  # pole
+        Part(SPHERE, (0.0, 0.0, 1.65), (0.4, 0.4, 0.3), m, 0.0, lamp, 30),  # shade
+        Part(BOX, (0.0, -0.5, 0.75), (1.2, 0.7, 0.04), m, 0.0, CLASS_IDS["table"], 40),  # a table top hides its middle
+    ]
+    out, pose, k = _render(parts, (0.3, -1.9, 1.3), (0.0, 0.0, 0.8))
+    lamp_px = out.labels == lamp
+    assert list(np.unique(out.instances[lamp_px])) == [30]
+    rows = np.flatnonzero(lamp_px.any(axis=1))
+    assert (np.diff(rows) > 5).any()  # in two pieces in the image, apart
+    assert [o.cls for o in _model(out, pose, k).objects if o.cls == "lamp"] == ["lamp"]
+
+
+def test_the_legs_of_a_table_under_the_image_edge_are_one_table() -> None:
+    table = CLASS_IDS["table"]
+    m = _material()
+    legs = [
+        Part(BOX, (sx * 0.6, sy * 0.35, 0.37), (0.05, 0.05, 0.74), m, 0.0, table, 40)
+        for sx in (-1, 1)
+        for sy in (-1, 1)
+    ]
+    top = Part(BOX, (0.0, 0.0, 0.76), (1.3, 0.8, 0.04), m, 0.0, table, 40)
+    out, pose, k = _render([*legs, top], (0.2, -2.0, 0.45), (0.0, 0.0, -0.8))  # looking down: the top out of view
+    assert label_components(out.labels == table)[1] >= 2  # legs apart in the image
+    tables = [o for o in _model(out, pose, k).objects if o.cls == "table"]
+    assert len(tables) == 1, [(o.centroid_m, o.area) for o in tables]
+
+
+def test_the_face_test_is_about_height_not_turn() -> None:
+    """Side faces of one box turned every way are one layer."""
+    for yaw in np.linspace(0.0, math.pi / 2, 4):
+        box = _box(20, (0.0, 0.0, 0.25), (0.6, 0.5, 0.5), float(yaw))
+        out, pose, k = _render([box], (0.5, -2.0, 1.4), (0, 0, 0.25))
+        assert len([o for o in _model(out, pose, k).objects if o.cls == "box"]) == 1
