@@ -2,8 +2,9 @@
 the SDK (`.bag`, and `.db3`, which librealsense 2.59 records), as colour + depth in metres + intrinsics.
 
 Depth is aligned to the colour image (`rs.align`), so both share the colour stream's pixels and intrinsics, and
-scaled to metres by the depth sensor's own units. Colour and depth are paired by the SDK's syncer: a frame it hands
-out alone (at the start of a file, or when a stream drops one) is counted in `unpaired`, not sent.
+scaled to metres by the depth sensor's own units. Colour and depth are paired by the SDK's syncer (live) or by
+`realsense_playback.PlaybackFrames` (a recording, none lost): a frame left alone (at the start of a file, or
+when a stream drops one) is counted in `unpaired`, not sent.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ar_perception.errors import ArpError, MissingExtraError
+from ar_perception.realsense_playback import PlaybackFrames
 
 __all__ = ["RealSenseFrame", "RealSenseReader", "realsense_devices", "record_frames", "rs_module"]
 
@@ -68,12 +70,12 @@ class RealSenseReader:
     ):
         self.rs = rs = rs_module()
         self.source, self.timeout_ms = source, int(timeout_s * 1000)
-        self.unpaired = 0  # frames the syncer handed out alone
+        self._unpaired = 0  # frames the syncer handed out alone (live)
         self.dropped = 0  # colour frames missing between the framesets read (their frame numbers skip)
         self.align = rs.align(rs.stream.color)
         self.recorded = source.lower().endswith(RECORDED)
         self._pipeline: Any = None
-        self._sensors: list[Any] = []
+        self._playback: PlaybackFrames | None = None
         if self.recorded:
             path = Path(source).expanduser()
             if not path.is_file():
@@ -83,7 +85,6 @@ class RealSenseReader:
             except RuntimeError as e:
                 raise ArpError(f"{path}: not a RealSense recording librealsense can play ({e})") from None
             self.device.as_playback().set_real_time(False)  # as fast as taken: the caller paces (the node does)
-            self._syncer = rs.syncer(64)
             return
         found = realsense_devices()
         serials = [d.rsplit("(", 1)[-1].rstrip(")") for d in found]
@@ -104,14 +105,8 @@ class RealSenseReader:
         """Streams start when frames are first wanted: a file played in real time would otherwise be over
         before a graph's other nodes are up."""
         if self.recorded:
-            wanted = (self.rs.stream.depth, self.rs.stream.color)  # not an IMU's streams: they would sync alone
             try:
-                for sensor in self.device.query_sensors():
-                    profiles = [p for p in sensor.get_stream_profiles() if p.stream_type() in wanted]
-                    if profiles:
-                        sensor.open(profiles)
-                        self._sensors.append(sensor)
-                        sensor.start(self._syncer)
+                self._playback = PlaybackFrames(self.rs, self.device)
             except RuntimeError as e:
                 self.close()
                 raise ArpError(f"RealSense recording {self.source}: cannot play it ({e})") from None
@@ -123,20 +118,23 @@ class RealSenseReader:
             self._pipeline = None
             raise ArpError(f"RealSense {self._what}: cannot start ({e})") from None
 
+    @property
+    def unpaired(self) -> int:
+        """Frames left without their other stream (not sent)."""
+        return self._unpaired + (self._playback.unpaired if self._playback is not None else 0)
+
     def _next(self) -> Any | None:
-        if self._pipeline is not None:
-            ok, frames = self._pipeline.try_wait_for_frames(self.timeout_ms)
-        else:
-            ok, frames = self._syncer.try_wait_for_frames(self.timeout_ms)
+        if self._playback is not None:
+            return self._playback.next(self.timeout_ms / 1000)
+        ok, frames = self._pipeline.try_wait_for_frames(self.timeout_ms)
         return frames if ok else None
 
     def frames(self) -> Iterator[RealSenseFrame]:
         """Aligned framesets until a file ends (or a live camera sends nothing for `timeout_s`: ArpError).
 
-        A recording plays as fast as the SDK can, and its syncer keeps 64 framesets and drops the rest, so the
-        playback pauses while each frameset is used: a slow reader (one paced in real time) misses none
-        (measured: 199 of 200 framesets, the first parted by the syncer, at 0 to 30 ms per frameset). Colour
-        frames a live stream skipped (gaps in their frame numbers) are counted in `dropped`."""
+        A recording plays as fast as it is read: its playback waits for the reader (`PlaybackFrames`), so a slow
+        reader on a loaded machine misses none. Colour frames a stream skipped (gaps in their frame numbers) are
+        counted in `dropped`."""
         self._start()
         index, last = 0, None
         playback = self.device.as_playback() if self._pipeline is None else None
@@ -144,26 +142,22 @@ class RealSenseReader:
         while True:
             frames = self._next()
             if frames is None:
-                # A recording ends when its playback has stopped, not when a frameset is late: on a loaded
-                # machine the SDK may take longer than `timeout_s`, and the rest of the file must not be lost.
+                # A recording ends when its playback has stopped, not when a frame is late: on a loaded machine
+                # the SDK may take longer than `timeout_s`, and the rest of the file must not be lost.
                 waited += self.timeout_ms / 1000
                 if playback is not None and waited < (STALLED_PLAYBACK_S if self._playing(playback) else END_DRAIN_S):
                     continue  # still playing, or stopped with framesets perhaps still in the SDK's threads
                 break
             waited = 0.0
             if not (frames.get_depth_frame() and frames.get_color_frame()):
-                self.unpaired += 1
+                self._unpaired += 1
                 continue
             number = frames.get_color_frame().get_frame_number()
             if last is not None and number > last + 1:
                 self.dropped += number - last - 1
             last = number
-            if playback is not None:
-                playback.pause()
             yield self.convert(self.align.process(frames), index)
             index += 1
-            if playback is not None:
-                playback.resume()
         if self._pipeline is not None:
             raise ArpError(f"RealSense {self.source or 'device'}: no frames for {self.timeout_ms / 1000:g} s")
 
@@ -194,13 +188,9 @@ class RealSenseReader:
         if self._pipeline is not None:
             self._pipeline.stop()
             self._pipeline = None
-        for sensor in self._sensors:
-            for step in (sensor.stop, sensor.close):
-                try:
-                    step()
-                except RuntimeError:  # not started, or already stopped: nothing to release
-                    pass
-        self._sensors = []
+        if self._playback is not None:
+            self._playback.close()
+            self._playback = None
 
 
 def record_frames(

@@ -80,8 +80,8 @@ def test_arp_import_realsense_writes_a_recording(recorded, tmp_path):
 
 
 def test_a_reader_slower_than_the_recording_misses_no_frameset(tmp_path):
-    # 120 frames, each depth map a constant that names it; the SDK's syncer keeps 64 framesets, so a reader
-    # that takes 10 ms a frameset while the file plays unpaced would lose most of them
+    # 120 frames, each depth map a constant that names it; the SDK's syncer route lost most of them when the
+    # machine was loaded (two busy loops: 36-50 of 120), since its pairing thread drops frames when starved
     n = 120
     depth_mm = [np.full((48, 64), 1000 + i, np.uint16) for i in range(n)]
     rgb = [np.full((48, 64, 3), i % 256, np.uint8) for i in range(n)]
@@ -93,5 +93,5 @@ def test_a_reader_slower_than_the_recording_misses_no_frameset(tmp_path):
         got.append(round(float(np.median(f.depth)) * 1000) - 1000)
         time.sleep(0.01)
     reader.close()
-    assert len(got) >= n - 2 and got == list(range(got[0], got[0] + len(got)))  # consecutive: none skipped
-    assert reader.dropped == 0
+    assert got == list(range(n))  # every one, in order
+    assert reader.dropped == 0 and reader.unpaired == 0

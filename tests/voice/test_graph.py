@@ -2,7 +2,6 @@
 
 import json
 import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -85,17 +84,17 @@ nodes:
     )
     stop = threading.Event()
     result: dict[str, RunResult] = {}
-    t = threading.Thread(target=lambda: result.update(r=Supervisor(g).run(90, stop.is_set)))
+    t = threading.Thread(target=lambda: result.update(r=Supervisor(g).run(600, stop.is_set)))
     t.start()
     try:
-        deadline, final = time.monotonic() + 60, None
+        final = None
         updates: list[Mapping[str, Any]] = []
         while final is None or final["intent"] == "none":  # "none": asked before the first scene arrived
             updates.clear()
             try:
                 final = ask_running_graph("What is nearest?", ask_ep, reply_ep, 30, updates.append)
-            except ArpError:  # the graph is still starting
-                if time.monotonic() > deadline:
+            except ArpError:  # the graph is still starting (on a loaded machine that takes a while): ask again
+                if not t.is_alive():  # while it runs; its own limit bounds the wait
                     raise
         assert final["done"] and final["intent"] == "nearest" and "metres" in final["text"]
         assert len(updates) >= 2 and updates[-1] == final
