@@ -95,17 +95,18 @@ def layer_cuts(
 
 
 def layers(
-    v: np.ndarray, u: np.ndarray, points: np.ndarray, up: np.ndarray, *, min_points: int = 20
+    v: np.ndarray, u: np.ndarray, points: np.ndarray, up: np.ndarray, *, min_points: int = 20, min_layer: int = 20
 ) -> list[np.ndarray]:
     """The region's pixels split into layers: boolean masks over them, lowest first (one mask when it is one
-    object). A layer of fewer than `min_points` pixels joins its neighbour."""
+    object). `min_points`: the smallest face (`layer_cuts`); a layer of fewer than `min_layer` pixels is no
+    object of its own and joins its neighbour."""
     cuts = layer_cuts(v, u, points, up, min_points=min_points)
     if not cuts:
         return [np.ones(len(points), bool)]
     at = np.searchsorted(np.asarray(cuts), points @ up)
     kept: list[np.ndarray] = []
     for m in (at == k for k in range(len(cuts) + 1)):
-        if kept and (m.sum() < min_points or kept[-1].sum() < min_points):
+        if kept and (m.sum() < min_layer or kept[-1].sum() < min_layer):
             kept[-1] = kept[-1] | m
         else:
             kept.append(m)
