@@ -106,7 +106,7 @@ class RealSenseReader:
         before a graph's other nodes are up."""
         if self.recorded:
             try:
-                self._playback = PlaybackFrames(self.rs, self.device)
+                self._playback = PlaybackFrames(self.rs, self.device, what=f"RealSense recording {self.source}")
             except RuntimeError as e:
                 self.close()
                 raise ArpError(f"RealSense recording {self.source}: cannot play it ({e})") from None
@@ -190,6 +190,7 @@ class RealSenseReader:
             self._pipeline = None
         if self._playback is not None:
             self._playback.close()
+            self._unpaired += self._playback.unpaired  # kept after close
             self._playback = None
 
 

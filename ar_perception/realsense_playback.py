@@ -16,19 +16,25 @@ import threading
 from collections import deque
 from typing import Any
 
+from ar_perception.errors import ArpError
+
 __all__ = ["PlaybackFrames"]
+
+_MOST_WAITING = 256  # frames of one stream kept waiting for the other's
 
 
 class PlaybackFrames:
     """Framesets (depth + colour) of a playback `device`'s depth and colour streams, in file order.
 
     `next(timeout_s)`: the next frameset, or None when no frame came for `timeout_s` (the caller decides whether
-    the file has ended). Colour frames without a depth frame within `tolerance_ms` (default: half the colour
+    the file has ended; frames still waiting for their pair are paired as they are only once the playback has
+    stopped). A recording without both a depth and a colour stream is refused (ArpError). Colour frames
+    without a depth frame within `tolerance_ms` (default: half the colour
     stream's frame period), and depth frames no colour frame took, are counted in `unpaired`. `depth`: frames
     held between the SDK and the reader."""
 
-    def __init__(self, rs: Any, device: Any, *, depth: int = 8, tolerance_ms: float | None = None):
-        self.rs = rs
+    def __init__(self, rs: Any, device: Any, *, depth: int = 8, tolerance_ms: float | None = None, what: str = ""):
+        self.rs, self.what = rs, what or "RealSense recording"
         self.unpaired = 0
         self._tolerance = tolerance_ms
         self._inbox: queue.Queue[Any] = queue.Queue(maxsize=depth)
@@ -41,15 +47,23 @@ class PlaybackFrames:
         self._joiner = rs.processing_block(self._join)
         self._joiner.start(self._out)
         wanted = (rs.stream.depth, rs.stream.color)  # not an IMU's streams
-        playback = device.as_playback()
-        playback.pause()  # the file starts playing with the first sensor: none plays before all listen
-        for sensor in device.query_sensors():
-            profiles = [p for p in sensor.get_stream_profiles() if p.stream_type() in wanted]
-            if profiles:
-                sensor.open(profiles)
-                self._sensors.append(sensor)
-                sensor.start(self._arrived)
-        playback.resume()
+        self._playback = device.as_playback()
+        found = {p.stream_type() for s in device.query_sensors() for p in s.get_stream_profiles()}
+        if missing := [str(w).split(".")[-1] for w in wanted if w not in found]:
+            raise ArpError(f"{self.what}: has no {' and no '.join(missing)} stream (colour and depth are read)")
+        self._playback.pause()  # the file starts playing with the first sensor: none plays before all listen
+        try:
+            for sensor in device.query_sensors():
+                profiles = [p for p in sensor.get_stream_profiles() if p.stream_type() in wanted]
+                if profiles:
+                    sensor.open(profiles)
+                    self._sensors.append(sensor)
+                    sensor.start(self._arrived)
+        except RuntimeError:
+            self.close()
+            raise
+        finally:
+            self._playback.resume()
 
     def _arrived(self, frame: Any) -> None:
         """On the SDK's thread: keep the frame and wait for room (this is what holds the playback back)."""
@@ -71,10 +85,15 @@ class PlaybackFrames:
                 return pair
             try:
                 frame = self._inbox.get(timeout=timeout_s)
-            except queue.Empty:
-                return self._pair(ended=True)
+            except queue.Empty:  # late: the file has ended only if its playback has stopped
+                stopped = self._playback.current_status() == self.rs.playback_status.stopped
+                return self._pair(ended=True) if stopped else None
             is_depth = frame.get_profile().stream_type() == self.rs.stream.depth
-            (self._depths if is_depth else self._colours).append(frame)
+            waiting = self._depths if is_depth else self._colours
+            waiting.append(frame)
+            if len(waiting) > _MOST_WAITING:  # the other stream stopped sending: these will find no pair
+                waiting.popleft()
+                self.unpaired += 1
 
     def _pair(self, ended: bool) -> Any | None:
         """The oldest colour frame with its depth frame, once the depth frames after it have come (or none will)."""
@@ -92,8 +111,11 @@ class PlaybackFrames:
                 self._depths.popleft()
                 self.unpaired += 1
             self._held = self._depths.popleft()
-            self._joiner.invoke(colour)
-            return self._out.wait_for_frame().as_frameset()
+            self._joiner.invoke(colour)  # _join runs on this thread
+            ok, joined = self._out.try_wait_for_frame(5000)
+            if not ok:
+                raise ArpError(f"{self.what}: the SDK did not join a colour and a depth frame")
+            return joined.as_frameset()
         return None
 
     def close(self) -> None:

@@ -288,7 +288,13 @@ def _clause(text: str) -> Clause:
                 c.colours.append((t, COLOUR_WORDS[t], mentions[at][0]))
         elif t in _DIRECTIONS:
             c.directions.append(_DIRECTIONS[t])
-    relative = any(t in _RELATIVE or (t in _DIRECTIONS and toks[k + 1 : k + 2] == ["of"]) for k, t in enumerate(toks))
+    # relative to a thing: "left of the lamp", "next to the table" (a class word follows; "in front of you",
+    # "next," or "on top of that" are not)
+    relative = any(
+        (t in _RELATIVE or (t in _DIRECTIONS and toks[k + 1 : k + 2] == ["of"]))
+        and any(CLASS_FORMS.get(x) for x in toks[k + 1 : k + 5])
+        for k, t in enumerate(toks)
+    )
     # a part of the view only when the clause opens with it ("on the left there are...", "ahead, ..."); a
     # direction later says where one thing is ("of the three chairs, the nearest is ... ahead")
     opens = next((k for k, t in enumerate(toks) if t in _DIRECTIONS), len(toks)) <= 3 and not any(

@@ -23,6 +23,8 @@ from ar_perception.qa.regions import union_roots
 __all__ = ["STACKABLE", "faces", "layer_cuts", "layers"]
 
 STACKABLE = ("box",)  # classes whose objects are stacked on one another
+_SAME_PLANE_COS = math.cos(math.radians(5.0))  # faces turned less than this ...
+_SAME_PLANE_M = 0.02  # ... and less than this apart along their normal lie in one plane
 
 
 def faces(v: np.ndarray, u: np.ndarray, points: np.ndarray, *, most_deg: float = 8.0) -> np.ndarray:
@@ -70,22 +72,27 @@ def layer_cuts(
         return []
     height = points @ up
     label = faces(v, u, points)
+    keys, inverse, counts = np.unique(label, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)])
     found = []
-    for f in np.unique(label[label >= 0]):
-        idx = np.flatnonzero(label == f)
-        if len(idx) < min_points:
-            continue
+    for k in np.flatnonzero((keys >= 0) & (counts >= min_points)):
+        idx = order[starts[k] : starts[k + 1]]  # the pixels of face k
         p = points[idx]
-        normal = np.linalg.svd(p - p.mean(axis=0), full_matrices=False)[2][-1]
+        mid = p.mean(axis=0)
+        normal = np.linalg.svd(p - mid, full_matrices=False)[2][-1]
         lo, hi = np.percentile(height[idx], [2, 98])
         if abs(float(normal @ up)) <= 0.3 and hi - lo >= min_height_m:
             flat = p - height[idx, None] * up  # across the view, onto the floor's plane
-            found.append((float(lo), float(hi), flat.min(axis=0), flat.max(axis=0)))
+            found.append((float(lo), float(hi), flat.min(axis=0), flat.max(axis=0), normal, float(normal @ mid)))
     cuts: list[float] = []
-    for _, hi_a, min_a, max_a in found:
-        for lo_b, _, min_b, max_b in found:
+    for _, hi_a, min_a, max_a, n_a, d_a in found:
+        for lo_b, _, min_b, max_b, n_b, d_b in found:
             across = bool(((min_a - reach_m <= max_b) & (min_b - reach_m <= max_a)).all())
-            if across and hi_a - gap_m <= lo_b <= hi_a + 2 * gap_m:  # b begins where a ends
+            # one plane (a crease or a seam across one face) is no step: the faces must turn or stand apart
+            turned = abs(float(n_a @ n_b)) < _SAME_PLANE_COS
+            apart = abs(abs(d_a) - abs(d_b)) > _SAME_PLANE_M
+            if across and (turned or apart) and hi_a - gap_m <= lo_b <= hi_a + 2 * gap_m:  # b begins where a ends
                 cuts.append((hi_a + lo_b) / 2)
     merged: list[float] = []
     for c in sorted(cuts):

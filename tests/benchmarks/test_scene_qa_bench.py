@@ -195,6 +195,9 @@ def test_a_count_of_one_part_of_the_view_is_held_to_that_part(frame: FrameTruth)
     assert judge(relative, "To the left of the table, I can see one chair.", frame, {}).made_up == []
     too_many = judge(relative, "To the left of the table, I can see three chairs.", frame, {})
     assert too_many.made_up == ["says 3 chair in that part, truth 0-2"]
+    # "in front of you" is the viewer's part ahead, not a thing (there, no chair: the table only)
+    ahead = judge(describe, "In front of you, I can see one chair and a table.", frame, {})
+    assert ahead.made_up == ["says 1 chair ahead, truth 0"]
 
 
 def test_a_lower_bound_below_the_truth_is_wrong_but_not_made_up(frame: FrameTruth) -> None:

@@ -113,3 +113,13 @@ def test_the_face_test_is_about_height_not_turn() -> None:
         box = _box(20, (0.0, 0.0, 0.25), (0.6, 0.5, 0.5), float(yaw))
         out, pose, k = _render([box], (0.5, -2.0, 1.4), (0, 0, 0.25))
         assert len([o for o in _model(out, pose, k).objects if o.cls == "box"]) == 1
+
+
+def test_a_seam_across_one_face_is_no_step() -> None:
+    """One flat front, its lower half 4 mm nearer (a seam, tape): one plane, so no cut; 6 cm nearer: a step."""
+    v, u = np.mgrid[0:100, 0:60]
+    v, u = v.ravel(), u.ravel()
+    for step_m, cuts in ((0.004, 0), (0.06, 1)):
+        z = np.where(v >= 50, 2.0 - step_m, 2.0)
+        points = np.stack([(u - 30) / 250 * z, (v - 50) / 250 * z, z], axis=1)
+        assert len(layer_cuts(v, u, points, np.array([0.0, -1.0, 0.0]))) == cuts
