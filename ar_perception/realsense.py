@@ -137,7 +137,6 @@ class RealSenseReader:
         counted in `dropped`."""
         self._start()
         index, last = 0, None
-        playback = self.device.as_playback() if self._pipeline is None else None
         waited = 0.0
         while True:
             frames = self._next()
@@ -145,7 +144,8 @@ class RealSenseReader:
                 # A recording ends when its playback has stopped, not when a frame is late: on a loaded machine
                 # the SDK may take longer than `timeout_s`, and the rest of the file must not be lost.
                 waited += self.timeout_ms / 1000
-                if playback is not None and waited < (STALLED_PLAYBACK_S if self._playing(playback) else END_DRAIN_S):
+                playback = self._playback
+                if playback is not None and waited < (END_DRAIN_S if playback.stopped else STALLED_PLAYBACK_S):
                     continue  # still playing, or stopped with framesets perhaps still in the SDK's threads
                 break
             waited = 0.0
@@ -160,9 +160,6 @@ class RealSenseReader:
             index += 1
         if self._pipeline is not None:
             raise ArpError(f"RealSense {self.source or 'device'}: no frames for {self.timeout_ms / 1000:g} s")
-
-    def _playing(self, playback: Any) -> bool:
-        return bool(playback.current_status() != self.rs.playback_status.stopped)
 
     def convert(self, aligned: Any, index: int) -> RealSenseFrame:
         depth, colour = aligned.get_depth_frame(), aligned.get_color_frame()

@@ -28,10 +28,9 @@ class PlaybackFrames:
 
     `next(timeout_s)`: the next frameset, or None when no frame came for `timeout_s` (the caller decides whether
     the file has ended; frames still waiting for their pair are paired as they are only once the playback has
-    stopped). A recording without both a depth and a colour stream is refused (ArpError). Colour frames
-    without a depth frame within `tolerance_ms` (default: half the colour
-    stream's frame period), and depth frames no colour frame took, are counted in `unpaired`. `depth`: frames
-    held between the SDK and the reader."""
+    stopped). A recording without both a depth and a colour stream is refused (ArpError). Colour frames without
+    a depth frame within `tolerance_ms` (default: half the colour stream's frame period), and depth frames no
+    colour frame took, are counted in `unpaired`. `depth`: frames held between the SDK and the reader."""
 
     def __init__(self, rs: Any, device: Any, *, depth: int = 8, tolerance_ms: float | None = None, what: str = ""):
         self.rs, self.what = rs, what or "RealSense recording"
@@ -78,6 +77,11 @@ class PlaybackFrames:
     def _join(self, colour: Any, source: Any) -> None:
         source.frame_ready(source.allocate_composite_frame([self._held, colour]))
 
+    @property
+    def stopped(self) -> bool:
+        """Whether the file's playback has stopped (it has played to its end)."""
+        return bool(self._playback.current_status() == self.rs.playback_status.stopped)
+
     def next(self, timeout_s: float) -> Any | None:
         while True:
             pair = self._pair(ended=False)
@@ -86,8 +90,7 @@ class PlaybackFrames:
             try:
                 frame = self._inbox.get(timeout=timeout_s)
             except queue.Empty:  # late: the file has ended only if its playback has stopped
-                stopped = self._playback.current_status() == self.rs.playback_status.stopped
-                return self._pair(ended=True) if stopped else None
+                return self._pair(ended=True) if self.stopped else None
             is_depth = frame.get_profile().stream_type() == self.rs.stream.depth
             waiting = self._depths if is_depth else self._colours
             waiting.append(frame)

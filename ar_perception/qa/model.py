@@ -282,6 +282,7 @@ def build_scene_model(
         up=up_axis,
         leg_reach=LEG_REACH_M,
     )
+    least = max(20, math.ceil(min_area * h * w))  # a stacked layer is an object: no smaller than a region may be
     measured = []
     for r, (v, u) in zip(
         regions, pixels_of(regions, labels, depth, step, jump_rel=jump_rel, jump_m=jump_m), strict=True
@@ -291,7 +292,6 @@ def build_scene_model(
         cls = classes[r.class_id] if 0 <= r.class_id < len(classes) else f"class {r.class_id}"
         z = depth[v, u].astype(np.float64)
         pts = np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], axis=1)
-        least = max(20, math.ceil(min_area * h * w))  # a layer is an object: no smaller than a region may be
         for part in layers(v, u, pts, up_axis, min_layer=least) if cls in STACKABLE and stacks else [slice(None)]:
             measured.append(_measure(cls, v[part], u[part], pts[part], rgb, up_axis, (fx, fy, cx, cy), (h, w)))
     objects = named(

@@ -169,20 +169,21 @@ def _join(
     not stand in one place), also with the image between them looked at (`_hidden_between`). Pieces thinner than
     `thin_m` one way on the floor's plane (a leg, or a row of legs: no whole table) whose middles are all within
     `reach_m` of each other, and of at most one thicker piece, are one object (a table's legs seen under the
-    image's top edge). `image`:
-    full-resolution labels, depth and the grid step."""
+    image's top edge). `image`: full-resolution labels, depth and the grid step."""
     n = len(regions)
     if n < 2:
         return regions
     axes = _floor_axes(up)
     flat = [r.points @ axes[:2].T for r in regions]  # on the floor's plane
     bounds = np.array([np.percentile(f, [2, 98], axis=0) for f in flat])  # (n, 2, 2)
-    lo, hi = bounds[:, 0], bounds[:, 1]
-    mid = mid_floor = np.array([np.median(f, axis=0) for f in flat])
+    floor_lo, floor_hi = bounds[:, 0], bounds[:, 1]
+    floor_mid = np.array([np.median(f, axis=0) for f in flat])
     size = np.array([len(r.points) for r in regions])
     ii, jj = np.triu_indices(n, 1)
     big, small = np.where(size[ii] >= size[jj], ii, jj), np.where(size[ii] >= size[jj], jj, ii)
-    inside = ((lo[big] - inside_m <= mid[small]) & (mid[small] <= hi[big] + inside_m)).all(axis=1)
+    inside = ((floor_lo[big] - inside_m <= floor_mid[small]) & (floor_mid[small] <= floor_hi[big] + inside_m)).all(
+        axis=1
+    )
     lo = np.array([np.percentile(r.points, 2, axis=0) for r in regions])
     hi = np.array([np.percentile(r.points, 98, axis=0) for r in regions])
     mid = np.array([np.median(r.points, axis=0) for r in regions])  # and across and along the view
@@ -193,12 +194,12 @@ def _join(
         near[k] = _min_distance(a.points, b.points) <= join_m and (image is None or _hidden_between(a, b, *image))
     same = inside | near
     if reach_m > 0:
-        thin = (bounds[:, 1] - bounds[:, 0]).min(axis=1) < thin_m  # a leg, or legs one behind another
-        apart = np.sqrt(((mid_floor[:, None] - mid_floor[None]) ** 2).sum(-1))
+        thin = (floor_hi - floor_lo).min(axis=1) < thin_m  # a leg, or legs one behind another
+        apart = np.sqrt(((floor_mid[:, None] - floor_mid[None]) ** 2).sum(-1))
         groups: list[list[int]] = []  # legs all within reach of each other, with at most one other piece
         for k in np.argsort(-size):
             fits = [g for g in groups if all(apart[k, m] <= reach_m for m in g) and (thin[k] or all(thin[g]))]
-            if fits and (thin[k] or thin[fits[0]].all()):
+            if fits:
                 fits[0].append(int(k))
             else:
                 groups.append([int(k)])
