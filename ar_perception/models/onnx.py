@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 
 from ar_perception.errors import MissingExtraError, ModelError
 from ar_perception.models.files import check_onnx_file, onnx_load_error
+from ar_perception.models.onnx_fold import folded_copy, prune_dead_nodes
 from ar_perception.models.weights import cache_root
 
 __all__ = [
@@ -159,7 +161,9 @@ class GenericOnnxEncoder:
     """Any ONNX ViT-like encoder whose token tensor is [B, n_prefix + h*w, D] (CLS first, patches row-major).
 
     If `token_output` is an internal tensor rather than a graph output, a copy of the file with that
-    tensor as its only output is written once under the cache folder (see `with_token_output`).
+    tensor as its only output is written once under the cache folder (see `with_token_output`). At a fixed
+    input size, what the graph computes from the input's shape alone (interpolated position embeddings) is
+    folded into constants once, in a cached copy (`models/onnx_fold.py`; `fold=False` runs the file as it is).
     """
 
     def __init__(
@@ -173,11 +177,14 @@ class GenericOnnxEncoder:
         threads: int | None = None,
         name: str | None = None,
         spin: bool = False,
+        fold: bool = True,
     ):
         self.source = Path(path)
         if not self.source.is_file():
             raise ModelError(f"{self.source}: ONNX file not found")
         self.path = with_token_output(self.source, token_output)
+        if fold and input_name is not None and input_size is not None:  # known up front: no second session
+            self.path = _folded(self.path, input_name, input_size)
         self.session = _session(self.path, threads, spin)
         self.token_output = token_output
         self.n_prefix = n_prefix
@@ -200,6 +207,8 @@ class GenericOnnxEncoder:
         if input_size is None:
             if all(isinstance(s, int) for s in shape[2:]):
                 input_size = (shape[2], shape[3])
+                if fold and (folded := _folded(self.path, input_name, input_size)) != self.path:
+                    self.path, self.session = folded, _session(folded, threads, spin)
         self.input_size = tuple(input_size) if input_size else None  # None: any multiple of patch_size
 
     def __call__(self, x: np.ndarray) -> OnnxFeatures:
@@ -220,6 +229,15 @@ class GenericOnnxEncoder:
             "x_prenorm": None,
             "masks": None,
         }
+
+
+def _folded(path: Path, input_name: str, input_size: tuple[int, int]) -> Path:
+    """`path` with its shape-only tensors folded (a cached copy), or `path` itself where that fails."""
+    try:
+        return folded_copy(path, input_name, (int(input_size[0]), int(input_size[1])), onnx_cache_dir())
+    except ModelError as e:  # the file still runs as it is, only slower
+        logging.getLogger(__name__).warning("%s: runs unfolded: %s", path, e)
+        return path
 
 
 def with_token_output(src: Path, tensor: str, keep_outputs: bool = False) -> Path:
@@ -259,33 +277,10 @@ def with_token_output(src: Path, tensor: str, keep_outputs: bool = False) -> Pat
     if not keep_outputs:
         del model.graph.output[:]
     model.graph.output.append(new_out)
-    _prune_dead_nodes(model)
+    prune_dead_nodes(model)
     fd, tmp = tempfile.mkstemp(dir=dst.parent, suffix=".onnx.tmp")
     os.close(fd)
     onnx.save(model, tmp)
     os.chmod(tmp, 0o644)
     os.replace(tmp, dst)  # atomic: concurrent processes never see a half-written file
     return dst
-
-
-def _prune_dead_nodes(model) -> None:
-    """Drop nodes and initializers that no graph output depends on."""
-    graph = model.graph
-    needed = {o.name for o in graph.output}
-    keep = []
-    for node in reversed(graph.node):
-        if any(o in needed for o in node.output):
-            keep.append(node)
-            needed.update(i for i in node.input if i)
-            for attr in node.attribute:  # subgraphs (If/Loop) read outer-scope names
-                for g in [attr.g, *attr.graphs]:
-                    needed.update(i for n in g.node for i in n.input)
-    keep.reverse()
-    del graph.node[:]
-    graph.node.extend(keep)
-    inits = [t for t in graph.initializer if t.name in needed]
-    del graph.initializer[:]
-    graph.initializer.extend(inits)
-    infos = [v for v in graph.value_info if v.name in needed]
-    del graph.value_info[:]
-    graph.value_info.extend(infos)
