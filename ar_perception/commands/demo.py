@@ -50,6 +50,8 @@ def summarize(result: Any, out: Path) -> list[str]:
             f"capture -> point cloud latency: p50 {cloud.stats['lat_p50_ms']:.0f} ms, "
             f"p99 {cloud.stats['lat_p99_ms']:.0f} ms"
         )
+    cpu = sorted(((r.stats.get("cpu_s") or 0.0, n) for n, r in nodes.items()), reverse=True)
+    lines.append("CPU time while the graph ran: " + ", ".join(f"{n} {s:.1f} s" for s, n in cpu if s >= 0.05))
     drops = {n: sum((r.stats.get("drops") or {}).values()) for n, r in nodes.items()}
     lines.append("drops: " + (", ".join(f"{n}={d}" for n, d in drops.items() if d) or "none"))
     heard = [x["meta"].get("text", "") for x in _lines(out / "transcript.jsonl")]

@@ -164,6 +164,13 @@ class NodeSpec(_Strict):
         "node counts as hung: it is killed, reported and restarted under its "
         "restart policy (default: the graph's health_timeout)",
     )
+    nice: int = Field(
+        0,
+        ge=0,
+        le=19,
+        description="how much lower this node's CPU priority is than the others' (Linux nice; 0: the same). "
+        "When the cores are busy, a node at 10 gets about a tenth of the CPU time of a node at 0",
+    )
 
     @field_validator("inputs", mode="before")
     @classmethod

@@ -215,8 +215,11 @@ class Supervisor:
             f.write(self.cfgs[node_id].model_dump_json())
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([*self.graph.search_paths, env.get("PYTHONPATH", "")])
-        # Idle OpenMP threads that spin steal the cores the other node processes need.
+        # Idle OpenMP threads that spin steal the cores the other node processes need; so do numpy's OpenBLAS
+        # threads, which spin for about 2^28 cycles after every call unless told otherwise (measured in the demo:
+        # the segment and depth heads' tiny matmuls cost 0.25 and 0.33 of a core that way, 0.02 without).
         env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        env.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
         p = subprocess.Popen(
             [sys.executable, "-m", "ar_perception.runtime.worker", path], env=env, start_new_session=self.new_session
         )

@@ -132,5 +132,6 @@ def plan(
             graph_text=graph.text,
             security=g.security,
             max_message_bytes=int(g.max_message_mb * 2**20),
+            nice=n.nice,
         )
     return cfgs, ctl_ep, up_ep

@@ -87,6 +87,7 @@ class WorkerConfig(_Message):
     graph_text: str = ""
     security: SecuritySpec | None = None
     max_message_bytes: int | None = None
+    nice: int = 0  # graph `nice`: how much lower its CPU priority is
 
 
 # -- supervisor -> workers (one PUB, every worker subscribes) --------------------------------------------

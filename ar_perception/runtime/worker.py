@@ -72,6 +72,7 @@ class Worker:
         self.lag = LagWatch(self.id, lossy, self.log)
         self.outlets: Outlets | None = None  # opened first thing in run(): binding may fail
         self._last_stats = 0.0
+        self._cpu0: float | None = None  # the process's CPU time when the graph started
 
     # -- reports to the supervisor ---------------------------------------------------------------
     def report(self, kind: type[pr.Ready | pr.Started | pr.EosSent]) -> None:
@@ -88,6 +89,8 @@ class Worker:
             snap = self.state.stats.snapshot(self.state.queues, self.state.sync)
         if self.outlets is not None and self.outlets.gate is not None:
             snap["refused"] = self.outlets.gate.refused
+        if self._cpu0 is not None:
+            snap["cpu_s"] = time.process_time() - self._cpu0  # all its threads, since the start (setup excluded)
         self.lag.update(now, snap)
         if self.lag.lagging:
             snap["lagging"] = sorted(self.lag.lagging)  # lossy inputs it skipped as many of as it handled
@@ -127,6 +130,7 @@ class Worker:
                 st.started.wait(READY_RESEND_S)
             if st.stop.is_set():
                 return self._end()
+            self._cpu0 = time.process_time()
             self.report(pr.Started)
             if self.node.is_source():
                 self.run_source()
@@ -258,6 +262,26 @@ def _die_with_parent() -> None:
         pass
 
 
+def _lower_priority(nice: int) -> None:
+    """Lower this process's CPU priority by `nice` (graph `nice`), before any thread starts: threads inherit it.
+
+    In a session of its own (the supervisor's default) the process is also an autogroup of its own, and Linux
+    shares the CPU between autogroups first, by the autogroup's nice: that is lowered too. Under a Ray worker
+    the process shares its group with the worker, which keeps its priority."""
+    if nice <= 0:
+        return
+    os.nice(nice)
+    if os.getsid(0) != os.getpid():
+        return
+    try:
+        with open("/proc/self/autogroup") as f:  # "/autogroup-123 nice 0"
+            current = int(f.read().split()[-1])
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(min(19, current + nice)))
+    except (OSError, ValueError, IndexError):
+        pass  # a kernel without autogroups: the process's own priority is what counts
+
+
 def _terminate(*_: Any) -> None:
     raise SystemExit(143)
 
@@ -269,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     with open(argv[0]) as f:
         cfg = pr.WorkerConfig.model_validate_json(f.read())
+    _lower_priority(cfg.nice)
     logging.basicConfig(
         level=cfg.log_level.upper(),
         stream=sys.stderr,

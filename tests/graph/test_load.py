@@ -43,7 +43,7 @@ def test_unknown_key_suggests_nearest():
     (p,) = problems(GOOD.replace("params: {fps: 10, frames: 3}", "parms: {fps: 10}"))
     assert p == (
         "g.yaml: nodes[0] (cam): unknown key 'parms' (expected one of: id, node, params, inputs, "
-        "outputs, sync, restart, on_error, transport, host, port, placement, health_timeout; did you mean 'params'?)"
+        "outputs, sync, restart, on_error, transport, host, port, placement, health_timeout, nice; did you mean 'params'?)"
     )
 
 
