@@ -56,6 +56,11 @@ class EncoderSpec(BaseModel):
     # describe() then says which model runs instead, and why
     fallback: bool = Field(True, description="weights auto and absent: run the offline stand-in")
     threads: int | None = Field(None, ge=1)  # None: all cores
+    precision: Literal["fp32", "int8"] = Field(
+        "fp32",
+        description="onnxruntime: int8 runs a statically quantised copy (MatMuls; calibrated on simulated rooms), "
+        "made once and cached (measured by benchmarks/int8.py)",
+    )
     onnx_path: str | None = Field(None, description="model=onnx: the ONNX file")
     token_output: str | None = Field(None, description="model=onnx: name of the token tensor")
     n_prefix: int = Field(1, ge=0, description="model=onnx: tokens before the patch tokens")
@@ -82,6 +87,8 @@ def build_encoder(spec: EncoderSpec | Mapping[str, Any] | None = None, **overrid
     """Build the encoder that `spec` names; loads weights now (call it in a node's setup())."""
     spec = _as_spec(spec, overrides)
     threads = spec.threads or os.cpu_count() or 1
+    if spec.precision == "int8" and spec.backend != "onnxruntime":
+        raise ModelError(f"precision int8 runs under onnxruntime, not {spec.backend}; give backend: onnxruntime")
     if spec.model == STANDIN_NAME:
         return _standin(spec, threads, reason=None)
     if spec.model == GENERIC_NAME:
@@ -171,8 +178,9 @@ class _Base:
         return target_size(height, width, self.spec.resolution, self.patch_size)
 
     def describe(self) -> str:
+        precision = " int8" if self.spec.precision == "int8" else ""
         text = (
-            f"{self.name} ({self._what()}), weights: {self.weights_desc}, backend: {self._backend()}, "
+            f"{self.name} ({self._what()}), weights: {self.weights_desc}, backend: {self._backend()}{precision}, "
             f"resolution {self.spec.resolution} (short side, multiple of {self.patch_size}), {self.threads} threads"
         )
         return text + (f"; {self.note}" if self.note else "")
@@ -263,6 +271,10 @@ class OnnxRuntimeEncoder(_Base):
                 tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.onnx")
                 export_encoder(self.model, tmp, size, intermediate=self.spec.intermediate)
                 os.replace(tmp, path)
+            if self.spec.precision == "int8":
+                from ar_perception.models.onnx_int8 import int8_copy
+
+                path = int8_copy(path, "image", size, self._dir)
             self._sessions[size] = OnnxEncoder(path, threads=self.threads)
             while len(self._sessions) > MAX_SESSIONS:  # frames of ever new sizes must not pile up sessions
                 self._sessions.popitem(last=False)
@@ -333,7 +345,9 @@ def _standin(spec: EncoderSpec, threads: int, reason: str | None) -> GenericEnco
     note = ""
     if reason is not None:
         note = f"OFFLINE STAND-IN used instead of {spec.model}, because {reason}"
-    enc = GenericEncoder(standin_encoder(threads), spec, STANDIN.name, STANDIN.description, threads, note)
+    enc = GenericEncoder(
+        standin_encoder(threads, spec.precision), spec, STANDIN.name, STANDIN.description, threads, note
+    )
     enc.dim = STANDIN.dim
     return enc
 
@@ -353,6 +367,7 @@ def _generic(spec: EncoderSpec, threads: int) -> GenericEncoder:
         input_name=spec.input_name,
         input_size=spec.input_size,
         threads=threads,
+        precision=spec.precision,
     )
     enc = GenericEncoder(runner, spec, runner.name, "generic ONNX encoder", threads)
     if runner.input_size:  # learn D (and warm the session up) with one blank frame

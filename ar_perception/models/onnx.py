@@ -16,7 +16,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 import numpy as np
 
@@ -164,6 +164,7 @@ class GenericOnnxEncoder:
     tensor as its only output is written once under the cache folder (see `with_token_output`). At a fixed
     input size, what the graph computes from the input's shape alone (interpolated position embeddings) is
     folded into constants once, in a cached copy (`models/onnx_fold.py`; `fold=False` runs the file as it is).
+    `precision="int8"` runs an int8 copy of that (`models/onnx_int8.py`), made once and cached.
     """
 
     def __init__(
@@ -178,6 +179,7 @@ class GenericOnnxEncoder:
         name: str | None = None,
         spin: bool = False,
         fold: bool = True,
+        precision: Literal["fp32", "int8"] = "fp32",
     ):
         self.source = Path(path)
         if not self.source.is_file():
@@ -209,7 +211,16 @@ class GenericOnnxEncoder:
                 input_size = (shape[2], shape[3])
                 if fold and (folded := _folded(self.path, input_name, input_size)) != self.path:
                     self.path, self.session = folded, _session(folded, threads, spin)
-        self.input_size = tuple(input_size) if input_size else None  # None: any multiple of patch_size
+        # None: any multiple of patch_size
+        self.input_size = (int(input_size[0]), int(input_size[1])) if input_size else None
+        self.precision = precision
+        if precision == "int8":
+            if self.input_size is None:
+                raise ModelError(f"{self.source}: precision int8 needs a fixed input size (give input_size)")
+            from ar_perception.models.onnx_int8 import int8_copy
+
+            self.path = int8_copy(self.path, input_name, self.input_size, onnx_cache_dir())
+            self.session = _session(self.path, threads, spin)
 
     def __call__(self, x: np.ndarray) -> OnnxFeatures:
         """x: (B, 3, H, W) float32, normalised as the model expects."""

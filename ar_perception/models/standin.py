@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ar_perception.errors import ModelError
 from ar_perception.models.onnx import GenericOnnxEncoder
@@ -48,7 +49,7 @@ def standin_source() -> Path:
     return path
 
 
-def standin_encoder(threads: int | None = None) -> GenericOnnxEncoder:
+def standin_encoder(threads: int | None = None, precision: Literal["fp32", "int8"] = "fp32") -> GenericOnnxEncoder:
     return GenericOnnxEncoder(
         standin_source(),
         STANDIN.token_output,
@@ -58,4 +59,5 @@ def standin_encoder(threads: int | None = None) -> GenericOnnxEncoder:
         input_size=STANDIN.input_size,
         threads=threads,
         name=STANDIN.name,
+        precision=precision,
     )

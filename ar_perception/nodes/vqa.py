@@ -25,7 +25,7 @@ from ar_perception.errors import MissingExtraError, ModelError, NodeError
 from ar_perception.qa.answer import Answer, answer
 from ar_perception.qa.colour import PALETTE
 from ar_perception.qa.llm import LlmParser, Parsed, check_phrasing
-from ar_perception.qa.model import SceneModel
+from ar_perception.qa.model import NOT_SURFACES, SceneModel
 from ar_perception.qa.parse import COLOUR_WORDS, NUMBER_WORDS, mentioned_classes, parse_question
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Emitted, Node
@@ -74,6 +74,18 @@ def resolve_gguf(model: str) -> tuple[str, str | None]:
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _TENS = {w: n for w, n in NUMBER_WORDS.items() if 20 <= n < 100 and n % 10 == 0}
+
+
+def _shipped_vocabulary() -> list[str]:
+    """The classes a scene names with the shipped segmentation head (as the scene node sends them), or none when
+    the head file is missing."""
+    from ar_perception.models.heads import default_head_path, load_head
+
+    try:
+        head = load_head(default_head_path("seg"), "seg")
+    except ModelError:
+        return []
+    return [c for c in head.info.classes if c not in NOT_SURFACES]
 
 
 def stated(text: str, vocabulary: list[str]) -> tuple[list[str], list[float], list[str]]:
@@ -128,8 +140,8 @@ class Vqa(Node):
         )
         warm: bool = Field(
             True,
-            description="read the LLM parser's prompt when a scene with new classes arrives (seconds on a small "
-            "CPU), not at the first question the LLM parses",
+            description="read the LLM parser's prompt in setup (for the shipped segmentation head's classes) and when "
+            "a scene with other classes arrives (seconds on a small CPU), not at the first question the LLM parses",
         )
         on_busy: Literal["queue", "interrupt"] = Field(
             "queue", description="a question that arrives while answering waits, or interrupts"
@@ -167,6 +179,8 @@ class Vqa(Node):
             # parsing and phrasing share one context: keep each prompt's state, so that neither re-reads
             # the parser's few-shot prefix after the other
             self.llm.set_cache(LlamaRAMCache(capacity_bytes=1 << 30))
+        if self.parser is not None and p.warm and (vocabulary := _shipped_vocabulary()):
+            self._warm(vocabulary)  # now, in setup, not while the first frames stream (the same prompt: reused)
 
     def _llm_installed(self) -> bool:
         if importlib.util.find_spec("llama_cpp") is None:

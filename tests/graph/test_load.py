@@ -42,8 +42,8 @@ def test_yaml_syntax_error_has_line_and_column():
 def test_unknown_key_suggests_nearest():
     (p,) = problems(GOOD.replace("params: {fps: 10, frames: 3}", "parms: {fps: 10}"))
     assert p == (
-        "g.yaml: nodes[0] (cam): unknown key 'parms' (expected one of: id, node, params, inputs, "
-        "outputs, sync, restart, on_error, transport, host, port, placement, health_timeout, nice; did you mean 'params'?)"
+        "g.yaml: nodes[0] (cam): unknown key 'parms' (expected one of: id, node, params, inputs, outputs, sync, "
+        "restart, on_error, transport, host, port, placement, health_timeout, nice; did you mean 'params'?)"
     )
 
 
