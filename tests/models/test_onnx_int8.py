@@ -97,7 +97,8 @@ def test_the_stand_in_at_int8_gives_nearly_the_fp32_tokens_on_a_simulated_room()
     rgb = SimSource(seed=11, size=(320, 240)).frame(4).image
     fp32 = build_encoder(model="dinov2-vit-s14", threads=2)
     int8 = build_encoder(model="dinov2-vit-s14", threads=2, precision="int8")
-    assert "-int8-static-" in int8.runner.path.name and "backend: onnxruntime int8" in int8.describe()
+    path = int8.runner.path  # type: ignore[attr-defined]
+    assert "-int8-static-" in path.name and "backend: onnxruntime int8" in int8.describe()
     a, b = fp32(rgb)["patches"].reshape(-1, 384), int8(rgb)["patches"].reshape(-1, 384)
     cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     assert cos.mean() > 0.94 and cos.min() > 0.7, (cos.mean(), cos.min())  # measured 0.968 / 0.92 here
