@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/int8.py [--json] [--rooms 20] [--frames 5]
 
-Speed: one frame, batch 1, 2 threads, the fp32 and int8 sessions alternating in blocks (load that changes during
+Speed: one frame, batch 1, 2 threads, the fp32 and int8 sessions (and, for the stand-in, the fp32 file as packaged,
+without the folding of models/onnx_fold.py) alternating in blocks (load that changes during
 the run falls on both), p50 of each and the ratio fp32 / int8 (target >= 1.7x at equal quality). For the offline
 stand-in (dinov2-vit-s14 at 224x224, fp32 with its shape-only tensors folded, as the encoder node runs it) and an
 EUPE ViT-S/16 export at 224 (random weights: speed only; EUPE weights cannot be fetched here).
@@ -35,6 +36,7 @@ if str(ROOT) not in sys.path:
 
 from ar_perception.models.encoder import build_encoder  # noqa: E402
 from ar_perception.models.preprocess import preprocess  # noqa: E402
+from ar_perception.models.standin import STANDIN  # noqa: E402
 from ar_perception.sim import SimSource  # noqa: E402
 from ar_perception.sim.dataset import scene_seed, write_dataset  # noqa: E402
 
@@ -89,18 +91,40 @@ def speed_and_cosine(spec: dict[str, Any], frames: list[np.ndarray]) -> dict[str
     x = preprocess(frames[0], size=size)
     run32 = fp32.runner if hasattr(fp32, "runner") else fp32._session(size)  # type: ignore[attr-defined]
     run8 = int8.runner if hasattr(int8, "runner") else int8._session(size)  # type: ignore[attr-defined]
-    p32, p8 = paired_p50_ms([lambda: run32(x), lambda: run8(x)])
+    fns = [lambda: run32(x), lambda: run8(x)]
+    if spec["model"] == STANDIN.name:  # the file as packaged: position embeddings interpolated on every frame
+        unfolded = standin_unfolded(spec.get("threads"))
+        fns.append(lambda: unfolded(x))
+    p32, p8, *before = paired_p50_ms(fns)
     random = spec.get("weights", "auto") is None
     cos = np.concatenate([_cosine(fp32(f)["patches"], int8(f)["patches"]) for f in frames]) if not random else None
     return {
         "encoder": fp32.name,
         "input": list(size),
+        "fp32_unfolded_p50_ms": round(before[0], 1) if before else None,
         "fp32_p50_ms": round(p32, 1),
         "int8_p50_ms": round(p8, 1),
         "speedup": round(p32 / p8, 2),
         "token_cosine_mean": None if cos is None else round(float(cos.mean()), 4),
         "token_cosine_min": None if cos is None else round(float(cos.min()), 4),
     }
+
+
+def standin_unfolded(threads: int | None) -> Any:
+    """The stand-in's runner without the folding of models/onnx_fold.py (as before it)."""
+    from ar_perception.models.onnx import GenericOnnxEncoder
+    from ar_perception.models.standin import standin_source
+
+    return GenericOnnxEncoder(
+        standin_source(),
+        STANDIN.token_output,
+        n_prefix=STANDIN.n_prefix,
+        patch_size=STANDIN.patch_size,
+        input_name=STANDIN.input_name,
+        input_size=STANDIN.input_size,
+        threads=threads,
+        fold=False,
+    )
 
 
 def quality(rooms: int, frames: int) -> dict[str, Any]:
@@ -163,6 +187,12 @@ def render(r: dict[str, Any]) -> str:
                 else f"{s['token_cosine_mean']} / {s['token_cosine_min']}"
             )
         )
+    for s in r["speed"]:
+        if s["fp32_unfolded_p50_ms"] is not None:
+            lines.append(
+                f"{s['encoder']}, fp32 as packaged (shape-only tensors not folded): {s['fp32_unfolded_p50_ms']} ms; "
+                f"folded {s['fp32_p50_ms']} ms ({s['fp32_unfolded_p50_ms'] / s['fp32_p50_ms']:.2f}x)"
+            )
     q = r["quality"]
     best = r["speed"][0]["speedup"]
     lines += [

@@ -7,12 +7,15 @@ Reshapes. For a file run at one input size those are constants. onnxruntime fold
 tensor's whole shape is static, and the batch axis is not, so it leaves them.
 
 `fold_shape_constants` evaluates them once and stores them as initializers:
-1. Tensors that do not depend on the input's values: initializers, Constant outputs, Shape/Size outputs,
-   and the outputs of nodes that read only such tensors.
-2. Of those, the ones a node that does read the input's values consumes (the frontier) are evaluated by
-   onnxruntime for inputs of batch 1 and 2 with different values; a tensor that comes out the same every
-   time is stored as an initializer, one that does not (it depends on the batch) stays computed.
+1. Candidates: tensors computed from a Shape/Size output and constants alone (weights-only subgraphs are
+   left to onnxruntime, which folds them itself and keeps DequantizeLinear on int8 weights as it is).
+2. Of those, the ones a node outside them reads (the frontier) are evaluated by onnxruntime for inputs of
+   batch 1 (twice, other values), 2 and 3; a tensor that comes out the same every time, and whose producing
+   node has no other output that does not, is stored as an initializer. A shape that depends on values
+   (NonZero, TopK) shows up here as a tensor that changes, and stays computed.
 3. Nodes nothing needs any more are dropped.
+`folded_copy` then runs the original and the folded graph on the same inputs and keeps the copy only if they
+agree: otherwise the file runs as it is.
 """
 
 from __future__ import annotations
@@ -30,30 +33,31 @@ __all__ = ["fold_shape_constants", "folded_copy", "prune_dead_nodes", "MAX_FOLDE
 
 SHAPE_OPS = {"Shape", "Size"}  # their outputs depend on the input's shape, not its values
 NOT_FOLDED = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli"}
+FOLD_VERSION = 2  # in the cache key: a change to what is folded makes new copies
 MAX_FOLDED_BYTES = 64 * 1024 * 1024  # never grow a file by more than this (an Expand to a big shape stays computed)
 
 
 def _static_frontier(graph) -> list[str]:
-    """Names of the tensors to evaluate: value-independent, computed by a node, read by a value-dependent node
-    or a graph output."""
-    static = {t.name for t in graph.initializer}
-    computed: set[str] = set()  # static tensors a node computes (not already initializers)
-    inputs = {i.name for i in graph.input} - static
+    """Names of the tensors to evaluate: computed from the input's shape and constants alone, read by a node that
+    is not, or a graph output."""
+    const = {t.name for t in graph.initializer}
+    shaped: set[str] = set()  # tensors computed from a Shape/Size output and constants
+    inputs = {i.name for i in graph.input} - const
     for node in graph.node:
         reads = [i for i in node.input if i]
-        has_subgraph = any(a.g.node or a.graphs for a in node.attribute)
+        has_subgraph = any(a.HasField("g") or a.graphs for a in node.attribute)
         if node.op_type in NOT_FOLDED or has_subgraph:
             continue
-        if node.op_type in SHAPE_OPS or all(i in static for i in reads):
-            static.update(o for o in node.output if o)
-            computed.update(o for o in node.output if o)
+        if node.op_type in SHAPE_OPS:
+            shaped.update(o for o in node.output if o)
+        elif all(i in const or i in shaped for i in reads):
+            (shaped if any(i in shaped for i in reads) else const).update(o for o in node.output if o)
     frontier = []
     for node in graph.node:
-        if all(o in static for o in node.output if o):
+        if all(o in shaped for o in node.output if o):
             continue  # folded away with its outputs
-        frontier += [i for i in node.input if i in computed and i not in frontier]
-    frontier += [o.name for o in graph.output if o.name in computed and o.name not in frontier]
-    return [t for t in frontier if t not in inputs]
+        frontier += [i for i in node.input if i in shaped and i not in frontier]
+    return [t for t in frontier if t not in inputs]  # (a graph output computed from the shape stays computed)
 
 
 def _evaluate(model, names: list[str], feeds: list[dict[str, np.ndarray]]) -> list[list[np.ndarray]]:
@@ -90,8 +94,8 @@ def fold_shape_constants(model, input_name: str, input_size: tuple[int, int]) ->
     dtype = onnx.helper.tensor_dtype_to_np_dtype(inp.type.tensor_type.elem_type)
     rng = np.random.default_rng(0)
     H, W = input_size
-    # batch 1 twice (other values) and batch 2: a tensor that changes with either is not a constant here
-    feeds = [{input_name: rng.standard_normal((b, channels, H, W)).astype(dtype)} for b in (1, 1, 2)]
+    # batch 1 twice (other values), 2 and 3: a tensor that changes with any of them is not a constant here
+    feeds = [{input_name: rng.standard_normal((b, channels, H, W)).astype(dtype)} for b in (1, 1, 2, 3)]
     try:
         runs = _evaluate(model, frontier, feeds)
     except Exception as e:  # onnxruntime's own error types; then the file runs unfolded
@@ -107,10 +111,14 @@ def fold_shape_constants(model, input_name: str, input_size: tuple[int, int]) ->
             total += first.nbytes
     if not folded:
         return 0
-    for node in list(graph.node):  # the nodes that computed them are replaced by the values
-        if any(o in folded for o in node.output):
-            graph.node.remove(node)
-    graph.initializer.extend(numpy_helper.from_array(v, name) for name, v in folded.items())
+    # Readers of a folded tensor read its value instead (an initializer of its own name); the nodes that computed
+    # it go when nothing else needs any of their outputs (prune_dead_nodes).
+    renamed = {name: f"{name}__folded" for name in folded}
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            if name in renamed:
+                node.input[k] = renamed[name]
+    graph.initializer.extend(numpy_helper.from_array(v, renamed[name]) for name, v in folded.items())
     prune_dead_nodes(model)
     return len(folded)
 
@@ -122,7 +130,7 @@ def folded_copy(src: Path, input_name: str, input_size: tuple[int, int], cache: 
     import onnxruntime as ort
 
     st = src.stat()
-    key = f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{input_name}|{input_size}|{ort.__version__}"
+    key = f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{input_name}|{input_size}|{ort.__version__}|{FOLD_VERSION}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     dst = cache / f"{src.stem}-folded-{input_size[0]}x{input_size[1]}-{digest}.onnx"
     none = dst.with_suffix(".none")  # remembered: this file has nothing to fold
@@ -131,8 +139,10 @@ def folded_copy(src: Path, input_name: str, input_size: tuple[int, int], cache: 
     if none.is_file():
         return src
     model = onnx.load(str(src))
+    original = onnx.ModelProto()
+    original.CopyFrom(model)
     cache.mkdir(parents=True, exist_ok=True)
-    if fold_shape_constants(model, input_name, input_size) == 0:
+    if fold_shape_constants(model, input_name, input_size) == 0 or not _agree(original, model, input_size):
         none.touch()
         return src
     fd, tmp = tempfile.mkstemp(dir=cache, suffix=".onnx.tmp")
@@ -141,6 +151,32 @@ def folded_copy(src: Path, input_name: str, input_size: tuple[int, int], cache: 
     os.chmod(tmp, 0o644)
     os.replace(tmp, dst)  # atomic: concurrent processes never see a half-written file
     return dst
+
+
+def _agree(original, folded, input_size: tuple[int, int]) -> bool:
+    """Whether both graphs give the same outputs (to float rounding) for a random input of batch 1 and 2."""
+    import onnxruntime as ort
+
+    def outputs(model, x: np.ndarray) -> list[np.ndarray]:
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        session = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: x})
+
+    inp = original.graph.input[0]
+    dims = inp.type.tensor_type.shape.dim
+    channels = dims[1].dim_value if len(dims) == 4 and dims[1].dim_value > 0 else 3
+    rng = np.random.default_rng(1)
+    try:
+        for batch in (1, 2):
+            x = rng.standard_normal((batch, channels, *input_size)).astype(np.float32)
+            for a, b in zip(outputs(original, x), outputs(folded, x), strict=True):
+                scale = float(np.abs(a).max()) if a.size else 0.0
+                if a.shape != b.shape or not np.allclose(a, b, rtol=1e-4, atol=1e-4 * max(scale, 1.0)):
+                    return False
+    except Exception:  # onnxruntime refuses the folded graph: it is not used
+        return False
+    return True
 
 
 def prune_dead_nodes(model) -> None:
@@ -158,9 +194,14 @@ def prune_dead_nodes(model) -> None:
     keep.reverse()
     del graph.node[:]
     graph.node.extend(keep)
+    was_init = {t.name for t in graph.initializer}
     inits = [t for t in graph.initializer if t.name in needed]
     del graph.initializer[:]
     graph.initializer.extend(inits)
     infos = [v for v in graph.value_info if v.name in needed]
     del graph.value_info[:]
     graph.value_info.extend(infos)
+    # an initializer listed as a graph input too (older exports) goes with its entry there; real inputs stay
+    kept = [i for i in graph.input if i.name in needed or i.name not in was_init]
+    del graph.input[:]
+    graph.input.extend(kept)

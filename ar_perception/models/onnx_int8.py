@@ -47,7 +47,8 @@ def int8_copy(src: Path, input_name: str, size: tuple[int, int], cache: Path, mo
     import onnxruntime as ort
 
     st = src.stat()
-    key = f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{mode}|{input_name}|{size}|{ort.__version__}|v1"
+    calibration = f"{CALIBRATION_SEED}x{CALIBRATION_ROOMS}|{','.join(QUANTISED_OPS)}|u8s8-per-channel"
+    key = f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{mode}|{input_name}|{size}|{ort.__version__}|{calibration}"
     dst = cache / f"{src.stem}-int8-{mode}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.onnx"
     if dst.is_file():
         return dst

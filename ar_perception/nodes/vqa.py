@@ -83,7 +83,7 @@ def _shipped_vocabulary() -> list[str]:
 
     try:
         head = load_head(default_head_path("seg"), "seg")
-    except ModelError:
+    except (ModelError, ImportError):  # no head file, or no safetensors (the `vision` extra)
         return []
     return [c for c in head.info.classes if c not in NOT_SURFACES]
 
@@ -180,7 +180,11 @@ class Vqa(Node):
             # the parser's few-shot prefix after the other
             self.llm.set_cache(LlamaRAMCache(capacity_bytes=1 << 30))
         if self.parser is not None and p.warm and (vocabulary := _shipped_vocabulary()):
-            self._warm(vocabulary)  # now, in setup, not while the first frames stream (the same prompt: reused)
+            try:
+                self._warm(vocabulary)  # now, in setup, not while the first frames stream (the same prompt: reused)
+            except Exception as e:  # llama.cpp's own errors: the prompt is read at the first scene instead
+                self._warm_classes = None
+                self.log.warning("could not read the LLM parser's prompt in setup: %s: %s", type(e).__name__, e)
 
     def _llm_installed(self) -> bool:
         if importlib.util.find_spec("llama_cpp") is None:

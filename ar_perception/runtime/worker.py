@@ -263,14 +263,24 @@ def _die_with_parent() -> None:
 
 
 def _lower_priority(nice: int) -> None:
-    """Lower this process's CPU priority by `nice` (graph `nice`), before any thread starts: threads inherit it.
+    """Lower this process's CPU priority by `nice` (graph `nice`): every thread it has (numpy's OpenBLAS starts
+    its pool at import) and, through inheritance, every thread it starts later.
 
     In a session of its own (the supervisor's default) the process is also an autogroup of its own, and Linux
     shares the CPU between autogroups first, by the autogroup's nice: that is lowered too. Under a Ray worker
     the process shares its group with the worker, which keeps its priority."""
     if nice <= 0:
         return
-    os.nice(nice)
+    target = min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice)
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:  # no /proc: this thread only
+        tids = [0]
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, target)  # Linux: per thread
+        except OSError:
+            pass  # the thread has ended
     if os.getsid(0) != os.getpid():
         return
     try:
@@ -279,7 +289,7 @@ def _lower_priority(nice: int) -> None:
         with open("/proc/self/autogroup", "w") as f:
             f.write(str(min(19, current + nice)))
     except (OSError, ValueError, IndexError):
-        pass  # a kernel without autogroups: the process's own priority is what counts
+        pass  # a kernel without autogroups: the threads' own priority is what counts
 
 
 def _terminate(*_: Any) -> None:

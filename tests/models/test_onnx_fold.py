@@ -16,36 +16,34 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from ar_perception.models.onnx_fold import fold_shape_constants, folded_copy  # noqa: E402
 
 
-def _pos_embed_model(table: np.ndarray):
+def _pos_embed_model(table: np.ndarray, table_as_input: bool = False):
     """image [B, 3, H, W] -> image mean over channels + `table` (1, 1, h, w) resized (cubic) to (H, W), then
     flattened per batch item to [B, H*W] (a Reshape whose target holds B: computed from the shape, batch-bound).
     """
     f = TensorProto.FLOAT
     nodes = [
         helper.make_node("Shape", ["image"], ["shape"]),
-        helper.make_node("Slice", ["shape", "two", "four"], ["hw"]),
+        # one node, three outputs: the batch (changes), the channels (unused) and H, W (the same every time)
+        helper.make_node("Split", ["shape", "split_sizes"], ["batch", "channels", "hw"], axis=0),
         helper.make_node("Concat", ["one_one", "hw"], ["sizes"], axis=0),
         helper.make_node("Resize", ["table", "", "", "sizes"], ["pos"], mode="cubic"),
         helper.make_node("ReduceMean", ["image", "ch_axis"], ["gray"], keepdims=1),
         helper.make_node("Add", ["gray", "pos"], ["sum"]),
-        helper.make_node("Slice", ["shape", "zero", "one"], ["batch"]),
         helper.make_node("Concat", ["batch", "minus_one"], ["flat_shape"], axis=0),
         helper.make_node("Reshape", ["sum", "flat_shape"], ["out"]),
     ]
     inits = [
         numpy_helper.from_array(table.astype(np.float32), "table"),
         numpy_helper.from_array(np.array([1, 1], np.int64), "one_one"),
-        numpy_helper.from_array(np.array([0], np.int64), "zero"),
-        numpy_helper.from_array(np.array([1], np.int64), "one"),
-        numpy_helper.from_array(np.array([2], np.int64), "two"),
-        numpy_helper.from_array(np.array([4], np.int64), "four"),
+        numpy_helper.from_array(np.array([1, 1, 2], np.int64), "split_sizes"),
         numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
         numpy_helper.from_array(np.array([1], np.int64), "ch_axis"),
     ]
+    extra = [helper.make_tensor_value_info("table", f, list(table.shape))] if table_as_input else []
     graph = helper.make_graph(
         nodes,
         "pos",
-        [helper.make_tensor_value_info("image", f, ["B", 3, 16, 24])],
+        [helper.make_tensor_value_info("image", f, ["B", 3, 16, 24]), *extra],
         [helper.make_tensor_value_info("out", f, None)],
         inits,
     )
@@ -67,12 +65,40 @@ def test_the_interpolated_table_becomes_a_constant_and_the_outputs_stay_the_same
     assert fold_shape_constants(folded, "image", (16, 24)) >= 1
     ops = [n.op_type for n in folded.graph.node]
     assert "Resize" not in ops and "Reshape" in ops  # the batch-bound flatten is still computed
+    assert "Split" in ops  # it still gives the batch, though its H, W output is folded
     rng = np.random.default_rng(1)
     for batch in (1, 3):  # the folded file keeps its dynamic batch
         x = rng.standard_normal((batch, 3, 16, 24)).astype(np.float32)
         want, got = _run(model, x), _run(folded, x)
         assert got.shape == (batch, 16 * 24)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+
+
+def test_a_table_also_listed_as_a_graph_input_leaves_the_inputs_with_the_table():
+    """Older exports list initializers as graph inputs too: once the table is folded away, so is that entry."""
+    model = _pos_embed_model(np.ones((1, 1, 4, 6)), table_as_input=True)
+    assert fold_shape_constants(model, "image", (16, 24)) >= 1
+    assert [i.name for i in model.graph.input] == ["image"]
+    x = np.random.default_rng(2).standard_normal((2, 3, 16, 24)).astype(np.float32)
+    assert _run(model, x).shape == (2, 16 * 24)
+
+
+def test_a_fold_that_changes_the_outputs_is_not_used(tmp_path, monkeypatch):
+    """folded_copy keeps a copy only if it computes what the original does."""
+    from ar_perception.models import onnx_fold
+
+    src = tmp_path / "pos.onnx"
+    onnx.save(_pos_embed_model(np.ones((1, 1, 4, 6))), src)
+
+    def wrong(model, input_name, size):  # a fold that breaks the graph's arithmetic
+        model.graph.initializer.append(numpy_helper.from_array(np.full((1, 1, 16, 24), 5.0, np.float32), "pos5"))
+        for node in model.graph.node:
+            if node.op_type == "Add":
+                node.input[1] = "pos5"
+        return 1
+
+    monkeypatch.setattr(onnx_fold, "fold_shape_constants", wrong)
+    assert folded_copy(src, "image", (16, 24), tmp_path / "cache") == src
 
 
 def test_a_graph_with_nothing_shape_only_is_left_alone(tmp_path):

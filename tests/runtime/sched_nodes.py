@@ -41,8 +41,11 @@ class Where(Node):
                 seen["autogroup"] = f.read().strip()
         except OSError:
             seen["autogroup"] = None
+        own = threading.get_native_id()
+        others = [int(t) for t in os.listdir("/proc/self/task") if int(t) != own]
         seen.update(
             nice=os.getpriority(os.PRIO_PROCESS, 0),
+            blas_nice=[os.getpriority(os.PRIO_PROCESS, t) for t in others],  # the runtime's threads, OpenBLAS's
             session_leader=os.getsid(0) == os.getpid(),
             openblas_timeout=os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         )
