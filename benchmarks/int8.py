@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 
 from ar_perception.models.encoder import build_encoder  # noqa: E402
 from ar_perception.models.preprocess import preprocess  # noqa: E402
-from ar_perception.models.standin import STANDIN  # noqa: E402
+from ar_perception.models.standin import STANDIN, standin_encoder  # noqa: E402
 from ar_perception.sim import SimSource  # noqa: E402
 from ar_perception.sim.dataset import scene_seed, write_dataset  # noqa: E402
 
@@ -93,7 +93,7 @@ def speed_and_cosine(spec: dict[str, Any], frames: list[np.ndarray]) -> dict[str
     run8 = int8.runner if hasattr(int8, "runner") else int8._session(size)  # type: ignore[attr-defined]
     fns = [lambda: run32(x), lambda: run8(x)]
     if spec["model"] == STANDIN.name:  # the file as packaged: position embeddings interpolated on every frame
-        unfolded = standin_unfolded(spec.get("threads"))
+        unfolded = standin_encoder(spec.get("threads"), fold=False)
         fns.append(lambda: unfolded(x))
     p32, p8, *before = paired_p50_ms(fns)
     random = spec.get("weights", "auto") is None
@@ -108,23 +108,6 @@ def speed_and_cosine(spec: dict[str, Any], frames: list[np.ndarray]) -> dict[str
         "token_cosine_mean": None if cos is None else round(float(cos.mean()), 4),
         "token_cosine_min": None if cos is None else round(float(cos.min()), 4),
     }
-
-
-def standin_unfolded(threads: int | None) -> Any:
-    """The stand-in's runner without the folding of models/onnx_fold.py (as before it)."""
-    from ar_perception.models.onnx import GenericOnnxEncoder
-    from ar_perception.models.standin import standin_source
-
-    return GenericOnnxEncoder(
-        standin_source(),
-        STANDIN.token_output,
-        n_prefix=STANDIN.n_prefix,
-        patch_size=STANDIN.patch_size,
-        input_name=STANDIN.input_name,
-        input_size=STANDIN.input_size,
-        threads=threads,
-        fold=False,
-    )
 
 
 def quality(rooms: int, frames: int) -> dict[str, Any]:

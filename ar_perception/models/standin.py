@@ -49,7 +49,10 @@ def standin_source() -> Path:
     return path
 
 
-def standin_encoder(threads: int | None = None, precision: Literal["fp32", "int8"] = "fp32") -> GenericOnnxEncoder:
+def standin_encoder(
+    threads: int | None = None, precision: Literal["fp32", "int8"] = "fp32", fold: bool = True
+) -> GenericOnnxEncoder:
+    """The stand-in's runner; `fold=False` runs the packaged file without models/onnx_fold.py's folding."""
     return GenericOnnxEncoder(
         standin_source(),
         STANDIN.token_output,
@@ -60,4 +63,5 @@ def standin_encoder(threads: int | None = None, precision: Literal["fp32", "int8
         threads=threads,
         name=STANDIN.name,
         precision=precision,
+        fold=fold,
     )
