@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -21,6 +20,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 import numpy as np
 
 from ar_perception.errors import MissingExtraError, ModelError
+from ar_perception.models.derived import derived_path, drop_stale
 from ar_perception.models.files import check_onnx_file, onnx_load_error
 from ar_perception.models.onnx_fold import folded_copy, prune_dead_nodes
 from ar_perception.models.weights import cache_root
@@ -256,7 +256,7 @@ def with_token_output(src: Path, tensor: str, keep_outputs: bool = False) -> Pat
 
     By default the copy has `tensor` as its only output and keeps only the nodes it needs (a head
     after the backbone is dropped); with keep_outputs the original outputs stay as well. The copy
-    lives in the ONNX cache folder, keyed by the source file's path, size and time.
+    lives in the ONNX cache folder, named by the source file's path, size and time (`models/derived.py`).
     """
     require_vision("onnx")
     import onnx
@@ -277,9 +277,7 @@ def with_token_output(src: Path, tensor: str, keep_outputs: bool = False) -> Pat
         raise ModelError(
             f"{src}: no tensor named '{tensor}' in the graph" + (f" (similar: {', '.join(near)})" if near else "")
         )
-    st = src.stat()
-    key = hashlib.sha256(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{tensor}|{keep_outputs}".encode()).hexdigest()
-    dst = onnx_cache_dir() / f"{src.stem}-tokens-{key[:12]}.onnx"
+    dst = derived_path(src, "tokens", onnx_cache_dir(), params=f"{tensor}|{keep_outputs}", versions="tokens-v1")
     if dst.is_file():
         return dst
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -294,4 +292,5 @@ def with_token_output(src: Path, tensor: str, keep_outputs: bool = False) -> Pat
     onnx.save(model, tmp)
     os.chmod(tmp, 0o644)
     os.replace(tmp, dst)  # atomic: concurrent processes never see a half-written file
+    drop_stale(dst)  # the copies of an older version of the same file (and what was derived from them)
     return dst

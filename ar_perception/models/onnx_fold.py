@@ -20,7 +20,6 @@ agree: otherwise the file runs as it is.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ar_perception.errors import ModelError
+from ar_perception.models.derived import derived_path, drop_stale
 
 __all__ = ["fold_shape_constants", "folded_copy", "prune_dead_nodes", "MAX_FOLDED_BYTES"]
 
@@ -125,14 +125,14 @@ def fold_shape_constants(model, input_name: str, input_size: tuple[int, int]) ->
 
 def folded_copy(src: Path, input_name: str, input_size: tuple[int, int], cache: Path) -> Path:
     """A cached copy of `src` with its shape-only tensors folded for `input_size`, or `src` itself where there
-    is nothing to fold. Keyed by the file's path, size and time, the size and the onnxruntime version."""
+    is nothing to fold. Named by the file's path, size and time, the size and the onnxruntime version
+    (`models/derived.py`)."""
     import onnx
     import onnxruntime as ort
 
-    st = src.stat()
-    key = f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{input_name}|{input_size}|{ort.__version__}|{FOLD_VERSION}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    dst = cache / f"{src.stem}-folded-{input_size[0]}x{input_size[1]}-{digest}.onnx"
+    H, W = input_size
+    versions = f"{ort.__version__}|fold-v{FOLD_VERSION}"
+    dst = derived_path(src, f"folded-{H}x{W}", cache, params=input_name, versions=versions)
     none = dst.with_suffix(".none")  # remembered: this file has nothing to fold
     if dst.is_file():
         return dst
@@ -144,12 +144,14 @@ def folded_copy(src: Path, input_name: str, input_size: tuple[int, int], cache: 
     cache.mkdir(parents=True, exist_ok=True)
     if fold_shape_constants(model, input_name, input_size) == 0 or not _agree(original, model, input_size):
         none.touch()
+        drop_stale(dst)
         return src
     fd, tmp = tempfile.mkstemp(dir=cache, suffix=".onnx.tmp")
     os.close(fd)
     onnx.save(model, tmp)
     os.chmod(tmp, 0o644)
     os.replace(tmp, dst)  # atomic: concurrent processes never see a half-written file
+    drop_stale(dst)  # copies for an older version of the source
     return dst
 
 

@@ -10,7 +10,6 @@ not the default (README "The encoder: EUPE").
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from typing import Literal
 import numpy as np
 
 from ar_perception.errors import ModelError
+from ar_perception.models.derived import derived_path, drop_stale
 
 __all__ = ["int8_copy", "calibration_frames", "CALIBRATION_SEED", "CALIBRATION_ROOMS"]
 
@@ -42,14 +42,13 @@ def calibration_frames(size: tuple[int, int], rooms: int = CALIBRATION_ROOMS) ->
 
 
 def int8_copy(src: Path, input_name: str, size: tuple[int, int], cache: Path, mode: Mode = "static") -> Path:
-    """A cached int8 copy of `src` (keyed by its path, size and time, the mode, the input size and the
-    onnxruntime version); made once, in seconds to a minute for a ViT-S."""
+    """A cached int8 copy of `src` (named by its path, size and time, the mode, the input size, the calibration
+    and the onnxruntime version: `models/derived.py`); made once, in seconds to a minute for a ViT-S."""
     import onnxruntime as ort
 
-    st = src.stat()
     calibration = f"{CALIBRATION_SEED}x{CALIBRATION_ROOMS}|{','.join(QUANTISED_OPS)}|u8s8-per-channel"
-    key = f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{mode}|{input_name}|{size}|{ort.__version__}|{calibration}"
-    dst = cache / f"{src.stem}-int8-{mode}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.onnx"
+    params = f"{input_name}|{size[0]}x{size[1]}|{calibration}"
+    dst = derived_path(src, f"int8-{mode}", cache, params=params, versions=f"{ort.__version__}|int8-v1")
     if dst.is_file():
         return dst
     cache.mkdir(parents=True, exist_ok=True)
@@ -59,6 +58,7 @@ def int8_copy(src: Path, input_name: str, size: tuple[int, int], cache: Path, mo
         _quantise(src, Path(tmp), input_name, size, mode)
         os.chmod(tmp, 0o644)
         os.replace(tmp, dst)  # atomic: concurrent processes never see a half-written file
+        drop_stale(dst)  # copies for an older version of the source
     except Exception as e:  # onnxruntime.quantization's own errors
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, ModelError):
