@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from encoder import matmul_peak_gflops, paired_p50_ms  # noqa: E402  (benchmarks/encoder.py)
+from transport import machine  # noqa: E402  (benchmarks/transport.py)
 
 from ar_perception.models.encoder import build_encoder  # noqa: E402
 from ar_perception.models.preprocess import preprocess  # noqa: E402
@@ -43,33 +44,6 @@ from ar_perception.sim.dataset import scene_seed, write_dataset  # noqa: E402
 FRESH_SEED = 7777
 TARGET_SPEEDUP = 1.7
 QUALITY_MARGIN = 0.01
-
-
-def paired_p50_ms(fns: list[Any], rounds: int = 12, block: int = 4) -> list[float]:
-    """Median ms per call of each fn, called in alternating blocks; the first call of a block is not timed."""
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(rounds):
-        for fn, ts in zip(fns, times, strict=True):
-            fn()
-            for _ in range(block - 1):
-                t = time.perf_counter()
-                fn()
-                ts.append(time.perf_counter() - t)
-    return [float(np.median(ts) * 1e3) for ts in times]
-
-
-def matmul_peak_gflops() -> float:
-    """Best fp32 2048^3 torch matmul rate on this machine (all threads), GFLOP/s (as benchmarks/encoder.py)."""
-    import torch
-
-    a = torch.randn(2048, 2048)
-    a @ a
-    best = 0.0
-    for _ in range(8):
-        t = time.perf_counter()
-        a @ a
-        best = max(best, 2 * 2048**3 / (time.perf_counter() - t) / 1e9)
-    return best
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -95,7 +69,8 @@ def speed_and_cosine(spec: dict[str, Any], frames: list[np.ndarray]) -> dict[str
     if spec["model"] == STANDIN.name:  # the file as packaged: position embeddings interpolated on every frame
         unfolded = standin_encoder(spec.get("threads"), fold=False)
         fns.append(lambda: unfolded(x))
-    p32, p8, *before = paired_p50_ms(fns)
+    n = 33  # timed calls of each, in alternating blocks of 4 (the first call of a block untimed)
+    p32, p8, *before = paired_p50_ms(fns, min_runs=n, max_runs=n, budget_s=0.0)
     random = spec.get("weights", "auto") is None
     cos = np.concatenate([_cosine(fp32(f)["patches"], int8(f)["patches"]) for f in frames]) if not random else None
     return {
@@ -131,21 +106,15 @@ def quality(rooms: int, frames: int) -> dict[str, Any]:
 
 def run(rooms: int, frames: int) -> dict[str, Any]:
     load0 = os.getloadavg()[0]
-    peak = matmul_peak_gflops()
+    peak = matmul_peak_gflops(2)
     views = [SimSource(scene_seed(FRESH_SEED, i), size=(320, 240)).frame(2).image for i in range(8)]
     rows = [
         speed_and_cosine({"model": "dinov2-vit-s14", "threads": 2}, views),
         speed_and_cosine({"model": "eupe-vit-s", "weights": None, "resolution": 224, "threads": 2}, views),
     ]
     q = quality(rooms, frames)
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     return {
-        "machine": f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
         "matmul_peak_gflops": round(peak, 1),
         "load": f"{load0:.1f} -> {os.getloadavg()[0]:.1f}",
         "speed": rows,
