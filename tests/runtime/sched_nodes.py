@@ -45,13 +45,21 @@ class Where(Node):
         others = [int(t) for t in os.listdir("/proc/self/task") if int(t) != own]
         seen.update(
             nice=os.getpriority(os.PRIO_PROCESS, 0),
-            blas_nice=[os.getpriority(os.PRIO_PROCESS, t) for t in others],  # the runtime's threads, OpenBLAS's
+            blas_nice=[n for t in others if (n := _priority(t)) is not None],  # the runtime's threads, OpenBLAS's
             session_leader=os.getsid(0) == os.getpid(),
             openblas_timeout=os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         )
         with open(self.params.out, "w") as f:
             json.dump(seen, f)
         yield {"out": Msg(meta={"done": True})}
+
+
+def _priority(tid: int) -> int | None:
+    """A thread's nice value, or None if it has just ended (the joined helper thread may still be listed)."""
+    try:
+        return os.getpriority(os.PRIO_PROCESS, tid)
+    except OSError:
+        return None
 
 
 class _BurnP(BaseModel):
