@@ -185,8 +185,9 @@ class GenericOnnxEncoder:
         if not self.source.is_file():
             raise ModelError(f"{self.source}: ONNX file not found")
         self.path = with_token_output(self.source, token_output)
-        if fold and input_name is not None and input_size is not None:  # known up front: no second session
-            self.path = _folded(self.path, input_name, input_size)
+        ready = False
+        if input_name is not None and input_size is not None:  # known up front: one session, of the file that runs
+            self.path, ready = _prepared(self.path, input_name, input_size, fold, precision), True
         self.session = _session(self.path, threads, spin)
         self.token_output = token_output
         self.n_prefix = n_prefix
@@ -206,21 +207,17 @@ class GenericOnnxEncoder:
             raise ModelError(
                 f"{self.source}: input '{input_name}' has shape {list(shape)}, expected an image batch [B, 3, H, W]"
             )
-        if input_size is None:
-            if all(isinstance(s, int) for s in shape[2:]):
-                input_size = (shape[2], shape[3])
-                if fold and (folded := _folded(self.path, input_name, input_size)) != self.path:
-                    self.path, self.session = folded, _session(folded, threads, spin)
+        if input_size is None and all(isinstance(s, int) for s in shape[2:]):
+            input_size = (shape[2], shape[3])
         # None: any multiple of patch_size
         self.input_size = (int(input_size[0]), int(input_size[1])) if input_size else None
         self.precision = precision
-        if precision == "int8":
-            if self.input_size is None:
-                raise ModelError(f"{self.source}: precision int8 needs a fixed input size (give input_size)")
-            from ar_perception.models.onnx_int8 import int8_copy
-
-            self.path = int8_copy(self.path, input_name, self.input_size, onnx_cache_dir())
-            self.session = _session(self.path, threads, spin)
+        if precision == "int8" and self.input_size is None:
+            raise ModelError(f"{self.source}: precision int8 needs a fixed input size (give input_size)")
+        if not ready and self.input_size is not None:  # learnt from the file: prepared now, a second session
+            final = _prepared(self.path, input_name, self.input_size, fold, precision)
+            if final != self.path:
+                self.path, self.session = final, _session(final, threads, spin)
 
     def __call__(self, x: np.ndarray) -> OnnxFeatures:
         """x: (B, 3, H, W) float32, normalised as the model expects."""
@@ -240,6 +237,20 @@ class GenericOnnxEncoder:
             "x_prenorm": None,
             "masks": None,
         }
+
+
+def _prepared(
+    path: Path, input_name: str, input_size: tuple[int, int], fold: bool, precision: Literal["fp32", "int8"]
+) -> Path:
+    """The file to run: `path` with its shape-only tensors folded (`fold`), then quantised (`precision` int8), for
+    `input_size`; each a cached copy."""
+    if fold:
+        path = _folded(path, input_name, input_size)
+    if precision == "int8":
+        from ar_perception.models.onnx_int8 import int8_copy
+
+        path = int8_copy(path, input_name, (int(input_size[0]), int(input_size[1])), onnx_cache_dir())
+    return path
 
 
 def _folded(path: Path, input_name: str, input_size: tuple[int, int]) -> Path:

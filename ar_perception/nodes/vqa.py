@@ -25,7 +25,7 @@ from ar_perception.errors import MissingExtraError, ModelError, NodeError
 from ar_perception.qa.answer import Answer, answer
 from ar_perception.qa.colour import PALETTE
 from ar_perception.qa.llm import LlmParser, Parsed, check_phrasing
-from ar_perception.qa.model import NOT_SURFACES, SceneModel
+from ar_perception.qa.model import SceneModel, vocabulary
 from ar_perception.qa.parse import COLOUR_WORDS, NUMBER_WORDS, mentioned_classes, parse_question
 from ar_perception.runtime.msg import Msg
 from ar_perception.runtime.node import Emitted, Node
@@ -85,7 +85,7 @@ def _shipped_vocabulary() -> list[str]:
         head = load_head(default_head_path("seg"), "seg")
     except (ModelError, ImportError):  # no head file, or no safetensors (the `vision` extra)
         return []
-    return [c for c in head.info.classes if c not in NOT_SURFACES]
+    return vocabulary(head.info.classes)
 
 
 def stated(text: str, vocabulary: list[str]) -> tuple[list[str], list[float], list[str]]:
@@ -179,9 +179,9 @@ class Vqa(Node):
             # parsing and phrasing share one context: keep each prompt's state, so that neither re-reads
             # the parser's few-shot prefix after the other
             self.llm.set_cache(LlamaRAMCache(capacity_bytes=1 << 30))
-        if self.parser is not None and p.warm and (vocabulary := _shipped_vocabulary()):
+        if self.parser is not None and p.warm and (classes := _shipped_vocabulary()):
             try:
-                self._warm(vocabulary)  # now, in setup, not while the first frames stream (the same prompt: reused)
+                self._warm(classes)  # now, in setup, not while the first frames stream (the same prompt: reused)
             except Exception as e:  # llama.cpp's own errors: the prompt is read at the first scene instead
                 self._warm_classes = None
                 self.log.warning("could not read the LLM parser's prompt in setup: %s: %s", type(e).__name__, e)

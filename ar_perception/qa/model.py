@@ -32,6 +32,7 @@ __all__ = [
     "SceneModel",
     "build_scene_model",
     "direction_of",
+    "vocabulary",
     "named",
 ]
 
@@ -221,6 +222,11 @@ def _interior(sel: np.ndarray) -> np.ndarray:
     return inner
 
 
+def vocabulary(classes: Sequence[str]) -> list[str]:
+    """The classes of a segmentation that a scene model names (questions are checked against these)."""
+    return [c for c in classes if c not in NOT_SURFACES]
+
+
 def build_scene_model(
     labels: np.ndarray,
     depth: np.ndarray,
@@ -311,7 +317,7 @@ def build_scene_model(
     )
     return SceneModel(
         objects=objects,
-        classes=[c for c in classes if c not in NOT_SURFACES],
+        classes=vocabulary(classes),
         frame="camera",
         time_s=float(time_s),
         in_view=[o.name for o in objects],
