@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ar_perception.errors import ArpError
-from ar_perception.qa.colour import colour_name
+from ar_perception.qa.colour import colour_name, srgb_to_lab
 from ar_perception.qa.regions import find_regions, intrinsics, pixels_of
 from ar_perception.qa.stacks import STACKABLE, layers
 
@@ -298,7 +298,10 @@ def build_scene_model(
         cls = classes[r.class_id] if 0 <= r.class_id < len(classes) else f"class {r.class_id}"
         z = depth[v, u].astype(np.float64)
         pts = np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], axis=1)
-        for part in layers(v, u, pts, up_axis, min_layer=least) if cls in STACKABLE and stacks else [slice(None)]:
+        parts = [np.ones(v.size, bool)]  # one object, unless a stack of them (colours, where given, find seams)
+        if cls in STACKABLE and stacks:
+            parts = layers(v, u, pts, up_axis, srgb_to_lab(rgb[v, u]) if rgb is not None else None, min_layer=least)
+        for part in parts:
             measured.append(_measure(cls, v[part], u[part], pts[part], rgb, up_axis, (fx, fy, cx, cy), (h, w)))
     objects = named(
         [

@@ -71,20 +71,12 @@ def layer_cuts(
     if len(points) < 3 * min_points:
         return []
     height = points @ up
-    label = faces(v, u, points)
-    keys, inverse, counts = np.unique(label, return_inverse=True, return_counts=True)
-    order = np.argsort(inverse, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(counts)])
     found = []
-    for k in np.flatnonzero((keys >= 0) & (counts >= min_points)):
-        idx = order[starts[k] : starts[k + 1]]  # the pixels of face k
+    for idx, normal in _vertical_faces(v, u, points, up, min_points, min_height_m):
         p = points[idx]
-        mid = p.mean(axis=0)
-        normal = np.linalg.svd(p - mid, full_matrices=False)[2][-1]
         lo, hi = np.percentile(height[idx], [2, 98])
-        if abs(float(normal @ up)) <= 0.3 and hi - lo >= min_height_m:
-            flat = p - height[idx, None] * up  # across the view, onto the floor's plane
-            found.append((float(lo), float(hi), flat.min(axis=0), flat.max(axis=0), normal, float(normal @ mid)))
+        flat = p - height[idx, None] * up  # across the view, onto the floor's plane
+        found.append((float(lo), float(hi), flat.min(axis=0), flat.max(axis=0), normal, float(normal @ p.mean(axis=0))))
     cuts: list[float] = []
     for _, hi_a, min_a, max_a, n_a, d_a in found:
         for lo_b, _, min_b, max_b, n_b, d_b in found:
@@ -101,13 +93,164 @@ def layer_cuts(
     return merged
 
 
+def _vertical_faces(
+    v: np.ndarray, u: np.ndarray, points: np.ndarray, up: np.ndarray, min_points: int, min_height_m: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The vertical faces of the region (within about 17 degrees) of at least `min_points` pixels and
+    `min_height_m` tall: (indices of their pixels, unit normal) each."""
+    height = points @ up
+    label = faces(v, u, points)
+    keys, inverse, counts = np.unique(label, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    out = []
+    for k in np.flatnonzero((keys >= 0) & (counts >= min_points)):
+        idx = order[starts[k] : starts[k + 1]]
+        p = points[idx]
+        normal = np.linalg.svd(p - p.mean(axis=0), full_matrices=False)[2][-1]
+        lo, hi = np.percentile(height[idx], [2, 98])
+        if abs(float(normal @ up)) <= 0.3 and hi - lo >= min_height_m:
+            out.append((idx, normal))
+    return out
+
+
+def _row_sums(h: np.ndarray, across: np.ndarray, lab: np.ndarray, bin_m: float, col_m: float) -> np.ndarray:
+    """A face's pixels on a grid over it (rows `bin_m` of height, lowest first; columns `col_m` across): the sums
+    of their colours and their count per cell, summed up the rows: (rows + 1, columns, 4), row 0 zeros, so that
+    rows [a, b) of a column sum to [b] - [a]."""
+    r = ((h - h.min()) / bin_m).astype(np.int64)
+    c = ((across - across.min()) / col_m).astype(np.int64)
+    rows, cols = int(r.max()) + 1, int(c.max()) + 1
+    flat = r * cols + c
+    sums = [np.bincount(flat, lab[:, k], rows * cols) for k in range(3)] + [np.bincount(flat, None, rows * cols)]
+    cells = np.stack(sums, axis=-1).reshape(rows, cols, 4)
+    return np.concatenate([np.zeros((1, cols, 4)), np.cumsum(cells, axis=0)])
+
+
+def _mean(sums: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Each column's mean colour over rows [a[i], b[i]) of `_row_sums`: (len(a), columns, 3), NaN for no pixels."""
+    d = sums[b] - sums[a]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(d[..., 3:] > 0, d[..., :3] / d[..., 3:], np.nan)
+
+
+def _seam_profile(
+    h: np.ndarray, across: np.ndarray, lab: np.ndarray, bin_m: float, col_m: float, window: int, edge: int, least: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How one face's colour changes along level lines: (heights, change, agreement) at every row edge with `edge`
+    rows each side. Each column's mean colour over the `window` rows above the edge is compared with that below,
+    leaving out the row either side (the seam's own line), less what the gradient inside the windows (light
+    falling off across the face) accounts for; the change is the median over the columns (CIE76), the agreement
+    the share of columns (NaN: fewer than `least`) that change at least half of it the same way."""
+    sums = _row_sums(h, across, lab, bin_m, col_m)
+    rows = len(sums) - 1
+    e = np.arange(edge, rows - edge + 1)  # cuts between rows e - 1 and e
+    b0, b1 = np.maximum(0, e - 1 - window), e - 1  # the window below: rows [b0, b1); above: [a0, a1)
+    a0, a1 = e + 1, np.minimum(rows, e + 1 + window)
+    keep = (b1 > b0) & (a1 > a0)
+    e, b0, b1, a0, a1 = e[keep], b0[keep], b1[keep], a0[keep], a1[keep]
+    nb, na = b1 - b0, a1 - a0
+    d = _mean(sums, a0, a1) - _mean(sums, b0, b1)
+    # the gradient inside each window: its upper half's mean less its lower half's, over half its rows
+    slope = (_mean(sums, b0 + nb // 2, b1) - _mean(sums, b0, b0 + nb // 2)) / (nb / 2)[:, None, None]
+    slope += (_mean(sums, a0 + na // 2, a1) - _mean(sums, a0, a0 + na // 2)) / (na / 2)[:, None, None]
+    gap = ((nb + na) / 2 + 2)[:, None, None]  # rows between the windows' middles
+    d = np.where(((nb >= 2) & (na >= 2))[:, None, None], d - slope / 2 * gap, d)
+    size, agree = np.zeros(len(e)), np.full(len(e), math.nan)
+    for i, di in enumerate(d):
+        di = di[np.isfinite(di).all(axis=1)]
+        if not len(di):
+            continue
+        whole = np.median(di, axis=0)
+        size[i] = float(np.linalg.norm(whole))
+        if len(di) >= least:
+            agree[i] = float(np.mean(di @ whole >= 0.5 * size[i] ** 2))
+    return h.min() + e * bin_m, size, agree
+
+
+def seam_cuts(
+    v: np.ndarray,
+    u: np.ndarray,
+    points: np.ndarray,
+    up: np.ndarray,
+    lab: np.ndarray,
+    *,
+    min_part_m: float = 0.15,
+    min_delta_e: float = 4.0,
+    bin_m: float = 0.02,
+    col_m: float = 0.03,
+    window_m: float = 0.08,
+    min_columns: int = 4,
+    agree: float = 0.75,
+    min_points: int = 40,
+) -> list[float]:
+    """Heights at which the vertical faces of the region change colour along a level line across their whole
+    width: the seam between two objects stacked flush, front faces in one plane (no step for `layer_cuts`), that
+    differ in colour (two boxes alike in kind are rarely alike in shade). `lab`: the pixels' colours in CIELAB.
+
+    Each face is gridded (`bin_m` rows of height, `col_m` columns across) and read by `_seam_profile` over
+    `window_m` either side. A face's seam: the change is at least `min_delta_e`, at least `agree` of at least
+    `min_columns` columns change alike (packing tape or a label changes some columns, a level seam all; a
+    shadow's edge falls aslant), and each side keeps `min_part_m` of the face. A seam runs round the whole
+    stack: it is kept only where every other face that spans its height shows at least half that change there
+    (a shadow's edge or a printed band marks one face only)."""
+    if len(points) < 2 * min_points:
+        return []
+    height = points @ up
+    window, edge = max(1, round(window_m / bin_m)), max(1, round(min_part_m / bin_m))
+    profiles = []
+    for idx, normal in _vertical_faces(v, u, points, up, min_points, 2 * min_part_m):
+        side = np.cross(up, normal)
+        across = points[idx] @ (side / np.linalg.norm(side))
+        profiles.append(_seam_profile(height[idx], across, lab[idx], bin_m, col_m, window, edge, min_columns))
+    cuts = []
+    for k, (at, size, share) in enumerate(profiles):
+        ok = (size >= min_delta_e) & (share >= agree)
+        if not ok.any():
+            continue
+        c = float(at[ok][np.argmax(size[ok])])
+        for m, (a, s, g) in enumerate(profiles):  # faces wide enough to tell (no NaN) that span it
+            near = (np.abs(a - c) <= 2 * bin_m) & np.isfinite(g)
+            if (
+                m != k
+                and near.any()
+                and a[0] <= c <= a[-1]
+                and not ((s >= min_delta_e / 2) & (g >= agree / 2))[near].any()
+            ):
+                break
+        else:
+            cuts.append((c, float(size[ok].max())))
+    kept: list[tuple[float, float]] = []  # seams nearer than `min_part_m` are one (two faces read one seam)
+    for c, strength in sorted(cuts):
+        if kept and c - kept[-1][0] < min_part_m:
+            kept[-1] = max(kept[-1], (c, strength), key=lambda x: x[1])
+        else:
+            kept.append((c, strength))
+    return [c for c, _ in kept]
+
+
 def layers(
-    v: np.ndarray, u: np.ndarray, points: np.ndarray, up: np.ndarray, *, min_points: int = 20, min_layer: int = 20
+    v: np.ndarray,
+    u: np.ndarray,
+    points: np.ndarray,
+    up: np.ndarray,
+    lab: np.ndarray | None = None,
+    *,
+    min_points: int = 20,
+    min_layer: int = 20,
+    min_height_m: float = 0.1,
 ) -> list[np.ndarray]:
     """The region's pixels split into layers: boolean masks over them, lowest first (one mask when it is one
-    object). `min_points`: the smallest face (`layer_cuts`); a layer of fewer than `min_layer` pixels is no
-    object of its own and joins its neighbour."""
-    cuts = layer_cuts(v, u, points, up, min_points=min_points)
+    object). Cut where one face stands on another (`layer_cuts`) and, given the pixels' colours `lab` (CIELAB),
+    where a face's colour changes along a level line (`seam_cuts`). `min_points`: the smallest face; a layer of
+    fewer than `min_layer` pixels is no object of its own and joins its neighbour."""
+    found = layer_cuts(v, u, points, up, min_points=min_points)
+    if lab is not None:
+        found += seam_cuts(v, u, points, up, lab)
+    cuts: list[float] = []
+    for c in sorted(found):  # cuts nearer than `min_height_m` are one
+        if not cuts or c - cuts[-1] > min_height_m:
+            cuts.append(c)
     if not cuts:
         return [np.ones(len(points), bool)]
     at = np.searchsorted(np.asarray(cuts), points @ up)

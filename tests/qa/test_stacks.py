@@ -9,11 +9,13 @@ import math
 import numpy as np
 import pytest
 
+from ar_perception.qa.colour import srgb_to_lab
 from ar_perception.qa.model import build_scene_model
 from ar_perception.qa.regions import label_components
-from ar_perception.qa.stacks import layer_cuts
+from ar_perception.qa.stacks import layer_cuts, seam_cuts
 from ar_perception.sim.camera import Intrinsics, look_at
 from ar_perception.sim.classes import CLASS_IDS, CLASS_NAMES
+from ar_perception.sim.materials import CARDBOARD, Material
 from ar_perception.sim.primitives import BOX, CYLINDER, SPHERE, Part
 
 pytest.importorskip("open3d")
@@ -123,3 +125,61 @@ def test_a_seam_across_one_face_is_no_step() -> None:
         z = np.where(v >= 50, 2.0 - step_m, 2.0)
         points = np.stack([(u - 30) / 250 * z, (v - 50) / 250 * z, z], axis=1)
         assert len(layer_cuts(v, u, points, np.array([0.0, -1.0, 0.0]))) == cuts
+
+
+def _cardboard(shade: float) -> Material:
+    """Cardboard with a band of packing tape down the middle of two sides, `shade` times the usual brown."""
+    return Material(CARDBOARD, (0.72 * shade, 0.55 * shade, 0.36 * shade), (0.85, 0.75, 0.55), 0.2, 0.05, 6.0)
+
+
+def _flush_stack(lower_shade: float, upper_shade: float) -> list[Part]:
+    """Two boxes of one size and turn, one on the other: their sides lie in the same planes (no step)."""
+    size = (0.5, 0.45, 0.35)
+    return [
+        Part(BOX, (0.0, 0.0, 0.175), size, _cardboard(lower_shade), 0.3, CLASS_IDS["box"], 20),
+        Part(BOX, (0.0, 0.0, 0.525), size, _cardboard(upper_shade), 0.3, CLASS_IDS["box"], 21),
+    ]
+
+
+def test_boxes_stacked_flush_are_parted_by_the_seam_between_their_shades() -> None:
+    out, pose, k = _render(_flush_stack(1.0, 0.85), (-0.5, -2.2, 1.4), (0.0, 0.0, 0.35))
+    box = out.labels == CLASS_IDS["box"]
+    v, u = np.nonzero(box)
+    fx, fy, cx, cy = k["fx"], k["fy"], k["cx"], k["cy"]
+    z = out.depth[v, u].astype(np.float64)
+    points = np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], axis=1)
+    up = pose[:3, :3].T @ np.array([0.0, 0.0, 1.0])
+    assert layer_cuts(v, u, points, up) == []  # no step in depth: only the colours tell
+    cuts = seam_cuts(v, u, points, up, srgb_to_lab(out.image[v, u]))
+    camera_height = float(pose[2, 3])
+    assert len(cuts) == 1 and abs((camera_height + cuts[0]) - 0.35) < 0.04  # at the lower box's top, 0.35 m up
+    assert len([o for o in _model(out, pose, k).objects if o.cls == "box"]) == 2
+
+
+def test_boxes_stacked_flush_in_one_shade_stay_one_object() -> None:
+    """Nothing in depth or colour parts them: the model does not guess (the at-least bound reads the height)."""
+    out, pose, k = _render(_flush_stack(1.0, 1.0), (-0.5, -2.2, 1.4), (0.0, 0.0, 0.35))
+    assert len([o for o in _model(out, pose, k).objects if o.cls == "box"]) == 1
+
+
+def _face(colour_of_row_col) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A flat vertical face 2 m ahead of a level camera, 100 rows x 60 columns (about 0.8 x 0.48 m), coloured
+    by `colour_of_row_col(v, u)` -> (N, 3) RGB: rows, columns, points, up, Lab colours."""
+    v, u = np.mgrid[0:100, 0:60]
+    v, u = v.ravel(), u.ravel()
+    z = np.full(v.shape, 2.0)
+    points = np.stack([(u - 30) / 250 * z, (v - 50) / 250 * z, z], axis=1)
+    rgb = np.clip(colour_of_row_col(v, u), 0, 255)
+    return v, u, points, np.array([0.0, -1.0, 0.0]), srgb_to_lab(rgb)
+
+
+def test_a_level_change_of_shade_across_a_face_is_a_seam_and_nothing_else_is() -> None:
+    brown = np.array([180.0, 135.0, 90.0])
+    seam = _face(lambda v, u: np.where((v < 50)[:, None], brown, brown * 0.85))
+    assert len(seam_cuts(*seam)) == 1
+    # a label or tape on some columns only; light falling off smoothly down the face; one shade
+    label = _face(lambda v, u: np.where(((v < 50) & (u < 20))[:, None], brown * 0.7, brown))
+    gradient = _face(lambda v, u: brown * (1.0 - 0.3 * v / 100)[:, None])
+    plain = _face(lambda v, u: np.broadcast_to(brown, (v.size, 3)))
+    for face in (label, gradient, plain):
+        assert seam_cuts(*face) == []
