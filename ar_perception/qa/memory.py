@@ -185,9 +185,19 @@ def _horizontal(a: SceneObject, b: SceneObject) -> float:
 
 
 def _from_camera(o: SceneObject, rot: np.ndarray, origin: np.ndarray) -> SceneObject:
-    """A remembered object's distance and direction from the camera at `rot`, `origin` (camera-to-world)."""
-    x, y, z = rot.T @ (np.asarray(o.centroid_m) - origin)  # camera frame: x right, y down, z forward
-    bearing = math.degrees(math.atan2(x, z))
+    """A remembered object's distance and direction from the camera at `rot`, `origin` (camera-to-world). The
+    bearing is measured on the floor's plane, from the way the camera faces: "behind me" is about where the
+    wearer faces, not about the optical axis (a camera pitched down towards the floor has things behind the
+    wearer, low down, in front of its image plane)."""
+    to = np.asarray(o.centroid_m) - origin
+    x, y, z = rot.T @ to  # camera frame: x right, y down, z forward
+    ahead, right = rot[:, 2].copy(), rot[:, 0].copy()
+    if math.hypot(ahead[0], ahead[1]) < 0.1:  # looking straight down: the top of the image is ahead
+        ahead = -rot[:, 1].copy()
+    ahead[_UP_AXIS] = right[_UP_AXIS] = 0.0
+    bearing = math.degrees(
+        math.atan2(float(to @ right) / np.linalg.norm(right), float(to @ ahead) / np.linalg.norm(ahead))
+    )
     return replace(
         o,
         distance_m=float(math.sqrt(x * x + y * y + z * z)),

@@ -38,11 +38,15 @@ def frame(t, *objs):
     return SceneModel(objects, ["wall", "chair", "lamp", "table"], "camera", t, [o.name for o in objects])
 
 
-def pose(yaw_deg=0.0, at=(0.0, 0.0, 0.0)):
-    """Camera-to-world: a camera at `at` turned by `yaw_deg` about its own y axis (+: to the right)."""
-    a = math.radians(yaw_deg)
+def pose(yaw_deg=0.0, at=(0.0, 0.0, 0.0), pitch_deg=0.0):
+    """Camera-to-world in a world with z up (the poses' convention): a level camera at `at` facing world +y,
+    turned by `yaw_deg` about the vertical (+: to the right), then pitched by `pitch_deg` (-: down)."""
+    a, b = math.radians(yaw_deg), math.radians(pitch_deg)
+    right = np.array([math.cos(a), -math.sin(a), 0.0])
+    forward = np.array([math.sin(a) * math.cos(b), math.cos(a) * math.cos(b), math.sin(b)])
+    down = np.cross(forward, right)  # camera x right, y down, z forward: x cross y = z
     p = np.eye(4)
-    p[:3, :3] = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+    p[:3, :3] = np.stack([right, down, forward], axis=1)
     p[:3, 3] = at
     return p
 
@@ -62,7 +66,7 @@ def test_a_pose_puts_objects_in_world_coordinates():
     assert out.frame == "world" and out.in_view == ["chair"]
     (chair,) = out.objects
     want = p[:3, :3] @ np.array([0.5, 0.2, 2.0]) + p[:3, 3]
-    assert chair.centroid_m == pytest.approx(tuple(want)) and chair.centroid_m == pytest.approx((3.0, 2.2, 2.5))
+    assert chair.centroid_m == pytest.approx(tuple(want)) and chair.centroid_m == pytest.approx((3.0, 1.5, 2.8))
     assert chair.distance_m == 2.0 and chair.extent_m == (0.5, 0.8, 0.3)  # as measured in the frame
 
 
@@ -70,12 +74,12 @@ def test_a_resighting_merges_and_keeps_when_first_seen():
     mem = SceneMemory(merge_m=0.5)
     mem.update(frame(1.0, obj("chair", (0, 0, 2), 1.0)), pose())
     # the camera moved 1 m forward and turned: the same chair is 1 m ahead of it, seen 0.2 m off
-    out = mem.update(frame(2.0, obj("chair", (0.2, 0, 1.0), 2.0), obj("lamp", (0, 0, 1.0), 2.0)), pose(0, (0, 0, 1)))
+    out = mem.update(frame(2.0, obj("chair", (0.2, 0, 1.0), 2.0), obj("lamp", (0, 0, 1.0), 2.0)), pose(0, (0, 1, 0)))
     assert sorted(o.name for o in out.objects) == ["chair", "lamp"]
     chair = out.of_class("chair")[0]
     assert (chair.first_seen_s, chair.last_seen_s) == (1.0, 2.0)
-    assert chair.centroid_m == pytest.approx((0.2, 0.0, 2.0))  # the newest sighting's place
-    out = mem.update(frame(3.0, obj("chair", (0, 0, 3.0), 3.0)), pose(0, (0, 0, 1)))  # 2 m on: another chair
+    assert chair.centroid_m == pytest.approx((0.2, 2.0, 0.0))  # the newest sighting's place
+    out = mem.update(frame(3.0, obj("chair", (0, 0, 3.0), 3.0)), pose(0, (0, 1, 0)))  # 2 m on: another chair
     assert [o.name for o in out.of_class("chair")] == ["chair 1", "chair 2"]
     assert out.in_view == ["chair 2"]  # the new one, farther
 
@@ -111,6 +115,19 @@ def test_what_is_out_of_view_is_placed_from_the_camera_now():
     assert out.of_class("wall") == []  # room structure is not remembered: only the frame's own
     out = mem.update(frame(6.0), pose(90))  # turned to the right: the lamp (straight ahead of the start) is left
     assert out.in_view == [] and out.visible() == [] and out.of_class("lamp")[0].direction == "left"
+
+
+def test_behind_is_where_the_wearer_faces_not_the_optical_axis():
+    """A camera pitched 60 degrees down has a lamp that stands behind the wearer, low down, in front of its image
+    plane: it is still behind (the bearing is measured on the floor's plane)."""
+    mem = SceneMemory()
+    mem.update(frame(1.0, obj("lamp", (0.0, 1.2, 1.0), 1.0)), pose(180))  # seen facing back: world (0, -1, -1.2)
+    tilted = pose(0, pitch_deg=-60)
+    assert float(tilted[:3, :3].T[2] @ np.array([0.0, -1.0, -1.2])) > 0  # in front of the image plane
+    lamp = mem.update(frame(2.0), tilted).of_class("lamp")[0]
+    assert abs(lamp.bearing_deg) == pytest.approx(180.0) and lamp.distance_m == pytest.approx(math.hypot(1.0, 1.2))
+    beside = mem.update(frame(3.0), pose(90, pitch_deg=-60)).of_class("lamp")[0]  # turned right: it is on the right
+    assert beside.bearing_deg == pytest.approx(90.0) and beside.direction == "right"
 
 
 def test_time_going_back_starts_again_and_bad_input_is_refused():

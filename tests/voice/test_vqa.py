@@ -23,11 +23,14 @@ from ar_perception.runtime.msg import Msg
 
 from .test_scene import CAMERA, CLASSES, room
 
+# camera-to-world of a level camera 1.5 m up, facing world +y (world z is up): columns right, down, forward
+LEVEL = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 1.5], [0.0, 0.0, 0.0, 1.0]])
+
 
 def see(h: NodeHarness, t_s: float, labels: np.ndarray, depth: np.ndarray, image: np.ndarray) -> Msg:
-    """One frame (camera with a pose at the origin, image, mask, depth) through a scene node; its facts."""
+    """One frame (camera with a level pose, image, mask, depth) through a scene node; its facts."""
     t = int(t_s * 1e9)
-    h.feed("camera", Msg(kind="CameraInfo", arrays={"pose": np.eye(4)}, meta=CAMERA, capture_ns=t))
+    h.feed("camera", Msg(kind="CameraInfo", arrays={"pose": LEVEL}, meta=CAMERA, capture_ns=t))
     h.feed("image", Msg(kind="Image", arrays={"data": image}, capture_ns=t))
     h.feed("mask", Msg(kind="Mask", arrays={"data": labels}, meta={"classes": CLASSES}, capture_ns=t))
     ((_, facts),) = h.feed("depth", Msg(kind="Depth", arrays={"data": depth}, capture_ns=t))
