@@ -791,7 +791,8 @@ def _last_seen(query: Query, scene: _Scene) -> Answer:
 
 
 def _behind(query: Query, scene: _Scene) -> Answer:
-    """ "What is behind me?": remembered objects whose bearing from the camera now is beyond 90 degrees."""
+    """ "What is behind me?": remembered objects whose bearing from the way the camera faces now is beyond 90
+    degrees."""
     if not scene.world:
         return Answer(NO_POSE, [], [], grounded=False)
     cls = query.subject

@@ -17,8 +17,9 @@ not remembered: a wall's visible part moves with the view, so its centroid does 
 frame's structure is kept as it is.
 
 Distances and bearings are relative to the newest camera: the current measurement for what is in view, the
-straight-line distance and the direction from the camera for what is remembered (a bearing beyond +-90
-degrees is behind the camera). `extent_m` stays as measured when last seen (sizes, not turned into the world
+straight-line distance and the direction from the camera for what is remembered, taken on the floor's plane from
+the way the camera faces (a bearing beyond +-90 degrees is behind the wearer, whatever the camera's pitch).
+`extent_m` stays as measured when last seen (sizes, not turned into the world
 frame). Without a pose nothing can be placed in the world: the frame's model comes back as it is, in the
 camera frame, and the memory is left alone.
 """
@@ -185,24 +186,26 @@ def _horizontal(a: SceneObject, b: SceneObject) -> float:
 
 
 def _from_camera(o: SceneObject, rot: np.ndarray, origin: np.ndarray) -> SceneObject:
-    """A remembered object's distance and direction from the camera at `rot`, `origin` (camera-to-world). The
-    bearing is measured on the floor's plane, from the way the camera faces: "behind me" is about where the
-    wearer faces, not about the optical axis (a camera pitched down towards the floor has things behind the
-    wearer, low down, in front of its image plane)."""
-    to = np.asarray(o.centroid_m) - origin
-    x, y, z = rot.T @ to  # camera frame: x right, y down, z forward
-    ahead, right = rot[:, 2].copy(), rot[:, 0].copy()
-    if math.hypot(ahead[0], ahead[1]) < 0.1:  # looking straight down: the top of the image is ahead
-        ahead = -rot[:, 1].copy()
-    ahead[_UP_AXIS] = right[_UP_AXIS] = 0.0
-    bearing = math.degrees(
-        math.atan2(float(to @ right) / np.linalg.norm(right), float(to @ ahead) / np.linalg.norm(ahead))
-    )
+    """A remembered object's distance and direction from the camera at `rot`, `origin` (camera-to-world). Bearing
+    and elevation are measured against the floor's plane, from the way the camera faces: "behind me" is about
+    where the wearer faces, not the optical axis (a camera pitched down has things behind the wearer, low down,
+    in front of its image plane)."""
+    to = np.asarray(o.centroid_m, np.float64) - origin
+    up = np.zeros(3)
+    up[_UP_AXIS] = 1.0
+    ahead = rot[:, 2] - (rot[:, 2] @ up) * up  # the optical axis along the floor
+    if np.linalg.norm(ahead) < 0.1:  # looking (nearly) straight down or up: the image's top or bottom is ahead
+        image_up = -rot[:, 1] if rot[:, 2] @ up < 0 else rot[:, 1]
+        ahead = image_up - (image_up @ up) * up
+    ahead /= np.linalg.norm(ahead)
+    right = np.cross(ahead, up)  # a head tilted sideways (roll) does not turn what is right
+    level = to - (to @ up) * up
+    bearing = math.degrees(math.atan2(float(to @ right), float(to @ ahead)))
     return replace(
         o,
-        distance_m=float(math.sqrt(x * x + y * y + z * z)),
+        distance_m=float(np.linalg.norm(to)),
         bearing_deg=bearing,
-        elevation_deg=math.degrees(math.atan2(-y, math.hypot(x, z))),
+        elevation_deg=math.degrees(math.atan2(float(to @ up), float(np.linalg.norm(level)))),
         direction=direction_of(bearing),
         box=None,
     )

@@ -73,7 +73,7 @@ class SceneObject:
     centroid_m: tuple[float, float, float]  # in `SceneModel.frame`
     extent_m: tuple[float, float, float]  # width (x), height (y), depth (z) of the visible part, metres
     distance_m: float  # median depth of its pixels, from the camera
-    bearing_deg: float  # + to the right of the optical axis
+    bearing_deg: float  # + to the right: of the optical axis (in view), of the way the camera faces (remembered)
     elevation_deg: float  # + above the optical axis
     direction: Direction  # left / ahead / right of the camera (|bearing| <= 10 degrees: ahead)
     colour: str | None  # a palette name measured from the image, None without an image

@@ -20,7 +20,7 @@ import numpy as np
 
 from ar_perception.qa.regions import union_roots
 
-__all__ = ["STACKABLE", "faces", "layer_cuts", "layers"]
+__all__ = ["STACKABLE", "faces", "layer_cuts", "seam_cuts", "layers"]
 
 STACKABLE = ("box",)  # classes whose objects are stacked on one another
 _SAME_PLANE_COS = math.cos(math.radians(5.0))  # faces turned less than this ...
@@ -141,7 +141,8 @@ def _seam_profile(
     rows each side. Each column's mean colour over the `window` rows above the edge is compared with that below,
     leaving out the row either side (the seam's own line), less what the gradient inside the windows (light
     falling off across the face) accounts for; the change is the median over the columns (CIE76), the agreement
-    the share of columns (NaN: fewer than `least`) that change at least half of it the same way."""
+    the share of columns (NaN: fewer than `least`) that change at least half of it the same way. Where a window
+    changes inside by more than half the change between the windows, the change is not at this edge: 0."""
     sums = _row_sums(h, across, lab, bin_m, col_m)
     rows = len(sums) - 1
     e = np.arange(edge, rows - edge + 1)  # cuts between rows e - 1 and e
@@ -150,21 +151,27 @@ def _seam_profile(
     keep = (b1 > b0) & (a1 > a0)
     e, b0, b1, a0, a1 = e[keep], b0[keep], b1[keep], a0[keep], a1[keep]
     nb, na = b1 - b0, a1 - a0
-    d = _mean(sums, a0, a1) - _mean(sums, b0, b1)
-    # the gradient inside each window: its upper half's mean less its lower half's, over half its rows
-    slope = (_mean(sums, b0 + nb // 2, b1) - _mean(sums, b0, b0 + nb // 2)) / (nb / 2)[:, None, None]
-    slope += (_mean(sums, a0 + na // 2, a1) - _mean(sums, a0, a0 + na // 2)) / (na / 2)[:, None, None]
+    raw = _mean(sums, a0, a1) - _mean(sums, b0, b1)
+    # the change inside each window: its upper half's mean less its lower half's (over half its rows)
+    in_below = _mean(sums, b0 + nb // 2, b1) - _mean(sums, b0, b0 + nb // 2)
+    in_above = _mean(sums, a0 + na // 2, a1) - _mean(sums, a0, a0 + na // 2)
+    slope = in_below / (nb / 2)[:, None, None] + in_above / (na / 2)[:, None, None]
     gap = ((nb + na) / 2 + 2)[:, None, None]  # rows between the windows' middles
-    d = np.where(((nb >= 2) & (na >= 2))[:, None, None], d - slope / 2 * gap, d)
+    d = np.where(((nb >= 2) & (na >= 2))[:, None, None], raw - slope / 2 * gap, raw)
     size, agree = np.zeros(len(e)), np.full(len(e), math.nan)
-    for i, di in enumerate(d):
-        di = di[np.isfinite(di).all(axis=1)]
-        if not len(di):
+    for i in range(len(e)):
+        cols = (
+            np.isfinite(d[i]).all(axis=1) & np.isfinite(in_below[i]).all(axis=1) & np.isfinite(in_above[i]).all(axis=1)
+        )
+        if not cols.any():
             continue
-        whole = np.median(di, axis=0)
+        whole = np.median(d[i][cols], axis=0)
+        inside = max(float(np.linalg.norm(np.median(x[i][cols], axis=0))) for x in (in_below, in_above))
+        if inside > 0.5 * float(np.linalg.norm(np.median(raw[i][cols], axis=0))):
+            continue  # the change is inside a window, not between them: a seam elsewhere, or a gradient
         size[i] = float(np.linalg.norm(whole))
-        if len(di) >= least:
-            agree[i] = float(np.mean(di @ whole >= 0.5 * size[i] ** 2))
+        if cols.sum() >= least:
+            agree[i] = float(np.mean(d[i][cols] @ whole >= 0.5 * size[i] ** 2))
     return h.min() + e * bin_m, size, agree
 
 
@@ -193,7 +200,8 @@ def seam_cuts(
     `min_columns` columns change alike (packing tape or a label changes some columns, a level seam all; a
     shadow's edge falls aslant), and each side keeps `min_part_m` of the face. A seam runs round the whole
     stack: it is kept only where every other face that spans its height shows at least half that change there
-    (a shadow's edge or a printed band marks one face only)."""
+    (a shadow's edge or a printed band marks one face only). Limits: with one face in view there is nothing to
+    check against, so a level printed band across a box's front cuts it; two boxes alike in shade stay one."""
     if len(points) < 2 * min_points:
         return []
     height = points @ up
@@ -205,21 +213,25 @@ def seam_cuts(
         profiles.append(_seam_profile(height[idx], across, lab[idx], bin_m, col_m, window, edge, min_columns))
     cuts = []
     for k, (at, size, share) in enumerate(profiles):
-        ok = (size >= min_delta_e) & (share >= agree)
-        if not ok.any():
-            continue
-        c = float(at[ok][np.argmax(size[ok])])
-        for m, (a, s, g) in enumerate(profiles):  # faces wide enough to tell (no NaN) that span it
-            near = (np.abs(a - c) <= 2 * bin_m) & np.isfinite(g)
-            if (
-                m != k
-                and near.any()
-                and a[0] <= c <= a[-1]
-                and not ((s >= min_delta_e / 2) & (g >= agree / 2))[near].any()
-            ):
-                break
-        else:
-            cuts.append((c, float(size[ok].max())))
+        ok = np.flatnonzero((size >= min_delta_e) & (share >= agree))
+        peaks: list[int] = []  # the strongest first; a weaker one within `min_part_m` is the same seam
+        for i in ok[np.argsort(-size[ok], kind="stable")]:
+            if all(abs(at[i] - at[j]) >= min_part_m for j in peaks):
+                peaks.append(int(i))
+        for i in peaks:
+            lo = hi = i  # the seam lies between the rows either side of it: the middle of its plateau
+            while lo > 0 and size[lo - 1] >= 0.95 * size[i]:
+                lo -= 1
+            while hi < len(size) - 1 and size[hi + 1] >= 0.95 * size[i]:
+                hi += 1
+            c = float(at[lo : hi + 1].mean())
+            for m, (a, s, g) in enumerate(profiles):  # faces wide enough to tell (no NaN) that span it
+                near = (np.abs(a - c) <= 2 * bin_m) & np.isfinite(g)
+                if m != k and near.any() and a[0] <= c <= a[-1]:
+                    if not ((s >= min_delta_e / 2) & (g >= agree / 2))[near].any():
+                        break
+            else:
+                cuts.append((c, float(size[i])))
     kept: list[tuple[float, float]] = []  # seams nearer than `min_part_m` are one (two faces read one seam)
     for c, strength in sorted(cuts):
         if kept and c - kept[-1][0] < min_part_m:
@@ -244,13 +256,15 @@ def layers(
     object). Cut where one face stands on another (`layer_cuts`) and, given the pixels' colours `lab` (CIELAB),
     where a face's colour changes along a level line (`seam_cuts`). `min_points`: the smallest face; a layer of
     fewer than `min_layer` pixels is no object of its own and joins its neighbour."""
-    found = layer_cuts(v, u, points, up, min_points=min_points)
-    if lab is not None:
-        found += seam_cuts(v, u, points, up, lab)
+    steps = layer_cuts(v, u, points, up, min_points=min_points)
     cuts: list[float] = []
-    for c in sorted(found):  # cuts nearer than `min_height_m` are one
+    for c in sorted(steps):  # cuts nearer than `min_height_m` are one
         if not cuts or c - cuts[-1] > min_height_m:
             cuts.append(c)
+    if lab is not None:  # a seam near a step is that step (depth places it better than shade)
+        cuts = sorted(
+            cuts + [c for c in seam_cuts(v, u, points, up, lab) if all(abs(c - s) > min_height_m for s in cuts)]
+        )
     if not cuts:
         return [np.ones(len(points), bool)]
     at = np.searchsorted(np.asarray(cuts), points @ up)

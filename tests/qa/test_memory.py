@@ -38,13 +38,16 @@ def frame(t, *objs):
     return SceneModel(objects, ["wall", "chair", "lamp", "table"], "camera", t, [o.name for o in objects])
 
 
-def pose(yaw_deg=0.0, at=(0.0, 0.0, 0.0), pitch_deg=0.0):
+def pose(yaw_deg=0.0, at=(0.0, 0.0, 0.0), pitch_deg=0.0, roll_deg=0.0):
     """Camera-to-world in a world with z up (the poses' convention): a level camera at `at` facing world +y,
-    turned by `yaw_deg` about the vertical (+: to the right), then pitched by `pitch_deg` (-: down)."""
+    turned by `yaw_deg` about the vertical (+: to the right), pitched by `pitch_deg` (-: down), then rolled by
+    `roll_deg` about its optical axis."""
     a, b = math.radians(yaw_deg), math.radians(pitch_deg)
     right = np.array([math.cos(a), -math.sin(a), 0.0])
     forward = np.array([math.sin(a) * math.cos(b), math.cos(a) * math.cos(b), math.sin(b)])
     down = np.cross(forward, right)  # camera x right, y down, z forward: x cross y = z
+    r = math.radians(roll_deg)
+    right, down = math.cos(r) * right + math.sin(r) * down, -math.sin(r) * right + math.cos(r) * down
     p = np.eye(4)
     p[:3, :3] = np.stack([right, down, forward], axis=1)
     p[:3, 3] = at
@@ -128,6 +131,18 @@ def test_behind_is_where_the_wearer_faces_not_the_optical_axis():
     assert abs(lamp.bearing_deg) == pytest.approx(180.0) and lamp.distance_m == pytest.approx(math.hypot(1.0, 1.2))
     beside = mem.update(frame(3.0), pose(90, pitch_deg=-60)).of_class("lamp")[0]  # turned right: it is on the right
     assert beside.bearing_deg == pytest.approx(90.0) and beside.direction == "right"
+
+
+@pytest.mark.parametrize(("pitch", "roll"), [(90, 0), (89.9, 0), (-90, 0), (-89.9, 0), (-45, 30), (-45, 60), (0, 90)])
+def test_the_bearing_holds_looking_up_or_down_and_with_the_head_tilted(pitch: float, roll: float) -> None:
+    """A lamp 2 m ahead of the wearer (world +y) and one 45 degrees to the right, both at eye height."""
+    mem = SceneMemory()
+    mem.update(frame(1.0, obj("lamp", (0.0, 0.0, 2.0), 1.0), obj("box", (2.0, 0.0, 2.0), 1.0)), pose())
+    out = mem.update(frame(2.0), pose(0, pitch_deg=pitch, roll_deg=roll))
+    lamp, box = out.of_class("lamp")[0], out.of_class("box")[0]
+    assert lamp.bearing_deg == pytest.approx(0.0, abs=1e-6) and lamp.direction == "ahead"
+    assert box.bearing_deg == pytest.approx(45.0) and box.direction == "right"
+    assert lamp.elevation_deg == pytest.approx(0.0, abs=1e-6)  # from the floor's plane, not the optical axis
 
 
 def test_time_going_back_starts_again_and_bad_input_is_refused():

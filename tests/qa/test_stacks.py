@@ -174,12 +174,17 @@ def _face(colour_of_row_col) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 
 def test_a_level_change_of_shade_across_a_face_is_a_seam_and_nothing_else_is() -> None:
+    """The face's rows 0-99 span heights +0.4 m (row 0) to -0.4 m (row 99) about the camera's."""
     brown = np.array([180.0, 135.0, 90.0])
     seam = _face(lambda v, u: np.where((v < 50)[:, None], brown, brown * 0.85))
-    assert len(seam_cuts(*seam)) == 1
-    # a label or tape on some columns only; light falling off smoothly down the face; one shade
-    label = _face(lambda v, u: np.where(((v < 50) & (u < 20))[:, None], brown * 0.7, brown))
-    gradient = _face(lambda v, u: brown * (1.0 - 0.3 * v / 100)[:, None])
+    (cut,) = seam_cuts(*seam)
+    assert abs(cut - 0.0) <= 0.02  # where the shade changes, within a row of the grid
+    three = _face(lambda v, u: brown * np.where(v < 33, 1.0, np.where(v < 66, 0.85, 0.72))[:, None])
+    assert np.allclose(seam_cuts(*three), [-0.124, 0.14], atol=0.02)  # three boxes stacked flush: two seams
+    # a label or tape across most columns but not all; light falling off fast down the face; one shade
+    label = _face(lambda v, u: np.where(((v < 50) & (u < 36))[:, None], brown * 0.7, brown))
+    gradient = _face(lambda v, u: brown * (1.0 - 0.5 * v / 100)[:, None])  # cut at -0.22 m if not netted out
     plain = _face(lambda v, u: np.broadcast_to(brown, (v.size, 3)))
     for face in (label, gradient, plain):
         assert seam_cuts(*face) == []
+    assert seam_cuts(*label, agree=0.0) != []  # the label is refused by the columns that do not change
