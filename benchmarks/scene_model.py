@@ -5,8 +5,9 @@ Usage: python benchmarks/scene_model.py [--seeds 100-129] [--json]
 Frames: the `room` preset, `walk` trajectory (or `--scene`, `--trajectory`), 320x240, at 0, 2, 4 and 6 s of each
 seed. The defaults were set on seeds 0-11; report on others (the default 100-129 were never used for tuning).
 
-Instances: the scene model built from the ground-truth mask and depth; per frame and class, the number of
-objects it finds is compared with the number of simulated instances covering at least `--min-area` of the image
+Instances: the scene model built as the scene node builds it, from the ground-truth mask and depth, the rendered
+image and the world's up from the camera pose; per frame and class, the number of objects it finds is compared
+with the number of simulated instances covering at least `--min-area` of the image
 (room structure left out; the model drops regions below the same share). Reported: the share of (frame, class)
 pairs counted right, too many, too few; and the same with depth splitting off (connectivity only), for comparison;
 and, apart, the (frame, class) pairs where two instances of the class overlap in the image (one hides part of the
@@ -287,8 +288,15 @@ def run(seeds: list[int], min_area: float, scene: str = "room", trajectory: str 
                 if not ok:
                     confusion[("/".join(want), str(got))] += 1
             for mode, jump_rel in (("split", 0.1), ("connectivity only", 1e9)):
-                model = build_scene_model(
-                    f.labels, f.depth, f.class_names, f.intrinsics, min_area=min_area, jump_rel=jump_rel
+                model = build_scene_model(  # as the scene node builds it: with the image, up from the pose
+                    f.labels,
+                    f.depth,
+                    f.class_names,
+                    f.intrinsics,
+                    f.image,
+                    up=np.asarray(f.pose)[2, :3],
+                    min_area=min_area,
+                    jump_rel=jump_rel,
                 )
                 got_counts = _counts(model)
                 for cls in set(truth) | set(got_counts):
