@@ -63,16 +63,18 @@ def layer_cuts(
     reach_m: float = 0.25,
     min_height_m: float = 0.1,
     min_points: int = 20,
+    label: np.ndarray | None = None,
 ) -> list[float]:
     """Heights (along the unit vector `up`) at which the region's pixels (see `faces`) hold one object on another,
     lowest first; [] for one layer. A face stands on another when it begins within `gap_m` of the other's top
     and within `reach_m` of it across (a side face of the upper box over the front face of the lower). Faces
-    count when vertical (within about 17 degrees), of at least `min_points` pixels and `min_height_m` tall."""
+    count when vertical (within about 17 degrees), of at least `min_points` pixels and `min_height_m` tall.
+    `label`: `faces(v, u, points)` when the caller has it (else found here; also for `seam_cuts`)."""
     if len(points) < 3 * min_points:
         return []
     height = points @ up
     found = []
-    for idx, normal in _vertical_faces(v, u, points, up, min_points, min_height_m):
+    for idx, normal in _vertical_faces(v, u, points, up, min_points, min_height_m, label):
         p = points[idx]
         lo, hi = np.percentile(height[idx], [2, 98])
         flat = p - height[idx, None] * up  # across the view, onto the floor's plane
@@ -94,12 +96,18 @@ def layer_cuts(
 
 
 def _vertical_faces(
-    v: np.ndarray, u: np.ndarray, points: np.ndarray, up: np.ndarray, min_points: int, min_height_m: float
+    v: np.ndarray,
+    u: np.ndarray,
+    points: np.ndarray,
+    up: np.ndarray,
+    min_points: int,
+    min_height_m: float,
+    label: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The vertical faces of the region (within about 17 degrees) of at least `min_points` pixels and
-    `min_height_m` tall: (indices of their pixels, unit normal) each."""
+    `min_height_m` tall: (indices of their pixels, unit normal) each. `label`: `faces(v, u, points)`, when known."""
     height = points @ up
-    label = faces(v, u, points)
+    label = faces(v, u, points) if label is None else label
     keys, inverse, counts = np.unique(label, return_inverse=True, return_counts=True)
     order = np.argsort(inverse, kind="stable")
     starts = np.concatenate([[0], np.cumsum(counts)])
@@ -190,6 +198,7 @@ def seam_cuts(
     min_columns: int = 4,
     agree: float = 0.75,
     min_points: int = 40,
+    label: np.ndarray | None = None,
 ) -> list[float]:
     """Heights at which the vertical faces of the region change colour along a level line across their whole
     width: the seam between two objects stacked flush, front faces in one plane (no step for `layer_cuts`), that
@@ -207,7 +216,7 @@ def seam_cuts(
     height = points @ up
     window, edge = max(1, round(window_m / bin_m)), max(1, round(min_part_m / bin_m))
     profiles = []
-    for idx, normal in _vertical_faces(v, u, points, up, min_points, 2 * min_part_m):
+    for idx, normal in _vertical_faces(v, u, points, up, min_points, 2 * min_part_m, label):
         side = np.cross(up, normal)
         across = points[idx] @ (side / np.linalg.norm(side))
         profiles.append(_seam_profile(height[idx], across, lab[idx], bin_m, col_m, window, edge, min_columns))
@@ -256,14 +265,16 @@ def layers(
     object). Cut where one face stands on another (`layer_cuts`) and, given the pixels' colours `lab` (CIELAB),
     where a face's colour changes along a level line (`seam_cuts`). `min_points`: the smallest face; a layer of
     fewer than `min_layer` pixels is no object of its own and joins its neighbour."""
-    steps = layer_cuts(v, u, points, up, min_points=min_points)
+    label = faces(v, u, points)  # once, for both kinds of cut
+    steps = layer_cuts(v, u, points, up, min_points=min_points, label=label)
     cuts: list[float] = []
     for c in sorted(steps):  # cuts nearer than `min_height_m` are one
         if not cuts or c - cuts[-1] > min_height_m:
             cuts.append(c)
     if lab is not None:  # a seam near a step is that step (depth places it better than shade)
         cuts = sorted(
-            cuts + [c for c in seam_cuts(v, u, points, up, lab) if all(abs(c - s) > min_height_m for s in cuts)]
+            cuts
+            + [c for c in seam_cuts(v, u, points, up, lab, label=label) if all(abs(c - s) > min_height_m for s in cuts)]
         )
     if not cuts:
         return [np.ones(len(points), bool)]
