@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from dataclasses import replace as _dc_replace
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from ar_perception.errors import TransportError
@@ -83,6 +84,27 @@ class Msg:
         return sum(a.nbytes for a in self.arrays.values())
 
 
+class _Header(msgspec.Struct):
+    """The header frame as `encode` writes it; decoding checks every field's type (a bool is not an int)."""
+
+    v: int
+    kind: str
+    topic: str
+    seq: int
+    capture_ns: int
+    publish_ns: int
+    meta: dict[str, Any]
+    arrays: list[Any]  # [name, dtype, shape] each, checked one by one in `decode` (the error names the array)
+    clock_offset_ns: int = 0  # optional: a live message's clock is the capture clock
+    shm: Any = None  # where the arrays are, when they are in shared memory (runtime/shm.py)
+    shm_seg: str | None = None  # frames from an output with shared memory: marked received there
+
+
+_HEADER = msgspec.json.Decoder(_Header)
+_ENCODER = msgspec.json.Encoder()
+_DTYPE_KINDS = "biufc"  # bool, integers, floats, complex: raw numbers only, never objects or records
+
+
 def encode(msg: Msg, shm: Any | None = None) -> list[Any]:
     """Frames for `socket.send_multipart(frames, copy=False)`: header first, then each array's buffer. With
     `shm` (a runtime.shm.ShmWriter) large arrays go into its shared memory instead: the header alone,
@@ -116,24 +138,49 @@ def encode(msg: Msg, shm: Any | None = None) -> list[Any]:
         header["shm"] = desc
     elif shm is not None and shm.path is not None:
         header["shm_seg"] = shm.path  # frames, but the consumers still mark it received in the segment
+    return [_dumps(header, msg.kind), *buffers]
+
+
+def _dumps(header: dict[str, Any], kind: str) -> bytes:
     try:
-        head = json.dumps(header, separators=(",", ":")).encode()
-    except TypeError as e:
-        raise TransportError(f"metadata of a {msg.kind} message is not JSON-serialisable: {e}") from None
-    return [head, *buffers]
+        head = _ENCODER.encode(header)
+        if b"null" not in head:
+            return head
+    except (TypeError, ValueError, OverflowError):
+        pass
+    # msgspec writes NaN and Infinity as null (and refuses a few things json takes): where its header may
+    # differ from json's, json's it is. A string that holds "null" only costs the slower encoder.
+    try:
+        return json.dumps(header, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as e:
+        raise TransportError(f"metadata of a {kind} message is not JSON-serialisable: {e}") from None
 
 
-_HEADER_TYPES = {
-    "kind": str,
-    "topic": str,
-    "seq": int,
-    "capture_ns": int,
-    "publish_ns": int,
-    "clock_offset_ns": int,
-    "meta": dict,
-    "arrays": list,
-}
-_DTYPE_KINDS = "biufc"  # bool, integers, floats, complex: raw numbers only, never objects or records
+def _header(head: bytes | bytearray) -> _Header:
+    try:
+        return _check_version(_HEADER.decode(head))
+    except msgspec.DecodeError:  # (a ValidationError too) explained below, on the slow path
+        pass
+    # Not the header `encode` writes, or one whose metadata holds NaN or Infinity: json.dumps writes them,
+    # strict JSON (and so msgspec) refuses them.
+    try:
+        obj = json.loads(head)
+    except ValueError as e:
+        raise TransportError(f"malformed message header: not JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise TransportError(f"malformed message header: expected a JSON object, got {type(obj).__name__}")
+    _check_version(obj.get("v"))
+    try:
+        return msgspec.convert(obj, _Header)
+    except msgspec.ValidationError as e:
+        raise TransportError(f"malformed message header: {e}") from None
+
+
+def _check_version(h: Any) -> Any:
+    v = h.v if isinstance(h, _Header) else h
+    if v != WIRE_VERSION or isinstance(v, bool):
+        raise TransportError(f"wire version {v!r} is not supported (expected {WIRE_VERSION})")
+    return h
 
 
 def _buffer(frame: Any) -> Any:
@@ -159,31 +206,17 @@ def decode(
     bufs = [memoryview(_buffer(f)) for f in frames[1:]]
     if max_bytes is not None and (size := len(head) + sum(b.nbytes for b in bufs)) > max_bytes:
         raise TransportError(f"message of {size} bytes is over the limit of {max_bytes} bytes")
-    try:
-        header = json.loads(head)
-    except ValueError as e:
-        raise TransportError(f"malformed message header: not JSON ({e})") from None
-    if not isinstance(header, dict):
-        raise TransportError(f"malformed message header: expected a JSON object, got {type(header).__name__}")
-    if header.get("v") != WIRE_VERSION:
-        raise TransportError(f"wire version {header.get('v')!r} is not supported (expected {WIRE_VERSION})")
-    header.setdefault("clock_offset_ns", 0)  # optional: a live message's clock is the capture clock
-    for key, typ in _HEADER_TYPES.items():
-        value = header.get(key)
-        if not isinstance(value, typ) or isinstance(value, bool):
-            raise TransportError(
-                f"malformed message header: '{key}' must be {typ.__name__} (got {type(value).__name__})"
-            )
-    topic, specs = header["topic"], header["arrays"]
-    desc = header.get("shm")
+    header = _header(head)
+    topic, specs = header.topic, header.arrays
+    desc = header.shm
     carried = len(frames) - 1 if desc is None else len(specs)
     if len(specs) != carried or (desc is not None and len(frames) != 1):
         raise TransportError(f"message on {topic!r} declares {len(specs)} arrays but carries {len(frames) - 1}")
     if desc is not None:
-        bufs = _from_shm(desc, specs, topic, header["seq"], shm)
-    elif shm is not None and (seg := header.get("shm_seg")) is not None:
+        bufs = _from_shm(desc, specs, topic, header.seq, shm)
+    elif shm is not None and (seg := header.shm_seg) is not None:
         try:
-            shm.saw(seg, header["seq"])
+            shm.saw(seg, header.seq)
         except (ValueError, OSError) as e:
             raise TransportError(f"message on {topic!r}: {e}") from None
         if max_bytes is not None and (size := len(head) + sum(b.nbytes for b in bufs)) > max_bytes:
@@ -221,14 +254,14 @@ def decode(
         a.flags.writeable = False  # a view of the wire buffer: copy before changing it
         arrays[name] = a
     return Msg(
-        kind=header["kind"],
+        kind=header.kind,
         arrays=arrays,
-        meta=header["meta"],
-        capture_ns=header["capture_ns"],
+        meta=header.meta,
+        capture_ns=header.capture_ns,
         topic=topic,
-        seq=header["seq"],
-        publish_ns=header["publish_ns"],
-        clock_offset_ns=header["clock_offset_ns"],
+        seq=header.seq,
+        publish_ns=header.publish_ns,
+        clock_offset_ns=header.clock_offset_ns,
     )
 
 

@@ -1,9 +1,15 @@
-"""A node's receive thread: the one control socket, the input sockets and the timers, into the input queues.
+"""A node's receive side: the one control socket, the input sockets and the timers, into the input queues.
 
-It reads control messages from the start of the process (a stop may come during setup), data only once the
+Control messages are read from the start of the process (a stop may come during setup), data only once the
 graph has started. A full reliable queue is not read, which blocks its producer (backpressure). A message
 that fails to decode or does not fit its input is dropped and counted, never fatal to the node (in strict
 mode it stops the node).
+
+Two threads take turns at the sockets, one at a time (the one holding `Receiver.io`; the lock is the memory
+barrier ZeroMQ asks for when a socket changes threads). While the node handles a message, the receive thread
+reads: latest queues stay fresh, a stop is heard. While the node loop has nothing to do, it borrows the
+sockets (`receive_here`) and reads them itself, so that a message goes from the socket to the handler with no
+wake-up of another thread on its way (the receive thread gets them back before the handler runs).
 """
 
 from __future__ import annotations
@@ -78,83 +84,138 @@ class Receiver(threading.Thread):
         # Inputs whose producer puts large arrays in shared memory (graph `shm`; runtime/shm.py).
         self.shm = {p: ShmReader(i.shm_index) for p, i in cfg.inputs.items() if i.shm_index is not None}
         self.warned: set[str] = set()
+        # The sockets: opened by this thread, read by whichever thread holds `io` (see the module docstring).
+        self.io = threading.Lock()
+        self._handover = threading.Condition()
+        self._lent = False  # the node loop wants or holds the sockets
+        self.closed = False
+        self.ctl: zmq.Socket | None = None
+        self.up: zmq.Socket | None = None
+        self.socks: dict[zmq.Socket, str] = {}
+        self.timers: dict[str, Timer] = {}
+        self.poller = zmq.Poller()
+        self.polled: set[zmq.Socket] = set()
 
     def run(self) -> None:
+        self._open()
+        self.ready.set()
+        st = self.state
+        try:
+            while not st.stop.is_set():
+                with self._handover:
+                    while self._lent and not st.stop.is_set():
+                        self._handover.wait(0.25)
+                with self.io:
+                    if not self._lent and not st.stop.is_set():
+                        self.step(0.25)
+        finally:
+            with self.io:
+                self._close()
+
+    def _open(self) -> None:
         ctl = self.ctx.socket(zmq.SUB)
         ctl.setsockopt(zmq.SUBSCRIBE, b"")
         ctl.setsockopt(zmq.LINGER, 0)
         ctl.connect(self.cfg.ctl)
-        socks: dict[zmq.Socket, str] = {}
-        timers: dict[str, Timer] = {}
+        self.ctl = ctl
         for port, i in self.cfg.inputs.items():
             q = self.state.queues[port]
             if TIMER_RE.match(i.source):
-                timers[port] = Timer(i.source)
+                self.timers[port] = Timer(i.source)
             elif q.policy == "reliable":
-                socks[tp.pull_socket(self.ctx, _endpoint(i), q.size, self.curve)] = port
+                self.socks[tp.pull_socket(self.ctx, _endpoint(i), q.size, self.curve)] = port
             else:
-                socks[tp.sub_socket(self.ctx, _endpoint(i), self.curve)] = port
-        # Its own report socket: a ZeroMQ socket belongs to one thread, and the node loop has the other.
+                self.socks[tp.sub_socket(self.ctx, _endpoint(i), self.curve)] = port
+        # Its own report socket: the node loop's is used while a handler runs, when this one may be in use.
         self.up = self.ctx.socket(zmq.PUSH)
         self.up.setsockopt(zmq.LINGER, 1000)
         self.up.connect(self.cfg.up)
-        self.ready.set()
-        try:
-            self._loop(ctl, socks, timers)
-        finally:
-            for s in [*socks, ctl]:
-                s.close(0)
-            self.up.close()
-            for r in self.shm.values():
-                r.close()
+        self.poller.register(ctl, zmq.POLLIN)
+        self.poller.register(self.state.wake_r, zmq.POLLIN)
 
-    def _loop(self, ctl: zmq.Socket, socks: dict[zmq.Socket, str], timers: dict[str, Timer]) -> None:
+    def _close(self) -> None:
+        self.closed = True
+        for s in [*self.socks, *([self.ctl] if self.ctl is not None else [])]:
+            s.close(0)
+        if self.up is not None:
+            self.up.close()
+        for r in self.shm.values():
+            r.close()
+
+    def receive_here(self, timeout: float, seen: int) -> None:
+        """Node loop, with nothing queued when `state.changes` was `seen`: read the sockets in this thread until
+        something arrives (a message, an end, a control message), the stop, or `timeout` s.
+
+        The message then goes to the node's handler without a wake-up of another thread on its way (the
+        receive thread lends its sockets and takes them back when this returns, before the handler runs)."""
         st = self.state
-        poller = zmq.Poller()
-        poller.register(ctl, zmq.POLLIN)
-        poller.register(st.wake_r, zmq.POLLIN)
-        polled: set[zmq.Socket] = set()
-        while not st.stop.is_set():
-            started = st.started.is_set()
-            with st.cond:
-                want = {
-                    s for s, port in socks.items() if started and not st.queues[port].full() and port not in st.ended
-                }
-            for s in polled - want:
-                poller.unregister(s)
-            for s in want - polled:
-                poller.register(s, zmq.POLLIN)
-            polled = want
-            now = time.monotonic()
-            # Before the start: short polls, to see the start soon (timers are not running yet).
-            wait = min([t.next - now for t in timers.values()] + [0.25]) if started else 0.02
-            events = dict(poller.poll(max(0, int(wait * 1000))))
-            if st.wake_r in events:
-                os.read(st.wake_r, 4096)
-            if ctl in events:
-                self.on_control(pr.recv_control(ctl), socks)
-            for s in events:
-                if s in socks:
-                    self._drain(s, socks[s])
-            if not st.started.is_set():
-                continue  # timers start with the graph
-            now = time.monotonic()
-            for port, t_end in list(self.end_at.items()):
-                if now >= t_end:
-                    del self.end_at[port]
-                    st.mark_ended(port)
-            for port, timer in timers.items():
-                if (tick := timer.due(now)) is not None:
-                    st.push(port, tick)
+        if not self.is_alive():
+            st.wait_change(timeout, seen)
+            return
+        with self._handover:
+            self._lent = True
+        st.poke()  # the receive thread's poll returns and it lets go of `io`
+        try:
+            with self.io:
+                if self.closed:
+                    return
+                deadline = time.monotonic() + timeout
+                while st.changes == seen and not st.stop.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.step(left)
+        finally:
+            with self._handover:
+                self._lent = False
+                self._handover.notify_all()
+
+    def step(self, max_wait: float) -> None:
+        """One poll of the sockets (at most `max_wait` s), and what came: control, data, due timers. Called by
+        the thread that holds `io`."""
+        st, poller, socks, timers = self.state, self.poller, self.socks, self.timers
+        started = st.started.is_set()
+        with st.cond:
+            want = {s for s, port in socks.items() if started and not st.queues[port].full() and port not in st.ended}
+        for s in self.polled - want:
+            poller.unregister(s)
+        for s in want - self.polled:
+            poller.register(s, zmq.POLLIN)
+        self.polled = want
+        now = time.monotonic()
+        # Before the start: short polls, to see the start soon (timers are not running yet).
+        wait = min([t.next - now for t in timers.values()] + [max_wait]) if started else min(0.02, max_wait)
+        events = dict(poller.poll(max(0, int(wait * 1000))))
+        if st.wake_r in events:
+            os.read(st.wake_r, 4096)
+        if self.ctl is not None and self.ctl in events:
+            self.on_control(pr.recv_control(self.ctl), socks)
+        for s in events:
+            if s in socks:
+                self._drain(s, socks[s])
+        if not st.started.is_set():
+            return  # timers start with the graph
+        now = time.monotonic()
+        for port, t_end in list(self.end_at.items()):
+            if now >= t_end:
+                del self.end_at[port]
+                st.mark_ended(port)
+        for port, timer in timers.items():
+            if (tick := timer.due(now)) is not None:
+                st.push(port, tick)
 
     def _drain(self, s: zmq.Socket, port: str) -> None:
+        q = self.state.queues[port]
         for _ in range(DRAIN_BATCH):
-            with self.state.cond:
-                if self.state.queues[port].full():
-                    return
-            if not int(s.get(zmq.EVENTS)) & zmq.POLLIN:
+            if q.policy == "reliable":
+                with self.state.cond:
+                    if q.full():
+                        return
+            try:
+                frames = s.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
                 return
-            self.accept(port, s.recv_multipart(zmq.NOBLOCK, copy=False))
+            self.accept(port, frames)
 
     def on_control(self, msg: pr.ControlMsg, socks: dict[zmq.Socket, str]) -> None:
         st = self.state
@@ -202,6 +263,7 @@ class Receiver(threading.Thread):
             # Acknowledge: the producer keeps its sockets open until its consumers have everything,
             # because ZeroMQ discards what is still in flight when a peer disconnects.
             producer = msg.topic.split("/")[0]
+            assert self.up is not None, "accept runs after _open"
             pr.send(self.up, pr.EosAck(node=self.id, pid=os.getpid(), input=port, producer=producer))
             self.state.mark_ended(port)
             return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
 from ar_perception.graph.spec import SyncSpec
 from ar_perception.runtime.msg import Msg
@@ -36,6 +37,7 @@ class NodeState:
         lossless = all(q.policy == "reliable" for q in self.queues.values())
         self.sync = Synchronizer(sync, list(inputs), lossless=lossless) if sync else None
         self._rr = 0  # round-robin position over the inputs
+        self.changes = 0  # counts what the node loop may be waiting for: a message, an end, a control message
         # The node loop writes a byte here when it frees a slot of a full queue: the receive thread, which
         # stopped reading that input (backpressure), polls this and reads it again.
         self.wake_r, self._wake_w = os.pipe()
@@ -49,20 +51,38 @@ class NodeState:
     def push(self, port: str, msg: Msg) -> None:
         with self.cond:
             self.queues[port].push(msg)
+            self.changes += 1
             self.cond.notify_all()
 
     def mark_ended(self, port: str) -> None:
         with self.cond:
             self.ended.add(port)
+            self.changes += 1
             self.cond.notify_all()
 
     def wake(self) -> None:
         """Wake the node loop (a control message changed something it waits on)."""
         with self.cond:
+            self.changes += 1
             self.cond.notify_all()
 
-    def next_message(self) -> tuple[str, Msg | None] | None:
-        """The next message (round-robin over inputs); ("", None) after an idle wait; None when done."""
+    def wait_change(self, timeout: float, seen: int) -> None:
+        """Wait until `changes` has moved past `seen` (something pushed, ended or woken), or `timeout` s."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.changes != seen or self.stop.is_set(), timeout)
+
+    def poke(self) -> None:
+        """Make the reading thread's poll return (it polls `wake_r`)."""
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass  # the pipe is full of pokes already: the reader will see one
+
+    def next_message(self, wait: Callable[[float, int], None] | None = None) -> tuple[str, Msg | None] | None:
+        """The next message (round-robin over inputs); ("", None) after an idle wait; None when done.
+
+        With nothing queued it calls `wait(IDLE_WAIT_S, changes)` (receive.Receiver.receive_here: read the
+        sockets in this thread until something comes) or, without one, waits for the receive thread."""
         with self.cond:
             if self.stop.is_set():
                 return None
@@ -71,7 +91,9 @@ class NodeState:
                 return item
             if self.ended >= set(self.queues):
                 return None
-            self.cond.wait(IDLE_WAIT_S)
+            seen = self.changes
+        (wait or self.wait_change)(IDLE_WAIT_S, seen)  # not under `cond`: the reader pushes under it
+        with self.cond:
             return self._pop() or ("", None)
 
     def _pop(self) -> tuple[str, Msg] | None:
@@ -93,6 +115,6 @@ class NodeState:
             if m is not None:
                 self.stats.msgs_in[port] += 1  # "in" counts handled messages; in + drops = sent
                 if was_full:
-                    os.write(self._wake_w, b"x")
+                    self.poke()  # the reader stopped reading this input: it may read it again
                 return port, m
         return None

@@ -188,7 +188,7 @@ class Worker:
 
     def run_consumer(self) -> None:
         while True:
-            item = self.state.next_message()
+            item = self.state.next_message(self.receiver.receive_here)
             if item is None:
                 return
             port, msg = item

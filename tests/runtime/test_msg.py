@@ -1,4 +1,5 @@
 import json
+import math
 
 import numpy as np
 import pytest
@@ -78,10 +79,16 @@ def _head(**over) -> bytes:
         ([b"not json"], "malformed message header: not JSON (Expecting value: line 1 column 1 (char 0))"),
         ([b"[1, 2]"], "malformed message header: expected a JSON object, got list"),
         ([b'{"v": 99, "arrays": []}'], "wire version 99 is not supported (expected 1)"),
-        ([_head(seq="7"), b"abcd"], "malformed message header: 'seq' must be int (got str)"),
-        ([_head(capture_ns=True), b"abcd"], "malformed message header: 'capture_ns' must be int (got bool)"),
-        ([_head(meta=...), b"abcd"], "malformed message header: 'meta' must be dict (got NoneType)"),
-        ([_head(topic=5), b"abcd"], "malformed message header: 'topic' must be str (got int)"),
+        ([_head(seq="7"), b"abcd"], "malformed message header: Expected `int`, got `str` - at `$.seq`"),
+        ([_head(capture_ns=True), b"abcd"], "malformed message header: Expected `int`, got `bool` - at `$.capture_ns`"),
+        ([_head(meta=...), b"abcd"], "malformed message header: Object missing required field `meta`"),
+        ([_head(topic=5), b"abcd"], "malformed message header: Expected `str`, got `int` - at `$.topic`"),
+        ([_head(meta=[1]), b"abcd"], "malformed message header: Expected `object`, got `array` - at `$.meta`"),
+        ([_head(v=True), b"abcd"], "wire version True is not supported (expected 1)"),
+        (
+            [_head(meta={"x": float("nan")}, seq=-0.5), b"abcd"],
+            "malformed message header: Expected `int`, got `float` - at `$.seq`",
+        ),
         ([_head()], "message on 'c/i' declares 1 arrays but carries 0"),
         ([_head(), b"abcd", b"extra"], "message on 'c/i' declares 1 arrays but carries 2"),
         ([_head(), b"abc"], "array 'data' on 'c/i' declares |u1(2, 2) = 4 bytes but carries 3"),
@@ -115,6 +122,14 @@ def test_malformed_frames_raise_transport_error(frames, error):
     with pytest.raises(TransportError) as e:
         decode(frames)
     assert str(e.value) == error
+
+
+def test_metadata_with_nan_and_infinity_round_trips():
+    # json.dumps writes NaN and Infinity (not strict JSON): the header still decodes, the values intact
+    meta = {"gap": float("nan"), "far": float("inf"), "near": -float("inf"), "n": 2}
+    got = decode(encode(Msg(kind="Image", arrays={"data": np.zeros((2, 2), np.uint8)}, meta=meta, topic="c/i")))
+    assert math.isnan(got.meta["gap"]) and got.meta["far"] == math.inf and got.meta["near"] == -math.inf
+    assert got.meta["n"] == 2 and got.data.shape == (2, 2)
 
 
 def test_a_message_over_the_size_limit_is_refused():
