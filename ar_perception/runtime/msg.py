@@ -101,7 +101,6 @@ class _Header(msgspec.Struct):
 
 
 _HEADER = msgspec.json.Decoder(_Header)
-_ENCODER = msgspec.json.Encoder()
 _DTYPE_KINDS = "biufc"  # bool, integers, floats, complex: raw numbers only, never objects or records
 
 
@@ -138,22 +137,11 @@ def encode(msg: Msg, shm: Any | None = None) -> list[Any]:
         header["shm"] = desc
     elif shm is not None and shm.path is not None:
         header["shm_seg"] = shm.path  # frames, but the consumers still mark it received in the segment
-    return [_dumps(header, msg.kind), *buffers]
-
-
-def _dumps(header: dict[str, Any], kind: str) -> bytes:
     try:
-        head = _ENCODER.encode(header)
-        if b"null" not in head:
-            return head
-    except (TypeError, ValueError, OverflowError):
-        pass
-    # msgspec writes NaN and Infinity as null (and refuses a few things json takes): where its header may
-    # differ from json's, json's it is. A string that holds "null" only costs the slower encoder.
-    try:
-        return json.dumps(header, separators=(",", ":")).encode()
-    except (TypeError, ValueError) as e:
-        raise TransportError(f"metadata of a {kind} message is not JSON-serialisable: {e}") from None
+        head = json.dumps(header, separators=(",", ":")).encode()
+    except TypeError as e:
+        raise TransportError(f"metadata of a {msg.kind} message is not JSON-serialisable: {e}") from None
+    return [head, *buffers]
 
 
 def _header(head: bytes | bytearray) -> _Header:

@@ -78,7 +78,7 @@ class Receiver(threading.Thread):
         self.cfg, self.ctx, self.curve, self.state, self.log = cfg, ctx, curve, state, log
         self.id = cfg.node_id
         self.input_kind = input_kind  # the kind the node declares for an input
-        self.on_stop = on_stop  # runs in this thread when the supervisor asks for a stop
+        self.on_stop = on_stop  # runs when the supervisor asks for a stop (in the thread that reads the control)
         self.ready = threading.Event()  # the control socket is connected: a stop is heard from now on
         self.end_at: dict[str, float] = {}  # lossy inputs whose producer exited: when to give up on them
         # Inputs whose producer puts large arrays in shared memory (graph `shm`; runtime/shm.py).
@@ -88,6 +88,7 @@ class Receiver(threading.Thread):
         self.io = threading.Lock()
         self._handover = threading.Condition()
         self._lent = False  # the node loop wants or holds the sockets
+        self._node_reads = False  # the node loop holds them (else a drain stops early to hand them over)
         self.closed = False
         self.ctl: zmq.Socket | None = None
         self.up: zmq.Socket | None = None
@@ -107,7 +108,7 @@ class Receiver(threading.Thread):
                         self._handover.wait(0.25)
                 with self.io:
                     if not self._lent and not st.stop.is_set():
-                        self.step(0.25)
+                        self._step(0.25)
         finally:
             with self.io:
                 self._close()
@@ -159,16 +160,31 @@ class Receiver(threading.Thread):
             with self.io:
                 if self.closed:
                     return
-                deadline = time.monotonic() + timeout
-                while st.changes == seen and not st.stop.is_set():
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self.step(left)
+                self._node_reads = True
+                try:
+                    deadline = time.monotonic() + timeout
+                    while st.changes == seen and not st.stop.is_set():
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._step(left)
+                finally:
+                    self._node_reads = False
         finally:
             with self._handover:
                 self._lent = False
                 self._handover.notify_all()
+
+    def _step(self, max_wait: float) -> None:
+        """`step`, where an error (a control message it cannot read, a report it cannot send) stops the node
+        the same way in either thread: `state.fatal`, raised by the node loop."""
+        try:
+            self.step(max_wait)
+        except Exception as e:
+            self.log.debug("node '%s': receiving failed", self.id, exc_info=True)
+            self.state.fatal = NodeError(f"node '{self.id}': receiving failed: {type(e).__name__}: {e}")
+            self.state.stop.set()
+            self.state.wake()
 
     def step(self, max_wait: float) -> None:
         """One poll of the sockets (at most `max_wait` s), and what came: control, data, due timers. Called by
@@ -207,6 +223,8 @@ class Receiver(threading.Thread):
     def _drain(self, s: zmq.Socket, port: str) -> None:
         q = self.state.queues[port]
         for _ in range(DRAIN_BATCH):
+            if self._lent and not self._node_reads:
+                return  # the node loop is waiting for the sockets: it reads the rest itself
             if q.policy == "reliable":
                 with self.state.cond:
                     if q.full():

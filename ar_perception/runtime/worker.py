@@ -1,9 +1,10 @@
 """One node's process: its setup, then the node loop, with reports to the supervisor.
 
 Started by the supervisor as `python -m ar_perception.runtime.worker CONFIG.json` (a `protocol.WorkerConfig`).
-The node object never sees a socket: the receive thread (receive.py) fills its input queues, the loop here
-hands it one message at a time through `on_input`/`on_sync` (or runs its `produce`), and what it emits goes
-out through publish.py. The state both threads share is in state.py.
+The node object never sees a socket: receive.py fills its input queues (its receive thread while a handler
+runs, this loop itself while it waits), the loop here hands it one message at a time through
+`on_input`/`on_sync` (or runs its `produce`), and what it emits goes out through publish.py. The state both
+threads share is in state.py.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class Worker:
         pr.send(self.up, pr.StatsReport(node=self.id, pid=os.getpid(), stats=snap))
 
     def _stopped(self) -> None:
-        """Receive thread, on the supervisor's stop."""
+        """On the supervisor's stop (in the receive thread, or in the node loop when it was reading)."""
         self.node.stopping = True
         self.setup.interrupt()
 

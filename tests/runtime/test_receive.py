@@ -62,6 +62,10 @@ def node(tmp_path):
         return state.started.is_set()
 
     _until(start, "the start to be heard")  # (a PUB drops what it sends before the SUB has joined)
+    seen = -1
+    while seen != state.changes:  # let the extra Starts in flight arrive: each would end a wait early
+        seen = state.changes
+        receiver.receive_here(0.3, seen)
 
     def send(seq: int) -> None:
         msg = Msg(kind="Any", arrays={"data": np.full(4, seq, np.uint8)}, topic="src/out", seq=seq, publish_ns=1)
@@ -94,13 +98,17 @@ def _in_step(receiver: Receiver, thread_name: str) -> threading.Event:
 def test_an_idle_node_loop_reads_the_message_itself_and_the_receive_thread_reads_while_it_is_busy(node):
     receiver, state, send, readers, _ = node
     inside = _in_step(receiver, threading.current_thread().name)
-    threading.Thread(target=lambda: inside.wait(WAIT_S) and send(0)).start()
-    item = state.next_message(receiver.receive_here)
-    t_end = time.monotonic() + WAIT_S
-    while item == ("", None) and time.monotonic() < t_end:  # an idle wait ran out first (a slow machine)
-        item = state.next_message(receiver.receive_here)
-    assert item is not None and item[0] == "a" and item[1] is not None and int(item[1].data[0]) == 0
+
+    def send_while_it_reads() -> None:
+        if inside.wait(WAIT_S):
+            send(0)
+
+    threading.Thread(target=send_while_it_reads).start()
+    receiver.receive_here(WAIT_S, state.changes)
+    assert state.queued("a") == 1
     assert readers == [threading.current_thread().name]  # no other thread between the socket and the handler
+    port, msg = state.next_message(receiver.receive_here)
+    assert port == "a" and msg is not None and int(msg.data[0]) == 0
 
     # Busy (not in next_message): the receive thread has the sockets back and keeps the queue filled.
     send(1)
@@ -124,4 +132,24 @@ def test_a_stop_ends_the_node_loops_wait_on_the_sockets_at_once(node):
         receiver.receive_here(2 * WAIT_S, state.changes)  # (a Start sent twice by the fixture also ends a wait)
     assert state.stop.is_set()
     assert time.monotonic() - t0 < WAIT_S  # it returned on the stop, not at the end of a wait
+    assert state.next_message(receiver.receive_here) is None
+
+
+@pytest.mark.parametrize("reader", ["node loop", "receive thread"])
+def test_a_control_message_it_cannot_read_stops_the_node_with_the_reason_whichever_thread_read_it(node, reader):
+    receiver, state, _, _, ctl = node
+    if reader == "node loop":
+        inside = _in_step(receiver, threading.current_thread().name)
+
+        def garble() -> None:
+            if inside.wait(WAIT_S):
+                ctl.send(b"not a control message")
+
+        threading.Thread(target=garble).start()
+        receiver.receive_here(WAIT_S, state.changes)
+    else:
+        ctl.send(b"not a control message")
+        _until(state.stop.is_set, "the receive thread to stop the node")
+    assert state.stop.is_set()
+    assert "node 'dst': receiving failed: TransportError" in str(state.fatal)
     assert state.next_message(receiver.receive_here) is None
