@@ -439,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         f"included), {os.cpu_count()} cores"
         + (
             "\n[bold]other work was running on this machine: latencies are inflated, arp's more "
-            "(it wakes more threads per message)[/]"
+            "(it runs more Python per message)[/]"
             if busy
             else ""
         )
