@@ -38,8 +38,8 @@ class NodeState:
         self.sync = Synchronizer(sync, list(inputs), lossless=lossless) if sync else None
         self._rr = 0  # round-robin position over the inputs
         self.changes = 0  # counts what the node loop may be waiting for: a message, an end, a control message
-        # The node loop writes a byte here when it frees a slot of a full queue: the receive thread, which
-        # stopped reading that input (backpressure), polls this and reads it again.
+        # `poke` writes a byte here, which the thread reading the sockets polls: when the node loop frees a slot
+        # of a full queue (that input was not read: backpressure), and when it wants the sockets itself.
         self.wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
 
