@@ -205,7 +205,7 @@ class Receiver(threading.Thread):
         if st.wake_r in events:
             os.read(st.wake_r, 4096)
         if self.ctl is not None and self.ctl in events:
-            self.on_control(pr.recv_control(self.ctl), socks)
+            self.on_control(pr.recv_control(self.ctl))
         for s in events:
             if s in socks:
                 self._drain(s, socks[s])
@@ -235,7 +235,7 @@ class Receiver(threading.Thread):
                 return
             self.accept(port, frames)
 
-    def on_control(self, msg: pr.ControlMsg, socks: dict[zmq.Socket, str]) -> None:
+    def on_control(self, msg: pr.ControlMsg) -> None:
         st = self.state
         if isinstance(msg, pr.Stop):
             st.stop.set()
@@ -246,14 +246,14 @@ class Receiver(threading.Thread):
             st.released.set()
         elif isinstance(msg, pr.Ended):
             st.gone.add(msg.node)
-            self._producer_ended(msg, socks)
+            self._producer_ended(msg)
         st.wake()
 
-    def _producer_ended(self, msg: pr.Ended, socks: dict[zmq.Socket, str]) -> None:
+    def _producer_ended(self, msg: pr.Ended) -> None:
         # A reliable edge ends with its in-band EOS, which arrives in order; a lossy one may have lost its
         # EOS, so it ends after a grace period. A producer that failed sends no EOS at all: take what it
         # sent and end now.
-        for s, port in socks.items():
+        for s, port in self.socks.items():
             if self.cfg.inputs[port].source.split("/")[0] != msg.node:
                 continue
             if not msg.clean:
