@@ -171,7 +171,7 @@ def _place(o: SceneObject) -> str:
 
 def _ref(cls: str, n: int) -> str:
     """How to name one of the `n` objects of `cls` in view: "the chair" when it is the only one, else "a chair"."""
-    return f"the {cls}" if n == 1 else with_article(cls)
+    return f"the {cls}" if n == 1 and not getattr(n, "at_least", False) else with_article(cls)
 
 
 def _fact(o: SceneObject, ref: str, scene: _Scene) -> str:
@@ -217,8 +217,11 @@ def _several(cls: str, objs: list[SceneObject], scene: _Scene, lead: str = "Ther
     if objs[0].structure and lead == "There are":
         text = f"The nearest {cls} is {_place(objs[0])}."
     else:
+        if _n(objs) == 1 and lead.endswith(" are"):  # one that may be several: "there is at least one box"
+            lead = lead[: -len("are")] + "is"
         text = f"{lead} {_how_many(cls, objs)}; {_nearest_clause(objs)}."
-    facts = [f"There are {_how_many(cls, objs)} in view."] + [_fact(o, with_article(cls), scene) for o in objs]
+    facts = [f"There {is_are(_n(objs))} {_how_many(cls, objs)} in view."]
+    facts += [_fact(o, with_article(cls), scene) for o in objs]
     return Answer(text, facts, [o.name for o in objs])
 
 
@@ -249,9 +252,16 @@ def _seen(scene: _Scene) -> Answer:
 
 
 def _n(objects: Iterable[SceneObject]) -> Tally:
-    """How many objects `objects` are: at least one each, more for one too big to be one of its class."""
+    """How many objects `objects` are: at least one each, more for one too big to be one of its class; a lower
+    bound ("at least two") when one may be several (too big, or a pile cut by the image's edge)."""
     objects = list(objects)
-    return Tally(sum(o.at_least for o in objects), any(o.at_least > 1 for o in objects))
+    return Tally(sum(o.at_least for o in objects), any(o.at_least > 1 or o.more for o in objects))
+
+
+def _one(objects: Iterable[SceneObject]) -> bool:
+    """Whether `objects` are surely one object ("the chair"; not when it may be several: "the nearest box")."""
+    n = _n(objects)
+    return n == 1 and not n.at_least
 
 
 def _class_counts(objects: list[SceneObject]) -> dict[str, Tally]:
@@ -323,7 +333,7 @@ def _no_match(cls: str, colour: str, objs: list[SceneObject], lead: str) -> Answ
     facts = [_colour_fact(o, _ref(cls, _n(objs))) for o in objs]
     names = [o.name for o in objs]
     unsure = any(o.colour is None for o in objs)
-    if _n(objs) == 1:
+    if _one(objs):
         o = objs[0]
         if o.colour is None:
             return Answer(f"I see {with_article(cls)}, but I can't tell its colour.", facts, names)
@@ -363,7 +373,7 @@ def _exists_qualified(query: Query, scene: _Scene) -> Answer:
     if number is None or number == n:
         if colour is not None and number is not None and any(o.colour is None for o in objs):
             return Answer(f"I can't tell: I see {join(_colour_groups(cls, objs))}.", facts, names)
-        if _n(matching) == 1:
+        if _one(matching):
             o = matching[0]
             lead = "Yes, there is one" if number is not None else "Yes, there is"
             said = f"{lead} {noun}" if number is not None else f"{lead} {with_article(noun)}"
@@ -400,7 +410,7 @@ def _where_qualified(query: Query, scene: _Scene) -> Answer:
         return _absent(cls, scene)
     if not matching:
         return _no_match(cls, colour, objs, f"I don't see {with_article(noun)}; ")
-    if _n(matching) > 1:
+    if not _one(matching):
         return _several(noun, matching, scene)
     o = matching[0]
     place = f"{_side(o)}, {length(o.distance_m)} away" if _has_distance(o) else _side(o)
@@ -424,7 +434,7 @@ def _exists(query: Query, scene: _Scene) -> Answer:
     objs = scene.seen(cls)
     if not objs:
         return _absent(cls, scene, "No, ")
-    if _n(objs) == 1:
+    if _one(objs):
         return Answer(
             f"Yes, there is {with_article(cls)}, {_place(objs[0])}.",
             [_fact(objs[0], f"the {cls}", scene)],
@@ -461,7 +471,7 @@ def _locate(query: Query, scene: _Scene, side_first: bool) -> Answer:
     objs = scene.seen(cls)
     if not objs:
         return _absent(cls, scene)
-    if _n(objs) > 1:
+    if not _one(objs):
         return _several(cls, objs, scene)
     o = objs[0]
     if side_first and _has_distance(o):
@@ -507,7 +517,7 @@ def _distance_between(query: Query, scene: _Scene) -> Answer:
 
 def _nearest_ref(cls: str, n: int) -> str:
     """ "the chair" when it is the only one in view, else "the nearest chair"."""
-    return f"the {cls}" if n == 1 else f"the nearest {cls}"
+    return f"the {cls}" if n == 1 and not getattr(n, "at_least", False) else f"the nearest {cls}"
 
 
 def _where(query: Query, scene: _Scene) -> Answer:
@@ -522,7 +532,7 @@ def _nearest(query: Query, scene: _Scene) -> Answer:
         objs = scene.seen(cls)
         if not objs:
             return _absent(cls, scene)
-        if _n(objs) == 1:
+        if _one(objs):
             return Answer(
                 f"There is one {cls}, {_place(objs[0])}.", [_fact(objs[0], f"the {cls}", scene)], [objs[0].name]
             )
@@ -597,7 +607,7 @@ def _size(query: Query, scene: _Scene) -> Answer:
     first = objs[0]
     said = _measures(first, [query.attribute] if query.attribute in _ADJECTIVES else _ADJECTIVES)
     every = _measures(first)
-    ref = f"the {cls}" if _n(objs) == 1 else f"the nearest {cls}"
+    ref = f"the {cls}" if _one(objs) else f"the nearest {cls}"
     facts = [_fact(first, ref, scene)] + ([f"The visible part of {ref} is {every}."] if every else [])
     if not said:
         return Answer(f"I can't tell the size of {ref}.", facts, [first.name])
@@ -605,7 +615,7 @@ def _size(query: Query, scene: _Scene) -> Answer:
         together = f"{plural(cls)} ({number_word(Tally(first.at_least, True))})"
         text = f"I can't tell how big each {cls} is: the nearest {together} stand together, {said} in all."
         return Answer(text, facts, [first.name])
-    if _n(objs) == 1:
+    if _one(objs):
         return Answer(f"As far as I can see, the {cls} is {said}.", facts, [first.name])
     text = f"There are {_how_many(cls, objs)}; as far as I can see, the nearest, {_place(first)}, is {said}."
     return Answer(text, facts, [first.name])
@@ -626,7 +636,7 @@ def _relation(query: Query, scene: _Scene) -> Answer:
         return found
     refs, ref_text = found
     words = _RELATION_WORDS[relation]
-    facts = [_fact(r, f"the {r.cls}" if _n(scene.seen(r.cls)) == 1 else with_article(r.cls), scene) for r in refs]
+    facts = [_fact(r, f"the {r.cls}" if _one(scene.seen(r.cls)) else with_article(r.cls), scene) for r in refs]
     frame = scene.model.frame
     if query.subject is None:  # list what stands in the relation to the (nearest) reference
         matches = [o for o in scene.things() if all(o is not r for r in refs) and holds(relation, o, refs, frame)]
@@ -646,7 +656,7 @@ def _relation(query: Query, scene: _Scene) -> Answer:
     subject = _ref(cls, _n(subjects))
     if matches:
         said = f"{subject} is {words} {ref_text}"
-    elif _n(subjects) == 1:
+    elif _one(subjects):
         said = f"the {cls} is not {words} {ref_text}"
     else:
         said = f"no {cls} is {words} {ref_text}"
@@ -665,8 +675,8 @@ def _references(query: Query, scene: _Scene) -> tuple[list[SceneObject], str] | 
         return _absent(other, scene, lead)
     if query.relation != "between":
         if query.subject is not None:
-            return others, f"the {other}" if _n(others) == 1 else with_article(other)
-        return others[:1], f"the {other}" if _n(others) == 1 else f"the nearest {other}"
+            return others, f"the {other}" if _one(others) else with_article(other)
+        return others[:1], f"the {other}" if _one(others) else f"the nearest {other}"
     assert third is not None
     if third == other:
         if len(others) < 2:
@@ -676,7 +686,7 @@ def _references(query: Query, scene: _Scene) -> tuple[list[SceneObject], str] | 
     thirds = scene.seen(third)
     if not thirds:
         return _absent(third, scene, lead)
-    near = [f"the {c}" if _n(objs) == 1 else f"the nearest {c}" for c, objs in ((other, others), (third, thirds))]
+    near = [f"the {c}" if _one(objs) else f"the nearest {c}" for c, objs in ((other, others), (third, thirds))]
     return [others[0], thirds[0]], join(near)
 
 
@@ -699,7 +709,7 @@ def _around_me(query: Query, scene: _Scene, relation: str) -> Answer:
         o = matches[0]
         away = f", {length(o.distance_m)} away" if _has_distance(o) else ""
         return Answer(f"Yes, {ref} is {phrase}{away}.", [_fact(o, ref, scene)], [o.name])
-    if _n(objs) == 1:
+    if _one(objs):
         return Answer(f"No, the {cls} is {_place(objs[0])}.", [_fact(objs[0], ref, scene)], [objs[0].name])
     return Answer(
         f"No, I don't see {with_article(cls)} {phrase}.", [_fact(o, ref, scene) for o in objs], [o.name for o in objs]
@@ -713,7 +723,7 @@ def _list(query: Query, scene: _Scene) -> Answer:
     objs = scene.seen(cls)
     if not objs:
         return _absent(cls, scene)
-    if _n(objs) == 1:
+    if _one(objs):
         return Answer(
             f"I can see {with_article(cls)}, {_place(objs[0])}.", [_fact(objs[0], f"the {cls}", scene)], [objs[0].name]
         )
@@ -749,10 +759,10 @@ def _describe_one(cls: str, scene: _Scene) -> Answer:
     if not objs:
         return _absent(cls, scene)
     first = objs[0]
-    ref = f"the {cls}" if _n(objs) == 1 else f"the nearest {cls}"
+    ref = f"the {cls}" if _one(objs) else f"the nearest {cls}"
     text = (
         f"The {cls} is {_place(first)}"
-        if _n(objs) == 1
+        if _one(objs)
         else f"There are {_how_many(cls, objs)}; the nearest is {_place(first)}"
     )
     if first.colour:
@@ -785,7 +795,7 @@ def _last_seen(query: Query, scene: _Scene) -> Answer:
     if not remembered:
         return Answer(f"I haven't seen {with_article(cls)}.", [f"No {cls} is in view or in memory."], [])
     last = remembered[0]
-    ref = f"the {cls}" if _n(remembered) == 1 else with_article(cls)
+    ref = f"the {cls}" if _one(remembered) else with_article(cls)
     text = f"I last saw {ref} {scene.ago(last)}; it should be {_place(last)}."
     return Answer(text, [_fact(last, ref, scene)], [last.name])
 
@@ -803,14 +813,14 @@ def _behind(query: Query, scene: _Scene) -> Answer:
         if not behind:
             return Answer("I don't remember anything behind you.", ["No remembered object is behind you."], [])
         return Answer(f"Behind you, I remember {join(_groups(behind))}.", facts, names)
-    if _n(behind) == 1:
+    if _one(behind):
         return Answer(
             f"Yes, I remember {with_article(cls)} behind you; I last saw it {scene.ago(behind[0])}.", facts, names
         )
     if behind:
         return Answer(f"Yes, I remember {_numbered(cls, _n(behind))} behind you.", facts, names)
     objs = scene.seen(cls)
-    if _n(objs) == 1:
+    if _one(objs):
         return Answer(f"No, the {cls} is {_place(objs[0])}.", [_fact(objs[0], f"the {cls}", scene)], [objs[0].name])
     return Answer(f"No, I don't remember {with_article(cls)} behind you.", [f"No remembered {cls} is behind you."], [])
 

@@ -11,7 +11,9 @@ within `merge_m`. Two neighbours (chairs 0.6 m apart round a table) stay two: ne
 box. The remembered box is the largest seen of each side (the most complete views), the colour that of the view
 with the most pixels (a glimpse in shadow does not rename it); the place and other measurements are the newest,
 `first_seen_s` the first. One matched to nothing is new; a remembered object that a sighting matches but that
-another took (an earlier view split the object in two) is absorbed into it. Memory is
+another took (an earlier view split the object in two) is absorbed into it. A sighting straight above or below
+another that took its object is part of that one (a lamp's shade and base), except for stackable classes (boxes:
+a box on a box is two, though an earlier view saw the pile as one). Memory is
 bounded: beyond `max_objects` the least recently seen are forgotten. Room structure (wall, floor, ceiling) is
 not remembered: a wall's visible part moves with the view, so its centroid does not identify it; the current
 frame's structure is kept as it is.
@@ -33,6 +35,7 @@ import numpy as np
 
 from ar_perception.errors import ArpError
 from ar_perception.qa.model import SceneModel, SceneObject, direction_of, named
+from ar_perception.qa.stacks import STACKABLE
 
 __all__ = ["SceneMemory", "SLACK_M"]
 
@@ -117,12 +120,17 @@ class SceneMemory:
             if i not in matched and j not in taken:
                 matched[i], taken = j, taken | {j}
         # A sighting left over whose object another took, straight above or below that one, is a part of it that
-        # this frame saw apart (a lamp's shade over its base, the pole between them hidden): not a new object.
+        # this frame saw apart (a lamp's shade over its base, the pole between them hidden): not a new object. Not
+        # for a stackable class: there the frame's model parted the objects of a pile on purpose (stacks.py), and
+        # a pile seen as one earlier is remembered as one object that both its boxes match.
         by_entry = {j: i for i, j in matched.items()}
         parts = {
             i
             for _, i, j in pairs
-            if i not in matched and j in by_entry and _stacked(seen[i], seen[by_entry[j]], halves[by_entry[j]])
+            if i not in matched
+            and j in by_entry
+            and seen[i].cls not in STACKABLE
+            and _stacked(seen[i], seen[by_entry[j]], halves[by_entry[j]])
         }
         now: list[tuple[SceneObject, bool, Entry]] = []
         for i, s in enumerate(seen):

@@ -85,6 +85,7 @@ class SceneObject:
     last_seen_s: float
     box: tuple[int, int, int, int] | None = None  # u0, v0, u1, v1 (exclusive) pixels in the depth image, when seen
     at_least: int = 1  # how many objects of its class it is at least: > 1 when too big to be one (`ONE_AT_MOST_M`)
+    more: bool = False  # there may be more objects in it than `at_least`: a pile cut by the image's edge
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -216,6 +217,12 @@ def _measure(
     }
 
 
+def _at_edge(box: tuple[int, int, int, int], w: int, h: int) -> bool:
+    """Whether a pixel box (u0, v0, u1, v1; exclusive) touches the image's edge."""
+    u0, v0, u1, v1 = box
+    return u0 <= 0 or v0 <= 0 or u1 >= w or v1 >= h
+
+
 def _interior(sel: np.ndarray) -> np.ndarray:
     """The pixels of `sel` whose 4 neighbours are in it too (edges mix in the colour of what is behind)."""
     inner = sel.copy()
@@ -308,7 +315,10 @@ def build_scene_model(
         elif cls in ONE_COLOUR and rgb is not None:
             parts = colour_parts(v, u, pts, up_axis, rgb[v, u], min_part=least)
         for part in parts:
-            measured.append(_measure(cls, v[part], u[part], pts[part], rgb, up_axis, (fx, fy, cx, cy), (h, w)))
+            m = _measure(cls, v[part], u[part], pts[part], rgb, up_axis, (fx, fy, cx, cy), (h, w))
+            # a pile's layers show only where its faces are seen whole: cut by the image's edge, it may hold more
+            m["more"] = cls in STACKABLE and stacks and _at_edge(m["box"], w, h)
+            measured.append(m)
     objects = named(
         [
             SceneObject(

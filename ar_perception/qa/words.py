@@ -126,13 +126,14 @@ def with_article(noun: str) -> str:
 
 class Tally(int):
     """A count that may be a lower bound: an int, with `at_least` set when something counted as one may be
-    several (a region too big to be one object of its class). Said as "at least three"."""
+    several (a region too big to be one object of its class, a pile cut by the image's edge). Said as "at least
+    three", "at least one"."""
 
     at_least: bool
 
     def __new__(cls, n: int, at_least: bool = False) -> Tally:
         tally = super().__new__(cls, n)
-        tally.at_least = at_least and n > 1
+        tally.at_least = at_least and n > 0
         return tally
 
 
@@ -147,7 +148,7 @@ def count_phrase(noun: str, n: int) -> str:
     if n == 0:
         return f"no {plural(noun)}"
     if n == 1:
-        return with_article(noun)
+        return f"{number_word(n)} {noun}" if getattr(n, "at_least", False) else with_article(noun)
     return f"{number_word(n)} {plural(noun)}"
 
 

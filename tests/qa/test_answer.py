@@ -373,6 +373,20 @@ def test_an_object_too_big_to_be_one_is_counted_as_at_least_as_many():
     assert said.startswith("I can't tell how big each box is: the nearest boxes (at least two) stand together, ")
 
 
+def test_a_pile_cut_by_the_image_edge_is_counted_as_at_least_what_is_seen():
+    pile = SceneObject(**{**obj("box", 2.0, 20).as_dict(), "more": True})  # its top out of the image
+    alone = scene(pile)
+    assert ask(alone, "count", "box") == "There is at least one box."
+    assert ask(alone, "exists", "box").startswith("Yes, there is at least one box; the nearest is 2 metres")
+    assert ask(alone, "where", "box").startswith("There is at least one box;")  # never "the box"
+    assert ask(alone, "list") == "I can see at least one box."
+    assert ask(alone, "exists", "box", number=2) == "I can't tell: I see at least one box."
+    model = scene(pile, obj("box", 3.0, -20), obj("chair", 2.5, 0))
+    assert ask(model, "count", "box") == "There are at least two boxes."
+    assert ask(model, "count") == "I can see at least three objects: at least two boxes and a chair."
+    assert ask(scene(obj("box", 2.0, 20)), "count", "box") == "There is one box."  # all in view: no bound
+
+
 def test_between_by_bearing():
     model = scene(obj("chair", 2, -30), obj("lamp", 3, 30), obj("table", 2.5, 0), obj("box", 2, -40))
     assert ask(model, "relation", relation="between", other="chair", third="lamp") == (
@@ -670,7 +684,8 @@ def random_model(rng: random.Random) -> SceneModel:
         o = obj(cls, d, b, colour, e=extent, seen=rng.uniform(0, 100))
         c = (rng.uniform(-3, 3), rng.uniform(-1, 2), rng.uniform(0.5, 6))
         several = rng.choice([2, 3]) if cls not in STRUCTURE and rng.random() < 0.15 else 1  # too big for one
-        objects.append(SceneObject(**{**o.as_dict(), "centroid_m": c, "at_least": several}))
+        cut = cls == "box" and rng.random() < 0.3  # a pile cut by the image's edge: may be more
+        objects.append(SceneObject(**{**o.as_dict(), "centroid_m": c, "at_least": several, "more": cut}))
     frame: Literal["camera", "world"] = rng.choice(["camera", "world"])
     hidden: tuple[int, ...] = ()
     if frame == "world":

@@ -1,5 +1,6 @@
 """Scene memory: a camera pose puts objects in the world; re-sightings merge; memory is bounded; no pose, no memory."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -180,3 +181,20 @@ def test_an_orbit_round_a_simulated_room_counts_each_object_once(seed):
     got = {c: len(out.of_class(c)) for c in seen}
     assert all(got[c] <= len(seen[c]) for c in seen), (got, {c: len(v) for c, v in seen.items()})
     assert all(got[c] >= 1 for c in seen), got
+
+
+def test_a_box_on_a_box_stays_two_after_a_view_that_saw_the_pile_as_one():
+    """A pile seen as one object first, then parted into its boxes: both boxes match the remembered pile; the one
+    left over is not taken for a part of the other (as a lamp's shade over its base is)."""
+    mem = SceneMemory(merge_m=0.5)
+    pile = dataclasses.replace(obj("box", (0, -0.4, 2), 1.0), extent_m=(0.5, 0.9, 0.5))
+    mem.update(frame(1.0, pile), pose())
+    lower = dataclasses.replace(obj("box", (0, -0.2, 2), 2.0), extent_m=(0.5, 0.45, 0.5))
+    upper = dataclasses.replace(obj("box", (0, -0.65, 2), 2.0), extent_m=(0.5, 0.45, 0.5))
+    out = mem.update(frame(2.0, lower, upper), pose())
+    assert len(out.of_class("box")) == 2 and len(out.in_view) == 2
+    shade = dataclasses.replace(obj("lamp", (0, -1.2, 2), 3.0), extent_m=(0.4, 0.3, 0.4))
+    base = dataclasses.replace(obj("lamp", (0, 0.4, 2), 3.0), extent_m=(0.3, 0.1, 0.3))
+    mem.update(frame(3.0, dataclasses.replace(obj("lamp", (0, -0.4, 2), 3.0), extent_m=(0.4, 1.7, 0.4))), pose())
+    out = mem.update(frame(4.0, shade, base), pose())
+    assert len(out.of_class("lamp")) == 1  # the lamp's shade and base, its pole unseen: one lamp

@@ -188,3 +188,16 @@ def test_a_level_change_of_shade_across_a_face_is_a_seam_and_nothing_else_is() -
     for face in (label, gradient, plain):
         assert seam_cuts(*face) == []
     assert seam_cuts(*label, agree=0.0) != []  # the label is refused by the columns that do not change
+
+
+def test_a_pile_cut_by_the_image_edge_may_hold_more_and_one_in_view_does_not() -> None:
+    """Looked at from close and low, a box on a box runs out of the image at the top: its layers cannot all be
+    seen, so the model marks what it counts there as possibly more (`more`). In full view it does not."""
+    lower = _box(20, (0.0, 0.0, 0.2), (0.5, 0.45, 0.4))
+    upper = _box(21, (0.02, 0.0, 0.6), (0.5, 0.45, 0.4), 0.25)
+    out, pose, k = _render([lower, upper], (0.0, -0.9, 0.35), (0.0, 0.0, 0.35))
+    boxes = [o for o in _model(out, pose, k).objects if o.cls == "box"]
+    assert boxes and any(o.box is not None and o.box[1] == 0 for o in boxes)  # cut by the top edge
+    assert any(o.more for o in boxes)
+    out, pose, k = _render([lower, upper], (-0.4, -2.0, 1.5), (0.0, 0.0, 0.4))
+    assert [o.more for o in _model(out, pose, k).objects if o.cls == "box"] == [False, False]  # two, whole

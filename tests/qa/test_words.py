@@ -172,4 +172,6 @@ def test_a_tally_that_is_a_lower_bound_is_said_as_at_least():
     assert number_word(words.Tally(3, at_least=True)) == "at least three"
     assert count_phrase("box", words.Tally(2, at_least=True)) == "at least two boxes"
     assert number_word(words.Tally(3)) == "three" and words.Tally(3) == 3
-    assert not words.Tally(1, at_least=True).at_least  # one is never a lower bound: at least one object is there
+    assert count_phrase("box", words.Tally(1, at_least=True)) == "at least one box"  # a pile cut by the edge
+    assert count_phrase("box", words.Tally(1)) == "a box"
+    assert not words.Tally(0, at_least=True).at_least  # none is never a lower bound
