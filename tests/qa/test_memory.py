@@ -198,3 +198,30 @@ def test_a_box_on_a_box_stays_two_after_a_view_that_saw_the_pile_as_one():
     mem.update(frame(3.0, dataclasses.replace(obj("lamp", (0, -0.4, 2), 3.0), extent_m=(0.4, 1.7, 0.4))), pose())
     out = mem.update(frame(4.0, shade, base), pose())
     assert len(out.of_class("lamp")) == 1  # the lamp's shade and base, its pole unseen: one lamp
+
+
+def _seen_as(o, extent, box, distance=None):
+    return dataclasses.replace(o, extent_m=extent, box=box, distance_m=distance or o.distance_m)
+
+
+def test_pieces_of_a_remembered_chair_parted_by_a_nearer_one_are_that_chair():
+    """A chair seen whole, then behind a nearer chair: the two ends of its back's top, left and right of the
+    nearer one and both inside its remembered box, are the one chair; the same two pieces with nothing nearer
+    between them in the image are two chairs (the frame saw two, nothing says otherwise)."""
+
+    def start():
+        mem = SceneMemory(merge_m=0.5)
+        rear = _seen_as(obj("chair", (0, 0, 3.0), 1.0), (0.5, 0.9, 0.5), (100, 50, 160, 150))
+        mem.update(frame(1.0, rear), pose())
+        return mem
+
+    left = _seen_as(obj("chair", (-0.18, -0.3, 3.0), 2.0), (0.1, 0.15, 0.1), (100, 50, 112, 70))
+    right = _seen_as(obj("chair", (0.18, -0.3, 3.0), 2.0), (0.1, 0.15, 0.1), (148, 50, 160, 70))
+    front = _seen_as(obj("chair", (0, 0.1, 2.0), 2.0), (0.5, 0.9, 0.5), (110, 60, 150, 200))
+    out = start().update(frame(2.0, front, left, right), pose())
+    assert len([o for o in out.objects if o.name in out.in_view]) == 2  # the nearer chair, and the one behind it
+    out = start().update(frame(2.0, left, right), pose())
+    assert len([o for o in out.objects if o.name in out.in_view]) == 2  # no occluder: two pieces, two chairs
+    far = _seen_as(front, front.extent_m, front.box, distance=3.5)  # between them in the image, but farther
+    out = start().update(frame(2.0, far, left, right), pose())
+    assert len([o for o in out.objects if o.name in out.in_view]) == 3
