@@ -225,3 +225,14 @@ def test_pieces_of_a_remembered_chair_parted_by_a_nearer_one_are_that_chair():
     far = _seen_as(front, front.extent_m, front.box, distance=3.5)  # between them in the image, but farther
     out = start().update(frame(2.0, far, left, right), pose())
     assert len([o for o in out.objects if o.name in out.in_view]) == 3
+
+
+def test_a_pile_seen_whole_once_is_no_lower_bound_when_the_edge_cuts_it_later():
+    mem = SceneMemory(merge_m=0.5)
+    cut = dataclasses.replace(obj("box", (0, 0, 2), 1.0), more=True)  # its top out of the image
+    out = mem.update(frame(1.0, cut), pose())
+    assert out.of_class("box")[0].more  # never seen whole: there may be more in it
+    out = mem.update(frame(2.0, dataclasses.replace(cut, more=False, first_seen_s=2.0, last_seen_s=2.0)), pose())
+    assert not out.of_class("box")[0].more
+    out = mem.update(frame(3.0, dataclasses.replace(cut, first_seen_s=3.0, last_seen_s=3.0)), pose())
+    assert not out.of_class("box")[0].more and len(out.of_class("box")) == 1
