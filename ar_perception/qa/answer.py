@@ -258,6 +258,16 @@ def _n(objects: Iterable[SceneObject]) -> Tally:
     return Tally(sum(o.at_least for o in objects), any(o.at_least > 1 or o.more for o in objects))
 
 
+def _only_one(cls: str, objs: list[SceneObject], lead: str) -> Answer:
+    """ "I see only one chair." where two of a class are asked about and one is in view; where that one may be
+    several (a pile), no "only": "I can't tell: I see at least one box." """
+    n = _n(objs)
+    if n.at_least:
+        text = f"I can't tell: I see {_numbered(cls, n)}."  # no yes or no lead: neither is known
+        return Answer(text, [f"There {is_are(n)} {_numbered(cls, n)} in view."], [objs[0].name])
+    return Answer(f"{lead}I see only one {cls}.", [f"There is one {cls} in view."], [objs[0].name])
+
+
 def _one(objects: Iterable[SceneObject]) -> bool:
     """Whether `objects` are surely one object ("the chair"; not when it may be several: "the nearest box")."""
     n = _n(objects)
@@ -498,7 +508,7 @@ def _distance_between(query: Query, scene: _Scene) -> Answer:
         return _absent(cls, scene)
     if other == cls:  # "how far is the chair from the other chair?": the two nearest
         if len(objs) < 2:
-            return Answer(f"I see only one {cls}.", [f"There is one {cls} in view."], [objs[0].name])
+            return _only_one(cls, objs, "")
         a, b = objs[0], objs[1]
         refs = (f"the nearest {cls}", f"the next nearest {cls}") if len(objs) > 2 else (f"one {cls}", "the other")
     else:
@@ -539,6 +549,8 @@ def _nearest(query: Query, scene: _Scene) -> Answer:
         n = _n(objs)
         said = f"the {plural(cls)} ({number_word(n)})" if n.at_least else f"the {_how_many(cls, objs)}"
         text = f"Of {said}, {_nearest_clause(objs)}."
+        if n == 1:  # one that may be several: "there is at least one box; the nearest is ..."
+            text = f"There is {_numbered(cls, n)}; {_nearest_clause(objs)}."
         return Answer(text, _several(cls, objs, scene).facts, [o.name for o in objs])
     things = scene.things()
     if not things:
@@ -569,6 +581,11 @@ def _colour(query: Query, scene: _Scene) -> Answer:
     first, n = objs[0], _n(objs)
     # "is the chair red?": yes or no where every one of them has a measured colour, and it is the same
     yes_no = "" if query.colour is None else "Yes, " if first.colour == query.colour else "No, "
+    if n == 1 and n.at_least:  # a pile that may hold more: its colour, not "the box's"
+        if not first.colour:
+            text = f"I see {_numbered(cls, n)}, {_place(first)}; I can't tell its colour."
+            return Answer(text, facts, [first.name])
+        return Answer(f"{yes_no}I see {_numbered(cls, n)}, {_place(first)}; it is {first.colour}.", facts, [first.name])
     if n == 1:
         if not first.colour:
             return Answer(f"I can't tell the colour of the {cls}.", facts, [first.name])
@@ -583,9 +600,9 @@ def _colour(query: Query, scene: _Scene) -> Answer:
             text = f"{yes_no}{'both' if n == 2 else f'all {number_word(n)}'} {plural(cls)} are {first.colour}."
         return Answer(capitalise(text), facts, [o.name for o in objs])
     if first.colour:
-        text = f"There are {_how_many(cls, objs)}; the nearest, {_place(first)}, is {first.colour}"
+        text = f"There {is_are(n)} {_how_many(cls, objs)}; the nearest, {_place(first)}, is {first.colour}"
     else:
-        text = f"There are {_how_many(cls, objs)}; I can't tell the colour of the nearest, {_place(first)}"
+        text = f"There {is_are(n)} {_how_many(cls, objs)}; I can't tell the colour of the nearest, {_place(first)}"
     others = [o.colour for o in objs[1:] if o.colour]
     if len(others) == n - 1:  # said only when every other one has a colour: "the others are" must hold for all
         text += f"; the other is {others[0]}" if len(others) == 1 else f"; the others are {join(others)}"
@@ -617,7 +634,8 @@ def _size(query: Query, scene: _Scene) -> Answer:
         return Answer(text, facts, [first.name])
     if _one(objs):
         return Answer(f"As far as I can see, the {cls} is {said}.", facts, [first.name])
-    text = f"There are {_how_many(cls, objs)}; as far as I can see, the nearest, {_place(first)}, is {said}."
+    there = f"There {is_are(_n(objs))} {_how_many(cls, objs)}"
+    text = f"{there}; as far as I can see, the nearest, {_place(first)}, is {said}."
     return Answer(text, facts, [first.name])
 
 
@@ -680,7 +698,7 @@ def _references(query: Query, scene: _Scene) -> tuple[list[SceneObject], str] | 
     assert third is not None
     if third == other:
         if len(others) < 2:
-            return Answer(f"{lead}I see only one {other}.", [f"There is one {other} in view."], [others[0].name])
+            return _only_one(other, others, lead)
         said = f"the {_numbered(other, 2)}" if len(others) == 2 else f"the nearest {other} and the next nearest"
         return others[:2], said
     thirds = scene.seen(third)
@@ -744,8 +762,8 @@ def _describe(query: Query, scene: _Scene) -> Answer:
             group = [o for o in things if o.direction == d]
             if group:
                 # the verb agrees with the first thing named, as said: "there is a lamp and a chair"
-                first = group[0].cls
-                sides.append(f"{_SIDES[d]} there {is_are(sum(o.cls == first for o in group))} {join(_groups(group))}")
+                first = _class_counts(group)[group[0].cls]
+                sides.append(f"{_SIDES[d]} there {is_are(first)} {join(_groups(group))}")
         said = _then(said, Answer(capitalise("; ".join(sides)) + ".", [capitalise(s) + "." for s in sides], []))
     remembered = [o for o in scene.memory if not o.structure]
     if remembered:
@@ -763,7 +781,7 @@ def _describe_one(cls: str, scene: _Scene) -> Answer:
     text = (
         f"The {cls} is {_place(first)}"
         if _one(objs)
-        else f"There are {_how_many(cls, objs)}; the nearest is {_place(first)}"
+        else f"There {is_are(_n(objs))} {_how_many(cls, objs)}; the nearest is {_place(first)}"
     )
     if first.colour:
         text += f"; it is {first.colour}"
@@ -782,7 +800,7 @@ def _last_seen(query: Query, scene: _Scene) -> Answer:
         return _unsupported(query, scene)
     objs = scene.seen(cls)
     if objs:  # in view now: that is where it was last seen
-        if len(objs) > 1:
+        if not _one(objs):
             return _several(cls, objs, scene, "I can see")
         return Answer(
             f"The {cls} is in view now, {_place(objs[0])}.", [_fact(objs[0], f"the {cls}", scene)], [objs[0].name]

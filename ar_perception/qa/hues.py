@@ -119,22 +119,24 @@ def colour_parts(
     return _nearest(v, u, cores)
 
 
-def _nearest(v: np.ndarray, u: np.ndarray, cores: list[np.ndarray], most: int = 400) -> list[np.ndarray]:
+def _nearest(
+    v: np.ndarray, u: np.ndarray, cores: list[np.ndarray], most: int = 200, chunk: int = 4096
+) -> list[np.ndarray]:
     """`cores` (boolean masks over the pixels) grown to cover every pixel: each pixel in none joins the core with
-    the nearest pixel in the image (a stray of one colour amid the other: dark legs, a shadow's edge)."""
-    rest = ~np.logical_or.reduce(cores)
-    if not rest.any():
+    the nearest pixel in the image (a stray of one colour amid the other: dark legs, a shadow's edge); measured
+    against at most `most` pixels of each core, `chunk` pixels at a time (memory stays small for a large region)."""
+    rest = np.flatnonzero(~np.logical_or.reduce(cores))
+    if not rest.size:
         return cores
-    near = []
-    for core in cores:
-        idx = np.flatnonzero(core)[:: max(1, int(core.sum()) // most)]
-        dv = v[rest, None] - v[None, idx]
-        du = u[rest, None] - u[None, idx]
-        near.append((dv * dv + du * du).min(axis=1))
-    pick = np.argmin(np.stack(near), axis=0)
+    refs = [np.flatnonzero(core)[:: max(1, int(core.sum()) // most)] for core in cores]
+    pick = np.empty(rest.size, np.int64)
+    for start in range(0, rest.size, chunk):
+        at = rest[start : start + chunk]
+        near = [((v[at, None] - v[None, idx]) ** 2 + (u[at, None] - u[None, idx]) ** 2).min(axis=1) for idx in refs]
+        pick[start : start + chunk] = np.argmin(np.stack(near), axis=0)
     out = []
     for k, core in enumerate(cores):
         grown = core.copy()
-        grown[np.flatnonzero(rest)[pick == k]] = True
+        grown[rest[pick == k]] = True
         out.append(grown)
     return out

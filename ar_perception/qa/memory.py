@@ -13,10 +13,10 @@ with the most pixels (a glimpse in shadow does not rename it); the place and oth
 `first_seen_s` the first. One matched to nothing is new; a remembered object that a sighting matches but that
 another took (an earlier view split the object in two) is absorbed into it. A sighting straight above or below
 another that took its object is part of that one (a lamp's shade and base), and so is one inside the remembered
-object's box (of one object's size) where something nearer stands across the two in the image (a chair behind a
-chair, seen in two pieces); neither for stackable classes (boxes: a box on a box is two, though an earlier view
-saw the pile as one). Memory is
-bounded: beyond `max_objects` the least recently seen are forgotten. Room structure (wall, floor, ceiling) is
+object's box (of one object's size), if it is a fragment of it and something nearer covers the image between
+the two (a chair behind a chair, seen in two pieces); neither for stackable classes (boxes: a box on a box is
+two, though an earlier view saw the pile as one). Memory is bounded: beyond `max_objects` the least recently
+seen are forgotten. Room structure (wall, floor, ceiling) is
 not remembered: a wall's visible part moves with the view, so its centroid does not identify it; the current
 frame's structure is kept as it is.
 
@@ -43,6 +43,7 @@ __all__ = ["SceneMemory", "SLACK_M"]
 
 SLACK_M = 0.1  # metres: a centroid this far outside a box along the floor still matches it
 GAP_UP_M = 0.5  # metres: boxes this far apart vertically still match (a lamp's base, and its shade seen apart)
+FRAGMENT = 0.35  # a piece of at most this share of an object's best view's pixels may be a fragment of it
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,10 @@ class SceneMemory:
         # this frame saw apart (a lamp's shade over its base, the pole between them hidden): not a new object. Not
         # for a stackable class: there the frame's model parted the objects of a pile on purpose (stacks.py), and
         # a pile seen as one earlier is remembered as one object that both its boxes match.
-        # So is one that lies inside the remembered object's box as its best view measured it, where that box is
-        # one object's size (`at_least` 1), and something nearer stands in the image across the two pieces: a
-        # chair behind another, seen whole before, now in two pieces (the top of its back above the nearer chair,
-        # a leg beside it). Without an occluder two seen at once stay two.
+        # So is a fragment (at most `FRAGMENT` of the pixels of the remembered object's best view) that lies inside
+        # its box, where that box is one object's size (`at_least` 1) and something nearer covers the image between
+        # the two pieces: a chair behind another, seen whole before, now in two pieces (the top of its back above
+        # the nearer chair, a leg beside it). Without an occluder between them two seen at once stay two.
         by_entry = {j: i for i, j in matched.items()}
         parts = {
             i
@@ -140,6 +141,7 @@ class SceneMemory:
                 _stacked(seen[i], seen[by_entry[j]], halves[by_entry[j]])
                 or (
                     self.objects[j].at_least == 1
+                    and seen[i].area_px <= FRAGMENT * self._entries[j].area_px
                     and _inside(seen[i], self.objects[j], self._entries[j].half)
                     and _occluded(seen[i], seen[by_entry[j]], current)
                 )
@@ -207,21 +209,19 @@ def _inside(part: SceneObject, whole: SceneObject, half: np.ndarray) -> bool:
 
 
 def _occluded(a: SceneObject, b: SceneObject, others: list[SceneObject], margin_m: float = 0.1) -> bool:
-    """Whether another object of the frame, nearer than both `a` and `b` by `margin_m`, covers part of the image box
-    around both (pixel boxes as measured in the frame): what may have parted one object into the two."""
+    """Whether another object of the frame, nearer than both `a` and `b` by `margin_m`, covers the middle of the
+    image between them (pixel boxes as measured in the frame: along each axis the gap between the two boxes, or
+    their overlap where they overlap): what may have parted one object into the two."""
     if a.box is None or b.box is None:
         return False
-    u0, v0 = min(a.box[0], b.box[0]), min(a.box[1], b.box[1])
-    u1, v1 = max(a.box[2], b.box[2]), max(a.box[3], b.box[3])
+    mid = [(min(a.box[k + 2], b.box[k + 2]) + max(a.box[k], b.box[k])) / 2 for k in (0, 1)]  # gap or overlap
     nearest = min(a.distance_m, b.distance_m) - margin_m
     return any(
         o.box is not None
         and not o.structure
         and o.distance_m < nearest
-        and o.box[0] < u1
-        and u0 < o.box[2]
-        and o.box[1] < v1
-        and v0 < o.box[3]
+        and o.box[0] <= mid[0] < o.box[2]
+        and o.box[1] <= mid[1] < o.box[3]
         for o in others
         if o is not a and o is not b
     )

@@ -41,9 +41,10 @@ STRUCTURE = ("wall", "floor", "ceiling")  # in the model, flagged `structure`, n
 NOT_SURFACES = ("background", "unknown", "void")  # never in the model
 
 # The largest one object of a class is, (height, across) in metres: common household sizes with a margin (a
-# dining chair is up to 1.1 m tall and 0.7 m across its footprint's diagonal, a moving box up to 0.6 m tall: set
-# to 0.62 m on the tuning seeds of benchmarks/scene_qa.py, where 0.7 let stacks of two low boxes pass for one; a
-# bookcase up to 1.3 m wide, set there too: two side by side, one white and one black, were counted as one).
+# dining chair is up to 1.1 m tall and 0.7 m across its footprint's diagonal). The box's height (0.62 m) and the
+# shelf's width (1.3 m) are fitted to the simulator on the tuning seeds of benchmarks/scene_qa.py (its boxes are
+# at most 0.6 m tall, its bookcases at most about 1.26 m across): 0.7 let two low boxes stacked pass for one, and
+# two bookcases side by side were one. Real bookcases can be wider (1.5 m): counted "at least two" there.
 # A region bigger than that is several objects that touch (stacked boxes, chairs side by side at a table), and is
 # counted as at least as many as it takes to span it. Classes not listed have no bound.
 ONE_AT_MOST_M: dict[str, tuple[float, float]] = {
@@ -85,7 +86,7 @@ class SceneObject:
     last_seen_s: float
     box: tuple[int, int, int, int] | None = None  # u0, v0, u1, v1 (exclusive) pixels in the depth image, when seen
     at_least: int = 1  # how many objects of its class it is at least: > 1 when too big to be one (`ONE_AT_MOST_M`)
-    more: bool = False  # there may be more objects in it than `at_least`: a pile cut by the image's edge
+    more: bool = False  # there may be more objects in it than `at_least`: a stackable region (box) at the image's edge
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -385,6 +385,16 @@ def test_a_pile_cut_by_the_image_edge_is_counted_as_at_least_what_is_seen():
     assert ask(model, "count", "box") == "There are at least two boxes."
     assert ask(model, "count") == "I can see at least three objects: at least two boxes and a chair."
     assert ask(scene(obj("box", 2.0, 20)), "count", "box") == "There is one box."  # all in view: no bound
+    # every other intent keeps the bound, and never calls it "the box" or "only one"
+    assert ask(alone, "colour", "box") == "I see at least one box, 2 metres away on the right; it is red."
+    assert ask(alone, "colour", "box", colour="blue").startswith("No, I see at least one box,")
+    assert ask(alone, "size", "box").startswith("There is at least one box; as far as I can see, the nearest,")
+    assert ask(alone, "describe", "box").startswith("There is at least one box; the nearest is 2 metres away")
+    assert ask(alone, "last_seen", "box") == "I can see at least one box; the nearest is 2 metres away on the right."
+    assert ask(alone, "nearest", "box") == "There is at least one box; the nearest is 2 metres away on the right."
+    assert ask(alone, "distance", "box", other="box") == "I can't tell: I see at least one box."
+    between = ask(alone, "relation", "box", relation="between", other="box", third="box")
+    assert between == "I can't tell: I see at least one box."
 
 
 def test_between_by_bearing():
@@ -652,6 +662,9 @@ def check_truth(text: str, model: SceneModel, query: Query) -> list[str]:
             problems.append(f"count {number} {following} is not in the model")
     if re.search(r"\d", COUNT.sub("", rest)):
         problems.append("a number that is neither a length, a time nor a count")
+    for cls in {o.cls for o in model.objects if o.more or o.at_least > 1}:  # a lower bound is never exact
+        if re.search(rf"\bonly one {cls}\b", low):
+            problems.append(f"'only one {cls}' where the model holds at least that many")
     return problems
 
 
@@ -661,8 +674,8 @@ def check_grammar(text: str) -> list[str]:
         (r"(?<![\d.])(?!1 )\d+(\.\d+)? (metre|centimetre|second|minute|hour)\b", "a singular unit after a number"),
         (r"\ba (apple|umbrella|hour)", "'a' before a vowel sound"),
         (r"\ban (?!apple|umbrella|hour|orange)", "'an' before a consonant sound"),
-        (r"\b[Tt]here is (two|three|four|five|six|seven|eight|nine|ten|\d+)\b", "'is' with a plural"),
-        (r"\b[Tt]here are (a|an|one)\b", "'are' with a singular"),
+        (r"\b[Tt]here is (at least )?(two|three|four|five|six|seven|eight|nine|ten|\d+)\b", "'is' with a plural"),
+        (r"\b[Tt]here are (at least )?(a|an|one)\b", "'are' with a singular"),
         (r"  |\s[,.;]|\.\.|None|nan|inf|_|\[", "a slip"),
     ]
     problems = [what for pattern, what in bad if re.search(pattern, text)]
@@ -737,6 +750,9 @@ def test_the_checker_catches_what_it_is_for():
     assert check_truth("I last saw it 3 seconds ago.", model, q)
     assert check_grammar("There is two chairs.") and check_grammar("It is 1 metres away.") and check_grammar("a apple.")
     assert check_grammar("It is 1.1 metres away.") == [] and check_grammar("It is 2 metre away.")
+    assert check_grammar("There are at least one box.") and check_grammar("There is at least two boxes.")
+    pile = scene(SceneObject(**{**obj("box", 2.0, 20).as_dict(), "more": True}))
+    assert check_truth("I see only one box.", pile, Query(intent="distance", subject="box", other="box"))
 
 
 def test_no_answer_states_what_the_model_does_not_hold():

@@ -200,8 +200,8 @@ def test_a_box_on_a_box_stays_two_after_a_view_that_saw_the_pile_as_one():
     assert len(out.of_class("lamp")) == 1  # the lamp's shade and base, its pole unseen: one lamp
 
 
-def _seen_as(o, extent, box, distance=None):
-    return dataclasses.replace(o, extent_m=extent, box=box, distance_m=distance or o.distance_m)
+def _seen_as(o, extent, box, distance=None, pixels=100):
+    return dataclasses.replace(o, extent_m=extent, box=box, distance_m=distance or o.distance_m, area_px=pixels)
 
 
 def test_pieces_of_a_remembered_chair_parted_by_a_nearer_one_are_that_chair():
@@ -211,13 +211,13 @@ def test_pieces_of_a_remembered_chair_parted_by_a_nearer_one_are_that_chair():
 
     def start():
         mem = SceneMemory(merge_m=0.5)
-        rear = _seen_as(obj("chair", (0, 0, 3.0), 1.0), (0.5, 0.9, 0.5), (100, 50, 160, 150))
+        rear = _seen_as(obj("chair", (0, 0, 3.0), 1.0), (0.5, 0.9, 0.5), (100, 50, 160, 150), pixels=2000)
         mem.update(frame(1.0, rear), pose())
         return mem
 
-    left = _seen_as(obj("chair", (-0.18, -0.3, 3.0), 2.0), (0.1, 0.15, 0.1), (100, 50, 112, 70))
-    right = _seen_as(obj("chair", (0.18, -0.3, 3.0), 2.0), (0.1, 0.15, 0.1), (148, 50, 160, 70))
-    front = _seen_as(obj("chair", (0, 0.1, 2.0), 2.0), (0.5, 0.9, 0.5), (110, 60, 150, 200))
+    left = _seen_as(obj("chair", (-0.18, -0.3, 3.0), 2.0), (0.1, 0.15, 0.1), (100, 50, 112, 70), pixels=240)
+    right = _seen_as(obj("chair", (0.18, -0.3, 3.0), 2.0), (0.1, 0.15, 0.1), (148, 50, 160, 70), pixels=240)
+    front = _seen_as(obj("chair", (0, 0.1, 2.0), 2.0), (0.5, 0.9, 0.5), (110, 60, 150, 200), pixels=5000)
     out = start().update(frame(2.0, front, left, right), pose())
     assert len([o for o in out.objects if o.name in out.in_view]) == 2  # the nearer chair, and the one behind it
     out = start().update(frame(2.0, left, right), pose())
@@ -236,3 +236,16 @@ def test_a_pile_seen_whole_once_is_no_lower_bound_when_the_edge_cuts_it_later():
     assert not out.of_class("box")[0].more
     out = mem.update(frame(3.0, dataclasses.replace(cut, first_seen_s=3.0, last_seen_s=3.0)), pose())
     assert not out.of_class("box")[0].more and len(out.of_class("box")) == 1
+
+
+def test_two_chairs_seen_as_one_before_stay_two_behind_a_table():
+    """Two chairs side by side, seen as one region 0.9 m wide first (one object's size), then apart, with a table
+    in front covering the image between them: each is half the region, no fragment of it: two chairs."""
+    mem = SceneMemory(merge_m=0.5)
+    merged = _seen_as(obj("chair", (0, 0, 3.0), 1.0), (0.9, 0.9, 0.5), (100, 50, 200, 150), pixels=2000)
+    mem.update(frame(1.0, merged), pose())
+    a = _seen_as(obj("chair", (-0.25, 0, 3.0), 2.0), (0.45, 0.9, 0.5), (100, 50, 148, 150), pixels=900)
+    b = _seen_as(obj("chair", (0.25, 0, 3.0), 2.0), (0.45, 0.9, 0.5), (152, 50, 200, 150), pixels=900)
+    table = _seen_as(obj("table", (0, 0.3, 2.2), 2.0), (1.4, 0.75, 0.9), (60, 90, 240, 200), pixels=6000)
+    out = mem.update(frame(2.0, table, a, b), pose())
+    assert len([o for o in out.objects if o.name in out.in_view and o.cls == "chair"]) == 2
