@@ -160,9 +160,7 @@ class SceneMemory:
                     max(old.area_px, s.area_px),
                     s.colour if s.area_px >= old.area_px or old.colour is None else old.colour,
                 )
-                # a pile seen whole once is known whole: cut by the image's edge now, it is no more than it was
-                more = s.more and self.objects[j].more
-                s = replace(s, first_seen_s=self.objects[j].first_seen_s, colour=entry.colour, more=more)
+                s = replace(s, first_seen_s=self.objects[j].first_seen_s, colour=entry.colour)
             now.append((s, True, entry))
         kept = [(m, False, self._entries[j]) for j, m in enumerate(self.objects) if j not in taken]
         # a remembered object that is one seen now (an earlier view split it, or placed it too far to match) is it
