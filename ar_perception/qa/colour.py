@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PALETTE", "srgb_to_lab", "colour_name"]
+__all__ = ["PALETTE", "srgb_to_linear", "srgb_to_lab", "colour_name"]
 
 # name -> reference sRGB colours (0-255): shades a person would still call by that name
 PALETTE: dict[str, tuple[tuple[int, int, int], ...]] = {
@@ -38,11 +38,15 @@ _SRGB_TO_XYZ = np.array(
 )
 
 
+def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) sRGB uint8 (or floats 0-255) -> (..., 3) linear light, 0-1 (the sRGB transfer curve undone)."""
+    c = np.asarray(rgb, np.float64) / 255.0
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """(..., 3) sRGB uint8 (or floats 0-255) -> (..., 3) CIELAB (D65): L 0-100, a and b about -128..127."""
-    c = np.asarray(rgb, np.float64) / 255.0
-    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    t = (lin @ _SRGB_TO_XYZ.T) / _WHITE_D65
+    t = (srgb_to_linear(rgb) @ _SRGB_TO_XYZ.T) / _WHITE_D65
     eps = (6 / 29) ** 3
     f = np.where(t > eps, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ar_perception.qa.colour import srgb_to_linear
 from ar_perception.qa.regions import label_components
 
 __all__ = ["ONE_COLOUR", "colour_groups", "colour_parts"]
@@ -27,8 +28,7 @@ def chromaticity(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, 3) sRGB uint8 -> the red and green shares of linear light (N, 2), r / (r + g + b) and g / (...), which
     shading (one surface lit and in shade) leaves nearly as they are; and (N,) bool: bright enough for them to
     mean something (in deep shade an 8-bit pixel's shares are noise)."""
-    c = np.asarray(rgb, np.float64) / 255.0
-    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    lin = srgb_to_linear(rgb)
     total = lin.sum(axis=1)
     return lin[:, :2] / np.maximum(total, 1e-3)[:, None], total >= _DARK
 
