@@ -171,7 +171,7 @@ def _place(o: SceneObject) -> str:
 
 def _ref(cls: str, n: int) -> str:
     """How to name one of the `n` objects of `cls` in view: "the chair" when it is the only one, else "a chair"."""
-    return f"the {cls}" if n == 1 and not getattr(n, "at_least", False) else with_article(cls)
+    return f"the {cls}" if _surely_one(n) else with_article(cls)
 
 
 def _fact(o: SceneObject, ref: str, scene: _Scene) -> str:
@@ -268,10 +268,14 @@ def _only_one(cls: str, objs: list[SceneObject], lead: str) -> Answer:
     return Answer(f"{lead}I see only one {cls}.", [f"There is one {cls} in view."], [objs[0].name])
 
 
+def _surely_one(n: int) -> bool:
+    """Whether a count (a `Tally` or an int) is one and no lower bound ("the box"; not "at least one box")."""
+    return n == 1 and not getattr(n, "at_least", False)
+
+
 def _one(objects: Iterable[SceneObject]) -> bool:
     """Whether `objects` are surely one object ("the chair"; not when it may be several: "the nearest box")."""
-    n = _n(objects)
-    return n == 1 and not n.at_least
+    return _surely_one(_n(objects))
 
 
 def _class_counts(objects: list[SceneObject]) -> dict[str, Tally]:
@@ -527,7 +531,7 @@ def _distance_between(query: Query, scene: _Scene) -> Answer:
 
 def _nearest_ref(cls: str, n: int) -> str:
     """ "the chair" when it is the only one in view, else "the nearest chair"."""
-    return f"the {cls}" if n == 1 and not getattr(n, "at_least", False) else f"the nearest {cls}"
+    return f"the {cls}" if _surely_one(n) else f"the nearest {cls}"
 
 
 def _where(query: Query, scene: _Scene) -> Answer:
