@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ __all__ = [
     "TruthObject",
     "FrameTruth",
     "GroundTruth",
+    "with_earlier_colours",
 ]
 
 CLEAR_AREA = 0.005  # share of the image: an instance this large is clearly visible (must be reported)
@@ -219,6 +220,9 @@ class FrameTruth:
     time_s: float
     pose: np.ndarray  # camera-to-world
     objects: list[TruthObject] = field(default_factory=list)
+    # Colours each instance showed in the frames before this one on the path (`with_earlier_colours`): a colour
+    # of a part out of view now (a lamp's shade above the image) is still on the object, so not made up.
+    earlier: dict[int, frozenset[str]] = field(default_factory=dict)
 
     def of_class(self, cls: str, clear: bool = False) -> list[TruthObject]:
         """Instances of `cls` ("*": every object, no structure), nearest first."""
@@ -247,14 +251,25 @@ class FrameTruth:
         return objs[0] if len(objs) == 1 and objs[0].clear else None
 
     def class_colours(self, cls: str) -> frozenset[str]:
-        """Colours really on some visible instance of `cls`."""
-        return frozenset(c for o in self.of_class(cls) for c in o.colour.present)
+        """Colours really on some visible instance of `cls`: on its part in view, or on the parts of it that
+        earlier frames of the path showed (`earlier`)."""
+        return frozenset(c for o in self.of_class(cls) for c in o.colour.present | self.earlier.get(o.instance, set()))
 
     def summary(self) -> dict[str, Any]:
         return {
             c: list(self.count_range(c))
             for c in sorted(self.visible_classes(), key=lambda c: (c in STRUCTURE_CLASSES, c))
         }
+
+
+def with_earlier_colours(truths: list[FrameTruth]) -> FrameTruth:
+    """The last of `truths` (frames of one path, in order), knowing the colours its objects showed in all of them."""
+    seen: dict[int, frozenset[str]] = {}
+    for t in truths:
+        for o in t.objects:
+            seen[o.instance] = seen.get(o.instance, frozenset()) | o.colour.present
+    last = truths[-1]
+    return replace(last, earlier={o.instance: seen[o.instance] for o in last.objects})
 
 
 class GroundTruth:

@@ -56,7 +56,7 @@ for p in (str(REPO), str(BENCH)):
 
 from qa_questions import PATH_FRAMES, PATH_STEP_S, Question, QuestionMaker, pick_moments  # noqa: E402
 from qa_score import judge  # noqa: E402
-from qa_truth import CLEAR_AREA, FAINT_AREA, FrameTruth, GroundTruth  # noqa: E402
+from qa_truth import CLEAR_AREA, FAINT_AREA, FrameTruth, GroundTruth, with_earlier_colours  # noqa: E402
 
 from ar_perception.registry import resolve  # noqa: E402
 from ar_perception.runtime.harness import NodeHarness  # noqa: E402
@@ -228,16 +228,17 @@ def run_room(
             if i not in asked:
                 continue
             seen = seen_so_far(truths[: i + 1])
+            judged = with_earlier_colours(truths[: i + 1])  # the frame, and the colours its objects showed so far
             for q in asked[i]:
                 if "seen_time_s" in q.truth:  # how long ago, on the wall clock the frames were stamped with
                     q.truth["ago_wall_s"] = (time.time_ns() - base_ns) / 1e9 - q.truth["seen_time_s"][0]
                 row: dict[str, Any] = {**q.as_dict(), "visible": truths[i].summary()}
                 for name, s in systems.items():
-                    row[name] = scored(q, s.ask(q.text), truths[i], seen)
+                    row[name] = scored(q, s.ask(q.text), judged, seen)
                 if speech is not None and int(q.qid.rsplit("-", 1)[1]) % args.spoken_every == 0:
                     heard = " ".join(m.meta["text"] for m in transcribe(speak(q.text, tmp, q.qid), speech))
                     meta = systems["gt"].ask(heard) if heard else {"text": ""}
-                    row["spoken"] = {"heard": heard, **scored(q, meta, truths[i], seen)}
+                    row["spoken"] = {"heard": heard, **scored(q, meta, judged, seen)}
                 rows.append(row)
                 log(row)
     finally:

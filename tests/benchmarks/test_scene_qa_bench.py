@@ -15,7 +15,14 @@ sys.path.insert(0, str(BENCH))
 
 from qa_questions import PLURALS, Question, QuestionMaker, pick_moments  # noqa: E402
 from qa_score import judge  # noqa: E402
-from qa_truth import ColourTruth, FrameTruth, TruthObject, colour_name, compatible_colours  # noqa: E402
+from qa_truth import (  # noqa: E402
+    ColourTruth,
+    FrameTruth,
+    TruthObject,
+    colour_name,
+    compatible_colours,
+    with_earlier_colours,
+)
 
 
 def _obj(instance: int, cls: str, distance: float, bearing: float, colour: str = "red", area: float = 0.02):
@@ -113,6 +120,22 @@ def test_colours_distances_and_directions(frame: FrameTruth) -> None:
     where = q("where", "table", {"directions": ["ahead"], "metres": [2.0, 2.1]})
     assert judge(where, "The table is straight ahead, 2 m away.", frame, {}).correct
     assert not judge(where, "The table is on your left.", frame, {}).correct
+
+
+def test_a_colour_seen_on_the_object_earlier_is_not_made_up(frame: FrameTruth) -> None:
+    # The table showed a white part (its top, say) in an earlier frame; now only its blue legs are in view. Called
+    # white, it is wrong now (blue is what is seen) but not made up; called green, it is made up.
+    before = FrameTruth(seed=0, time_s=-1.0, pose=np.eye(4), objects=[_obj(8, "table", 2.5, 0.0, "white")])
+    now = with_earlier_colours([before, frame])
+    assert now.objects == frame.objects and "white" not in frame.class_colours("table")
+    colour = q("colour", "table", {"primary": "blue", "accepted": sorted(frame.objects[1].colour.accepted)})
+    assert judge(colour, "The table is white.", frame, {}).made_up  # what this frame alone shows
+    white = judge(colour, "The table is white.", now, {})
+    assert not white.correct and not white.made_up
+    assert judge(colour, "The table is green.", now, {}).made_up
+    # a colour of another instance of the class, seen earlier and out of view now, is not this one's
+    other = FrameTruth(seed=0, time_s=-1.0, pose=np.eye(4), objects=[_obj(99, "table", 2.5, 0.0, "green")])
+    assert judge(colour, "The table is green.", with_earlier_colours([other, frame]), {}).made_up
 
 
 def test_the_palette_names_plain_colours() -> None:
