@@ -17,7 +17,8 @@ than are in view.
 - made up (hallucination): a class not in view (not seen at all, for memory), a positive count outside the true
   range (a bound "at least N" above its top: a bound below the truth is not correct, and not made up), or a
   colour not on any visible object of that class (on its part in view, or on parts of it the path showed before:
-  a lamp whose shade is above the image now still has the shade's colour; such an answer is not correct either). A denial ("no chairs") is never counted as made up: it is
+  a lamp whose shade is above the image now still has the shade's colour; such an answer is not correct either).
+  A denial ("no chairs") is never counted as made up: it is
   wrong where the truth differs, not an invention.
 """
 
@@ -333,7 +334,8 @@ class Verdict:
 def made_up(q: Question, clauses: list[Clause], frame: FrameTruth, seen: Mapping[str, int]) -> list[str]:
     """What the answer states that the truth contradicts: a class not in view (or never seen, for memory), a
     positive count outside the true range (for memory: more than were seen so far), a colour no visible object of
-    that class has (`FrameTruth.class_colours`: in this frame or, for the same objects, earlier on the path). `seen`: how many instances of each class ("*": all objects) the path has shown so far."""
+    that class has (`FrameTruth.class_colours`: in this frame or, for the same objects, earlier on the path).
+    `seen`: how many instances of each class ("*": all objects) the path has shown so far."""
     visible = frame.visible_classes()
     memory_question = q.intent in ("last_seen", "behind")
     out: list[str] = []
