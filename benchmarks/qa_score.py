@@ -18,8 +18,7 @@ than are in view.
   range (a bound "at least N" above its top: a bound below the truth is not correct, and not made up), or a
   colour not on any visible object of that class (on its part in view, or on parts of it the path showed before:
   a lamp whose shade is above the image now still has the shade's colour; such an answer is not correct either).
-  A denial ("no chairs") is never counted as made up: it is
-  wrong where the truth differs, not an invention.
+  A denial ("no chairs") is never counted as made up: it is wrong where the truth differs, not an invention.
 """
 
 from __future__ import annotations
