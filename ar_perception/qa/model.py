@@ -58,6 +58,11 @@ ONE_AT_MOST_M: dict[str, tuple[float, float]] = {
 # without the rest (the table's top out of the image) is part of the nearest piece of its class within that.
 LEG_REACH_M: dict[str, float] = {"table": 1.6}
 
+# Objects with parts at different heights, a lower one of which may be seen beside a higher one past a depth step
+# (a chair seen from behind, close: its seat beside its back). Not boxes or balls: one of those beside and below
+# another is another.
+LOW_PARTS = ("chair",)
+
 Direction = Literal["left", "ahead", "right"]
 AHEAD_DEG = 10.0  # |bearing| up to this is "ahead"
 
@@ -299,6 +304,7 @@ def build_scene_model(
         join_m=join_m,
         up=up_axis,
         leg_reach=LEG_REACH_M,
+        low_parts=LOW_PARTS,
     )
     least = max(20, math.ceil(min_area * h * w))  # a stacked layer is an object: no smaller than a region may be
     measured = []

@@ -215,11 +215,28 @@ def _join(
     return out
 
 
-def _seen_under(comp: np.ndarray, n: int, lab: np.ndarray, dep: np.ndarray, under_m: float) -> tuple[np.ndarray, int]:
+def _seen_under(
+    comp: np.ndarray,
+    n: int,
+    lab: np.ndarray,
+    dep: np.ndarray,
+    under_m: float,
+    height: np.ndarray | None = None,
+    low_parts: np.ndarray | None = None,
+    low_m: float = 0.5,
+    min_cells: float = 0.0,
+) -> tuple[np.ndarray, int]:
     """Join the pieces of one class that a depth step parted where the farther is seen below the nearer, at most
     `under_m` behind it: a part of the same object seen under its own edge (a table's back legs under its top, a
     lamp's pole under its shade, a pot under its leaves). Another object behind is hidden from the bottom up, so
-    it shows above or beside the nearer one: that boundary runs along rows, or has the farther piece on top."""
+    it shows above or beside the nearer one: that boundary runs along rows, or has the farther piece on top.
+
+    With `height` (each cell's height along the world's up) and `low_parts` (per class id: objects whose parts
+    stand at different heights, a chair's seat below its back), a farther piece beside the nearer one, at most
+    `low_m` behind it and wholly below the nearer's middle height, is a low part of it seen past its edge (a
+    chair seen from behind, close: its seat beside its back). The top of another object behind would show. Both
+    pieces must be large enough to be regions alone (`min_cells`): slivers (the pieces of a leg) are not joined
+    into a region that would stand for an object of its own."""
     ys, ys2 = slice(0, -1), slice(1, None)
     a, b = comp[ys], comp[ys2]  # each cell and the one below it
     cut = (a > 0) & (b > 0) & (a != b) & (lab[ys] == lab[ys2])
@@ -236,6 +253,14 @@ def _seen_under(comp: np.ndarray, n: int, lab: np.ndarray, dep: np.ndarray, unde
         np.bincount(comp.ravel(), minlength=n + 1), 1
     )
     keep = (total > 0) & (np.abs(mean_z[ii] - mean_z[jj]) <= under_m)
+    if height is not None and low_parts is not None:
+        cells = np.bincount(comp.ravel(), minlength=n + 1)
+        big = (cells[ii] >= min_cells) & (cells[jj] >= min_cells)
+        for k in np.flatnonzero(~keep & big & (np.abs(mean_z[ii] - mean_z[jj]) <= low_m)):
+            near, far = (ii[k], jj[k]) if mean_z[ii[k]] <= mean_z[jj[k]] else (jj[k], ii[k])
+            if not low_parts[lab[comp == near][0]]:
+                continue
+            keep[k] = np.percentile(height[comp == far], 95) < np.median(height[comp == near])
     if not keep.any():
         return comp, n
     roots = union_roots(n + 1, ii[keep], jj[keep])[1:]  # of components 1..n (0 is no region)
@@ -263,6 +288,7 @@ def find_regions(
     planes: bool = True,
     up: Sequence[float] | np.ndarray = (0.0, -1.0, 0.0),
     leg_reach: Mapping[str, float] | None = None,
+    low_parts: Sequence[str] = (),
 ) -> list[Region]:
     """The regions of `labels` (class ids, at `depth`'s resolution) on the grid of every `step`-th pixel.
 
@@ -270,7 +296,8 @@ def find_regions(
     regions; classes in `structure` are not cut by depth, and with `planes` each plane they lie on is one
     region (planes.py), else each connected piece. Regions of fewer than `min_cells` cells are
     dropped after joining. `up`: the world's up direction in the camera frame (for what stands in one place);
-    `leg_reach`: per class, how far from its middle one object's legs may stand (see `_join`).
+    `leg_reach`: per class, how far from its middle one object's legs may stand (see `_join`); `low_parts`:
+    classes whose low parts may be seen beside a higher part past a depth step (see `_seen_under`).
     """
     fx, fy, cx, cy = fxy
     up_axis = np.asarray(up, np.float64) / np.linalg.norm(up)
@@ -281,10 +308,12 @@ def find_regions(
     is_structure = np.array([n in structure for n in names], bool)
     valid = np.isfinite(dep) & (dep > 0) & ~skipped[np.clip(lab, 0, None)] & (lab >= 0)
     comp, n = components(lab, valid, dep, ~is_structure[np.clip(lab, 0, None)], jump_rel=jump_rel, jump_m=jump_m)
-    if under:
-        comp, n = _seen_under(comp, n, lab, dep, under_m)
     vv, uu = np.mgrid[0 : lab.shape[0], 0 : lab.shape[1]]
     uu, vv = uu * step + (step - 1) / 2, vv * step + (step - 1) / 2  # pixel coordinates of the cell centres
+    if under:
+        height = ((uu - cx) / fx * up_axis[0] + (vv - cy) / fy * up_axis[1] + up_axis[2]) * dep
+        low = np.array([nm in low_parts for nm in names], bool)
+        comp, n = _seen_under(comp, n, lab, dep, under_m, height, low, min_cells=min_cells)
     flat = comp.ravel()
     order = np.argsort(flat, kind="stable")
     bounds = np.searchsorted(flat[order], np.arange(1, n + 2))

@@ -65,6 +65,21 @@ def test_a_part_seen_under_its_own_edge_is_the_same_object_and_one_behind_above_
     assert [round(c.distance_m, 1) for c in objects(build(labels, depth), "chair")] == [1.5, 3.0]
 
 
+def test_a_chair_seen_close_from_behind_is_one_chair_and_one_behind_it_showing_its_top_is_another():
+    # Its back near, its seat beside and below it 0.3 m farther (a depth step: 0.3 > 0.1 x 1.0 + 0.1).
+    labels, depth = scene(FLOOR, 3.0)
+    put(labels, depth, CHAIR, slice(100, 200), slice(100, 160), 1.0)
+    put(labels, depth, CHAIR, slice(170, 240), slice(160, 220), 1.3)
+    ((chair,),) = [objects(build(labels, depth), "chair")]
+    assert chair.area_px == 100 * 60 + 70 * 60
+    # the same pieces of a box (not a class of parts at different heights) stay two
+    box_labels = np.where(labels == CHAIR, BOX, labels).astype(np.uint8)
+    assert len(objects(build(box_labels, depth), "box")) == 2
+    # another chair 0.3 m behind, beside the near one, its top as high as the near one's: two chairs
+    put(labels, depth, CHAIR, slice(100, 240), slice(160, 220), 1.3)
+    assert [round(c.distance_m, 1) for c in objects(build(labels, depth), "chair")] == [1.0, 1.3]
+
+
 def test_an_object_cut_by_a_nearer_occluder_is_one_object():
     labels, depth = scene()
     put(labels, depth, BOX, slice(100, 160), slice(100, 220), 3.0)
