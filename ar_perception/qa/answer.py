@@ -253,7 +253,7 @@ def _seen(scene: _Scene) -> Answer:
 
 def _n(objects: Iterable[SceneObject]) -> Tally:
     """How many objects `objects` are: at least one each, more for one too big to be one of its class; a lower
-    bound ("at least two") when one may be several (too big, or a pile cut by the image's edge)."""
+    bound ("at least two") when one may be several (too big, or `more`: a pile or a row cut by the image's edge)."""
     objects = list(objects)
     return Tally(sum(o.at_least for o in objects), any(o.at_least > 1 or o.more for o in objects))
 
@@ -609,7 +609,10 @@ def _colour(query: Query, scene: _Scene) -> Answer:
         text = f"There {is_are(n)} {_how_many(cls, objs)}; I can't tell the colour of the nearest, {_place(first)}"
     others = [o.colour for o in objs[1:] if o.colour]
     if len(others) == n - 1:  # said only when every other one has a colour: "the others are" must hold for all
-        text += f"; the other is {others[0]}" if len(others) == 1 else f"; the others are {join(others)}"
+        if n.at_least:  # a bound: "the other" would say there are no more
+            text += f"; another is {others[0]}" if len(others) == 1 else f"; others are {join(others)}"
+        else:
+            text += f"; the other is {others[0]}" if len(others) == 1 else f"; the others are {join(others)}"
     return Answer(text + ".", facts, [o.name for o in objs])
 
 
@@ -635,6 +638,9 @@ def _size(query: Query, scene: _Scene) -> Answer:
     if first.at_least > 1:  # several that touch, measured as one: no size of one of them
         together = f"{plural(cls)} ({number_word(Tally(first.at_least, True))})"
         text = f"I can't tell how big each {cls} is: the nearest {together} stand together, {said} in all."
+        return Answer(text, facts, [first.name])
+    if first.more:  # a pile or a row cut by the image's edge: it may be more than one
+        text = f"I can't tell how big each {cls} is: the nearest may be more than one {cls} together, {said} in all."
         return Answer(text, facts, [first.name])
     if _one(objs):
         return Answer(f"As far as I can see, the {cls} is {said}.", facts, [first.name])
@@ -793,7 +799,13 @@ def _describe_one(cls: str, scene: _Scene) -> Answer:
     facts = [_fact(first, ref, scene), _colour_fact(first, ref)]
     every = _measures(first)
     if every:
-        text += f" As far as I can see, it is {every}."
+        if first.at_least > 1:  # several that touch, measured as one (as in `_size`)
+            together = f"{plural(cls)} ({number_word(Tally(first.at_least, True))})"
+            text += f" The nearest {together} stand together, {every} in all."
+        elif first.more:
+            text += f" It may be more than one {cls} together, {every} in all."
+        else:
+            text += f" As far as I can see, it is {every}."
         facts.append(f"The visible part of {ref} is {every}.")
     return Answer(text, facts, [first.name])
 

@@ -58,6 +58,12 @@ ONE_AT_MOST_M: dict[str, tuple[float, float]] = {
 # without the rest (the table's top out of the image) is part of the nearest piece of its class within that.
 LEG_REACH_M: dict[str, float] = {"table": 1.6}
 
+# Objects that stand side by side in rows (bookcases along a wall): two of one shade, seen at a slant, are one region
+# with no depth step between them, so a region cut by the image's left or right edge may hold more than one, like a
+# pile of boxes cut by any edge (`SceneObject.more`; with or without `stacks`). A bookcase cut only by the top or
+# bottom edge (a tall one, near) is one.
+IN_ROWS = ("shelf",)
+
 # Objects with parts at different heights, a lower one of which may be seen beside a higher one past a depth step
 # (a chair seen from behind, close: its seat beside its back). Not boxes or balls: one of those beside and below
 # another is another.
@@ -91,7 +97,7 @@ class SceneObject:
     last_seen_s: float
     box: tuple[int, int, int, int] | None = None  # u0, v0, u1, v1 (exclusive) pixels in the depth image, when seen
     at_least: int = 1  # how many objects of its class it is at least: > 1 when too big to be one (`ONE_AT_MOST_M`)
-    more: bool = False  # there may be more objects in it than `at_least`: a stackable region (box) at the image's edge
+    more: bool = False  # there may be more objects in it than `at_least`: a box pile or shelves in a row, at the edge
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -229,6 +235,11 @@ def _at_edge(box: tuple[int, int, int, int], w: int, h: int) -> bool:
     return u0 <= 0 or v0 <= 0 or u1 >= w or v1 >= h
 
 
+def _at_side(box: tuple[int, int, int, int], w: int) -> bool:
+    """Whether a pixel box (u0, v0, u1, v1; exclusive) touches the image's left or right edge."""
+    return box[0] <= 0 or box[2] >= w
+
+
 def _interior(sel: np.ndarray) -> np.ndarray:
     """The pixels of `sel` whose 4 neighbours are in it too (edges mix in the colour of what is behind)."""
     inner = sel.copy()
@@ -269,7 +280,8 @@ def build_scene_model(
     without one, the camera is taken to be level: -y). Regions smaller than `min_area` (share of the image) are noise.
     Instances: see `regions.py` (`jump_rel`, `jump_m`: the depth step that separates two objects of one class;
     `join_m`: pieces this close in 3D are one object; with `stacks`, a region of a class in `stacks.STACKABLE` is
-    split into the objects stacked in it).
+    split into the objects stacked in it and is `more` at the image's edge; a region of a class in `IN_ROWS` is
+    `more` at its left or right edge, with or without `stacks`).
     """
     depth = np.asarray(depth, np.float32)
     if depth.ndim != 2:
@@ -323,8 +335,11 @@ def build_scene_model(
             parts = colour_parts(v, u, pts, up_axis, rgb[v, u], min_part=least)
         for part in parts:
             m = _measure(cls, v[part], u[part], pts[part], rgb, up_axis, (fx, fy, cx, cy), (h, w))
-            # a pile's layers show only where its faces are seen whole: cut by the image's edge, it may hold more
-            m["more"] = cls in STACKABLE and stacks and _at_edge(m["box"], w, h)
+            # a pile's layers show only where its faces are seen whole, and a row's members only where both its ends
+            # are in view: cut by the image's edge (a row: by its left or right edge), it may hold more
+            m["more"] = (cls in STACKABLE and stacks and _at_edge(m["box"], w, h)) or (
+                cls in IN_ROWS and _at_side(m["box"], w)
+            )
             measured.append(m)
     objects = named(
         [

@@ -126,7 +126,8 @@ def with_article(noun: str) -> str:
 
 class Tally(int):
     """A count that may be a lower bound: an int, with `at_least` set when something counted as one may be
-    several (a region too big to be one object of its class, a pile cut by the image's edge). Said as "at least
+    several (a region too big to be one object of its class, a pile cut by the image's edge, bookcases in a row
+    cut by its side). Said as "at least
     three", "at least one"."""
 
     at_least: bool

@@ -371,6 +371,7 @@ def test_an_object_too_big_to_be_one_is_counted_as_at_least_as_many():
     assert ask(model, "nearest", "box").startswith("Of the boxes (at least three), the nearest is")
     said = ask(alone, "size", "box")
     assert said.startswith("I can't tell how big each box is: the nearest boxes (at least two) stand together, ")
+    assert " The nearest boxes (at least two) stand together, " in ask(alone, "describe", "box")
 
 
 def test_a_pile_cut_by_the_image_edge_is_counted_as_at_least_what_is_seen():
@@ -385,11 +386,19 @@ def test_a_pile_cut_by_the_image_edge_is_counted_as_at_least_what_is_seen():
     assert ask(model, "count", "box") == "There are at least two boxes."
     assert ask(model, "count") == "I can see at least three objects: at least two boxes and a chair."
     assert ask(scene(obj("box", 2.0, 20)), "count", "box") == "There is one box."  # all in view: no bound
+    # of a bound, "the other" would say there are no more
+    two = ask(scene(pile, obj("box", 3.0, -20, "blue")), "colour", "box")
+    assert two == "There are at least two boxes; the nearest, 2 metres away on the right, is red; another is blue."
+    exact = ask(scene(obj("box", 2.0, 20), obj("box", 3.0, -20, "blue")), "colour", "box")
+    assert exact.endswith("; the other is blue.")
     # every other intent keeps the bound, and never calls it "the box" or "only one"
     assert ask(alone, "colour", "box") == "I see at least one box, 2 metres away on the right; it is red."
     assert ask(alone, "colour", "box", colour="blue").startswith("No, I see at least one box,")
-    assert ask(alone, "size", "box").startswith("There is at least one box; as far as I can see, the nearest,")
-    assert ask(alone, "describe", "box").startswith("There is at least one box; the nearest is 2 metres away")
+    size = ask(alone, "size", "box")  # a pile that may hold more has no size of one box
+    assert size.startswith("I can't tell how big each box is: the nearest may be more than one box together, ")
+    described = ask(alone, "describe", "box")
+    assert described.startswith("There is at least one box; the nearest is 2 metres away")
+    assert " It may be more than one box together, " in described and "As far as I can see" not in described
     assert ask(alone, "last_seen", "box") == "I can see at least one box; the nearest is 2 metres away on the right."
     assert ask(alone, "nearest", "box") == "There is at least one box; the nearest is 2 metres away on the right."
     assert ask(alone, "distance", "box", other="box") == "I can't tell: I see at least one box."

@@ -78,6 +78,30 @@ def test_a_chair_seen_close_from_behind_is_one_chair_and_one_behind_it_showing_i
     # another chair 0.3 m behind, beside the near one, its top as high as the near one's: two chairs
     put(labels, depth, CHAIR, slice(100, 240), slice(160, 220), 1.3)
     assert [round(c.distance_m, 1) for c in objects(build(labels, depth), "chair")] == [1.0, 1.3]
+    # the same low piece 0.6 m behind (more than one chair's depth): another chair
+    far_labels, far_depth = scene(FLOOR, 3.0)
+    put(far_labels, far_depth, CHAIR, slice(100, 200), slice(100, 160), 1.0)
+    put(far_labels, far_depth, CHAIR, slice(170, 240), slice(160, 220), 1.6)
+    assert [round(c.distance_m, 1) for c in objects(build(far_labels, far_depth), "chair")] == [1.0, 1.6]
+    # two slivers, each too small to be a region, are not joined into one that would count as a chair
+    bits_labels, bits_depth = scene(FLOOR, 3.0)
+    put(bits_labels, bits_depth, CHAIR, slice(90, 110), slice(100, 106), 1.0)
+    put(bits_labels, bits_depth, CHAIR, slice(108, 118), slice(106, 118), 1.3)
+    assert objects(build(bits_labels, bits_depth), "chair") == []
+
+
+def test_a_shelf_cut_by_the_left_or_right_edge_may_be_more_than_one():
+    # Bookcases stand in rows: one cut by a side edge may have a neighbour beyond it in the same region; one cut
+    # only by the bottom edge is one. A chair cut by a side edge is one chair.
+    classes = [*CLASSES, "shelf"]
+    shelf = len(CLASSES)
+    labels, depth = scene()
+    put(labels, depth, shelf, slice(40, 200), slice(0, 80), 3.0)  # at the left edge
+    put(labels, depth, shelf, slice(40, 240), slice(140, 200), 2.5)  # down to the bottom edge only
+    put(labels, depth, CHAIR, slice(120, 200), slice(280, 320), 2.0)  # at the right edge
+    model = build_scene_model(labels, depth, classes, CAMERA)
+    assert [(o.distance_m, o.more) for o in model.of_class("shelf")] == [(2.5, False), (3.0, True)]
+    assert [o.more for o in model.of_class("chair")] == [False]
 
 
 def test_an_object_cut_by_a_nearer_occluder_is_one_object():
