@@ -621,6 +621,11 @@ def _colour_fact(o: SceneObject, ref: str) -> str:
     return f"{capitalise(ref)}, {_place(o)}, {said}."
 
 
+def _together(o: SceneObject, measures: str) -> str:
+    """Of a region too big to be one object: "the nearest boxes (at least two) stand together, ... in all."."""
+    return f"the nearest {plural(o.cls)} ({number_word(Tally(o.at_least, True))}) stand together, {measures} in all."
+
+
 def _size(query: Query, scene: _Scene) -> Answer:
     cls = query.subject
     if cls is None:
@@ -636,8 +641,7 @@ def _size(query: Query, scene: _Scene) -> Answer:
     if not said:
         return Answer(f"I can't tell the size of {ref}.", facts, [first.name])
     if first.at_least > 1:  # several that touch, measured as one: no size of one of them
-        together = f"{plural(cls)} ({number_word(Tally(first.at_least, True))})"
-        text = f"I can't tell how big each {cls} is: the nearest {together} stand together, {said} in all."
+        text = f"I can't tell how big each {cls} is: {_together(first, said)}"
         return Answer(text, facts, [first.name])
     if first.more:  # a pile or a row cut by the image's edge: it may be more than one
         text = f"I can't tell how big each {cls} is: the nearest may be more than one {cls} together, {said} in all."
@@ -800,8 +804,7 @@ def _describe_one(cls: str, scene: _Scene) -> Answer:
     every = _measures(first)
     if every:
         if first.at_least > 1:  # several that touch, measured as one (as in `_size`)
-            together = f"{plural(cls)} ({number_word(Tally(first.at_least, True))})"
-            text += f" The nearest {together} stand together, {every} in all."
+            text += f" {capitalise(_together(first, every))}"
         elif first.more:
             text += f" It may be more than one {cls} together, {every} in all."
         else:
