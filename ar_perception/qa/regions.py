@@ -249,12 +249,12 @@ def _seen_under(
     pairs, at = np.unique(np.minimum(p, q) * (n + 1) + np.maximum(p, q), return_inverse=True)
     total = np.bincount(at, weights=vote, minlength=len(pairs))
     ii, jj = pairs // (n + 1), pairs % (n + 1)
+    cells = np.bincount(comp.ravel(), minlength=n + 1)  # per component (0: no region)
     mean_z = np.bincount(comp.ravel(), weights=np.where(comp > 0, dep, 0).ravel(), minlength=n + 1) / np.maximum(
-        np.bincount(comp.ravel(), minlength=n + 1), 1
+        cells, 1
     )
     keep = (total > 0) & (np.abs(mean_z[ii] - mean_z[jj]) <= under_m)
     if height is not None and low_parts is not None:
-        cells = np.bincount(comp.ravel(), minlength=n + 1)
         big = (cells[ii] >= min_cells) & (cells[jj] >= min_cells)
         for k in np.flatnonzero(~keep & big & (np.abs(mean_z[ii] - mean_z[jj]) <= low_m)):
             near, far = (ii[k], jj[k]) if mean_z[ii[k]] <= mean_z[jj[k]] else (jj[k], ii[k])
