@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from dataclasses import replace as _dc_replace
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
@@ -85,7 +85,8 @@ class Msg:
 
 
 class _Header(msgspec.Struct):
-    """The header frame as `encode` writes it; decoding checks every field's type (a bool is not an int)."""
+    """The header frame, any array specs; decoding checks every other field's type (a bool is not an int).
+    Each [name, dtype, shape] is checked one by one in `decode`, so that an error names the array."""
 
     v: int
     kind: str
@@ -94,14 +95,27 @@ class _Header(msgspec.Struct):
     capture_ns: int
     publish_ns: int
     meta: dict[str, Any]
-    arrays: list[Any]  # [name, dtype, shape] each, checked one by one in `decode` (the error names the array)
+    arrays: list[Any]
     clock_offset_ns: int = 0  # optional: a live message's clock is the capture clock
     shm: Any = None  # where the arrays are, when they are in shared memory (runtime/shm.py)
     shm_seg: str | None = None  # frames from an output with shared memory: marked received there
 
 
-_HEADER = msgspec.json.Decoder(_Header)
+_Dim = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _WellFormed(_Header):
+    """The header as `encode` writes it, array specs included: the common case, checked in one C pass."""
+
+    arrays: list[tuple[str, str, list[_Dim]]]
+
+
+_HEADER = msgspec.json.Decoder(_WellFormed)
+_HEAD_OUT = msgspec.json.Encoder()
+_META_OUT = json.JSONEncoder(separators=(",", ":"))  # NaN and Infinity as json.dumps writes them
 _DTYPE_KINDS = "biufc"  # bool, integers, floats, complex: raw numbers only, never objects or records
+_DTYPES: dict[str, np.dtype] = {}  # dtype strings seen on the wire that passed the check
+_DTYPES_MAX = 256
 
 
 def encode(msg: Msg, shm: Any | None = None) -> list[Any]:
@@ -122,44 +136,51 @@ def encode(msg: Msg, shm: Any | None = None) -> list[Any]:
     desc = shm.write(contiguous, msg.seq) if shm is not None and contiguous else None
     if desc is None:
         buffers = [a.data if a.nbytes >= _ZERO_COPY_MIN else a.tobytes() for a in contiguous]
-    header = {
-        "v": WIRE_VERSION,
-        "kind": msg.kind,
-        "topic": msg.topic,
-        "seq": msg.seq,
-        "capture_ns": msg.capture_ns,
-        "publish_ns": msg.publish_ns,
-        "clock_offset_ns": msg.clock_offset_ns,
-        "meta": msg.meta,
-        "arrays": specs,
-    }
-    if desc is not None:
-        header["shm"] = desc
-    elif shm is not None and shm.path is not None:
-        header["shm_seg"] = shm.path  # frames, but the consumers still mark it received in the segment
     try:
-        head = json.dumps(header, separators=(",", ":")).encode()
+        # The metadata by the json module (it writes NaN and Infinity, and refuses what JSON cannot hold), the
+        # rest, plain strings and integers, by msgspec.
+        meta = msgspec.Raw(_META_OUT.encode(msg.meta).encode()) if msg.meta else _NO_META
+        header = {
+            "v": WIRE_VERSION,
+            "kind": msg.kind,
+            "topic": msg.topic,
+            "seq": msg.seq,
+            "capture_ns": msg.capture_ns,
+            "publish_ns": msg.publish_ns,
+            "clock_offset_ns": msg.clock_offset_ns,
+            "meta": meta,
+            "arrays": specs,
+        }
+        if desc is not None:
+            header["shm"] = desc
+        elif shm is not None and shm.path is not None:
+            header["shm_seg"] = shm.path  # frames, but the consumers still mark it received in the segment
+        head = _HEAD_OUT.encode(header)
     except TypeError as e:
         raise TransportError(f"metadata of a {msg.kind} message is not JSON-serialisable: {e}") from None
     return [head, *buffers]
 
 
-def _header(head: bytes | bytearray) -> _Header:
+_NO_META = msgspec.Raw(b"{}")
+
+
+def _header(head: bytes | bytearray | memoryview) -> tuple[_Header, bool]:
+    """The header, and whether its array specs are checked already (the header as `encode` writes it)."""
     try:
-        return _check_version(_HEADER.decode(head))
+        return _check_version(_HEADER.decode(head)), True
     except msgspec.DecodeError:  # (a ValidationError too) explained below, on the slow path
         pass
     # Not the header `encode` writes, or one whose metadata holds NaN or Infinity: json.dumps writes them,
     # strict JSON (and so msgspec) refuses them.
     try:
-        obj = json.loads(head)
+        obj = json.loads(bytes(head))
     except ValueError as e:
         raise TransportError(f"malformed message header: not JSON ({e})") from None
     if not isinstance(obj, dict):
         raise TransportError(f"malformed message header: expected a JSON object, got {type(obj).__name__}")
     _check_version(obj.get("v"))
     try:
-        return msgspec.convert(obj, _Header)
+        return msgspec.convert(obj, _Header), False
     except msgspec.ValidationError as e:
         raise TransportError(f"malformed message header: {e}") from None
 
@@ -190,11 +211,11 @@ def decode(
     """
     if not frames:
         raise TransportError("empty multipart message")
-    head = frames[0] if isinstance(frames[0], (bytes, bytearray)) else bytes(_buffer(frames[0]))
+    head = _buffer(frames[0])
     bufs = [memoryview(_buffer(f)) for f in frames[1:]]
     if max_bytes is not None and (size := len(head) + sum(b.nbytes for b in bufs)) > max_bytes:
         raise TransportError(f"message of {size} bytes is over the limit of {max_bytes} bytes")
-    header = _header(head)
+    header, checked = _header(head)
     topic, specs = header.topic, header.arrays
     desc = header.shm
     carried = len(frames) - 1 if desc is None else len(specs)
@@ -211,7 +232,7 @@ def decode(
             raise TransportError(f"message of {size} bytes is over the limit of {max_bytes} bytes")
     arrays = {}
     for spec, buf in zip(specs, bufs, strict=True):
-        if not (
+        if not checked and not (
             isinstance(spec, list)
             and len(spec) == 3
             and isinstance(spec[0], str)
@@ -223,15 +244,7 @@ def decode(
                 f"malformed array spec on {topic!r}: expected [name, dtype, [dims >= 0]], got {json.dumps(spec)[:200]}"
             )
         name, dtype, shape = spec
-        try:
-            dt = np.dtype(dtype)
-        except TypeError:
-            dt = None
-        if dt is None or dt.kind not in _DTYPE_KINDS or dt.fields is not None:
-            raise TransportError(
-                f"array {name!r} on {topic!r} has dtype {dtype!r} (expected a plain numeric "
-                "dtype such as '|u1' or '<f4')"
-            )
+        dt = _DTYPES.get(dtype) or _wire_dtype(name, dtype, topic)
         expected = dt.itemsize * math.prod(shape)
         if expected != buf.nbytes:
             raise TransportError(
@@ -251,6 +264,22 @@ def decode(
         publish_ns=header.publish_ns,
         clock_offset_ns=header.clock_offset_ns,
     )
+
+
+def _wire_dtype(name: str, dtype: Any, topic: str) -> np.dtype:
+    """The numpy dtype a header names for an array, if it is a plain numeric one (remembered: a stream sends
+    the same few again and again)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.kind not in _DTYPE_KINDS or dt.fields is not None:
+        raise TransportError(
+            f"array {name!r} on {topic!r} has dtype {dtype!r} (expected a plain numeric dtype such as '|u1' or '<f4')"
+        )
+    if isinstance(dtype, str) and len(_DTYPES) < _DTYPES_MAX:
+        _DTYPES[dtype] = dt
+    return dt
 
 
 def _from_shm(

@@ -86,7 +86,7 @@ class Receiver(threading.Thread):
         self.warned: set[str] = set()
         # The sockets: opened by this thread, read by whichever thread holds `io` (see the module docstring).
         self.io = threading.Lock()
-        self._handover = threading.Condition()
+        self._gate = threading.Lock()  # held by the node loop while it wants or holds the sockets
         self._lent = False  # the node loop wants or holds the sockets
         self._node_reads = False  # the node loop holds them (else a drain stops early to hand them over)
         self.closed = False
@@ -103,9 +103,8 @@ class Receiver(threading.Thread):
         st = self.state
         try:
             while not st.stop.is_set():
-                with self._handover:
-                    while self._lent and not st.stop.is_set():
-                        self._handover.wait(0.25)
+                if self._lent and self._gate.acquire(timeout=0.25):
+                    self._gate.release()  # the node loop has given the sockets back
                 with self.io:
                     if not self._lent and not st.stop.is_set():
                         self._step(0.25)
@@ -153,8 +152,8 @@ class Receiver(threading.Thread):
         if not self.is_alive():
             st.wait_change(timeout, seen)
             return
-        with self._handover:
-            self._lent = True
+        self._gate.acquire()
+        self._lent = True
         st.poke()  # the receive thread's poll returns and it lets go of `io`
         try:
             with self.io:
@@ -171,9 +170,8 @@ class Receiver(threading.Thread):
                 finally:
                     self._node_reads = False
         finally:
-            with self._handover:
-                self._lent = False
-                self._handover.notify_all()
+            self._lent = False
+            self._gate.release()  # wakes the receive thread if it waits for the sockets
 
     def _step(self, max_wait: float) -> None:
         """`step`, where an error (a control message it cannot read, a report it cannot send) stops the node
@@ -209,7 +207,7 @@ class Receiver(threading.Thread):
         for s in events:
             if s in socks:
                 self._drain(s, socks[s])
-        if not st.started.is_set():
+        if not (timers or self.end_at) or not st.started.is_set():
             return  # timers start with the graph
         now = time.monotonic()
         for port, t_end in list(self.end_at.items()):
@@ -222,13 +220,17 @@ class Receiver(threading.Thread):
 
     def _drain(self, s: zmq.Socket, port: str) -> None:
         q = self.state.queues[port]
-        for _ in range(DRAIN_BATCH):
+        reliable = q.policy == "reliable"
+        for i in range(DRAIN_BATCH):
             if self._lent and not self._node_reads:
                 return  # the node loop is waiting for the sockets: it reads the rest itself
-            if q.policy == "reliable":
+            if reliable:
                 with self.state.cond:
                     if q.full():
                         return
+            # The poll said the first is there; asking for the next beats a zmq.Again raised at the end.
+            if i and not int(s.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+                return
             try:
                 frames = s.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
