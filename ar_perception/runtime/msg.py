@@ -133,7 +133,7 @@ def encode(msg: Msg, shm: Any | None = None) -> list[Any]:
         a = a if a.flags.c_contiguous else np.ascontiguousarray(a)  # (ascontiguousarray makes 0-d 1-d)
         specs.append([name, a.dtype.str, list(a.shape)])
         contiguous.append(a)
-    desc = shm.write(contiguous, msg.seq) if shm is not None and contiguous else None
+    desc = shm.claim(contiguous) if shm is not None and contiguous else None
     if desc is None:
         buffers = [a.data if a.nbytes >= _ZERO_COPY_MIN else a.tobytes() for a in contiguous]
     try:
@@ -158,6 +158,8 @@ def encode(msg: Msg, shm: Any | None = None) -> list[Any]:
         head = _HEAD_OUT.encode(header)
     except TypeError as e:
         raise TransportError(f"metadata of a {msg.kind} message is not JSON-serialisable: {e}") from None
+    if shm is not None and desc is not None:
+        shm.fill(desc, contiguous, msg.seq)  # the copy last: it evicts the caches the rest would run in
     return [head, *buffers]
 
 
@@ -295,7 +297,7 @@ def _from_shm(
     sizes = []
     for spec in specs:
         try:
-            sizes.append(np.dtype(spec[1]).itemsize * math.prod(spec[2]))
+            sizes.append((_DTYPES.get(spec[1]) or np.dtype(spec[1])).itemsize * math.prod(spec[2]))
         except (TypeError, IndexError, ValueError):
             raise TransportError(f"malformed array spec on {topic!r}: {json.dumps(spec)[:200]}") from None
     try:

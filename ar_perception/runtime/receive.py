@@ -276,7 +276,7 @@ class Receiver(threading.Thread):
             self.bad_input(port, f"node '{self.id}' input '{port}': {e}")
             return
         if reader is not None:
-            reader.release(msg.seq)  # its arrays are copied out: the producer may reuse the slot
+            reader.release(msg.seq)  # received: once no view pins its slot, the producer may reuse it
         if msg.kind == EOS:
             with self.state.cond:
                 self.state.queues[port].note_end(msg)  # messages lost just before the end count as drops too

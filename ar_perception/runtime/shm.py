@@ -25,7 +25,6 @@ supervisor and its watchdog remove the run's at the end, also after a crash or S
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import os
 import re
@@ -75,7 +74,25 @@ class _Segment:
         self.seen = words[_HEAD : _HEAD + n]
         self.pinned = words[_HEAD + n : _HEAD + n + n * self.slots].reshape(n, self.slots)
         self.slot_seq = words[_HEAD + n + n * self.slots : _HEAD + n + n * self.slots + self.slots]
+        # The same words as Python ints, for the per-message checks (a numpy call per word costs more than the
+        # check; aligned 8-byte reads and writes, as numpy's).
+        self.words = memoryview(self.map)[: self._meta(n, self.slots)].cast("q")
         self.data = self._meta(n, self.slots)
+
+    def seen_at(self, consumer: int) -> int:
+        return self.words[_HEAD + consumer]
+
+    def pin_at(self, consumer: int, k: int) -> int:
+        return self.words[_HEAD + self.consumers + consumer * self.slots + k]
+
+    def set_pin(self, consumer: int, k: int, seq: int) -> None:
+        self.words[_HEAD + self.consumers + consumer * self.slots + k] = seq
+
+    def seq_at(self, k: int) -> int:
+        return self.words[_HEAD + self.consumers + self.consumers * self.slots + k]
+
+    def set_seq(self, k: int, seq: int) -> None:
+        self.words[_HEAD + self.consumers + self.consumers * self.slots + k] = seq
 
     @staticmethod
     def _meta(consumers: int, slots: int) -> int:
@@ -87,6 +104,7 @@ class _Segment:
 
     def close(self) -> None:
         del self.seen, self.pinned, self.slot_seq
+        self.words.release()
         try:
             self.map.close()
         except BufferError:  # a node still holds a view: the mapping goes when it lets go, or with the process
@@ -103,9 +121,10 @@ class ShmWriter:
         self.want = 0  # the slot size a message asked for that the segment could not hold
         self.fallbacks = 0  # large messages sent as frames: no free slot (or slots too small) at the time
 
-    def write(self, arrays: list[np.ndarray], seq: int) -> list[Any] | None:
-        """Copy the arrays into a free slot; the descriptor [path, slot, offsets] for the envelope, or None
-        when they go as frames (too small, no free slot, or larger than the slots until all are free)."""
+    def claim(self, arrays: list[np.ndarray]) -> list[Any] | None:
+        """A free slot the arrays fit in, as the descriptor [path, slot, offsets] for the envelope, or None when
+        they go as frames (too small, no free slot, or larger than the slots until all are free). `fill` copies
+        them in: the envelope is made in between, before the copy evicts the caches it would run in."""
         offsets, total = [], 0
         for a in arrays:
             offsets.append(total)
@@ -123,18 +142,31 @@ class ShmWriter:
         if k is None:
             self.fallbacks += 1
             return None
+        return [seg.path, k, offsets]
+
+    def fill(self, desc: list[Any], arrays: list[np.ndarray], seq: int) -> None:
+        """Copy C-contiguous arrays into the slot `claim` gave (the one copy), which then holds message `seq`."""
+        seg = self.seg
+        assert seg is not None and desc[0] == seg.path, "fill the slot of the last claim"
+        _, k, offsets = desc
         view = seg.slot(k)
         for a, off in zip(arrays, offsets, strict=True):
-            # A memoryview copy is a plain memcpy: faster into the mapping than numpy's element-wise assignment.
-            view[off : off + a.nbytes] = np.ascontiguousarray(a).data.cast("B")
-        seg.slot_seq[k] = seq
-        return [seg.path, k, offsets]
+            view[off : off + a.nbytes] = a.reshape(-1).view(np.uint8).data  # a plain memcpy into the mapping
+        seg.set_seq(k, seq)
 
     @staticmethod
     def _is_free(seg: _Segment, k: int) -> bool:
-        s = int(seg.slot_seq[k])
+        s = seg.seq_at(k)
+        if s < 0:
+            return True
         # Received past it (read first: a consumer pins before it marks a message received) and not pinned.
-        return s < 0 or (bool((seg.seen >= s).all()) and not bool((seg.pinned[:, k] == s).any()))
+        for c in range(seg.consumers):
+            if seg.seen_at(c) < s:
+                return False
+        for c in range(seg.consumers):
+            if seg.pin_at(c, k) == s:
+                return False
+        return True
 
     def _free_slot(self, seg: _Segment) -> int | None:
         return next((k for k in range(seg.slots) if self._is_free(seg, k)), None)
@@ -183,17 +215,18 @@ class ShmReader:
         seg = self._mapped(path)
         if not (isinstance(k, int) and 0 <= k < seg.slots and isinstance(offsets, list)):
             raise ValueError(f"shared-memory slot {k!r} is not in {path}")
-        if len(offsets) != len(sizes) or any(
-            not isinstance(o, int) or o < 0 or o + n > seg.slot_size for o, n in zip(offsets, sizes, strict=True)
-        ):
+        fits = len(offsets) == len(sizes)
+        for o, n in zip(offsets, sizes, strict=False) if fits else ():
+            fits = type(o) is int and 0 <= o and o + n <= seg.slot_size
+            if not fits:
+                break
+        if not fits:
             raise ValueError(f"array offsets {str(offsets)[:100]} do not fit slot {k} of {path}")
-        pins = seg.pinned
-        pins[self.index, k] = seq  # before it counts as received: the producer checks in the other order
-        holder = (ctypes.c_char * seg.slot_size).from_buffer(seg.map, seg.data + k * seg.slot_size)
-        weakref.finalize(holder, _unpin, pins, self.index, k, seq)
-        base = np.frombuffer(holder, dtype=np.uint8)  # type: ignore[call-overload]
-        # Every view below keeps `holder` alive; read-only, so that no node can write into another's input.
-        return [memoryview(base[o : o + n]).toreadonly() for o, n in zip(offsets, sizes, strict=True)]
+        seg.set_pin(self.index, k, seq)  # before it counts as received: the producer checks in the other order
+        base = np.frombuffer(seg.map, dtype=np.uint8, count=seg.slot_size, offset=seg.data + k * seg.slot_size)
+        weakref.finalize(base, _unpin, seg.pinned, self.index, k, seq)
+        # Every view below keeps `base` alive; read-only, so that no node can write into another's input.
+        return [memoryview(base[o : o + n]).toreadonly() for o, n in zip(offsets, sizes, strict=True)]  # type: ignore[arg-type]
 
     def _mapped(self, path: Any) -> _Segment:
         if not isinstance(path, str) or not path.startswith(SHM_DIR + "/arp-") or "/" in path[len(SHM_DIR) + 1 :]:
@@ -217,7 +250,7 @@ class ShmReader:
     def release(self, seq: int) -> None:
         """Received every message up to `seq` (also those that came as frames, or never came)."""
         if self.seg is not None:
-            self.seg.seen[self.index] = seq
+            self.seg.words[_HEAD + self.index] = seq
 
     def close(self) -> None:
         """Unmap (a segment whose views a node still holds stays mapped until they go: their finalizers
