@@ -46,8 +46,9 @@ HERE = Path(__file__).resolve().parent
 KiB, MiB = 1024, 1024 * 1024
 FRAME_BYTES = 640 * 480 * 3
 SIZES = (8, 64 * KiB, FRAME_BYTES, 4 * MiB, 40 * MiB)
-# dora only where the `bench` extra is installed (dora_available); arp-shm: arp with the graph's `shm: true`
-# (runtime/shm.py), only at sizes that take that path (>= SHM_MIN)
+# dora only where the `bench` extra is installed (dora_available); arp: the graph's `shm: false` (frames only);
+# arp-shm: the default `shm: true` (runtime/shm.py), only at sizes that take that path (>= SHM_MIN; below it
+# the two are the same code)
 CONTENDERS = ("raw-zmq", "arp", "arp-shm", "dora")
 TARGET_RATIO = 1.3  # arp/raw p50 at 921,600 B and 4 MiB
 TARGET_SMALL_US = 100.0  # arp - raw p50 at 8 B

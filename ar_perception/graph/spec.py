@@ -205,9 +205,9 @@ class GraphSpec(_Strict):
         HEALTH_TIMEOUT, gt=0, description="seconds a running node may make no progress before it counts as hung"
     )
     shm: bool = Field(
-        False,
+        True,
         description="large arrays (256 KiB and up) between nodes of this machine through shared memory "
-        "(reused /dev/shm buffers) instead of ZeroMQ frames",
+        "(reused /dev/shm buffers) instead of ZeroMQ frames; false: always frames",
     )
     max_message_mb: float = Field(
         256.0, gt=0, description="larger messages are dropped and counted as bad by the node receiving them"

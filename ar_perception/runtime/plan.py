@@ -91,7 +91,8 @@ def plan(
             pushes = [endpoint(f"r{i}.{j}.{k}") for k in range(len(reliable))]
             reliable_ep.update({(w.dst_node, w.dst_input): ep for w, ep in zip(reliable, pushes, strict=True)})
             pub = endpoint(f"o{i}.{j}")
-            shm = g.shm and bool(wires) and all(e.startswith("ipc://") for e in (pub, *pushes))
+            ipc = all(e.startswith("ipc://") for e in (pub, *pushes))
+            shm = g.shm and bool(wires) and ipc and os.path.isdir(SHM_DIR)
             if shm:  # every consumer on this machine: large arrays through shared memory (runtime/shm.py)
                 shm_index.update({(w.dst_node, w.dst_input): k for k, w in enumerate(wires)})
             outputs[n.id][o] = pr.OutputPlan(

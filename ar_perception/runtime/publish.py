@@ -190,6 +190,7 @@ class Outlets:
             self.socks[name] = (tp.pub_socket(ctx, o.pub, curve), pushes)
         # Large arrays to consumers on this machine through shared memory (graph `shm`; runtime/shm.py).
         self.shm = {n: ShmWriter(o.shm_prefix, o.shm_consumers) for n, o in plans.items() if o.shm_prefix}
+        self._shm_warned: set[str] = set()
 
     def wait_subscribers(self, timeout: float) -> None:
         for name, o in self.plans.items():
@@ -207,6 +208,14 @@ class Outlets:
         frames = encode(msg, writer)
         if writer is not None and writer.fallbacks:
             self.stats.shm_fallback[name] = writer.fallbacks
+            if writer.unavailable is not None and name not in self._shm_warned:
+                self._shm_warned.add(name)
+                self.log.warning(
+                    "output %s/%s: no shared memory (%s); its large messages go as ZeroMQ frames",
+                    self.node_id,
+                    name,
+                    writer.unavailable,
+                )
         tp.send_frames(pub, frames, zmq.NOBLOCK)
         for to, sock in pushes:
             if to in self.gone:

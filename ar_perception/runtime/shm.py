@@ -19,6 +19,11 @@ block the producer, and reliable edges keep ZeroMQ's own backpressure. A consume
 held (the finalizers also run at exit); one that is killed leaves its pins, and those slots stay out of use
 for the rest of the run (fewer free slots, more frames).
 
+Memory. A slot's pages are reserved (posix_fallocate) when the slot is first used, so an output holds the
+slots its consumers made it use (one, when they keep up), and a full /dev/shm is an error at that point, not
+a SIGBUS at the write. Where a segment cannot be made or a slot reserved, the output sends frames from then on
+(`ShmWriter.unavailable` says why; the Outlets warn once).
+
 Segments are named after the run (`/dev/shm/arp-XXXX-...`): the producer unlinks its own at exit, and the
 supervisor and its watchdog remove the run's at the end, also after a crash or SIGKILL.
 """
@@ -53,13 +58,22 @@ class _Segment:
 
     def __init__(self, path: str, consumers: int, slots: int, slot_size: int, *, create: bool):
         self.path = path
+        self.fd = -1  # the producer's, kept to reserve each slot's memory when it is first used
         flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
         fd = os.open(path, flags, 0o600)
         try:
             if create:
                 os.ftruncate(fd, self._meta(consumers, slots) + slots * slot_size)
+                os.posix_fallocate(fd, 0, self._meta(consumers, slots))
             self.map = mmap.mmap(fd, 0)
-        finally:
+        except BaseException:
+            os.close(fd)
+            if create:
+                os.unlink(path)
+            raise
+        if create:
+            self.fd = fd
+        else:
             os.close(fd)
         head = np.frombuffer(self.map, dtype=np.int64, count=_HEAD)
         if create:
@@ -102,9 +116,17 @@ class _Segment:
         start = self.data + k * self.slot_size
         return memoryview(self.map)[start : start + self.slot_size]
 
+    def reserve(self, k: int) -> None:
+        """Give slot `k` its memory now (OSError when /dev/shm is full): a write into a page tmpfs cannot
+        provide would kill the process with SIGBUS."""
+        os.posix_fallocate(self.fd, self.data + k * self.slot_size, self.slot_size)
+
     def close(self) -> None:
         del self.seen, self.pinned, self.slot_seq
         self.words.release()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
         try:
             self.map.close()
         except BufferError:  # a node still holds a view: the mapping goes when it lets go, or with the process
@@ -120,6 +142,8 @@ class ShmWriter:
         self.gen = 0
         self.want = 0  # the slot size a message asked for that the segment could not hold
         self.fallbacks = 0  # large messages sent as frames: no free slot (or slots too small) at the time
+        self.reserved: set[int] = set()  # slots of the current segment whose memory is reserved
+        self.unavailable: str | None = None  # why this output cannot use shared memory (then: frames only)
 
     def claim(self, arrays: list[np.ndarray]) -> list[Any] | None:
         """A free slot the arrays fit in, as the descriptor [path, slot, offsets] for the envelope, or None when
@@ -131,16 +155,28 @@ class ShmWriter:
             total += _aligned(a.nbytes)
         if total < SHM_MIN:
             return None
+        if self.unavailable is not None:
+            self.fallbacks += 1
+            return None
         seg = self.seg
-        if seg is None or total > seg.slot_size:
-            self.want = max(self.want, total)
-            if seg is not None and not self._all_free(seg):
+        try:
+            if seg is None or total > seg.slot_size:
+                self.want = max(self.want, total)
+                if seg is not None and not self._all_free(seg):
+                    self.fallbacks += 1
+                    return None
+                seg = self._remake()
+            k = self._free_slot(seg)
+            if k is None:
                 self.fallbacks += 1
                 return None
-            seg = self._remake()
-        k = self._free_slot(seg)
-        if k is None:
+            if k not in self.reserved:
+                seg.reserve(k)
+                self.reserved.add(k)
+        except OSError as e:  # no /dev/shm, or it is full: frames from now on (the Outlets warn once)
+            self.unavailable = f"{type(e).__name__}: {e}"
             self.fallbacks += 1
+            self.close()
             return None
         return [seg.path, k, offsets]
 
@@ -176,6 +212,7 @@ class ShmWriter:
 
     def _remake(self) -> _Segment:
         self.close()
+        self.reserved.clear()
         self.gen += 1
         size = _aligned(max(self.want, SHM_MIN))
         size = size + size // 4  # room for frames that vary a little (compressed depth, point counts)

@@ -200,3 +200,50 @@ def test_only_outputs_whose_consumers_all_run_here_use_shared_memory(tmp_path):
     off = text.replace("shm: true", "shm: false")
     cfgs, _, _ = plan(parse_graph(off, "g.yaml"), str(tmp_path / "arp-run3"), False, "WARNING")
     assert all(i.shm_index is None for c in cfgs.values() for i in c.inputs.values())
+
+
+def test_shared_memory_is_the_default_on_this_machine(tmp_path):
+    from ar_perception.runtime.plan import plan
+
+    text = GRAPH.format(shm="true", log=tmp_path / "a", raw=tmp_path / "b").replace("shm: true\n", "")
+    cfgs, _, _ = plan(parse_graph(text, "g.yaml"), str(tmp_path / "arp-run4"), False, "WARNING")
+    assert cfgs["cam"].outputs["image"].shm_prefix == f"{SHM_DIR}/arp-run4-cam-0"
+
+
+def test_an_output_that_cannot_get_shared_memory_sends_frames_and_says_why(tmp_path):
+    w = ShmWriter(str(tmp_path / "no-such-dir" / "arp-x-node-0"), consumers=1)  # as with no /dev/shm
+    for seq in range(3):
+        frames = frames_of(w, seq, seq)
+        assert len(frames) == 2 and (decode(frames).data == seq).all()  # as frames, nothing lost
+    assert w.fallbacks == 3 and w.unavailable is not None and "FileNotFoundError" in w.unavailable
+
+
+def test_a_full_dev_shm_is_found_before_a_slot_is_written(prefix, monkeypatch):
+    # A write into a page tmpfs cannot provide kills the process (SIGBUS): each slot's memory is reserved
+    # when it is first used, and a refusal turns the output to frames. /dev/shm cannot be filled here, so the
+    # kernel's answer (ENOSPC) is what the reservation is made to return.
+    import errno
+
+    w = ShmWriter(prefix, consumers=1)
+    r = ShmReader(0)
+    frames = frames_of(w, 0, 1)
+    assert len(frames) == 1  # slot 0 reserved and used
+    decode(frames, None, r)  # received and let go of at once
+    r.release(0)
+    calls = []
+
+    def full(fd: int, offset: int, length: int) -> None:
+        calls.append((offset, length))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    frames = frames_of(w, 1, 2)
+    assert len(frames) == 1 and json.loads(frames[0])["shm"][1] == 0 and not calls  # slot 0: reserved already
+    m = decode(frames, None, r)  # slot 0 pinned by this view ...
+    r.release(1)
+    frames = frames_of(w, 2, 3)  # ... so slot 1 is needed: its reservation fails
+    assert calls and len(frames) == 2 and (decode(frames).data == 3).all()
+    assert w.unavailable is not None and "No space left" in w.unavailable and w.seg is None
+    assert not [n for n in os.listdir(SHM_DIR) if n.startswith(os.path.basename(prefix))]  # segment removed
+    assert (m.data == 2).all()  # what a consumer holds stays readable
+    assert len(frames_of(w, 3, 4)) == 2 and w.fallbacks == 2  # frames from now on, counted
