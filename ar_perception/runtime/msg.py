@@ -10,7 +10,7 @@ import json
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from dataclasses import replace as _dc_replace
 from typing import Annotated, Any
 
@@ -84,6 +84,37 @@ class Msg:
         return sum(a.nbytes for a in self.arrays.values())
 
 
+_FIELDS = ("kind", "arrays", "meta", "capture_ns", "topic", "seq", "publish_ns", "clock_offset_ns")
+assert tuple(f.name for f in fields(Msg)) == _FIELDS, "keep _FIELDS (and wire_msg's arguments) in Msg's order"
+_set_kind, _set_arrays, _set_meta, _set_capture, _set_topic, _set_seq, _set_publish, _set_offset = (
+    getattr(Msg, f).__set__ for f in _FIELDS
+)
+
+
+def wire_msg(
+    kind: str,
+    arrays: Mapping[str, np.ndarray],
+    meta: Mapping[str, Any],
+    capture_ns: int,
+    topic: str,
+    seq: int,
+    publish_ns: int,
+    clock_offset_ns: int,
+) -> Msg:
+    """`Msg(...)` with every field given, for the runtime's per-message path: the frozen dataclass's __init__
+    costs twice as much (it sets each field through object.__setattr__), and more with cold caches."""
+    m = object.__new__(Msg)
+    _set_kind(m, kind)
+    _set_arrays(m, arrays)
+    _set_meta(m, meta)
+    _set_capture(m, capture_ns)
+    _set_topic(m, topic)
+    _set_seq(m, seq)
+    _set_publish(m, publish_ns)
+    _set_offset(m, clock_offset_ns)
+    return m
+
+
 class _Header(msgspec.Struct):
     """The header frame, any array specs; decoding checks every other field's type (a bool is not an int).
     Each [name, dtype, shape] is checked one by one in `decode`, so that an error names the array."""
@@ -139,7 +170,7 @@ def encode(msg: Msg, shm: Any | None = None) -> list[Any]:
     try:
         # The metadata by the json module (it writes NaN and Infinity, and refuses what JSON cannot hold), the
         # rest, plain strings and integers, by msgspec.
-        meta = msgspec.Raw(_META_OUT.encode(msg.meta).encode()) if msg.meta else _NO_META
+        meta = msgspec.Raw(_meta_json(msg.meta)) if msg.meta else _NO_META
         header = {
             "v": WIRE_VERSION,
             "kind": msg.kind,
@@ -164,6 +195,26 @@ def encode(msg: Msg, shm: Any | None = None) -> list[Any]:
 
 
 _NO_META = msgspec.Raw(b"{}")
+# The json module's C encoder, made once with the settings of _META_OUT (JSONEncoder.encode makes a new one per
+# call, which costs more than encoding a small dict); without the C module, _META_OUT itself.
+_C_META = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _META_OUT.default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+    if getattr(json.encoder, "c_make_encoder", None) is not None
+    else None
+)
+
+
+def _meta_json(meta: Mapping[str, Any]) -> bytes:
+    """The metadata as json.dumps writes it (NaN and Infinity as NaN and Infinity; TypeError for what JSON
+    cannot hold; ValueError for a dict that holds itself)."""
+    if _C_META is None or not isinstance(meta, dict):
+        return _META_OUT.encode(meta).encode()
+    try:
+        return "".join(_C_META(meta, 0)).encode()
+    except RecursionError:
+        raise ValueError("Circular reference detected") from None
 
 
 def _header(head: bytes | bytearray | memoryview) -> tuple[_Header, bool]:
@@ -253,18 +304,20 @@ def decode(
                 f"array {name!r} on {topic!r} declares {dtype}{tuple(shape)} = {expected} bytes "
                 f"but carries {buf.nbytes}"
             )
-        a = np.frombuffer(buf, dtype=dt).reshape(shape)
+        a = np.frombuffer(buf, dtype=dt)
+        if len(shape) != 1:  # (1-D: the length is the one checked above)
+            a = a.reshape(shape)
         a.flags.writeable = False  # a view of the wire buffer: copy before changing it
         arrays[name] = a
-    return Msg(
-        kind=header.kind,
-        arrays=arrays,
-        meta=header.meta,
-        capture_ns=header.capture_ns,
-        topic=topic,
-        seq=header.seq,
-        publish_ns=header.publish_ns,
-        clock_offset_ns=header.clock_offset_ns,
+    return wire_msg(
+        header.kind,
+        arrays,
+        header.meta,
+        header.capture_ns,
+        topic,
+        header.seq,
+        header.publish_ns,
+        header.clock_offset_ns,
     )
 
 

@@ -21,7 +21,7 @@ from ar_perception import kinds
 from ar_perception.errors import NodeError
 from ar_perception.keys import CurveKeys
 from ar_perception.runtime import transport as tp
-from ar_perception.runtime.msg import EOS, Msg, encode
+from ar_perception.runtime.msg import EOS, Msg, encode, wire_msg
 from ar_perception.runtime.node import Emitted, Outputs
 from ar_perception.runtime.protocol import OutputPlan
 from ar_perception.runtime.queues import InputQueue
@@ -123,15 +123,15 @@ class Publisher:
                     self.log.warning("%s; dropped (warned once)", problem)
                 continue
             now = time.time_ns()
-            m = Msg(
-                kind=msg.kind,
-                arrays=msg.arrays,
-                meta=msg.meta,
-                capture_ns=msg.capture_ns,
-                topic=f"{self.node_id}/{name}",
-                seq=self.seq[name],
-                publish_ns=now,
-                clock_offset_ns=msg.clock_offset_ns or self.clock_offset_ns,
+            m = wire_msg(
+                msg.kind,
+                msg.arrays,
+                msg.meta,
+                msg.capture_ns,
+                f"{self.node_id}/{name}",
+                self.seq[name],
+                now,
+                msg.clock_offset_ns or self.clock_offset_ns,
             )
             self.seq[name] += 1
             if self.stats is not None:

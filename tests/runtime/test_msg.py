@@ -1,12 +1,13 @@
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 import zmq
 
 from ar_perception.errors import TransportError
-from ar_perception.runtime.msg import Msg, decode, encode
+from ar_perception.runtime.msg import Msg, _meta_json, decode, encode, wire_msg
 
 
 def test_roundtrip_over_a_real_socket_keeps_arrays_meta_and_times():
@@ -146,3 +147,41 @@ def test_unencodable_payloads():
         encode(Msg(arrays={"data": [1, 2]}))  # type: ignore[dict-item]
     with pytest.raises(TransportError, match="not JSON-serialisable"):
         encode(Msg(meta={"x": object()}))
+
+
+def test_metadata_is_written_as_json_dumps_writes_it():
+    # The header's metadata goes through the json module's C encoder, made once (runtime/msg.py _meta_json):
+    # the same text as json.dumps, which the wire's earlier readers and the slow path of `decode` expect.
+    metas: list[dict[Any, Any]] = [
+        {"i": 3},
+        {"a": [1, 2.5, None, True, False, (4, 5)], "b": {"c": 'é\n"x', "d": {}}, 1: "int key", 2.5: "f", None: 0},
+        {"nan": float("nan"), "inf": float("inf"), "-inf": -float("inf"), "big": 10**30, "tiny": 1e-300},
+    ]
+    for meta in metas:
+        head = json.loads(encode(Msg(meta=meta))[0], parse_constant=str)
+        assert json.dumps(head["meta"]) == json.dumps(json.loads(json.dumps(meta), parse_constant=str))
+        assert _meta_json(meta) == json.dumps(meta, separators=(",", ":")).encode()
+    loop: dict = {}
+    loop["self"] = loop
+    with pytest.raises(ValueError, match="Circular reference"):
+        encode(Msg(meta=loop))
+    with pytest.raises(TransportError, match="not JSON-serialisable"):
+        encode(Msg(meta={"s": {1, 2}}))
+
+
+def test_the_runtime_builds_the_same_message_as_the_constructor():
+    arrays, meta = {"data": np.arange(3)}, {"k": 1}
+    fast = wire_msg("Image", arrays, meta, 11, "cam/image", 4, 12, 13)
+    slow = Msg(
+        kind="Image",
+        arrays=arrays,
+        meta=meta,
+        capture_ns=11,
+        topic="cam/image",
+        seq=4,
+        publish_ns=12,
+        clock_offset_ns=13,
+    )
+    assert fast == slow and type(fast) is Msg
+    with pytest.raises(AttributeError):
+        fast.seq = 5  # type: ignore[misc]  # still frozen
