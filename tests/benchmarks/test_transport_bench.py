@@ -41,3 +41,16 @@ def test_latency_and_rate_from_rows() -> None:
     rows = np.array([[0, 0, 9_000, 8], [1, 1_000_000, 1_050_000, 8], [2, 2_000_000, 2_100_000, 8]])
     assert transport.latencies_us(rows, warmup=1).tolist() == [50.0, 100.0]
     assert transport.rate(rows, warmup=1) == pytest.approx(1 / 0.00105)
+
+
+def test_targets_take_the_default_path_shared_memory_where_it_is_used() -> None:
+    def result(contender: str, nbytes: int, p50: float) -> transport.Result:
+        return transport.Result(contender, nbytes, latencies_us=[np.array([p50, p50])], rates=[100.0])
+
+    n = transport.FRAME_BYTES
+    rows = [result("raw-zmq", 8, 100), result("arp", 8, 190), result("raw-zmq", n, 500), result("arp", n, 800)]
+    by = {x["bytes"]: x for x in transport.targets([*rows, result("arp-shm", n, 400)])}
+    assert by[8]["arp"] == "arp" and by[8]["met"] is True  # +90 µs
+    assert by[n]["arp"] == "arp-shm" and by[n]["ratio"] == pytest.approx(0.8) and by[n]["met"] is True
+    by = {x["bytes"]: x for x in transport.targets(rows)}  # no shared-memory row: the frames row
+    assert by[n]["arp"] == "arp" and by[n]["met"] is False  # 1.6x
