@@ -10,13 +10,13 @@ Lifetime. A consumer's node gets its arrays as read-only views of the slot (no c
 for that consumer while any view of it is alive: until the node has handled the message and dropped it, or
 for as long as it keeps it (a sync buffer, a list). Each consumer has, in the segment's header, the highest
 sequence number it has received (set for every message of the input, also one that came as frames) and,
-per slot, the sequence number it pins there; a finalizer on the views' buffer unpins it. The producer
+per slot, the sequence number it pins there; a weak reference to the views' buffer unpins it. The producer
 reuses a slot only when every consumer has received past the message in it and none pins it. It never waits
 for one: with no free slot (consumers that hold messages, a slow lossy consumer, one not connected yet or
 killed while it pinned) the message goes as ordinary ZeroMQ frames and is counted (`shm_fallback` in the
 producer's statistics), so a consumer can pin at most `SLOTS` messages of an output, latest queues never
 block the producer, and reliable edges keep ZeroMQ's own backpressure. A consumer that exits unpins what it
-held (the finalizers also run at exit); one that is killed leaves its pins, and those slots stay out of use
+held (also what it still holds at exit); one that is killed leaves its pins, and those slots stay out of use
 for the rest of the run (fewer free slots, more frames).
 
 Memory. A slot's pages are reserved (posix_fallocate) when the slot is first used, so an output holds the
@@ -30,6 +30,7 @@ supervisor and its watchdog remove the run's at the end, also after a crash or S
 
 from __future__ import annotations
 
+import atexit
 import mmap
 import os
 import re
@@ -242,6 +243,10 @@ class ShmReader:
         self.index = index
         self.seg: _Segment | None = None
         self.old: list[_Segment] = []  # segments replaced by a larger one, kept while a node holds their views
+        # The pins of messages whose views are alive, by id of the weak reference that unpins (a bare weakref:
+        # weakref.finalize costs more per message); what is still held at the process's exit is let go then.
+        self._held: dict[int, tuple[weakref.ref, np.ndarray, int, int]] = {}
+        atexit.register(self._let_go_of_all)
 
     def read(self, desc: Any, sizes: list[int], seq: int) -> list[memoryview]:
         """Read-only-to-be views of the arrays a descriptor names (the caller checks them against the
@@ -261,7 +266,8 @@ class ShmReader:
             raise ValueError(f"array offsets {str(offsets)[:100]} do not fit slot {k} of {path}")
         seg.set_pin(self.index, k, seq)  # before it counts as received: the producer checks in the other order
         base = np.frombuffer(seg.map, dtype=np.uint8, count=seg.slot_size, offset=seg.data + k * seg.slot_size)
-        weakref.finalize(base, _unpin, seg.pinned, self.index, k, seq)
+        ref = weakref.ref(base, self._let_go)
+        self._held[id(ref)] = (ref, seg.pinned, k, seq)
         # Every view below keeps `base` alive; read-only, so that no node can write into another's input.
         return [memoryview(base[o : o + n]).toreadonly() for o, n in zip(offsets, sizes, strict=True)]  # type: ignore[arg-type]
 
@@ -289,9 +295,19 @@ class ShmReader:
         if self.seg is not None:
             self.seg.words[_HEAD + self.index] = seq
 
+    def _let_go(self, ref: weakref.ref) -> None:
+        """The last view of a message is gone: unpin its slot."""
+        held = self._held.pop(id(ref), None)
+        if held is not None:
+            _unpin(held[1], self.index, held[2], held[3])
+
+    def _let_go_of_all(self) -> None:
+        for ref, *_ in list(self._held.values()):
+            self._let_go(ref)
+
     def close(self) -> None:
-        """Unmap (a segment whose views a node still holds stays mapped until they go: their finalizers
-        unpin, also at the process's exit)."""
+        """Unmap (a segment whose views a node still holds stays mapped until they go: then they unpin, also
+        at the process's exit)."""
         for seg in [*self.old, *([self.seg] if self.seg else [])]:
             seg.close()
         self.seg, self.old = None, []

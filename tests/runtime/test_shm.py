@@ -247,3 +247,18 @@ def test_a_full_dev_shm_is_found_before_a_slot_is_written(prefix, monkeypatch):
     assert not [n for n in os.listdir(SHM_DIR) if n.startswith(os.path.basename(prefix))]  # segment removed
     assert (m.data == 2).all()  # what a consumer holds stays readable
     assert len(frames_of(w, 3, 4)) == 2 and w.fallbacks == 2  # frames from now on, counted
+
+
+def test_a_consumer_that_exits_holding_a_view_lets_go_of_its_slot(prefix):
+    w = ShmWriter(prefix, consumers=1)
+    head = encode(Msg(arrays={"data": np.full(BIG, 5, np.uint8)}, topic="node/out", seq=0), w)[0]
+    child = (
+        "import sys, numpy as np\n"
+        "from ar_perception.runtime.msg import decode\n"
+        "from ar_perception.runtime.shm import ShmReader\n"
+        "held = decode([sys.argv[1].encode()], None, ShmReader(0))\n"  # kept to the end
+        "assert (held.data == 5).all()\n"
+    )
+    subprocess.run([sys.executable, "-c", child, head.decode()], check=True, cwd=REPO)
+    assert w.seg is not None and w.seg.pinned[0, 0] == -1  # pinned in the child, let go at its exit
+    w.close()
