@@ -297,6 +297,21 @@ def run(plan: list[Case], rounds: int = 1, progress: Callable[[str], None] | Non
     return list(results.values())
 
 
+def memcpy_p50_us(nbytes: int, repeats: int = 21) -> float:
+    """One warm copy of `nbytes` in this process (np.copyto between two buffers touched before), p50 in µs: the
+    floor of a data plane that copies once, as shared memory does."""
+    import time
+
+    src, dst = np.ones(nbytes, np.uint8), np.zeros(nbytes, np.uint8)
+    np.copyto(dst, src)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter_ns()
+        np.copyto(dst, src)
+        times.append((time.perf_counter_ns() - t0) / 1e3)
+    return float(np.median(times))
+
+
 # -- output ----------------------------------------------------------------------------------------------
 def size_name(n: int) -> str:
     if n == FRAME_BYTES:
@@ -393,6 +408,17 @@ def report(results: list[Result], console: Any) -> None:
         console.print(d)
     else:
         console.print("dora-rs: not installed here (pip install 'ar-perception[bench]'); not measured")
+
+    m = Table(title="arp-shm vs one warm memcpy of the payload (measured now, in this process)")
+    for col in ("payload", "arp-shm p50 µs", "memcpy p50 µs", "ratio", "target", "met"):
+        m.add_column(col, justify="right")
+    for n in sorted({r.nbytes for r in results if r.contender == "arp-shm"}):
+        shm_us, copy_us = by[("arp-shm", n)].p50_us, memcpy_p50_us(n)
+        ratio = shm_us / copy_us
+        verdict = ("yes" if ratio <= 2.0 else "NO") if n == 40 * MiB else ""
+        target = "<= 2x" if verdict else ""
+        m.add_row(size_name(n), f"{shm_us:,.1f}", f"{copy_us:,.1f}", f"{ratio:.2f}x", target, verdict)
+    console.print(m)
 
     c = Table(title="arp (the default graph: shared memory from 256 KiB) vs raw pyzmq")
     for col in ("payload", "arp", "arp/raw p50", "arp - raw p50 µs", "arp/raw msgs/s", "target (p50)", "met"):

@@ -54,3 +54,8 @@ def test_targets_take_the_default_path_shared_memory_where_it_is_used() -> None:
     assert by[n]["arp"] == "arp-shm" and by[n]["ratio"] == pytest.approx(0.8) and by[n]["met"] is True
     by = {x["bytes"]: x for x in transport.targets(rows)}  # no shared-memory row: the frames row
     assert by[n]["arp"] == "arp" and by[n]["met"] is False  # 1.6x
+
+
+def test_memcpy_floor_is_measured_in_microseconds() -> None:
+    small, large = transport.memcpy_p50_us(64 * 1024), transport.memcpy_p50_us(16 * 1024 * 1024)
+    assert 0 < small < large and math.isfinite(large)  # 256x the bytes cannot copy faster
