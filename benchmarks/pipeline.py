@@ -406,8 +406,8 @@ def render_sharing(s: dict[str, Any]) -> str:
         "",
         f"encoder alone vs inside the demo: graphs/demo.yaml on the sample session, {s['rounds']} rounds, the "
         "variants alternating; medians over rounds",
-        f"  (alone: replay -> enc -> sink; demo: as shipped, voice loop/scene/viewer at nice 10; demo-no-nice: every "
-        f"node at 0); target: demo <= {SHARING_TARGET}x alone",
+        "  (alone: replay -> enc -> sink; demo: as shipped, voice loop/scene/viewer/encoder log at nice 10; "
+        f"demo-no-nice: every node at 0); target: demo <= {SHARING_TARGET}x alone",
         "  variant        enc compute p50 ms  frames  skipped  capture->cloud p50 ms  ratio to alone (per round)",
     ]
     for v in SHARING_VARIANTS:
