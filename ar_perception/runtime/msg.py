@@ -170,7 +170,7 @@ def encode(msg: Msg, shm: Any | None = None) -> list[Any]:
     try:
         # The metadata by the json module (it writes NaN and Infinity, and refuses what JSON cannot hold), the
         # rest, plain strings and integers, by msgspec.
-        meta = msgspec.Raw(_meta_json(msg.meta)) if msg.meta else _NO_META
+        meta = _NO_META if type(msg.meta) is dict and not msg.meta else msgspec.Raw(_meta_json(msg.meta))
         header = {
             "v": WIRE_VERSION,
             "kind": msg.kind,
@@ -276,6 +276,8 @@ def decode(
         raise TransportError(f"message on {topic!r} declares {len(specs)} arrays but carries {len(frames) - 1}")
     if desc is not None:
         bufs = _from_shm(desc, specs, topic, header.seq, shm)
+    elif shm is not None and header.shm_seg is None:
+        shm.saw_frames()
     elif shm is not None and (seg := header.shm_seg) is not None:
         try:
             shm.saw(seg, header.seq)

@@ -276,7 +276,11 @@ class Receiver(threading.Thread):
             self.bad_input(port, f"node '{self.id}' input '{port}': {e}")
             return
         if reader is not None:
-            reader.release(msg.seq)  # received: once no view pins its slot, the producer may reuse it
+            try:
+                reader.release(msg.seq)  # received: once no view pins its slot, the producer may reuse it
+            except ValueError:  # a sequence number no producer writes (beyond 64 bits)
+                self.bad_input(port, f"node '{self.id}' input '{port}': sequence number {msg.seq} out of range")
+                return
         if msg.kind == EOS:
             with self.state.cond:
                 self.state.queues[port].note_end(msg)  # messages lost just before the end count as drops too

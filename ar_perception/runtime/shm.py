@@ -245,7 +245,7 @@ class ShmReader:
         self.old: list[_Segment] = []  # segments replaced by a larger one, kept while a node holds their views
         # The pins of messages whose views are alive, by id of the weak reference that unpins (a bare weakref:
         # weakref.finalize costs more per message); what is still held at the process's exit is let go then.
-        self._held: dict[int, tuple[weakref.ref, np.ndarray, int, int]] = {}
+        self._held: dict[int, tuple[weakref.ref, _Segment, int, int]] = {}
         atexit.register(self._let_go_of_all)
 
     def read(self, desc: Any, sizes: list[int], seq: int) -> list[memoryview]:
@@ -267,7 +267,7 @@ class ShmReader:
         seg.set_pin(self.index, k, seq)  # before it counts as received: the producer checks in the other order
         base = np.frombuffer(seg.map, dtype=np.uint8, count=seg.slot_size, offset=seg.data + k * seg.slot_size)
         ref = weakref.ref(base, self._let_go)
-        self._held[id(ref)] = (ref, seg.pinned, k, seq)
+        self._held[id(ref)] = (ref, seg, k, seq)
         # Every view below keeps `base` alive; read-only, so that no node can write into another's input.
         return [memoryview(base[o : o + n]).toreadonly() for o, n in zip(offsets, sizes, strict=True)]  # type: ignore[arg-type]
 
@@ -279,10 +279,29 @@ class ShmReader:
             if self.index >= seg.consumers:
                 seg.close()
                 raise ValueError(f"{path} has {seg.consumers} consumers; this input is number {self.index}")
-            if self.seg is not None:
-                self.old.append(self.seg)
+            self._retire()
             self.seg = seg
         return self.seg
+
+    def _retire(self) -> None:
+        """The producer has left the current segment (a larger one, or frames only): unmap it now, or once the
+        node lets go of its views (a deleted file's memory stays in use while it is mapped)."""
+        if self.seg is not None:
+            self.old.append(self.seg)
+            self.seg = None
+        self._unmap_unused()
+
+    def _unmap_unused(self) -> None:
+        held = {id(h[1]) for h in self._held.values()}
+        for seg in [s for s in self.old if id(s) not in held]:
+            self.old.remove(seg)
+            seg.close()
+
+    def saw_frames(self) -> None:
+        """A message that came as frames naming no segment: its producer has none any more (shared memory
+        became unavailable to it), so this reader lets go of the one it has."""
+        if self.seg is not None:
+            self._retire()
 
     def saw(self, path: Any, seq: int) -> None:
         """A message that came as frames from an output with a segment: map it (a consumer that joined late
@@ -299,23 +318,20 @@ class ShmReader:
         """The last view of a message is gone: unpin its slot."""
         held = self._held.pop(id(ref), None)
         if held is not None:
-            _unpin(held[1], self.index, held[2], held[3])
+            _, seg, k, seq = held
+            if seg.pin_at(self.index, k) == seq:
+                seg.set_pin(self.index, k, -1)
+            if self.old:
+                self._unmap_unused()
 
     def _let_go_of_all(self) -> None:
         for ref, *_ in list(self._held.values()):
             self._let_go(ref)
 
     def close(self) -> None:
-        """Unmap (a segment whose views a node still holds stays mapped until they go: then they unpin, also
-        at the process's exit)."""
-        for seg in [*self.old, *([self.seg] if self.seg else [])]:
-            seg.close()
-        self.seg, self.old = None, []
-
-
-def _unpin(pins: np.ndarray, index: int, k: int, seq: int) -> None:
-    if pins[index, k] == seq:
-        pins[index, k] = -1
+        """Unmap (a segment whose views a node still holds stays mapped until they go: then they unpin and it
+        is unmapped, also at the process's exit)."""
+        self._retire()
 
 
 def remove_run_segments(run_dir: str, node: str | None = None, pid: int | None = None) -> int:

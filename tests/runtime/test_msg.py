@@ -185,3 +185,10 @@ def test_the_runtime_builds_the_same_message_as_the_constructor():
     assert fast == slow and type(fast) is Msg
     with pytest.raises(AttributeError):
         fast.seq = 5  # type: ignore[misc]  # still frozen
+
+
+def test_metadata_that_is_not_an_object_is_still_refused_on_receipt():
+    bad: tuple[Any, ...] = (None, [])
+    for meta in bad:
+        with pytest.raises(TransportError, match="malformed message header"):
+            decode(encode(Msg(meta=meta)))

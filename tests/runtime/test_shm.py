@@ -262,3 +262,33 @@ def test_a_consumer_that_exits_holding_a_view_lets_go_of_its_slot(prefix):
     subprocess.run([sys.executable, "-c", child, head.decode()], check=True, cwd=REPO)
     assert w.seg is not None and w.seg.pinned[0, 0] == -1  # pinned in the child, let go at its exit
     w.close()
+
+
+def test_a_consumer_unmaps_segments_its_producer_has_left(prefix, monkeypatch):
+    # tmpfs keeps a deleted segment's memory while a process maps it: a reader lets go of a replaced segment
+    # once the node drops its views, and of its segment when the producer turns to frames only.
+    w = ShmWriter(prefix, consumers=1)
+    r = ShmReader(0)
+    held = decode(frames_of(w, 0, 1), None, r)
+    r.release(0)
+    del held
+    gc.collect()
+    first = r.seg
+    kept = decode(frames_of(w, 1, 2, nbytes=4 * BIG), None, r)  # a larger segment; the first is unused
+    r.release(1)
+    assert r.seg is not first and not r.old  # unmapped at once
+    second = r.seg
+
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    decode(frames_of(w, 2, 3, nbytes=8 * BIG), None, r)  # needs a new segment: refused, frames from now on
+    frames = frames_of(w, 3, 4, nbytes=4 * BIG)
+    assert len(frames) == 2 and "shm_seg" not in json.loads(frames[0])
+    decode(frames, None, r)
+    assert r.seg is None and r.old == [second]  # let go of, but still mapped: the node holds a view
+    assert (kept.data == 2).all()
+    del kept
+    gc.collect()
+    assert not r.old  # unmapped with the last view
