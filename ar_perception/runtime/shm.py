@@ -86,11 +86,9 @@ class _Segment:
         words = np.frombuffer(self.map, dtype=np.int64, count=self._meta(n, self.slots) // 8)
         if create:
             words[_HEAD:] = -1
-        self.seen = words[_HEAD : _HEAD + n]
-        self.pinned = words[_HEAD + n : _HEAD + n + n * self.slots].reshape(n, self.slots)
-        self.slot_seq = words[_HEAD + n + n * self.slots : _HEAD + n + n * self.slots + self.slots]
-        # The same words as Python ints, for the per-message checks (a numpy call per word costs more than the
-        # check; aligned 8-byte reads and writes, as numpy's).
+        del head, words  # (numpy's views of the mapping, to set it up; they would keep it from closing)
+        # The words as Python ints, for the per-message checks (a numpy call per word costs more than the check;
+        # aligned 8-byte reads and writes, as numpy's).
         self.words = memoryview(self.map)[: self._meta(n, self.slots)].cast("q")
         self.data = self._meta(n, self.slots)
 
@@ -123,7 +121,6 @@ class _Segment:
         os.posix_fallocate(self.fd, self.data + k * self.slot_size, self.slot_size)
 
     def close(self) -> None:
-        del self.seen, self.pinned, self.slot_seq
         self.words.release()
         if self.fd >= 0:
             os.close(self.fd)

@@ -46,14 +46,14 @@ def test_a_large_message_travels_as_its_envelope_and_a_pinned_view(prefix):
     assert msg.data.shape == (BIG,) and (msg.data == 7).all()
     with pytest.raises(ValueError):
         msg.data.flags.writeable = True  # no node can write into the producer's slot
-    assert w.seg is not None and w.seg.pinned[0, 0] == 0  # held by the node
+    assert w.seg is not None and w.seg.pin_at(0, 0) == 0  # held by the node
     data = msg.data
     del msg
     gc.collect()
-    assert w.seg.pinned[0, 0] == 0  # a view is still alive
+    assert w.seg.pin_at(0, 0) == 0  # a view is still alive
     del data
     gc.collect()
-    assert w.seg.pinned[0, 0] == -1  # let go: the slot is free again
+    assert w.seg.pin_at(0, 0) == -1  # let go: the slot is free again
     small = encode(Msg(arrays={"data": np.zeros(SHM_MIN - 64, np.uint8)}, seq=1), w)
     assert len(small) == 2  # below SHM_MIN: frames
     w.close()
@@ -260,7 +260,7 @@ def test_a_consumer_that_exits_holding_a_view_lets_go_of_its_slot(prefix):
         "assert (held.data == 5).all()\n"
     )
     subprocess.run([sys.executable, "-c", child, head.decode()], check=True, cwd=REPO)
-    assert w.seg is not None and w.seg.pinned[0, 0] == -1  # pinned in the child, let go at its exit
+    assert w.seg is not None and w.seg.pin_at(0, 0) == -1  # pinned in the child, let go at its exit
     w.close()
 
 
