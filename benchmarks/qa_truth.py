@@ -121,6 +121,9 @@ _NEIGHBOURS = {
     "grey": {"white", "black"},
     "black": {"grey", "brown"},
 }
+for _name, _next_to in list(_NEIGHBOURS.items()):  # neighbours both ways (brown was red's, red not brown's)
+    for _other in _next_to:
+        _NEIGHBOURS[_other].add(_name)
 _ALSO_CALLED = {"teal": {"blue", "green"}}
 
 

@@ -363,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenes", type=int, default=8, help="simulated rooms (8: about 360 questions)")
     ap.add_argument("--moments", type=int, default=3, help="moments of the path at which questions are asked")
     ap.add_argument("--split", choices=sorted(SEEDS), default="report", help="report seeds, or the tuning seeds")
+    ap.add_argument("--skip", type=int, default=0, help="start this many rooms into the split (tuning only)")
     ap.add_argument("--spoken-every", type=int, default=4, help="speak one question in this many")
     ap.add_argument("--typed-only", action="store_true", help="no spoken questions")
     ap.add_argument("--no-heads", action="store_true", help="ground-truth masks only")
@@ -375,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.scenes, args.moments, args.spoken_every = min(args.scenes, 2), min(args.moments, 2), 2 * args.spoken_every
     args.vqa = _vqa_params(args.vqa)
+    if args.skip and args.split == "report":
+        sys.exit("--skip is for the tuning split: the report set starts at its first room")
     if not args.typed_only and shutil.which("espeak-ng") is None:
         sys.exit("espeak-ng is not installed: sudo apt-get install espeak-ng (or --typed-only)")
 
@@ -383,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load0 = os.getloadavg()[0]
     peak = round(matmul_peak_gflops(os.cpu_count() or 1))
-    seeds = [SEEDS[args.split] + k for k in range(args.scenes)]
+    seeds = [SEEDS[args.split] + args.skip + k for k in range(args.scenes)]
     if not args.no_heads:
         check_heads_never_saw(seeds)
     heads = None if args.no_heads else Heads()

@@ -18,7 +18,7 @@ from typing import Any
 from ar_perception.qa.colour import PALETTE
 from ar_perception.qa.model import NOT_SURFACES, SceneModel, SceneObject
 from ar_perception.qa.query import Query
-from ar_perception.qa.relations import holds
+from ar_perception.qa.relations import holds, under_it
 from ar_perception.qa.words import (
     Tally,
     capitalise,
@@ -53,6 +53,8 @@ _RELATION_WORDS = {
     "nearer_than": "nearer than",
     "farther_than": "farther away than",
 }
+# "in front of"/"behind" asked of two objects that are not in line: nearer/farther from here is what holds
+_DEPTH_ORDER = {"in_front_of": "nearer than", "behind": "farther away than"}
 _AROUND_ME = {
     "left_of": ("left", "on your left"),
     "right_of": ("right", "on your right"),
@@ -685,7 +687,18 @@ def _relation(query: Query, scene: _Scene) -> Answer:
         matches = [o for o in subjects if holds(relation, o, refs, frame)]
     else:
         matches = [o for o in subjects if any(r is not o and holds(relation, o, [r], frame) for r in refs)]
+    if not matches and relation in _DEPTH_ORDER:  # "is the table behind the lamp?": farther away, off to one side
+        if any(r is not o and holds(relation, o, [r], frame, in_line=False) for o in subjects for r in refs):
+            said = f"{_ref(cls, _n(subjects))} is {_DEPTH_ORDER[relation]} {ref_text}, though not in line with it"
+            facts = [_fact(o, _ref(cls, _n(subjects)), scene) for o in subjects] + facts + [capitalise(said) + "."]
+            return Answer(f"Yes, {said}.", facts, [o.name for o in [*subjects, *refs]])
     subject = _ref(cls, _n(subjects))
+    cut_off = [o for o in subjects if o.bottom_hidden and any(r is not o and under_it(o, r, frame) for r in refs)]
+    if not matches and relation == "on" and cut_off:  # over the other, where it stands out of view
+        cut = cut_off[0]
+        whose = "its bottom is" if _one(subjects) else f"the bottom of one of the {plural(cls)} is"
+        text = f"I can't tell whether {subject} is {words} {ref_text}: {whose} out of view."
+        return Answer(text, [_fact(cut, subject, scene), *facts], [o.name for o in [cut, *refs]])
     if matches:
         said = f"{subject} is {words} {ref_text}"
     elif _one(subjects):

@@ -64,7 +64,7 @@ def colour_parts(
     rgb: np.ndarray,
     *,
     min_apart: float = 0.12,
-    min_share: float = 0.25,
+    min_share: float = 0.15,
     min_height_m: float = 0.3,
     coherent: float = 0.6,
     min_part: int = 20,
@@ -116,23 +116,23 @@ def colour_parts(
         if core.sum() < coherent * g.sum():
             return whole
         cores.append(core)
-    return _nearest(v, u, cores)
+    return _nearest(points, cores)
 
 
-def _nearest(
-    v: np.ndarray, u: np.ndarray, cores: list[np.ndarray], most: int = 200, chunk: int = 4096
-) -> list[np.ndarray]:
+def _nearest(points: np.ndarray, cores: list[np.ndarray], most: int = 200, chunk: int = 4096) -> list[np.ndarray]:
     """`cores` (boolean masks over the pixels) grown to cover every pixel: each pixel in none joins the core with
-    the nearest pixel in the image (a stray of one colour amid the other: dark legs, a shadow's edge); measured
-    against at most `most` pixels of each core, `chunk` pixels at a time (memory stays small for a large region)."""
+    the nearest point in 3D (`points` (N, 3); a stray of one colour amid the other: dark legs, a shadow's edge, a
+    leg of the farther object seen between the nearer one's: the image would give it to whichever is next to it
+    there); measured against at most `most` pixels of each core, `chunk` pixels at a time (memory stays small for
+    a large region)."""
     rest = np.flatnonzero(~np.logical_or.reduce(cores))
     if not rest.size:
         return cores
-    refs = [np.flatnonzero(core)[:: max(1, int(core.sum()) // most)] for core in cores]
+    refs = [points[np.flatnonzero(core)[:: max(1, int(core.sum()) // most)]] for core in cores]
     pick = np.empty(rest.size, np.int64)
     for start in range(0, rest.size, chunk):
-        at = rest[start : start + chunk]
-        near = [((v[at, None] - v[None, idx]) ** 2 + (u[at, None] - u[None, idx]) ** 2).min(axis=1) for idx in refs]
+        at = points[rest[start : start + chunk]]
+        near = [((at[:, None, :] - ref[None, :, :]) ** 2).sum(-1).min(axis=1) for ref in refs]
         pick[start : start + chunk] = np.argmin(np.stack(near), axis=0)
     out = []
     for k, core in enumerate(cores):

@@ -21,7 +21,7 @@ import numpy as np
 from ar_perception.errors import ArpError
 from ar_perception.qa.colour import colour_name, srgb_to_lab
 from ar_perception.qa.hues import ONE_COLOUR, colour_parts
-from ar_perception.qa.regions import find_regions, intrinsics, pixels_of
+from ar_perception.qa.regions import find_regions, intrinsics, objects_spanned, pixels_of
 from ar_perception.qa.stacks import STACKABLE, layers
 
 __all__ = [
@@ -44,7 +44,9 @@ NOT_SURFACES = ("background", "unknown", "void")  # never in the model
 # dining chair is up to 1.1 m tall and 0.7 m across its footprint's diagonal). The box's height (0.62 m) and the
 # shelf's width (1.3 m) are fitted to the simulator on the tuning seeds of benchmarks/scene_qa.py (its boxes are
 # at most 0.6 m tall, its bookcases at most about 1.26 m across): 0.7 let two low boxes stacked pass for one, and
-# two bookcases side by side were one. Real bookcases can be wider (1.5 m): counted "at least two" there.
+# two bookcases side by side were one. Real bookcases can be wider (1.5 m): counted "at least two" there. A floor
+# lamp's shade and foot are at most about 0.6 m across: two lamps whose shades touch in the image, one behind the
+# other, are one region 1 m or more deep (an arc lamp reaches further: "at least two" there).
 # A region bigger than that is several objects that touch (stacked boxes, chairs side by side at a table), and is
 # counted as at least as many as it takes to span it. Classes not listed have no bound.
 ONE_AT_MOST_M: dict[str, tuple[float, float]] = {
@@ -52,6 +54,7 @@ ONE_AT_MOST_M: dict[str, tuple[float, float]] = {
     "box": (0.62, 1.0),
     "ball": (0.7, 0.8),
     "shelf": (2.5, 1.3),
+    "lamp": (2.0, 0.75),
 }
 
 # How far apart one object's legs stand, at most (a dining table up to 1.8 m long): a leg or a row of legs seen
@@ -98,19 +101,26 @@ class SceneObject:
     box: tuple[int, int, int, int] | None = None  # u0, v0, u1, v1 (exclusive) pixels in the depth image, when seen
     at_least: int = 1  # how many objects of its class it is at least: > 1 when too big to be one (`ONE_AT_MOST_M`)
     more: bool = False  # there may be more objects in it than `at_least`: a box pile or shelves in a row, at the edge
+    # how far its lowest and highest visible points lie below and above its centroid along the world's up, metres
+    # (the centroid leans to where most pixels are: a lamp's shade); None: half its height both ways
+    span_up_m: tuple[float, float] | None = None
+    # its lowest part may be out of view: its pixels reach the image's lower edge, or below most of it in the image is
+    # something nearer (a person behind a box)
+    bottom_hidden: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SceneObject:
-        box = d.get("box")
+        box, span = d.get("box"), d.get("span_up_m")
         return cls(
             **{
                 **d,
                 "centroid_m": tuple(d["centroid_m"]),
                 "extent_m": tuple(d["extent_m"]),
                 "box": tuple(box) if box is not None else None,
+                "span_up_m": tuple(span) if span is not None else None,
             }
         )
 
@@ -181,14 +191,7 @@ def at_least(cls: str, points: np.ndarray, up: np.ndarray) -> int:
     class without a bound."""
     if cls not in ONE_AT_MOST_M or len(points) < 2:
         return 1
-    most_h, most_w = ONE_AT_MOST_M[cls]
-    along = points @ up
-    lo, hi = np.percentile(along, [5, 95])  # robust: a few stray pixels (edges, an estimated depth's blur)
-    flat = points - along[:, None] * up  # onto the plane across `up`
-    flat = flat[:: max(1, len(flat) // 250)]
-    span = np.sqrt(((flat[:, None, :] - flat[None, :, :]) ** 2).sum(-1))
-    across = float(np.percentile(span, 97))
-    return max(1, math.ceil((hi - lo) / most_h - 1e-9), math.ceil(across / most_w - 1e-9))
+    return objects_spanned(points, up, *ONE_AT_MOST_M[cls])
 
 
 def _measure(
@@ -215,18 +218,44 @@ def _measure(
         patch = rgb[v0 : v0 + sel.shape[0], u0 : u0 + sel.shape[1]]
         colour = colour_name(patch[inner if inner.sum() >= 16 else sel])
     uc, vc = float(np.median(u)), float(np.median(v))
+    centroid = np.median(pts, axis=0)
+    heights = np.sort(pts @ up)
+    stray = min(3, (len(heights) - 1) // 2)  # a few stray pixels set aside, not a share (a lamp's pole is thin)
+    low, high = heights[stray] - float(centroid @ up), heights[-1 - stray] - float(centroid @ up)
     return {
         "cls": cls,
         "at_least": at_least(cls, pts, up),
         "area": v.size / (shape[0] * shape[1]),
-        "centroid_m": tuple(float(c) for c in np.median(pts, axis=0)),
+        "centroid_m": tuple(float(c) for c in centroid),
         "extent_m": tuple(float(e) for e in hi - lo + pixel),
+        "span_up_m": (max(0.0, -float(low)), max(0.0, float(high))),
         "distance_m": dist,
         "bearing_deg": math.degrees(math.atan2(uc - cx, fx)),
         "elevation_deg": math.degrees(math.atan2(cy - vc, fy)),
         "colour": colour,
         "box": (int(u.min()), int(v.min()), int(u.max()) + 1, int(v.max()) + 1),
     }
+
+
+def _bottom_hidden(
+    v: np.ndarray, u: np.ndarray, depth: np.ndarray, labels: np.ndarray, is_object: np.ndarray, most: float = 0.5
+) -> bool:
+    """Whether an object's lowest part may be out of view: in at least `most` of the pixel columns where it reaches
+    down to near its lowest row (the lowest tenth of its height in the image), what lies just below is the image's
+    lower edge or another object nearer than it (`is_object`: per class id; not the floor in front of it)."""
+    low = np.full(depth.shape[1], -1)
+    np.maximum.at(low, u, v)
+    bottom = int(low.max())
+    band = max(2, (bottom - int(v.min()) + 1) // 10)
+    cols = np.flatnonzero(low > bottom - band)
+    rows = low[cols]
+    edge = rows + 1 >= depth.shape[0]
+    below = np.minimum(rows + 1, depth.shape[0] - 1)
+    z_below, z_own = depth[below, cols], depth[rows, cols]
+    ids = labels[below, cols].astype(np.int64)
+    other = is_object[np.clip(ids, 0, len(is_object) - 1)] & (ids < len(is_object)) & (ids != labels[rows, cols])
+    nearer = other & np.isfinite(z_below) & (z_below > 0) & (z_below < z_own - 0.05)
+    return bool((edge | nearer).mean() >= most)
 
 
 def _at_edge(box: tuple[int, int, int, int], w: int, h: int) -> bool:
@@ -317,7 +346,9 @@ def build_scene_model(
         up=up_axis,
         leg_reach=LEG_REACH_M,
         low_parts=LOW_PARTS,
+        one_at_most=ONE_AT_MOST_M,
     )
+    is_object = np.array([c not in STRUCTURE and c not in NOT_SURFACES for c in classes], bool)
     least = max(20, math.ceil(min_area * h * w))  # a stacked layer is an object: no smaller than a region may be
     measured = []
     for r, (v, u) in zip(
@@ -340,6 +371,8 @@ def build_scene_model(
             m["more"] = (cls in STACKABLE and stacks and _at_edge(m["box"], w, h)) or (
                 cls in IN_ROWS and _at_side(m["box"], w)
             )
+            m["bottom_hidden"] = _bottom_hidden(v[part], u[part], depth, labels, is_object)
+            m["more"] = m["more"] or r.maybe_more
             measured.append(m)
     objects = named(
         [

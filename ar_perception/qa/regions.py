@@ -11,6 +11,10 @@ the full-resolution pixels under it.
 - Joining: pieces of one class that nearly touch in the image and in 3D (within `join_m`) are one object, cut
   by an occluder or by a part thinner than the grid (a lamp's pole), or seen past its own edge (a table's back
   legs under its top).
+- One or two: pieces of one class farther apart than that, with something of another class nearer than both
+  covering the image between them, that together fit the size of one object of their class (`one_at_most`), may
+  be one object seen on both sides of the occluder (a box behind a person's legs) or two: they are one region
+  flagged `maybe_more` ("at least one"), neither count being known.
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ import numpy as np
 from ar_perception.geometry import scaled_intrinsics
 from ar_perception.qa.planes import fit_planes
 
-__all__ = ["Region", "intrinsics", "label_components", "components", "find_regions", "pixels_of", "union_roots"]
+__all__ = [
+    "Region",
+    "intrinsics",
+    "label_components",
+    "components",
+    "find_regions",
+    "objects_spanned",
+    "pixels_of",
+    "union_roots",
+]
 
 _OFFSETS = ((0, 1), (1, 0), (1, 1), (1, -1))  # each 8-neighbour pair once: right, down, down-right, down-left
 
@@ -105,6 +118,7 @@ class Region:
     cells: np.ndarray
     points: np.ndarray
     cut: bool = True
+    maybe_more: bool = False  # pieces on both sides of an occluder that may be one object or more
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -124,6 +138,19 @@ def _min_distance(p: np.ndarray, q: np.ndarray, most: int = 1200) -> float:
     return math.sqrt(best)
 
 
+def objects_spanned(points: np.ndarray, up: np.ndarray, most_h: float, most_w: float) -> int:
+    """How many objects at most `most_h` tall (along `up`, a unit vector in the points' frame) and `most_w` across
+    (the widest span across `up`) the points (N, 3) take at least; robust to a few stray points (an edge, an
+    estimated depth's blur)."""
+    along = points @ up
+    lo, hi = np.percentile(along, [5, 95])
+    flat = points - along[:, None] * up  # onto the plane across `up`
+    flat = flat[:: max(1, len(flat) // 250)]
+    span = np.sqrt(((flat[:, None, :] - flat[None, :, :]) ** 2).sum(-1))
+    across = float(np.percentile(span, 97))
+    return max(1, math.ceil((hi - lo) / most_h - 1e-9), math.ceil(across / most_w - 1e-9))
+
+
 def _floor_axes(up: np.ndarray) -> np.ndarray:
     """(3, 3) rows: two unit vectors across `up` (along the floor), then `up`."""
     side = np.cross(up, (0.0, 0.0, 1.0) if abs(up[2]) < 0.9 else (1.0, 0.0, 0.0))
@@ -131,11 +158,9 @@ def _floor_axes(up: np.ndarray) -> np.ndarray:
     return np.stack([side, np.cross(up, side), up])
 
 
-def _hidden_between(a: Region, b: Region, labels: np.ndarray, depth: np.ndarray, step: int, most: float = 0.25) -> bool:
-    """Whether what lies between two pieces of one class in the image (along the line between their closest
-    cells, at full resolution) is the class itself or something nearer than both (an occluder) for all but
-    `most` of it: then an object may go on there unseen. Where the gap shows what is behind (the floor or wall
-    between two boxes side by side), the pieces are two objects."""
+def _line_between(a: Region, b: Region, shape: tuple[int, ...], step: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The full-resolution pixels (rows, cols) on the line between the closest cells of two pieces, without its
+    ends; None when the cells are neighbours (nothing lies between them)."""
     pa, pb = np.argwhere(a.cells), np.argwhere(b.cells)
     pa, pb = pa[:: max(1, len(pa) // 300)], pb[:: max(1, len(pb) // 300)]
     d2 = ((pa[:, None, :] - pb[None, :, :]) ** 2).sum(-1)
@@ -143,14 +168,37 @@ def _hidden_between(a: Region, b: Region, labels: np.ndarray, depth: np.ndarray,
     (r0, c0), (r1, c1) = (pa[i] * step + step // 2), (pb[j] * step + step // 2)
     n = int(max(abs(r1 - r0), abs(c1 - c0)))
     if n <= step:
-        return True  # neighbouring cells
+        return None
     t = np.linspace(0.0, 1.0, n + 1)[1:-1]
-    rows = np.clip(np.round(r0 + t * (r1 - r0)).astype(int), 0, labels.shape[0] - 1)
-    cols = np.clip(np.round(c0 + t * (c1 - c0)).astype(int), 0, labels.shape[1] - 1)
+    rows = np.clip(np.round(r0 + t * (r1 - r0)).astype(int), 0, shape[0] - 1)
+    cols = np.clip(np.round(c0 + t * (c1 - c0)).astype(int), 0, shape[1] - 1)
+    return rows, cols
+
+
+def _hidden_between(a: Region, b: Region, labels: np.ndarray, depth: np.ndarray, step: int, most: float = 0.25) -> bool:
+    """Whether what lies between two pieces of one class in the image (along the line between their closest
+    cells, at full resolution) is the class itself or something nearer than both (an occluder) for all but
+    `most` of it: then an object may go on there unseen. Where the gap shows what is behind (the floor or wall
+    between two boxes side by side), the pieces are two objects."""
+    line = _line_between(a, b, labels.shape, step)
+    if line is None:
+        return True  # neighbouring cells
     nearest = min(float(np.min(a.points[:, 2])), float(np.min(b.points[:, 2])))
-    z = depth[rows, cols]
-    covered = (labels[rows, cols] == a.class_id) | ~(np.isfinite(z) & (z > 0)) | (z < nearest - 0.05)
+    z = depth[line]
+    covered = (labels[line] == a.class_id) | ~(np.isfinite(z) & (z > 0)) | (z < nearest - 0.05)
     return bool((~covered).mean() <= most)
+
+
+def _occluded_between(a: Region, b: Region, labels: np.ndarray, depth: np.ndarray, step: int) -> bool:
+    """Whether the image between two pieces of one class (as `_hidden_between` looks at it) shows nothing behind
+    them, and is something of another class nearer than both (an occluder) for at least half of it."""
+    line = _line_between(a, b, labels.shape, step)
+    if line is None or not _hidden_between(a, b, labels, depth, step):
+        return False  # side by side in the image, or the floor or wall between them in view
+    nearest = min(float(np.min(a.points[:, 2])), float(np.min(b.points[:, 2])))
+    z = depth[line]
+    other = (labels[line] != a.class_id) & np.isfinite(z) & (z > 0) & (z < nearest - 0.05)
+    return bool(other.mean() >= 0.5)
 
 
 def _join(
@@ -213,6 +261,37 @@ def _join(
         cells = np.logical_or.reduce([r.cells for r in group])
         out.append(Region(group[0].class_id, cells, np.concatenate([r.points for r in group]), group[0].cut))
     return out
+
+
+def _maybe_one(
+    regions: list[Region],
+    bound: tuple[float, float],
+    up: np.ndarray,
+    image: tuple[np.ndarray, np.ndarray, int],
+    min_cells: float,
+) -> list[Region]:
+    """Pieces of one class (each a region in its own right) on both sides of an occluder that together fit one
+    object `bound` (height, across) in size: one region flagged `maybe_more` (see the module's docstring).
+    Pairs are taken greedily, nearest in the image first; a piece joins at most one other."""
+    big = [k for k, r in enumerate(regions) if r.cells.sum() >= min_cells]
+    if len(big) < 2:
+        return regions
+    mids = {k: np.argwhere(regions[k].cells).mean(axis=0) for k in big}
+    pairs = sorted(
+        ((float(np.linalg.norm(mids[a] - mids[b])), a, b) for i, a in enumerate(big) for b in big[i + 1 :]),
+    )
+    used: set[int] = set()
+    merged: list[Region] = []
+    for _, a, b in pairs:
+        if a in used or b in used:
+            continue
+        ra, rb = regions[a], regions[b]
+        both = np.concatenate([ra.points, rb.points])
+        if objects_spanned(both, up, *bound) > 1 or not _occluded_between(ra, rb, *image):
+            continue
+        used |= {a, b}
+        merged.append(Region(ra.class_id, ra.cells | rb.cells, both, ra.cut, maybe_more=True))
+    return [r for k, r in enumerate(regions) if k not in used] + merged
 
 
 def _seen_under(
@@ -289,6 +368,7 @@ def find_regions(
     up: Sequence[float] | np.ndarray = (0.0, -1.0, 0.0),
     leg_reach: Mapping[str, float] | None = None,
     low_parts: Sequence[str] = (),
+    one_at_most: Mapping[str, tuple[float, float]] | None = None,
 ) -> list[Region]:
     """The regions of `labels` (class ids, at `depth`'s resolution) on the grid of every `step`-th pixel.
 
@@ -297,7 +377,9 @@ def find_regions(
     region (planes.py), else each connected piece. Regions of fewer than `min_cells` cells are
     dropped after joining. `up`: the world's up direction in the camera frame (for what stands in one place);
     `leg_reach`: per class, how far from its middle one object's legs may stand (see `_join`); `low_parts`:
-    classes whose low parts may be seen beside a higher part past a depth step (see `_seen_under`).
+    classes whose low parts may be seen beside a higher part past a depth step (see `_seen_under`);
+    `one_at_most`: per class, the largest one object is (height, across) in metres: pieces on both sides of an
+    occluder that fit it are one region that may be more (`Region.maybe_more`).
     """
     fx, fy, cx, cy = fxy
     up_axis = np.asarray(up, np.float64) / np.linalg.norm(up)
@@ -334,6 +416,9 @@ def find_regions(
         else:
             reach = (leg_reach or {}).get(names[cid], 0.0)
             joined = _join(parts, join_m, inside_m, up_axis, reach, image=(labels, depth, step))
+            bound = (one_at_most or {}).get(names[cid])
+            if bound is not None:
+                joined = _maybe_one(joined, bound, up_axis, (labels, depth, step), min_cells)
             out += [r for r in joined if r.cells.sum() >= min_cells]
     return out
 

@@ -7,11 +7,14 @@ to by the gap between their boxes; between by bearing; nearer/farther than by di
 margin (about as far away is neither). Up is -y in the camera frame (which assumes a roughly
 level camera) and +z in the world frame (the convention of the camera poses: the simulator's rooms are z up).
 
-An object's box is its centroid (the median of its points) and `extent_m`. The centroid leans to where most
-pixels are (a table's top, not the middle of its legs), so the bottom of a thing on the other must lie
-between the other's centroid and the top of its box. `extent_m` is width, height, depth along the camera's
-axes as the object was seen; in the world frame, where those axes are turned by an unknown yaw, the
-footprint is taken as the larger of width and depth along both horizontal world axes.
+An object's box is its centroid (the median of its points) and `extent_m`; its bottom and top are where its
+lowest and highest visible points are (`span_up_m`; half its height from the centroid where that is not known).
+The centroid leans to where most pixels are (a table's top, not the middle of its legs; a lamp's shade, high above
+its foot), so the bottom of a thing on the other must lie between the other's centroid and the top of its box.
+`extent_m` is width, height, depth along the camera's axes as the object was seen; in the world frame, where
+those axes are turned by an unknown yaw, the footprint is taken as the larger of width and depth along both
+horizontal world axes. A yes/no "in front of"/"behind" between two objects not in line is answered by their
+distances from the camera (`holds(..., in_line=False)`), saying that they are not in line.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import math
 from ar_perception.qa.model import SceneObject
 from ar_perception.qa.query import RELATIONS
 
-__all__ = ["UP", "holds", "gap"]
+__all__ = ["UP", "holds", "gap", "under_it"]
 
 SIDE_MARGIN_DEG = 5.0  # left/right of: bearings closer than this are neither
 DEPTH_MARGIN_M = 0.3  # in front of/behind: distances closer than this are neither
@@ -36,14 +39,15 @@ FARTHER_M, FARTHER_SHARE = 0.15, 0.05  # nearer/farther than: distances must dif
 UP = {"camera": (1, -1.0), "world": (2, 1.0)}  # frame -> (axis, sign) of up
 
 
-def holds(relation: str, o: SceneObject, refs: list[SceneObject], frame: str) -> bool:
-    """Whether `o` stands in `relation` to `refs` (one object; two for "between"), in a model of `frame`."""
+def holds(relation: str, o: SceneObject, refs: list[SceneObject], frame: str, *, in_line: bool = True) -> bool:
+    """Whether `o` stands in `relation` to `refs` (one object; two for "between"), in a model of `frame`; with
+    `in_line` False, in front of/behind are by distance alone (the depth order as seen from here)."""
     ref = refs[0]
     if relation == "left_of":
         return o.bearing_deg < ref.bearing_deg - SIDE_MARGIN_DEG
     if relation == "right_of":
         return o.bearing_deg > ref.bearing_deg + SIDE_MARGIN_DEG
-    in_line = abs(o.bearing_deg - ref.bearing_deg) <= IN_LINE_DEG
+    in_line = not in_line or abs(o.bearing_deg - ref.bearing_deg) <= IN_LINE_DEG
     if relation == "in_front_of":
         return in_line and o.distance_m < ref.distance_m - DEPTH_MARGIN_M
     if relation == "behind":
@@ -66,12 +70,22 @@ def holds(relation: str, o: SceneObject, refs: list[SceneObject], frame: str) ->
 def _on(o: SceneObject, ref: SceneObject, frame: str) -> bool:
     axis, up = UP[frame]
     half_o, half_ref = _half_sizes(o, frame), _half_sizes(ref, frame)
-    if ref.cls == "floor":  # the floor is under everything: what has its bottom at the floor's level is on it
-        return up * o.centroid_m[axis] - half_o[axis] <= up * ref.centroid_m[axis] + ON_FLOOR_M
     height, ref_height = up * o.centroid_m[axis], up * ref.centroid_m[axis]
-    bottom, top = height - half_o[axis], ref_height + half_ref[axis]
+    bottom = height - (o.span_up_m[0] if o.span_up_m is not None else half_o[axis])
+    if ref.cls == "floor":  # the floor is under everything: what has its bottom at the floor's level is on it
+        return bottom <= ref_height + ON_FLOOR_M
+    top = ref_height + (ref.span_up_m[1] if ref.span_up_m is not None else half_ref[axis])
     if height <= ref_height or not ref_height - ON_GAP_M <= bottom <= top + ON_GAP_M:
         return False
+    return under_it(o, ref, frame)
+
+
+def under_it(o: SceneObject, ref: SceneObject, frame: str) -> bool:
+    """Whether `ref` lies under `o` (their footprints overlap, across the frame's up; the floor is under all)."""
+    if ref.cls == "floor":
+        return True
+    axis = UP[frame][0]
+    half_o, half_ref = _half_sizes(o, frame), _half_sizes(ref, frame)
     return all(
         abs(o.centroid_m[i] - ref.centroid_m[i]) <= half_o[i] + half_ref[i] + OVERLAP_SLACK_M
         for i in range(3)

@@ -16,9 +16,11 @@ sys.path.insert(0, str(BENCH))
 from qa_questions import PLURALS, Question, QuestionMaker, pick_moments  # noqa: E402
 from qa_score import judge  # noqa: E402
 from qa_truth import (  # noqa: E402
+    PALETTE,
     ColourTruth,
     FrameTruth,
     TruthObject,
+    _colour_truth,
     colour_name,
     compatible_colours,
     with_earlier_colours,
@@ -143,6 +145,14 @@ def test_the_palette_names_plain_colours() -> None:
     assert colour_name((0.12, 0.3, 0.75)) == "blue"
     assert colour_name((0.93, 0.92, 0.88)) == "white"
     assert "red" not in compatible_colours((0.12, 0.3, 0.75), shadow=True)
+
+
+def test_calling_a_colour_by_its_neighbour_is_not_made_up_either_way() -> None:
+    # a dark red-brown floor the palette names brown, called red (and a red one called brown): imprecise, not false
+    for albedo, said in (((0.5, 0.32, 0.18), "red"), ((0.8, 0.12, 0.10), "brown")):
+        truth = _colour_truth(np.zeros(100, int) + list(PALETTE).index(colour_name(albedo)), np.tile(albedo, (100, 1)))
+        assert said in truth.present and said not in truth.accepted
+    assert "blue" not in _colour_truth(np.zeros(100, int), np.tile((0.8, 0.12, 0.10), (100, 1))).present
 
 
 def test_truth_of_a_rendered_room_matches_its_masks_and_gives_every_intent() -> None:

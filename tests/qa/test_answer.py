@@ -305,6 +305,35 @@ def test_on_in_the_world_frame_is_along_z():
     assert ask(scene(table, beside, frame="world"), "relation", "ball", relation="on", other="table").startswith("No")
 
 
+def test_on_the_floor_by_the_lowest_point_seen_and_unknown_when_that_is_out_of_view():
+    # camera frame, y down, the floor 1.5 m below a level camera; a floor lamp's centroid is in its shade, high up
+    floor = obj("floor", c=(0.0, 1.5, 2.5), e=(4.0, 0.02, 3.0))
+    lamp = obj("lamp", c=(1.0, -0.1, 2.5), e=(0.5, 1.6, 0.5))
+    assert ask(scene(floor, lamp), "relation", "lamp", relation="on", other="floor") == (
+        "No, the lamp is not on the floor."  # half its height below the centroid: 0.7 m above the floor
+    )
+    standing = SceneObject(**{**lamp.as_dict(), "span_up_m": (1.55, 0.3)})  # its pole down to the floor
+    assert ask(scene(floor, standing), "relation", "lamp", relation="on", other="floor") == (
+        "Yes, the lamp is on the floor."
+    )
+    cut = SceneObject(**{**lamp.as_dict(), "bottom_hidden": True})  # its lower part below the image's edge
+    assert ask(scene(floor, cut), "relation", "lamp", relation="on", other="floor") == (
+        "I can't tell whether the lamp is on the floor: its bottom is out of view."
+    )
+    two = scene(floor, cut, obj("lamp", c=(-1.0, -0.1, 3.0), e=(0.5, 1.6, 0.5)))
+    assert ask(two, "relation", "lamp", relation="on", other="floor") == (
+        "I can't tell whether a lamp is on the floor: the bottom of one of the lamps is out of view."
+    )
+    cut_standing = SceneObject(**{**standing.as_dict(), "bottom_hidden": True})  # seen down to the floor all the same
+    assert ask(scene(floor, cut_standing), "relation", "lamp", relation="on", other="floor").startswith("Yes, ")
+    # over nothing of the other class: not on it, wherever its bottom is
+    assert ask(scene(TABLE, cut), "relation", "lamp", relation="on", other="table") == (
+        "No, the lamp is not on the table."
+    )
+    over = SceneObject(**{**cut.as_dict(), "centroid_m": (0.0, 0.2, 2.0)})  # above the table, its bottom unseen
+    assert ask(scene(TABLE, over), "relation", "lamp", relation="on", other="table").startswith("I can't tell")
+
+
 def test_next_to():
     model = scene(TABLE, BOX_BY_TABLE, LAMP_FAR_LEFT)
     assert ask(model, "relation", "box", relation="next_to", other="table") == "Yes, the box is next to the table."
@@ -329,8 +358,17 @@ def test_in_front_of_and_behind_by_distance_on_the_same_line_of_sight():
     model = scene(TABLE, CHAIR_IN_FRONT, PLANT_BEHIND, LAMP_FAR_LEFT)
     assert ask(model, "relation", relation="in_front_of", other="table") == "In front of the table, I can see a chair."
     assert ask(model, "relation", relation="behind", other="table") == "Behind the table, I can see a plant."
-    # far off to the side is not behind, however far away
+    # far off to the side and about as far away: not behind
     assert ask(model, "relation", "lamp", relation="behind", other="table") == "No, the lamp is not behind the table."
+    # far off to the side and farther away: farther, and said to be not in line
+    assert ask(model, "relation", "plant", relation="behind", other="lamp") == (
+        "Yes, the plant is farther away than the lamp, though not in line with it."
+    )
+    assert ask(model, "relation", "chair", relation="in_front_of", other="lamp") == (
+        "Yes, the chair is nearer than the lamp, though not in line with it."
+    )
+    assert ask(model, "relation", "lamp", relation="in_front_of", other="plant").startswith("Yes, the lamp is nearer")
+    assert ask(model, "relation", "lamp", relation="behind", other="plant") == "No, the lamp is not behind the plant."
 
 
 def test_nearer_and_farther_than_by_distance_from_the_camera_with_a_margin():

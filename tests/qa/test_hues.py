@@ -106,3 +106,27 @@ def test_colour_groups_and_parts_on_made_up_pixels() -> None:
     dots = np.random.default_rng(0).random(v.size) < 0.3  # a colour in dots over the other: no piece of it
     speckled[dots] = (150, 50, 140)
     assert len(colour_parts(v, u, points, up, speckled)) == 1
+
+
+def test_a_small_piece_of_another_colour_beside_is_another_object_and_strays_go_to_the_nearer_in_3d() -> None:
+    """A chair mostly hidden behind another shows a narrow piece beside it (18 % of the region): parted. The
+    pixels too dark for a colour join the part they are nearest to in 3D, not in the image (the farther chair's
+    shaded legs seen right next to the nearer one)."""
+    v, u = np.mgrid[0:20, 0:40]
+    v, u = v.ravel(), u.ravel()
+    up = np.array([0.0, 1.0, 0.0])
+    orange, purple = np.array([230, 110, 20]), np.array([150, 50, 140])
+    far = u >= 33  # 7 of 40 columns
+    points = np.stack([u * 0.02, -v * 0.03, np.where(far, 2.6, 2.0)], axis=1)
+    rgb = np.where(far[:, None], purple, orange).astype(np.uint8)
+    parts = colour_parts(v, u, points, up, rgb)
+    assert sorted(int(p.sum()) for p in parts) == [140, 660]
+    narrow = u >= 35  # 5 of 40 columns: too little to be an object, one part
+    assert len(colour_parts(v, u, points, up, np.where(narrow[:, None], purple, orange).astype(np.uint8))) == 1
+    # dark pixels in the orange block's last columns, at the purple chair's depth: they go with the purple part
+    shaded = (u >= 29) & (u < 33)
+    points[shaded, 2] = 2.6
+    rgb[shaded] = (2, 2, 2)
+    parts = colour_parts(v, u, points, up, rgb)
+    purple_part = next(p for p in parts if p[far].all())
+    assert purple_part.sum() == 140 + 80 and purple_part[shaded].all()

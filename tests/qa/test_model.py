@@ -248,7 +248,7 @@ def test_a_region_too_big_for_one_object_of_its_class_is_at_least_as_many():
     labels, depth = scene(WALL, 6.0)
     put(labels, depth, BOX, slice(40, 190), slice(40, 100), 2.0)  # 1.2 m tall at 2 m: over 0.7 m, two boxes at least
     put(labels, depth, BOX, slice(150, 200), slice(200, 250), 2.0)  # 0.4 m: one box
-    put(labels, depth, LAMP, slice(0, 230), slice(150, 160), 2.0)  # no bound for a lamp, however tall
+    put(labels, depth, LAMP, slice(0, 230), slice(150, 160), 2.0)  # 1.84 m tall: one floor lamp (2 m at most)
     by_class = {o.name: o.at_least for o in build(labels, depth).objects if not o.structure}
     assert by_class == {"box 1": 2, "box 2": 1, "lamp": 1} or by_class == {"box 2": 2, "box 1": 1, "lamp": 1}
     # height is along the up the camera pose gives: a box 0.9 m wide and 0.4 m tall is one box with the camera
@@ -262,3 +262,59 @@ def test_a_region_too_big_for_one_object_of_its_class_is_at_least_as_many():
     pose_row = np.array([2.0, 0.0, 0.0])  # from a recorded pose: read-only, and not of unit length
     pose_row.flags.writeable = False
     assert [o.at_least for o in build(labels, depth, up=pose_row).of_class("box")] == [2]
+
+
+def test_a_lamp_region_a_metre_deep_is_two_lamps_at_least():
+    # two lamps one behind the other whose shades touch in the image: one region, its depth running from 2 m to 3 m
+    labels, depth = scene(WALL, 6.0)
+    put(labels, depth, LAMP, slice(20, 200), slice(100, 130), np.linspace(2.0, 3.0, 30, dtype=np.float32))
+    assert [o.at_least for o in build(labels, depth).of_class("lamp")] == [2]
+    labels, depth = scene(WALL, 6.0)
+    put(labels, depth, LAMP, slice(20, 200), slice(100, 130), np.linspace(2.0, 2.4, 30, dtype=np.float32))
+    assert [o.at_least for o in build(labels, depth).of_class("lamp")] == [1]
+
+
+def test_pieces_on_both_sides_of_an_occluder_that_fit_one_object_may_be_one_or_two():
+    # a box's two ends on either side of a nearer lamp's base: one object or two, so "at least one"
+    labels, depth = scene(WALL, 6.0)
+    put(labels, depth, BOX, slice(100, 140), slice(130, 150), 3.0)
+    put(labels, depth, LAMP, slice(60, 160), slice(150, 180), 2.0)
+    put(labels, depth, BOX, slice(100, 140), slice(180, 200), 3.2)
+    ((box,),) = [objects(build(labels, depth), "box")]
+    assert (box.at_least, box.more, box.area_px) == (1, True, 2 * 40 * 20)
+    # the wall in view between them: two boxes side by side
+    put(labels, depth, WALL, slice(60, 160), slice(150, 180), 6.0)
+    assert [(o.at_least, o.more) for o in objects(build(labels, depth), "box")] == [(1, False), (1, False)]
+    # too far apart to be one box (1.4 m across at 3 m), the lamp between them: two
+    labels, depth = scene(WALL, 6.0)
+    put(labels, depth, BOX, slice(100, 140), slice(80, 120), 3.0)
+    put(labels, depth, LAMP, slice(60, 160), slice(120, 160), 2.0)
+    put(labels, depth, BOX, slice(100, 140), slice(160, 200), 3.0)
+    assert [(o.at_least, o.more) for o in objects(build(labels, depth), "box")] == [(1, False), (1, False)]
+
+
+def test_an_objects_bottom_and_top_are_where_its_lowest_and_highest_points_are():
+    # a floor lamp: a thin pole under a big shade; its centroid is in the shade, its bottom on the floor
+    labels, depth = scene(WALL, 6.0)
+    put(labels, depth, LAMP, slice(20, 80), slice(120, 200), 2.0)  # the shade
+    put(labels, depth, LAMP, slice(80, 200), slice(158, 162), 2.0)  # the pole
+    ((lamp,),) = [objects(build(labels, depth), "lamp")]
+    below, above = lamp.span_up_m
+    centre_v = 119.5 + lamp.centroid_m[1] * 250 / 2.0  # the centroid's image row (y down)
+    assert math.isclose(below, (199 - centre_v) * 2.0 / 250, abs_tol=0.05)
+    assert math.isclose(above, (centre_v - 20) * 2.0 / 250, abs_tol=0.05)
+    assert below > 2 * above and not lamp.bottom_hidden
+    put(labels, depth, LAMP, slice(200, 240), slice(158, 162), 2.0)  # down to the image's lower edge
+    ((lamp,),) = [objects(build(labels, depth), "lamp")]
+    assert lamp.bottom_hidden
+    # standing on the floor, the floor in front of its foot just below it in the image: its bottom is in view
+    labels, depth = scene(WALL, 20.0)
+    rows = np.arange(150, 240)[:, None]
+    put(labels, depth, FLOOR, slice(150, 240), slice(0, W), 1.5 * 250 / (rows - 119.5))  # 1.5 m below the camera
+    put(labels, depth, LAMP, slice(40, 160), slice(150, 170), 1.5 * 250 / (160 - 119.5))
+    ((lamp,),) = [objects(build(labels, depth), "lamp")]
+    assert not lamp.bottom_hidden
+    # the same lamp behind a nearer box that covers its lower part: its bottom may be hidden
+    put(labels, depth, BOX, slice(140, 200), slice(130, 190), 5.0)
+    ((lamp,),) = [objects(build(labels, depth), "lamp")]
+    assert lamp.bottom_hidden
