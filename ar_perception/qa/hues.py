@@ -13,12 +13,14 @@ ball's segments, a shelf's books, a box's tape are two colours of one object).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ar_perception.qa.colour import srgb_to_linear
 from ar_perception.qa.regions import label_components
 
-__all__ = ["ONE_COLOUR", "colour_groups", "colour_parts"]
+__all__ = ["ONE_COLOUR", "colour_groups", "colour_parts", "colour_parts_and_cores"]
 
 ONE_COLOUR = ("chair",)  # classes whose one object is mostly of one colour
 _DARK = 0.03  # linear r + g + b below this: too dark to tell a colour
@@ -57,6 +59,13 @@ def colour_groups(x: np.ndarray, iterations: int = 10) -> tuple[np.ndarray, floa
 
 
 def colour_parts(
+    v: np.ndarray, u: np.ndarray, points: np.ndarray, up: np.ndarray, rgb: np.ndarray, **kw: Any
+) -> list[np.ndarray]:
+    """The masks of `colour_parts_and_cores` alone."""
+    return colour_parts_and_cores(v, u, points, up, rgb, **kw)[0]
+
+
+def colour_parts_and_cores(
     v: np.ndarray,
     u: np.ndarray,
     points: np.ndarray,
@@ -70,15 +79,16 @@ def colour_parts(
     min_part: int = 20,
     peel: int = 2,
     side_by_side: float = 0.5,
-) -> list[np.ndarray]:
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The region's pixels (rows `v`, columns `u`, points (N, 3), colours `rgb` (N, 3) sRGB uint8) as boolean
-    masks over them, one per object: two where the pixels bright enough to have a colour fall into two groups
+    masks over them, one per object, and each one's core (its colour's main piece, without the pixels that joined
+    it by nearness: what surely belongs to it): two where the pixels bright enough to have a colour fall into two groups
     whose `chromaticity` is at least `min_apart` apart, each at least `min_share` of those pixels and `min_part`
     pixels, `min_height_m` tall along `up`, side by side (their heights shared for at least `side_by_side` of the
     shorter's), and with at least `coherent` of it in one 8-connected piece of the
     image (the rest, and the dark pixels, join the nearer piece); else one. A group too small to be an object
     (metal legs, a shadow) is set aside and the rest grouped again, up to `peel` times."""
-    whole = [np.ones(len(points), bool)]
+    whole = [np.ones(len(points), bool)], [np.ones(len(points), bool)]
     if len(points) < 2 * min_part:
         return whole
     shares, pool = chromaticity(rgb)
@@ -116,7 +126,7 @@ def colour_parts(
         if core.sum() < coherent * g.sum():
             return whole
         cores.append(core)
-    return _nearest(points, cores)
+    return _nearest(points, cores), cores
 
 
 def _nearest(points: np.ndarray, cores: list[np.ndarray], most: int = 200, chunk: int = 4096) -> list[np.ndarray]:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ar_perception.errors import ArpError
 from ar_perception.qa.colour import colour_name, srgb_to_lab
-from ar_perception.qa.hues import ONE_COLOUR, colour_parts
+from ar_perception.qa.hues import ONE_COLOUR, colour_parts_and_cores
 from ar_perception.qa.regions import find_regions, intrinsics, objects_spanned, pixels_of
 from ar_perception.qa.stacks import STACKABLE, layers
 
@@ -224,7 +224,6 @@ def _measure(
     low, high = heights[stray] - float(centroid @ up), heights[-1 - stray] - float(centroid @ up)
     return {
         "cls": cls,
-        "at_least": at_least(cls, pts, up),
         "area": v.size / (shape[0] * shape[1]),
         "centroid_m": tuple(float(c) for c in centroid),
         "extent_m": tuple(float(e) for e in hi - lo + pixel),
@@ -360,12 +359,16 @@ def build_scene_model(
         z = depth[v, u].astype(np.float64)
         pts = np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], axis=1)
         parts = [np.ones(v.size, bool)]  # one object, unless a stack of them (colours, where given, find seams)
+        cores = parts  # what surely belongs to each: how many objects it is at least is measured on that
         if cls in STACKABLE and stacks:
-            parts = layers(v, u, pts, up_axis, srgb_to_lab(rgb[v, u]) if rgb is not None else None, min_layer=least)
+            parts = cores = layers(
+                v, u, pts, up_axis, srgb_to_lab(rgb[v, u]) if rgb is not None else None, min_layer=least
+            )
         elif cls in ONE_COLOUR and rgb is not None:
-            parts = colour_parts(v, u, pts, up_axis, rgb[v, u], min_part=least)
-        for part in parts:
+            parts, cores = colour_parts_and_cores(v, u, pts, up_axis, rgb[v, u], min_part=least)
+        for part, core in zip(parts, cores, strict=True):
             m = _measure(cls, v[part], u[part], pts[part], rgb, up_axis, (fx, fy, cx, cy), (h, w))
+            m["at_least"] = at_least(cls, pts[core], up_axis)
             # a pile's layers show only where its faces are seen whole, and a row's members only where both its ends
             # are in view: cut by the image's edge (a row: by its left or right edge), it may hold more
             m["more"] = (cls in STACKABLE and stacks and _at_edge(m["box"], w, h)) or (

@@ -318,3 +318,19 @@ def test_an_objects_bottom_and_top_are_where_its_lowest_and_highest_points_are()
     put(labels, depth, BOX, slice(140, 200), slice(130, 190), 5.0)
     ((lamp,),) = [objects(build(labels, depth), "lamp")]
     assert lamp.bottom_hidden
+
+
+def test_how_many_a_chair_parted_by_colour_is_at_least_is_measured_on_its_own_colour():
+    # an orange chair and a purple one touching in the image; dark pixels (no colour) reaching far behind it (the
+    # legs of a chair beyond), in the same region, join the purple part but do not make it "two chairs at least"
+    labels, depth = scene(WALL, 8.0)
+    image = np.full((H, W, 3), 200, np.uint8)
+    put(labels, depth, CHAIR, slice(100, 180), slice(100, 150), 2.0)
+    put(labels, depth, CHAIR, slice(100, 180), slice(150, 200), 2.3)
+    image[100:180, 100:150], image[100:180, 150:200] = (230, 110, 20), (150, 50, 140)
+    ramp = np.linspace(2.4, 3.6, 20, dtype=np.float32)[:, None]  # dark, up to 1.3 m behind, no depth step
+    put(labels, depth, CHAIR, slice(160, 180), slice(190, 200), ramp)  # 5 % of the region
+    image[160:180, 190:200] = (3, 3, 3)
+    chairs = objects(build(labels, depth, image=image), "chair")
+    assert sorted(c.colour for c in chairs) == ["orange", "purple"]
+    assert [c.at_least for c in chairs] == [1, 1]
