@@ -17,13 +17,13 @@ __all__ = ["PALETTE", "srgb_to_linear", "srgb_to_lab", "colour_name"]
 
 # name -> reference sRGB colours (0-255): shades a person would still call by that name
 PALETTE: dict[str, tuple[tuple[int, int, int], ...]] = {
-    "black": ((20, 20, 20),),
+    "black": ((20, 20, 20), (40, 38, 36)),  # the second: black in warm light
     "grey": ((80, 80, 80), (128, 128, 128), (180, 180, 180)),
     "white": ((245, 245, 245),),
     "red": ((90, 20, 15), (140, 20, 20), (200, 30, 30), (230, 60, 50)),  # the first: red in shade
     "orange": ((210, 100, 20), (240, 130, 30)),
     "yellow": ((240, 210, 40), (250, 235, 110)),
-    "green": ((30, 90, 40), (40, 150, 60), (120, 190, 90)),
+    "green": ((30, 90, 40), (40, 150, 60), (120, 190, 90), (15, 70, 70)),  # the last: dark teal
     "blue": ((20, 40, 110), (40, 80, 200), (100, 160, 220), (30, 130, 150)),  # the last: teal
     "purple": ((80, 30, 100), (130, 50, 160), (170, 120, 200)),
     "pink": ((230, 80, 150), (240, 130, 180), (250, 190, 210)),

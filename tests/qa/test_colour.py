@@ -54,6 +54,13 @@ def test_outliers_and_light_do_not_change_the_name():
     assert colour_name(patch(CLEAR["red"], n=200_000)) == "red"  # many pixels: sampled, same answer
 
 
+def test_dark_shades_in_warm_light_keep_their_names():
+    # a teal chair in shade (what plain speech calls green or blue, never black or grey), a black lamp in warm light
+    assert colour_name(patch((12, 66, 68))) == "green"
+    assert colour_name(patch((70, 54, 48))) == "black"
+    assert colour_name(patch((80, 80, 80))) == "grey"  # a dark grey stays grey
+
+
 def test_too_few_pixels_name_nothing():
     assert colour_name(patch(CLEAR["red"], n=15)) is None
     assert colour_name(np.zeros((0, 3), np.uint8)) is None
