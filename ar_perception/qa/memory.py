@@ -147,10 +147,17 @@ class SceneMemory:
                 )
             )
         }
+        owner: dict[int, int] = {}  # a part -> the sighting that took its object
+        for _, i, j in pairs:
+            if i in parts and i not in owner:
+                owner[i] = by_entry[j]
         now: list[tuple[SceneObject, bool, Entry]] = []
         for i, s in enumerate(seen):
             if i in parts:
                 continue
+            s = _widened(
+                s, [seen[k] for k, o in owner.items() if o == i] + ([self.objects[matched[i]]] if i in matched else [])
+            )
             entry = Entry(halves[i], s.area_px, s.colour)
             if i in matched:  # seen again: the newest place; the box and colour of the best view so far
                 j = matched[i]
@@ -190,6 +197,26 @@ class SceneMemory:
 
 
 _UP_AXIS = 2  # world z is up (the convention of the camera poses; relations.UP)
+
+
+def _widened(s: SceneObject, others: list[SceneObject]) -> SceneObject:
+    """`s` (in the world frame, z up) with its lowest and highest points the lowest and highest of it and `others`
+    (its earlier sightings, and parts of it seen apart: a lamp seen whole before, its foot now below the image), and
+    its bottom hidden only if it is hidden in all of them."""
+    if not others:
+        return s
+
+    def heights(o: SceneObject) -> tuple[float, float]:
+        below, above = o.span_up_m if o.span_up_m is not None else (o.extent_m[1] / 2, o.extent_m[1] / 2)
+        return o.centroid_m[_UP_AXIS] - below, o.centroid_m[_UP_AXIS] + above
+
+    lows, highs = zip(*(heights(o) for o in [s, *others]), strict=True)
+    z = s.centroid_m[_UP_AXIS]
+    return replace(
+        s,
+        span_up_m=(max(0.0, z - min(lows)), max(0.0, max(highs) - z)),
+        bottom_hidden=all(o.bottom_hidden for o in [s, *others]),
+    )
 
 
 def _stacked(part: SceneObject, whole: SceneObject, half: np.ndarray) -> bool:

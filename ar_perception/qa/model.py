@@ -203,10 +203,13 @@ def _measure(
     up: np.ndarray,
     fxy: tuple[float, float, float, float],
     shape: tuple[int, int],
+    core: np.ndarray,
 ) -> dict[str, Any]:
-    """What one object's pixels (rows `v`, columns `u`; their points `pts` (N, 3)) say of it."""
+    """What one object's pixels (rows `v`, columns `u`; their points `pts` (N, 3)) say of it; its size, how many
+    objects it is at least, and its lowest and highest points from `core` (a mask over them: the pixels that surely
+    belong to it, not those that joined it by nearness)."""
     fx, fy, cx, cy = fxy
-    lo, hi = np.percentile(pts, [1, 99], axis=0)
+    lo, hi = np.percentile(pts[core], [1, 99], axis=0)
     dist = float(np.median(pts[:, 2]))
     pixel = np.array([dist / fx, dist / fy, 0.0])  # a pixel's width and height at that distance
     colour = None
@@ -219,11 +222,12 @@ def _measure(
         colour = colour_name(patch[inner if inner.sum() >= 16 else sel])
     uc, vc = float(np.median(u)), float(np.median(v))
     centroid = np.median(pts, axis=0)
-    heights = np.sort(pts @ up)
+    heights = np.sort(pts[core] @ up)
     stray = min(3, (len(heights) - 1) // 2)  # a few stray pixels set aside, not a share (a lamp's pole is thin)
     low, high = heights[stray] - float(centroid @ up), heights[-1 - stray] - float(centroid @ up)
     return {
         "cls": cls,
+        "at_least": at_least(cls, pts[core], up),
         "area": v.size / (shape[0] * shape[1]),
         "centroid_m": tuple(float(c) for c in centroid),
         "extent_m": tuple(float(e) for e in hi - lo + pixel),
@@ -252,7 +256,8 @@ def _bottom_hidden(
     below = np.minimum(rows + 1, depth.shape[0] - 1)
     z_below, z_own = depth[below, cols], depth[rows, cols]
     ids = labels[below, cols].astype(np.int64)
-    other = is_object[np.clip(ids, 0, len(is_object) - 1)] & (ids < len(is_object)) & (ids != labels[rows, cols])
+    known = (ids >= 0) & (ids < len(is_object))
+    other = known & is_object[np.where(known, ids, 0)] & (ids != labels[rows, cols]) if known.any() else known
     nearer = other & np.isfinite(z_below) & (z_below > 0) & (z_below < z_own - 0.05)
     return bool((edge | nearer).mean() >= most)
 
@@ -359,7 +364,7 @@ def build_scene_model(
         z = depth[v, u].astype(np.float64)
         pts = np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], axis=1)
         parts = [np.ones(v.size, bool)]  # one object, unless a stack of them (colours, where given, find seams)
-        cores = parts  # what surely belongs to each: how many objects it is at least is measured on that
+        cores = parts  # what surely belongs to each: its size, and how many objects it is at least, measured on that
         if cls in STACKABLE and stacks:
             parts = cores = layers(
                 v, u, pts, up_axis, srgb_to_lab(rgb[v, u]) if rgb is not None else None, min_layer=least
@@ -367,8 +372,7 @@ def build_scene_model(
         elif cls in ONE_COLOUR and rgb is not None:
             parts, cores = colour_parts_and_cores(v, u, pts, up_axis, rgb[v, u], min_part=least)
         for part, core in zip(parts, cores, strict=True):
-            m = _measure(cls, v[part], u[part], pts[part], rgb, up_axis, (fx, fy, cx, cy), (h, w))
-            m["at_least"] = at_least(cls, pts[core], up_axis)
+            m = _measure(cls, v[part], u[part], pts[part], rgb, up_axis, (fx, fy, cx, cy), (h, w), core[part])
             # a pile's layers show only where its faces are seen whole, and a row's members only where both its ends
             # are in view: cut by the image's edge (a row: by its left or right edge), it may hold more
             m["more"] = (cls in STACKABLE and stacks and _at_edge(m["box"], w, h)) or (

@@ -271,27 +271,24 @@ def _maybe_one(
     min_cells: float,
 ) -> list[Region]:
     """Pieces of one class (each a region in its own right) on both sides of an occluder that together fit one
-    object `bound` (height, across) in size: one region flagged `maybe_more` (see the module's docstring).
-    Pairs are taken greedily, nearest in the image first; a piece joins at most one other."""
-    big = [k for k, r in enumerate(regions) if r.cells.sum() >= min_cells]
-    if len(big) < 2:
-        return regions
-    mids = {k: np.argwhere(regions[k].cells).mean(axis=0) for k in big}
-    pairs = sorted(
-        ((float(np.linalg.norm(mids[a] - mids[b])), a, b) for i, a in enumerate(big) for b in big[i + 1 :]),
-    )
-    used: set[int] = set()
-    merged: list[Region] = []
-    for _, a, b in pairs:
-        if a in used or b in used:
-            continue
-        ra, rb = regions[a], regions[b]
-        both = np.concatenate([ra.points, rb.points])
-        if objects_spanned(both, up, *bound) > 1 or not _occluded_between(ra, rb, *image):
-            continue
-        used |= {a, b}
-        merged.append(Region(ra.class_id, ra.cells | rb.cells, both, ra.cut, maybe_more=True))
-    return [r for k, r in enumerate(regions) if k not in used] + merged
+    object `bound` (height, across) in size: one region flagged `maybe_more` (see the module's docstring). Pairs
+    nearest in the image first, again and again, so that three pieces round two occluders are one."""
+    regions = list(regions)
+    while True:
+        big = [k for k, r in enumerate(regions) if r.cells.sum() >= min_cells]
+        mids = {k: np.argwhere(regions[k].cells).mean(axis=0) for k in big}
+        pairs = sorted(
+            (float(np.linalg.norm(mids[a] - mids[b])), a, b) for i, a in enumerate(big) for b in big[i + 1 :]
+        )
+        for _, a, b in pairs:
+            ra, rb = regions[a], regions[b]
+            both = np.concatenate([ra.points, rb.points])
+            if objects_spanned(both, up, *bound) == 1 and _occluded_between(ra, rb, *image):
+                joined = Region(ra.class_id, ra.cells | rb.cells, both, ra.cut, maybe_more=True)
+                regions = [r for k, r in enumerate(regions) if k not in (a, b)] + [joined]
+                break
+        else:
+            return regions
 
 
 def _seen_under(

@@ -332,6 +332,15 @@ def test_on_the_floor_by_the_lowest_point_seen_and_unknown_when_that_is_out_of_v
     )
     over = SceneObject(**{**cut.as_dict(), "centroid_m": (0.0, 0.2, 2.0)})  # above the table, its bottom unseen
     assert ask(scene(TABLE, over), "relation", "lamp", relation="on", other="table").startswith("I can't tell")
+    # a ball whose bottom is hidden by the table in front of it looks as if it sat on the table: it may stand
+    # behind it, lower down
+    hidden_ball = SceneObject(**{**BALL_ON_TABLE.as_dict(), "bottom_hidden": True})
+    assert ask(scene(TABLE, hidden_ball), "relation", "ball", relation="on", other="table") == (
+        "I can't tell whether the ball is on the table: its bottom is out of view."
+    )
+    assert ask(scene(TABLE, hidden_ball), "relation", relation="on", other="table") == (
+        "I don't see anything on the table."
+    )
 
 
 def test_next_to():
@@ -369,6 +378,14 @@ def test_in_front_of_and_behind_by_distance_on_the_same_line_of_sight():
     )
     assert ask(model, "relation", "lamp", relation="in_front_of", other="plant").startswith("Yes, the lamp is nearer")
     assert ask(model, "relation", "lamp", relation="behind", other="plant") == "No, the lamp is not behind the plant."
+    # by distance only against one thing: not against two of a class (nearer than one, farther than the other),
+    # nor a wall (a thing in view is not behind the wall)
+    two_tables = scene(obj("table", 2.0, 30), obj("table", 4.0, -30), obj("ball", 3.0, 0))
+    assert ask(two_tables, "relation", "ball", relation="behind", other="table") == (
+        "No, the ball is not behind a table."
+    )
+    walled = scene(obj("wall", 2.0, 40), obj("chair", 3.0, -10))
+    assert ask(walled, "relation", "chair", relation="behind", other="wall").startswith("No, ")
 
 
 def test_nearer_and_farther_than_by_distance_from_the_camera_with_a_margin():

@@ -249,3 +249,23 @@ def test_two_chairs_seen_as_one_before_stay_two_behind_a_table():
     table = _seen_as(obj("table", (0, 0.3, 2.2), 2.0), (1.4, 0.75, 0.9), (60, 90, 240, 200), pixels=6000)
     out = mem.update(frame(2.0, table, a, b), pose())
     assert len([o for o in out.objects if o.name in out.in_view and o.cls == "chair"]) == 2
+
+
+def test_a_remembered_objects_lowest_point_is_the_lowest_seen_and_its_bottom_hidden_only_if_always():
+    # a lamp seen whole (its foot on the floor, 1.5 m below a level camera), then close with its foot below the
+    # image's edge: memory still knows where its bottom is
+    mem = SceneMemory()
+    whole = dataclasses.replace(obj("lamp", (0.0, 0.2, 3.0), 1.0), span_up_m=(1.3, 0.3))
+    mem.update(frame(1.0, whole), pose())
+    near = dataclasses.replace(obj("lamp", (0.0, -0.2, 3.0), 2.0), span_up_m=(0.5, 0.3), bottom_hidden=True)
+    (lamp,) = mem.update(frame(2.0, near), pose()).of_class("lamp")
+    assert lamp.span_up_m is not None
+    below, above = lamp.span_up_m
+    assert math.isclose(lamp.centroid_m[2] - below, -1.5, abs_tol=1e-6)  # world z: the foot seen at first
+    assert math.isclose(lamp.centroid_m[2] + above, 0.5, abs_tol=1e-6)
+    assert not lamp.bottom_hidden
+    # hidden in every sighting: still hidden
+    mem = SceneMemory()
+    mem.update(frame(1.0, near), pose())
+    (lamp,) = mem.update(frame(2.0, dataclasses.replace(near, last_seen_s=2.0)), pose()).of_class("lamp")
+    assert lamp.bottom_hidden

@@ -334,3 +334,14 @@ def test_how_many_a_chair_parted_by_colour_is_at_least_is_measured_on_its_own_co
     chairs = objects(build(labels, depth, image=image), "chair")
     assert sorted(c.colour for c in chairs) == ["orange", "purple"]
     assert [c.at_least for c in chairs] == [1, 1]
+    assert all(c.extent_m[2] < 0.1 for c in chairs)  # each a flat board, not 1.3 m deep: the size of its own colour
+
+
+def test_three_pieces_of_one_box_round_two_occluders_are_one_region_that_may_be_more():
+    labels, depth = scene(WALL, 6.0)
+    for c0, z in ((100, 2.5), (140, 2.6), (180, 2.7)):  # a box 0.9 m wide at 2.5 m, seen between two lamp poles
+        put(labels, depth, BOX, slice(100, 140), slice(c0, c0 + 10), z)
+    for c0 in (110, 150):  # 0.3 m gaps: too far apart to be joined as pieces of one object for sure
+        put(labels, depth, LAMP, slice(40, 200), slice(c0, c0 + 30), 1.5)
+    ((box,),) = [objects(build(labels, depth), "box")]
+    assert (box.at_least, box.more, box.area_px) == (1, True, 3 * 40 * 10)
