@@ -13,14 +13,12 @@ ball's segments, a shelf's books, a box's tape are two colours of one object).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ar_perception.qa.colour import srgb_to_linear
 from ar_perception.qa.regions import label_components
 
-__all__ = ["ONE_COLOUR", "colour_groups", "colour_parts", "colour_parts_and_cores"]
+__all__ = ["ONE_COLOUR", "colour_groups", "colour_parts_and_cores"]
 
 ONE_COLOUR = ("chair",)  # classes whose one object is mostly of one colour
 _DARK = 0.03  # linear r + g + b below this: too dark to tell a colour
@@ -56,13 +54,6 @@ def colour_groups(x: np.ndarray, iterations: int = 10) -> tuple[np.ndarray, floa
         second = new
     apart = float(np.linalg.norm(np.median(x[~second], 0) - np.median(x[second], 0)))
     return second, apart
-
-
-def colour_parts(
-    v: np.ndarray, u: np.ndarray, points: np.ndarray, up: np.ndarray, rgb: np.ndarray, **kw: Any
-) -> list[np.ndarray]:
-    """The masks of `colour_parts_and_cores` alone."""
-    return colour_parts_and_cores(v, u, points, up, rgb, **kw)[0]
 
 
 def colour_parts_and_cores(

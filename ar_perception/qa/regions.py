@@ -180,25 +180,37 @@ def _hidden_between(a: Region, b: Region, labels: np.ndarray, depth: np.ndarray,
     cells, at full resolution) is the class itself or something nearer than both (an occluder) for all but
     `most` of it: then an object may go on there unseen. Where the gap shows what is behind (the floor or wall
     between two boxes side by side), the pieces are two objects."""
-    line = _line_between(a, b, labels.shape, step)
-    if line is None:
-        return True  # neighbouring cells
-    nearest = min(float(np.min(a.points[:, 2])), float(np.min(b.points[:, 2])))
-    z = depth[line]
-    covered = (labels[line] == a.class_id) | ~(np.isfinite(z) & (z > 0)) | (z < nearest - 0.05)
-    return bool((~covered).mean() <= most)
+    seen = _between(a, b, labels, depth, step)
+    return seen is None or bool((~seen[0]).mean() <= most)
 
 
-def _occluded_between(a: Region, b: Region, labels: np.ndarray, depth: np.ndarray, step: int) -> bool:
+def _occluded_between(
+    a: Region, b: Region, labels: np.ndarray, depth: np.ndarray, step: int, most: float = 0.25
+) -> bool:
     """Whether the image between two pieces of one class (as `_hidden_between` looks at it) shows nothing behind
     them, and is something of another class nearer than both (an occluder) for at least half of it."""
+    seen = _between(a, b, labels, depth, step)
+    if seen is None:
+        return False  # side by side in the image: nothing between them
+    covered, occluder = seen
+    return bool((~covered).mean() <= most and occluder.mean() >= 0.5)
+
+
+def _between(
+    a: Region, b: Region, labels: np.ndarray, depth: np.ndarray, step: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Along the line between two pieces' closest cells (`_line_between`): which pixels are covered (the class
+    itself, no depth, or something nearer than both) and which are an occluder (another class nearer than both);
+    None when the cells are neighbours."""
     line = _line_between(a, b, labels.shape, step)
-    if line is None or not _hidden_between(a, b, labels, depth, step):
-        return False  # side by side in the image, or the floor or wall between them in view
+    if line is None:
+        return None
     nearest = min(float(np.min(a.points[:, 2])), float(np.min(b.points[:, 2])))
     z = depth[line]
-    other = (labels[line] != a.class_id) & np.isfinite(z) & (z > 0) & (z < nearest - 0.05)
-    return bool(other.mean() >= 0.5)
+    placed = np.isfinite(z) & (z > 0)
+    nearer = placed & (z < nearest - 0.05)
+    own = labels[line] == a.class_id
+    return own | ~placed | nearer, nearer & ~own
 
 
 def _join(

@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ar_perception.qa.hues import chromaticity, colour_groups, colour_parts
+from ar_perception.qa.hues import chromaticity, colour_groups, colour_parts_and_cores
 from ar_perception.qa.model import build_scene_model
 from ar_perception.sim.camera import Intrinsics, look_at
 from ar_perception.sim.classes import CLASS_IDS, CLASS_NAMES
@@ -21,6 +21,13 @@ from ar_perception.sim.render import Renderer
 from ar_perception.sim.scene import make_scene
 
 STRUCTURE = {CLASS_IDS[c] for c in ("wall", "floor", "ceiling")}
+
+
+def colour_parts(*args, **kw) -> list[np.ndarray]:
+    """The parts alone (each one object's pixels), without their cores."""
+    return colour_parts_and_cores(*args, **kw)[0]
+
+
 ORANGE, PURPLE, YELLOW, METAL = (0.95, 0.45, 0.1), (0.6, 0.2, 0.55), (0.95, 0.75, 0.1), (0.55, 0.55, 0.58)
 
 
