@@ -673,13 +673,7 @@ def _relation(query: Query, scene: _Scene) -> Answer:
     facts = [_fact(r, f"the {r.cls}" if _one(scene.seen(r.cls)) else with_article(r.cls), scene) for r in refs]
     frame = scene.model.frame
     if query.subject is None:  # list what stands in the relation to the (nearest) reference
-        matches = [
-            o
-            for o in scene.things()
-            if all(o is not r for r in refs)
-            and holds(relation, o, refs, frame)
-            and not (relation == "on" and query.other != "floor" and o.bottom_hidden)  # may stand behind it
-        ]
+        matches = [o for o in scene.things() if all(o is not r for r in refs) and holds(relation, o, refs, frame)]
         if not matches:
             return Answer(f"I don't see anything {words} {ref_text}.", facts, [r.name for r in refs])
         text = f"{capitalise(words)} {ref_text}, I can see {join(_groups(matches, counted=False))}."
@@ -693,15 +687,13 @@ def _relation(query: Query, scene: _Scene) -> Answer:
         matches = [o for o in subjects if holds(relation, o, refs, frame)]
     else:
         matches = [o for o in subjects if any(r is not o and holds(relation, o, [r], frame) for r in refs)]
-    if relation == "on" and query.other != "floor":  # its bottom unseen: it may stand behind the other, lower down
-        matches = [o for o in matches if not o.bottom_hidden]
+    subject = _ref(cls, _n(subjects))
     one_thing = len(refs) == 1 and not refs[0].structure  # a wall is not a thing to be behind or in front of
     if not matches and relation in _DEPTH_ORDER and one_thing:  # "is the table behind the lamp?": off to one side
         if any(r is not o and holds(relation, o, [r], frame, in_line=False) for o in subjects for r in refs):
-            said = f"{_ref(cls, _n(subjects))} is {_DEPTH_ORDER[relation]} {ref_text}, though not in line with it"
-            facts = [_fact(o, _ref(cls, _n(subjects)), scene) for o in subjects] + facts + [capitalise(said) + "."]
+            said = f"{subject} is {_DEPTH_ORDER[relation]} {ref_text}, though not in line with it"
+            facts = [_fact(o, subject, scene) for o in subjects] + facts + [capitalise(said) + "."]
             return Answer(f"Yes, {said}.", facts, [o.name for o in [*subjects, *refs]])
-    subject = _ref(cls, _n(subjects))
     cut_off = [o for o in subjects if o.bottom_hidden and any(r is not o and under_it(o, r, frame) for r in refs)]
     if not matches and relation == "on" and cut_off:  # over the other, where it stands out of view
         cut = cut_off[0]

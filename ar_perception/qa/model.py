@@ -375,11 +375,12 @@ def build_scene_model(
             m = _measure(cls, v[part], u[part], pts[part], rgb, up_axis, (fx, fy, cx, cy), (h, w), core[part])
             # a pile's layers show only where its faces are seen whole, and a row's members only where both its ends
             # are in view: cut by the image's edge (a row: by its left or right edge), it may hold more
-            m["more"] = (cls in STACKABLE and stacks and _at_edge(m["box"], w, h)) or (
-                cls in IN_ROWS and _at_side(m["box"], w)
+            m["more"] = (
+                r.maybe_more  # pieces round an occluder: one object or more
+                or (cls in STACKABLE and stacks and _at_edge(m["box"], w, h))
+                or (cls in IN_ROWS and _at_side(m["box"], w))
             )
             m["bottom_hidden"] = _bottom_hidden(v[part], u[part], depth, labels, is_object)
-            m["more"] = m["more"] or r.maybe_more
             measured.append(m)
     objects = named(
         [

@@ -286,6 +286,8 @@ def _maybe_one(
     object `bound` (height, across) in size: one region flagged `maybe_more` (see the module's docstring). Pairs
     nearest in the image first, again and again, so that three pieces round two occluders are one."""
     regions = list(regions)
+    # pairs already found not to be one, by their regions' ids (the regions kept too, so that no id is reused)
+    apart: dict[frozenset[int], tuple[Region, Region]] = {}
     while True:
         big = [k for k, r in enumerate(regions) if r.cells.sum() >= min_cells]
         mids = {k: np.argwhere(regions[k].cells).mean(axis=0) for k in big}
@@ -294,11 +296,16 @@ def _maybe_one(
         )
         for _, a, b in pairs:
             ra, rb = regions[a], regions[b]
+            key = frozenset((id(ra), id(rb)))
+            if key in apart:
+                continue
             both = np.concatenate([ra.points, rb.points])
-            if objects_spanned(both, up, *bound) == 1 and _occluded_between(ra, rb, *image):
-                joined = Region(ra.class_id, ra.cells | rb.cells, both, ra.cut, maybe_more=True)
-                regions = [r for k, r in enumerate(regions) if k not in (a, b)] + [joined]
-                break
+            if objects_spanned(both, up, *bound) > 1 or not _occluded_between(ra, rb, *image):
+                apart[key] = (ra, rb)
+                continue
+            joined = Region(ra.class_id, ra.cells | rb.cells, both, ra.cut, maybe_more=True)
+            regions = [r for k, r in enumerate(regions) if k not in (a, b)] + [joined]
+            break
         else:
             return regions
 

@@ -47,11 +47,11 @@ def holds(relation: str, o: SceneObject, refs: list[SceneObject], frame: str, *,
         return o.bearing_deg < ref.bearing_deg - SIDE_MARGIN_DEG
     if relation == "right_of":
         return o.bearing_deg > ref.bearing_deg + SIDE_MARGIN_DEG
-    in_line = not in_line or abs(o.bearing_deg - ref.bearing_deg) <= IN_LINE_DEG
+    lined_up = not in_line or abs(o.bearing_deg - ref.bearing_deg) <= IN_LINE_DEG
     if relation == "in_front_of":
-        return in_line and o.distance_m < ref.distance_m - DEPTH_MARGIN_M
+        return lined_up and o.distance_m < ref.distance_m - DEPTH_MARGIN_M
     if relation == "behind":
-        return in_line and o.distance_m > ref.distance_m + DEPTH_MARGIN_M
+        return lined_up and o.distance_m > ref.distance_m + DEPTH_MARGIN_M
     if relation == "on":
         return _on(o, ref, frame)
     if relation == "next_to":
@@ -74,6 +74,8 @@ def _on(o: SceneObject, ref: SceneObject, frame: str) -> bool:
     bottom = height - (o.span_up_m[0] if o.span_up_m is not None else half_o[axis])
     if ref.cls == "floor":  # the floor is under everything: what has its bottom at the floor's level is on it
         return bottom <= ref_height + ON_FLOOR_M
+    if o.bottom_hidden:  # where it stands is unseen: it may stand behind the other, lower down
+        return False
     top = ref_height + (ref.span_up_m[1] if ref.span_up_m is not None else half_ref[axis])
     if height <= ref_height or not ref_height - ON_GAP_M <= bottom <= top + ON_GAP_M:
         return False
