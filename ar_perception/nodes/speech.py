@@ -138,8 +138,14 @@ class Speech(Node):
         warmup: bool = Field(True, description="run the model once in setup, so the first answer is not slower")
         speculate: bool = Field(
             True,
-            description="start transcribing once the trailing pad of silence is in, "
+            description="start transcribing after `speculate_after_ms` of silence, "
             "while waiting to see whether the silence lasts",
+        )
+        speculate_after_ms: int = Field(
+            100,
+            ge=0,
+            description="silence after which a transcription starts speculatively; audio not yet in "
+            "is padded with digital silence",
         )
 
     params: Params
@@ -251,17 +257,17 @@ class Speech(Node):
         return None
 
     def _maybe_speculate(self) -> None:
-        """Once the silence after speech is as long as the pad, transcribe the utterance as it would be cut
-        there: when the silence lasts to `min_silence_ms`, the result is ready sooner; when speech resumes, it
-        is thrown away."""
+        """Once the silence after speech has lasted `speculate_after_ms`, transcribe the utterance as it would be
+        cut there (the part of the trailing pad not yet heard is digital silence): when the silence lasts to
+        `min_silence_ms`, the result is ready sooner; when speech resumes, it is thrown away."""
         p = self.params
         if not p.speculate or self.stopping or self._start is None or self._silence_from is None:
             return  # stopping: the utterance can no longer end, so its text would be thrown away
         key = (self._start, self._silence_from)
-        pad = round(p.speech_pad_ms * RATE / 1000)
+        after = round(p.speculate_after_ms * RATE / 1000)
         if (
             (self._guess is None or self._guess[0] != key)
-            and self._n - self._silence_from >= pad
+            and self._n - self._silence_from >= after
             and key[1] - key[0] >= p.min_speech_ms * RATE / 1000
         ):
             self._drop_guess()  # the speech resumed since: that guess is stale
