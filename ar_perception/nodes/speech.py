@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ar_perception.audio import Resampler
 from ar_perception.errors import ArpError, MissingExtraError, ModelError, NodeError
@@ -144,9 +144,18 @@ class Speech(Node):
         speculate_after_ms: int = Field(
             100,
             ge=0,
-            description="silence after which a transcription starts speculatively; audio not yet in "
-            "is padded with digital silence",
+            description="silence after which a transcription starts speculatively, the part of the trailing "
+            "pad not yet heard as digital silence (a sound in it throws the guess away); below min_silence_ms",
         )
+
+        @model_validator(mode="after")
+        def _speculates_before_the_end(self) -> Speech.Params:
+            if self.speculate and self.speculate_after_ms >= self.min_silence_ms:
+                raise ValueError(
+                    f"speculate_after_ms ({self.speculate_after_ms}) must be below min_silence_ms "
+                    f"({self.min_silence_ms}): the utterance has ended by then (speculate: false turns it off)"
+                )
+            return self
 
     params: Params
 
@@ -217,6 +226,7 @@ class Speech(Node):
         if k:
             probs = self.vad(buf[: k * WINDOW].reshape(k, WINDOW))  # (k, 512) -> (k,)
             for prob in probs:
+                self._check_guess(float(prob))
                 if (cut := self._step(float(prob))) is not None:
                     texts.extend(self._utterance(*cut, msg))
                 self._n += WINDOW
@@ -234,10 +244,24 @@ class Speech(Node):
             return None
         return {"text": texts[-1]} if len(texts) == 1 else iter([{"text": t} for t in texts])
 
+    @property
+    def _quiet(self) -> float:
+        """The speech probability below which a window is silence (above `vad_threshold`: speech; between: as
+        before)."""
+        return max(self.params.vad_threshold - 0.15, 0.01)
+
+    def _check_guess(self, prob: float) -> None:
+        """A window of the trailing pad that the guess took as digital silence is not quiet: the guess did not
+        transcribe what the utterance will hold, so it is thrown away (the next window guesses again)."""
+        if self._guess is not None and prob >= self._quiet:
+            (_, end), _ = self._guess
+            if self._n < end + round(self.params.speech_pad_ms * RATE / 1000):
+                self._drop_guess()
+
     def _step(self, prob: float) -> tuple[int, int] | None:
         """Advance the utterance state by one window; (start, end) when an utterance has ended."""
         p, i = self.params, self._n
-        neg = max(p.vad_threshold - 0.15, 0.01)
+        neg = self._quiet
         if self._start is None:
             if prob >= p.vad_threshold:
                 self._start, self._silence_from = i, None
