@@ -366,9 +366,9 @@ def build_scene_model(
         parts = [np.ones(v.size, bool)]  # one object, unless a stack of them (colours, where given, find seams)
         cores = parts  # what surely belongs to each: its size, and how many objects it is at least, measured on that
         if cls in STACKABLE and stacks:
-            parts = cores = layers(
-                v, u, pts, up_axis, srgb_to_lab(rgb[v, u]) if rgb is not None else None, min_layer=least
-            )
+            # pieces joined round an occluder (`maybe_more`) already say "one or more": no columns in them
+            lab = srgb_to_lab(rgb[v, u]) if rgb is not None else None
+            parts = cores = layers(v, u, pts, up_axis, lab, min_layer=least, by_column=not r.maybe_more)
         elif cls in ONE_COLOUR and rgb is not None:
             parts, cores = colour_parts_and_cores(v, u, pts, up_axis, rgb[v, u], min_part=least)
         for part, core in zip(parts, cores, strict=True):

@@ -7,6 +7,10 @@ grouped into faces (neighbours whose surface normals, from the depth, agree), th
 wherever one vertical face begins (within `gap_m`) at the top of another below it, within reach across, the
 region is cut at that height.
 
+Boxes side by side in one region are parted first (`columns`): two vertical faces that face the same way but
+stand apart along their normal (one box's front nearer than its neighbour's), overlap in height and lie side by
+side across are two objects, whatever their shades; each column is then split into its layers.
+
 Two boxes whose front faces lie in one plane (same size, same turn) show no such step and stay one region; the
 at-least bound of model.py still reads their height. Where depth is too coarse for normals (an estimate that
 smooths the faces away) no face spans a layer and nothing is cut.
@@ -20,7 +24,7 @@ import numpy as np
 
 from ar_perception.qa.regions import union_roots
 
-__all__ = ["STACKABLE", "faces", "layer_cuts", "seam_cuts", "layers"]
+__all__ = ["STACKABLE", "faces", "layer_cuts", "seam_cuts", "column_cuts", "by_columns", "layers"]
 
 STACKABLE = ("box",)  # classes whose objects are stacked on one another
 _SAME_PLANE_COS = math.cos(math.radians(5.0))  # faces turned less than this ...
@@ -250,6 +254,123 @@ def seam_cuts(
     return [c for c, _ in kept]
 
 
+def column_cuts(
+    v: np.ndarray,
+    u: np.ndarray,
+    points: np.ndarray,
+    up: np.ndarray,
+    *,
+    min_apart_m: float = 2 * _SAME_PLANE_M,
+    overlap: float = 0.5,
+    slack_m: float = 0.03,
+    most_gap_m: float = 0.3,
+    min_width_m: float = 0.1,
+    min_points: int = 20,
+    min_height_m: float = 0.1,
+    label: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[float]] | None:
+    """Where the region holds objects side by side: (a level unit direction across, the positions along it at
+    which to cut, ascending), or None. Two vertical faces (see `layer_cuts`) at least `min_width_m` wide are two
+    objects side by side when they face the same way (within 5 degrees, on the floor's plane) but stand at
+    least `min_apart_m` apart along that way (one box's front nearer than its neighbour's), share at least
+    `overlap` of the shorter one's height, and lie next to each other across: overlapping by at most `slack_m`,
+    at most `most_gap_m` apart, and no other face facing that way between them. The cut is midway between them,
+    and is dropped where a face facing that way runs across it (a wide box under two set apart). Pairs facing
+    the way most of their pixels face are read; cuts nearer than `min_width_m` are one."""
+    if len(points) < 3 * min_points:
+        return None
+    height = points @ up
+    found = []  # (lowest, highest, way it faces on the floor's plane, mean point, pixels)
+    for idx, normal in _vertical_faces(v, u, points, up, min_points, min_height_m, label):
+        level = normal - (normal @ up) * up  # a face may lean a little
+        level /= np.linalg.norm(level)
+        lo, hi = np.percentile(height[idx], [2, 98])
+        found.append((float(lo), float(hi), level, points[idx].mean(axis=0), idx))
+
+    def span(idx: np.ndarray, side: np.ndarray) -> tuple[float, float]:
+        lo, hi = np.percentile(points[idx] @ side, [2, 98])
+        return float(lo), float(hi)
+
+    def facing(way: np.ndarray) -> list[np.ndarray]:
+        """The pixels of each face that faces `way` (or the opposite way)."""
+        return [idx for _, _, n, _, idx in found if abs(float(n @ way)) >= _SAME_PLANE_COS]
+
+    pairs = []  # (direction across, cut, pixels of the pair)
+    for i, (lo_a, hi_a, n_a, mean_a, idx_a) in enumerate(found):
+        for lo_b, hi_b, n_b, mean_b, idx_b in found[i + 1 :]:
+            turn = float(n_a @ n_b)
+            if abs(turn) < _SAME_PLANE_COS:
+                continue
+            way = n_a + math.copysign(1.0, turn) * n_b
+            way /= np.linalg.norm(way)
+            if abs(float(way @ (mean_a - mean_b))) < min_apart_m:  # one plane: a crease, tape, an occluder
+                continue
+            if min(hi_a, hi_b) - max(lo_a, lo_b) < overlap * min(hi_a - lo_a, hi_b - lo_b):
+                continue
+            side = np.cross(up, way)
+            side /= np.linalg.norm(side)
+            (a0, a1), (b0, b1) = span(idx_a, side), span(idx_b, side)
+            if min(a1 - a0, b1 - b0) < min_width_m:
+                continue
+            if a1 <= b0 + slack_m:
+                left, right = a1, b0
+            elif b1 <= a0 + slack_m:
+                left, right = b1, a0
+            else:
+                continue
+            others = [span(idx, side) for idx in facing(way) if idx is not idx_a and idx is not idx_b]
+            if right - left <= most_gap_m and not any(
+                c0 < right - slack_m and c1 > left + slack_m for c0, c1 in others
+            ):
+                pairs.append((side, (left + right) / 2, len(idx_a) + len(idx_b)))  # neighbours, nothing between
+    if not pairs:
+        return None
+
+    def support(side: np.ndarray) -> int:
+        return sum(n for s, _, n in pairs if abs(float(s @ side)) >= _SAME_PLANE_COS)
+
+    direction = max((s for s, _, _ in pairs), key=support)
+    across = [span(idx, direction) for idx in facing(np.cross(direction, up))]
+    cuts = []
+    for s, c, _ in pairs:
+        if abs(float(s @ direction)) >= _SAME_PLANE_COS:
+            c = c if float(s @ direction) > 0 else -c
+            if not any(c0 < c - slack_m and c1 > c + slack_m for c0, c1 in across):  # a face runs across it
+                cuts.append(c)
+    groups: list[list[float]] = []
+    for c in sorted(cuts):  # one gap between two columns, read by several pairs of faces
+        if groups and c - groups[-1][-1] < min_width_m:
+            groups[-1].append(c)
+        else:
+            groups.append([c])
+    return (direction, [sum(g) / len(g) for g in groups]) if groups else None
+
+
+def by_columns(
+    v: np.ndarray,
+    u: np.ndarray,
+    points: np.ndarray,
+    up: np.ndarray,
+    label: np.ndarray,
+    *,
+    min_points: int = 20,
+    min_column: int = 20,
+) -> list[np.ndarray]:
+    """The region's pixels parted into the columns `column_cuts` finds: boolean masks over them (one mask when
+    it is one column). A face goes whole to the column its middle lies in (the nearer box's side face lies on
+    the cut); pixels on no face go by where they lie; a column of fewer than `min_column` pixels joins its
+    neighbour. `label`: `faces(v, u, points)`."""
+    found = column_cuts(v, u, points, up, min_points=min_points, label=label)
+    if found is None:
+        return [np.ones(len(points), bool)]
+    direction, at = found
+    across = points @ direction
+    keys, inverse = np.unique(label, return_inverse=True)
+    middle = np.array([np.median(across[inverse == k]) for k in range(len(keys))])
+    col = np.searchsorted(np.asarray(at), np.where(label >= 0, middle[inverse], across))
+    return _slices(col, len(at) + 1, min_column)
+
+
 def layers(
     v: np.ndarray,
     u: np.ndarray,
@@ -260,12 +381,61 @@ def layers(
     min_points: int = 20,
     min_layer: int = 20,
     min_height_m: float = 0.1,
+    by_column: bool = True,
 ) -> list[np.ndarray]:
-    """The region's pixels split into layers: boolean masks over them, lowest first (one mask when it is one
-    object). Cut where one face stands on another (`layer_cuts`) and, given the pixels' colours `lab` (CIELAB),
-    where a face's colour changes along a level line (`seam_cuts`). `min_points`: the smallest face; a layer of
-    fewer than `min_layer` pixels is no object of its own and joins its neighbour."""
-    label = faces(v, u, points)  # once, for both kinds of cut
+    """The region's pixels split into its objects: boolean masks over them (one mask when it is one object).
+    First into columns side by side (`by_columns`; not with `by_column=False`), each column then into layers,
+    lowest first: cut where one face stands on another (`layer_cuts`) and, given the pixels' colours `lab`
+    (CIELAB), where a face's colour changes along a level line (`seam_cuts`). `min_points`: the smallest face; a
+    column or layer of fewer than `min_layer` pixels is no object of its own and joins its neighbour."""
+    label = faces(v, u, points)  # once, for every kind of cut
+    parts = [np.ones(len(points), bool)]
+    if by_column:
+        parts = by_columns(v, u, points, up, label, min_points=min_points, min_column=min_layer)
+    out: list[np.ndarray] = []
+    for col in parts:
+        idx = np.flatnonzero(col)
+        for m in _layers_of(
+            v[idx],
+            u[idx],
+            points[idx],
+            up,
+            None if lab is None else lab[idx],
+            label[idx],
+            min_points=min_points,
+            min_layer=min_layer,
+            min_height_m=min_height_m,
+        ):
+            whole = np.zeros(len(points), bool)
+            whole[idx[m]] = True
+            out.append(whole)
+    return out
+
+
+def _slices(at: np.ndarray, n: int, least: int) -> list[np.ndarray]:
+    """Masks of the values 0 .. n-1 of `at`, in order; one of fewer than `least` pixels joins the one before."""
+    kept: list[np.ndarray] = []
+    for m in (at == k for k in range(n)):
+        if kept and (m.sum() < least or kept[-1].sum() < least):
+            kept[-1] = kept[-1] | m
+        else:
+            kept.append(m)
+    return kept
+
+
+def _layers_of(
+    v: np.ndarray,
+    u: np.ndarray,
+    points: np.ndarray,
+    up: np.ndarray,
+    lab: np.ndarray | None,
+    label: np.ndarray,
+    *,
+    min_points: int,
+    min_layer: int,
+    min_height_m: float,
+) -> list[np.ndarray]:
+    """One column's pixels split into its layers, lowest first (see `layers`)."""
     steps = layer_cuts(v, u, points, up, min_points=min_points, label=label)
     cuts: list[float] = []
     for c in sorted(steps):  # cuts nearer than `min_height_m` are one
@@ -278,11 +448,4 @@ def layers(
         )
     if not cuts:
         return [np.ones(len(points), bool)]
-    at = np.searchsorted(np.asarray(cuts), points @ up)
-    kept: list[np.ndarray] = []
-    for m in (at == k for k in range(len(cuts) + 1)):
-        if kept and (m.sum() < min_layer or kept[-1].sum() < min_layer):
-            kept[-1] = kept[-1] | m
-        else:
-            kept.append(m)
-    return kept
+    return _slices(np.searchsorted(np.asarray(cuts), points @ up), len(cuts) + 1, min_layer)

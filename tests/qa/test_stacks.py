@@ -12,7 +12,7 @@ import pytest
 from ar_perception.qa.colour import srgb_to_lab
 from ar_perception.qa.model import build_scene_model
 from ar_perception.qa.regions import label_components
-from ar_perception.qa.stacks import layer_cuts, seam_cuts
+from ar_perception.qa.stacks import column_cuts, layer_cuts, seam_cuts
 from ar_perception.sim.camera import Intrinsics, look_at
 from ar_perception.sim.classes import CLASS_IDS, CLASS_NAMES
 from ar_perception.sim.materials import CARDBOARD, Material
@@ -69,6 +69,51 @@ def test_one_box_and_two_boxes_side_by_side_are_not_cut() -> None:
     low = _box(21, (0.58, 0.0, 0.15), (0.5, 0.4, 0.3))  # beside it, 8 cm apart, lower: its top is no step
     out, pose, k = _render([tall, low], (0.0, -2.2, 1.5), (0.3, 0.0, 0.3))
     assert len([o for o in _model(out, pose, k).objects if o.cls == "box"]) == 2
+
+
+def test_a_tall_box_beside_a_stack_is_its_own_column() -> None:
+    """A tall box whose front stands 25 cm behind a stack of two beside it, touching in the image: depth never
+    jumps enough to part them, and the stack's layer cut runs across the tall box too unless the region is first
+    parted into columns: three boxes, the tall one a whole box."""
+    tall = _box(20, (-0.45, 0.25, 0.35), (0.4, 0.4, 0.7))
+    lower = _box(21, (0.0, 0.0, 0.2), (0.5, 0.45, 0.4))
+    upper = _box(22, (0.0, 0.0, 0.6), (0.4, 0.4, 0.4))
+    out, pose, k = _render([tall, lower, upper], (-0.3, -2.6, 1.5), (-0.2, 0.0, 0.35))
+    box = out.labels == CLASS_IDS["box"]
+    assert set(np.unique(out.instances[box])) == {20, 21, 22}
+    assert label_components(box)[1] == 1  # one piece in the image
+    boxes = sorted((o for o in _model(out, pose, k).objects if o.cls == "box"), key=lambda o: o.bearing_deg)
+    assert len(boxes) == 3
+    assert boxes[0].extent_m[1] > 0.6  # the tall box, whole (0.7 m)
+    v, u = np.nonzero(box)
+    fx, fy, cx, cy = k["fx"], k["fy"], k["cx"], k["cy"]
+    z = out.depth[v, u].astype(np.float64)
+    points = np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], axis=1)
+    up = pose[:3, :3].T @ np.array([0.0, 0.0, 1.0])
+    found = column_cuts(v, u, points, up)
+    assert found is not None and len(found[1]) == 1
+    # the tall box's front in the lower box's plane: nothing in depth tells them apart, no column cut
+    flush = _box(20, (-0.45, 0.0, 0.35), (0.4, 0.45, 0.7))
+    out, pose, k = _render([flush, lower, upper], (-0.3, -2.6, 1.5), (-0.2, 0.0, 0.35))
+    v, u = np.nonzero(out.labels == CLASS_IDS["box"])
+    z = out.depth[v, u].astype(np.float64)
+    points = np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], axis=1)
+    assert column_cuts(v, u, points, up) is None
+
+
+@pytest.mark.parametrize("back", [(0.0, 0.06, 0.12), (0.0, 0.1, 0.0)], ids=["staggered", "middle-set-back"])
+def test_three_boxes_in_a_row_are_cut_only_between_neighbours(back: tuple[float, float, float]) -> None:
+    """Three boxes in a row, touching in the image, each front set back from the one before (or the middle one
+    back, the outer two in one plane): the outer two are no pair to cut between, and the row is three boxes."""
+    row = [
+        _box(20 + i, (x, y, 0.3), (0.45, 0.4, 0.6))
+        for i, (x, y) in enumerate(zip((-0.45, 0.0, 0.45), back, strict=True))
+    ]
+    out, pose, k = _render(row, (-0.8, -2.6, 1.5), (0.0, 0.0, 0.3))
+    box = out.labels == CLASS_IDS["box"]
+    assert set(np.unique(out.instances[box])) == {20, 21, 22} and label_components(box)[1] == 1
+    boxes = sorted((o for o in _model(out, pose, k).objects if o.cls == "box"), key=lambda o: o.bearing_deg)
+    assert len(boxes) == 3 and all(o.extent_m[1] > 0.5 for o in boxes)  # each whole (0.6 m tall)
 
 
 def test_no_cut_without_vertical_faces() -> None:
