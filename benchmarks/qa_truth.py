@@ -9,7 +9,9 @@ cast of its own against the scene's parts, its albedo is the material's base col
 pattern (no light, no noise), and that albedo is named under PALETTE (nearest in CIELAB). An object's colour is
 the name most of its pixels get; the names a correct answer may use are those of that albedo under dimmer,
 brighter and warmer light (the renderer's light varies), so that the system is judged on the colour, not on a
-hair-splitting boundary of this palette.
+hair-splitting boundary of this palette, and the names a person gives the material's base colour (sim_colours.py,
+a table written by hand, which scene_model.py judges by too: a pale pink paint is "white" to PALETTE, "pink" or
+"beige" to a person).
 
 Two thresholds make the truth tolerant where perception honestly cannot be sure: an instance is *clearly*
 visible from CLEAR_AREA of the image, *at all* from FAINT_AREA. Counts are ranges (clear .. any); questions are
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from sim_colours import names_of
 
 from ar_perception.sim import SimFrame, SimSource
 from ar_perception.sim.materials import PLAIN, pattern_blend
@@ -103,6 +106,7 @@ _LIGHT_SCALES = (0.7, 0.85, 1.0, 1.15)  # how much darker/brighter a lit surface
 _SHADOW_SCALES = (0.55,) + _LIGHT_SCALES  # ... a surface in shadow: names that are not made up
 _LIGHT_TINTS = ((1.0, 1.0, 1.0), (1.0, 0.95, 0.85))  # neutral and the warmest light the sim uses
 _NEAR_TIE_DE = 6.0  # a colour this close (Delta E) to the next palette entry may be called either
+_HAND_NAMED_WITHIN = 0.08  # RGB distance within which an albedo is a base colour of sim_colours' table (jittered)
 # Names next to each other on the colour wheel or in lightness: calling a colour by its neighbour is imprecise, not
 # made up (a teal chair called blue). Used for what is on an object, not for what a correct answer says, except
 # teal, which plain speech calls blue or green.
@@ -410,8 +414,11 @@ def _colour_truth(names: np.ndarray, albedo: np.ndarray) -> ColourTruth:
         if n / total < PRESENT_COLOUR_SHARE:
             continue
         mean = albedo[names == i].mean(axis=0)
-        here = compatible_colours(mean, shadow=True) | {_NAMES[i]}
+        # and what a person calls the material's colour (sim_colours' table, written by hand): a pale pink paint
+        # is "white" to PALETTE's nearest entry, "pink" or "beige" to a person
+        said = set(names_of(mean, within=_HAND_NAMED_WITHIN))
+        here = compatible_colours(mean, shadow=True) | {_NAMES[i]} | said
         present |= here.union(*(_NEIGHBOURS[n] for n in here))
         if i == top:
-            accepted = compatible_colours(mean) | {_NAMES[i]} | _ALSO_CALLED.get(_NAMES[i], set())
+            accepted = compatible_colours(mean) | {_NAMES[i]} | _ALSO_CALLED.get(_NAMES[i], set()) | said
     return ColourTruth(_NAMES[top], n_top / total, accepted, frozenset(present))

@@ -25,6 +25,7 @@ from qa_truth import (  # noqa: E402
     compatible_colours,
     with_earlier_colours,
 )
+from sim_colours import names_of  # noqa: E402
 
 
 def _obj(instance: int, cls: str, distance: float, bearing: float, colour: str = "red", area: float = 0.02):
@@ -153,6 +154,18 @@ def test_calling_a_colour_by_its_neighbour_is_not_made_up_either_way() -> None:
         truth = _colour_truth(np.zeros(100, int) + list(PALETTE).index(colour_name(albedo)), np.tile(albedo, (100, 1)))
         assert said in truth.present and said not in truth.accepted
     assert "blue" not in _colour_truth(np.zeros(100, int), np.tile((0.8, 0.12, 0.10), (100, 1))).present
+
+
+def test_a_pale_paint_may_be_called_what_a_person_calls_it() -> None:
+    """The sim's pale pink paint (0.94, 0.8, 0.74), and jittered: PALETTE's nearest entry is beige or white, a
+    person says pink or beige (sim_colours' hand-written table): pink is right, not made up. A colour near no entry
+    of the table gets nothing from it."""
+    for albedo, nearest in (((0.94, 0.8, 0.74), "beige"), ((0.94, 0.76, 0.77), "white")):
+        truth = _colour_truth(np.full(100, list(PALETTE).index(colour_name(albedo))), np.tile(albedo, (100, 1)))
+        assert truth.primary == nearest and "pink" in truth.accepted and "pink" in truth.present
+    assert names_of((0.5, 0.5, 0.95), within=0.08) == ()  # a saturated blue is no base colour of the table
+    white = _colour_truth(np.full(100, list(PALETTE).index("white")), np.tile((0.93, 0.92, 0.88), (100, 1)))
+    assert "pink" not in white.present  # an off-white paint is not pink
 
 
 def test_truth_of_a_rendered_room_matches_its_masks_and_gives_every_intent() -> None:
