@@ -268,15 +268,16 @@ def column_cuts(
     min_points: int = 20,
     min_height_m: float = 0.1,
     label: np.ndarray | None = None,
-) -> tuple[np.ndarray, list[float]] | None:
+) -> tuple[np.ndarray, list[float], list[np.ndarray]] | None:
     """Where the region holds objects side by side: (a level unit direction across, the positions along it at
-    which to cut, ascending), or None. Two vertical faces (see `layer_cuts`) at least `min_width_m` wide are two
-    objects side by side when they face the same way (within 5 degrees, on the floor's plane) but stand at
-    least `min_apart_m` apart along that way (one box's front nearer than its neighbour's), share at least
-    `overlap` of the shorter one's height, and lie next to each other across: overlapping by at most `slack_m`,
-    at most `most_gap_m` apart, and no other face facing that way between them. The cut is midway between them,
-    and is dropped where a face facing that way runs across it (a wide box under two set apart). Pairs facing
-    the way most of their pixels face are read; cuts nearer than `min_width_m` are one."""
+    which to cut, ascending, the pixels of the faces that set the cuts), or None. Two vertical faces (see
+    `layer_cuts`) at least `min_width_m` wide are two objects side by side when they face the same way (within 5
+    degrees, on the floor's plane) but stand at least `min_apart_m` apart along that way (one box's front nearer
+    than its neighbour's), share at least `overlap` of the shorter one's height, and lie next to each other
+    across: overlapping by at most `slack_m`, at most `most_gap_m` apart, and no other face facing that way
+    between them. The cut is midway between them, and is dropped where a face facing that way runs across it (a
+    wide box under two set apart). Pairs facing the way most of their pixels face are read; cuts nearer than
+    `min_width_m` are one."""
     if len(points) < 3 * min_points:
         return None
     height = points @ up
@@ -322,28 +323,29 @@ def column_cuts(
             if right - left <= most_gap_m and not any(
                 c0 < right - slack_m and c1 > left + slack_m for c0, c1 in others
             ):
-                pairs.append((side, (left + right) / 2, len(idx_a) + len(idx_b)))  # neighbours, nothing between
+                pairs.append((side, (left + right) / 2, idx_a, idx_b))  # neighbours, nothing between
     if not pairs:
         return None
 
     def support(side: np.ndarray) -> int:
-        return sum(n for s, _, n in pairs if abs(float(s @ side)) >= _SAME_PLANE_COS)
+        return sum(len(a) + len(b) for s, _, a, b in pairs if abs(float(s @ side)) >= _SAME_PLANE_COS)
 
-    direction = max((s for s, _, _ in pairs), key=support)
+    direction = max((s for s, _, _, _ in pairs), key=support)
     across = [span(idx, direction) for idx in facing(np.cross(direction, up))]
-    cuts = []
-    for s, c, _ in pairs:
+    cuts, seeds = [], []
+    for s, c, idx_a, idx_b in pairs:
         if abs(float(s @ direction)) >= _SAME_PLANE_COS:
             c = c if float(s @ direction) > 0 else -c
             if not any(c0 < c - slack_m and c1 > c + slack_m for c0, c1 in across):  # a face runs across it
                 cuts.append(c)
+                seeds += [idx_a, idx_b]
     groups: list[list[float]] = []
     for c in sorted(cuts):  # one gap between two columns, read by several pairs of faces
         if groups and c - groups[-1][-1] < min_width_m:
             groups[-1].append(c)
         else:
             groups.append([c])
-    return (direction, [sum(g) / len(g) for g in groups]) if groups else None
+    return (direction, [sum(g) / len(g) for g in groups], seeds) if groups else None
 
 
 def by_columns(
@@ -355,19 +357,43 @@ def by_columns(
     *,
     min_points: int = 20,
     min_column: int = 20,
+    margin_m: float = 0.015,
+    sample: int = 400,
 ) -> list[np.ndarray]:
     """The region's pixels parted into the columns `column_cuts` finds: boolean masks over them (one mask when
-    it is one column). A face goes whole to the column its middle lies in (the nearer box's side face lies on
-    the cut); pixels on no face go by where they lie; a column of fewer than `min_column` pixels joins its
-    neighbour. `label`: `faces(v, u, points)`."""
+    it is one column). A face goes whole to the column it lies in across; one that reaches a cut (within
+    `margin_m`), and a pixel on no face that near one, goes with the face nearest in 3D among those that set the
+    cuts (at most `sample` points of each): a box's side face, set back along the cut's line, touches its own
+    box's front. A column of fewer than `min_column` pixels joins its neighbour. `label`: `faces(v, u, points)`."""
     found = column_cuts(v, u, points, up, min_points=min_points, label=label)
     if found is None:
         return [np.ones(len(points), bool)]
-    direction, at = found
+    direction, at, seeds = found
+    cuts = np.asarray(at)
     across = points @ direction
-    keys, inverse = np.unique(label, return_inverse=True)
-    middle = np.array([np.median(across[inverse == k]) for k in range(len(keys))])
-    col = np.searchsorted(np.asarray(at), np.where(label >= 0, middle[inverse], across))
+    col = np.searchsorted(cuts, across)
+    unsure = (label < 0) & (np.abs(across[:, None] - cuts[None, :]).min(axis=1) < margin_m)
+    for key in np.unique(label[label >= 0]):
+        on = label == key
+        lo, hi = np.percentile(across[on], [2, 98])
+        if ((lo - margin_m < cuts) & (cuts < hi + margin_m)).any():
+            unsure |= on
+        else:
+            col[on] = np.searchsorted(cuts, np.median(across[on]))
+    seeded = np.zeros(len(points), bool)
+    for idx in seeds:
+        col[idx] = np.searchsorted(cuts, np.median(across[idx]))
+        seeded[idx] = True
+    unsure &= ~seeded
+    known = np.flatnonzero(seeded)
+    known = known[:: max(1, len(known) // (sample * len(seeds)))]
+    rest = np.flatnonzero(unsure)
+    for chunk in np.array_split(rest, max(1, len(rest) // 1024)):
+        d = ((points[chunk, None, :] - points[None, known, :]) ** 2).sum(axis=-1)
+        col[chunk] = col[known[np.argmin(d, axis=1)]]
+    for key in np.unique(label[unsure & (label >= 0)]):  # an unsure face goes whole too
+        on = label == key
+        col[on] = np.bincount(col[on]).argmax()
     return _slices(col, len(at) + 1, min_column)
 
 

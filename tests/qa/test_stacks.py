@@ -91,7 +91,7 @@ def test_a_tall_box_beside_a_stack_is_its_own_column() -> None:
     points = np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], axis=1)
     up = pose[:3, :3].T @ np.array([0.0, 0.0, 1.0])
     found = column_cuts(v, u, points, up)
-    assert found is not None and len(found[1]) == 1
+    assert found is not None and len(found[1]) == 1 and len(found[2]) == 2  # one cut, set by two faces
     # the tall box's front in the lower box's plane: nothing in depth tells them apart, no column cut
     flush = _box(20, (-0.45, 0.0, 0.35), (0.4, 0.45, 0.7))
     out, pose, k = _render([flush, lower, upper], (-0.3, -2.6, 1.5), (-0.2, 0.0, 0.35))
