@@ -106,7 +106,6 @@ _LIGHT_SCALES = (0.7, 0.85, 1.0, 1.15)  # how much darker/brighter a lit surface
 _SHADOW_SCALES = (0.55,) + _LIGHT_SCALES  # ... a surface in shadow: names that are not made up
 _LIGHT_TINTS = ((1.0, 1.0, 1.0), (1.0, 0.95, 0.85))  # neutral and the warmest light the sim uses
 _NEAR_TIE_DE = 6.0  # a colour this close (Delta E) to the next palette entry may be called either
-_HAND_NAMED_WITHIN = 0.08  # RGB distance within which an albedo is a base colour of sim_colours' table (jittered)
 # Names next to each other on the colour wheel or in lightness: calling a colour by its neighbour is imprecise, not
 # made up (a teal chair called blue). Used for what is on an object, not for what a correct answer says, except
 # teal, which plain speech calls blue or green.
@@ -416,9 +415,9 @@ def _colour_truth(names: np.ndarray, albedo: np.ndarray) -> ColourTruth:
         mean = albedo[names == i].mean(axis=0)
         # and what a person calls the material's colour (sim_colours' table, written by hand): a pale pink paint
         # is "white" to PALETTE's nearest entry, "pink" or "beige" to a person
-        said = set(names_of(mean, within=_HAND_NAMED_WITHIN))
-        here = compatible_colours(mean, shadow=True) | {_NAMES[i]} | said
-        present |= here.union(*(_NEIGHBOURS[n] for n in here))
+        said = set(names_of(mean, strict=True))
+        here = compatible_colours(mean, shadow=True) | {_NAMES[i]}
+        present |= here.union(*(_NEIGHBOURS[n] for n in here)) | said  # a person's names, not their neighbours
         if i == top:
             accepted = compatible_colours(mean) | {_NAMES[i]} | _ALSO_CALLED.get(_NAMES[i], set()) | said
     return ColourTruth(_NAMES[top], n_top / total, accepted, frozenset(present))

@@ -131,13 +131,24 @@ NAMES: list[tuple[tuple[float, float, float], tuple[str, ...]]] = [
 _TABLE = np.array([rgb for rgb, _ in NAMES])
 
 
-def names_of(rgb: tuple[float, float, float] | np.ndarray, within: float | None = None) -> tuple[str, ...]:
+_SCALE = (0.88, 1.08)  # sim/furniture.py's jitter: each base colour scaled by this much, then each channel moved
+_SHIFT = 0.05  # ... by up to this much
+
+
+def names_of(rgb: tuple[float, float, float] | np.ndarray, strict: bool = False) -> tuple[str, ...]:
     """The names of a (jittered) material colour: those of the nearest palette entry in RGB first, then those of
-    entries nearly as near (within 0.05: the jitter may have moved it from any of them). With `within`: () when
-    no entry is that near in RGB (a blend of two colours, not one of the table's)."""
-    d = np.sqrt(((_TABLE - np.asarray(rgb)) ** 2).sum(axis=1))
-    if within is not None and d.min() > within:
-        return ()
+    entries nearly as near (within 0.05: the jitter may have moved it from any of them). `strict`: only entries
+    the sim's jitter (`_SCALE`, then `_SHIFT` per channel) can have made it from, () when none (a blend of two
+    colours, or light, not one of the table's base colours)."""
+    rgb = np.asarray(rgb, np.float64)
+    d = np.sqrt(((_TABLE - rgb) ** 2).sum(axis=1))
+    if strict:
+        scale = np.clip((_TABLE @ rgb) / np.maximum((_TABLE**2).sum(axis=1), 1e-9), *_SCALE)
+        reach = np.abs(rgb[None, :] - scale[:, None] * _TABLE).max(axis=1)  # the per-channel shift it needs
+        made = np.flatnonzero(reach <= _SHIFT + 1e-6)
+        if made.size == 0:
+            return ()
+        d = np.where(reach <= _SHIFT + 1e-6, d, np.inf)
     names = list(NAMES[int(np.argmin(d))][1])
     for k in np.flatnonzero(d <= d.min() + 0.05):
         names += [n for n in NAMES[k][1] if n not in names]

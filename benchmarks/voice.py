@@ -1,14 +1,16 @@
 """Voice loop latency through the real runtime: from the end of a spoken question to the first answer token and
-to the full answer, p50 over spoken questions. Target (issue 14): first token within 1.0 s with the offline defaults.
+to the full answer, p50 over spoken questions per round, medians over rounds. Target (issue 14): first token
+within 1.0 s with the offline defaults.
 
-One graph, one process per node: a `wav` source plays espeak-ng questions in real time (4 s of silence after
-each, as a user waits for the answer) -> `speech` (silero VAD + Whisper tiny.en) -> `vqa` (its defaults: the rule
-parser, SmolLM2-135M under a grammar for questions the rules cannot read; answers from the scene model), with
-`scene` facts from a simulated room's ground truth. "End of the question" is when the voice stopped (the speech
-node stamps it on the transcript); the clock runs through voice-activity endpointing (the node's
-`min_silence_ms` of silence closes an utterance), transcription, transport, parsing and answering.
+Each round is one graph, one process per node: a `wav` source plays espeak-ng questions in real time (4 s of
+silence after each, as a user waits for the answer) -> `speech` (silero VAD + Whisper tiny.en) -> `vqa` (its
+defaults: the rule parser, SmolLM2-135M under a grammar for questions the rules cannot read; answers from the scene
+model), with `scene` facts from a simulated room's ground truth. "End of the question" is when the voice stopped
+(the speech node stamps it on the transcript); the clock runs through voice-activity endpointing (the node's
+`min_silence_ms` of silence closes an utterance), transcription, transport, parsing and answering. The p90 column
+is the median over rounds of each round's p90.
 
-    .venv/bin/python benchmarks/voice.py [--json]
+    .venv/bin/python benchmarks/voice.py [--rounds 3] [--json]
 """
 
 from __future__ import annotations

@@ -150,11 +150,14 @@ class Speech(Node):
 
         @model_validator(mode="after")
         def _speculates_before_the_end(self) -> Speech.Params:
-            if self.speculate and self.speculate_after_ms >= self.min_silence_ms:
-                raise ValueError(
-                    f"speculate_after_ms ({self.speculate_after_ms}) must be below min_silence_ms "
-                    f"({self.min_silence_ms}): the utterance has ended by then (speculate: false turns it off)"
-                )
+            latest = self.min_silence_ms - 2 * WINDOW * 1000 // RATE  # two VAD windows before the utterance ends
+            if self.speculate and self.speculate_after_ms > latest:
+                if "speculate_after_ms" in self.model_fields_set:
+                    raise ValueError(
+                        f"speculate_after_ms ({self.speculate_after_ms}) must be at most min_silence_ms less two "
+                        f"32 ms VAD windows ({latest}): the utterance has ended by then (speculate: false turns it off)"
+                    )
+                self.speculate_after_ms = max(0, latest)  # a short min_silence_ms: speculate as early as it allows
             return self
 
     params: Params
@@ -175,6 +178,7 @@ class Speech(Node):
         self.vad = Vad()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="arp-whisper")  # CTranslate2 runs without the GIL
         self._guess: tuple[tuple[int, int], Future[Any]] | None = None
+        self._guess_heard = 0  # the stream sample up to which the guess's clip is real audio
         self.unusable_rates: dict[int, int] = {}  # sample rate -> chunks dropped because it cannot be resampled
         self._reset_stream()
         if p.warmup:
@@ -251,11 +255,12 @@ class Speech(Node):
         return max(self.params.vad_threshold - 0.15, 0.01)
 
     def _check_guess(self, prob: float) -> None:
-        """A window of the trailing pad that the guess took as digital silence is not quiet: the guess did not
-        transcribe what the utterance will hold, so it is thrown away (the next window guesses again)."""
+        """A window of the trailing pad that the guess took as digital silence (beyond the audio it was given) is
+        not quiet: the guess did not transcribe what the utterance will hold, so it is thrown away (the next
+        window guesses again)."""
         if self._guess is not None and prob >= self._quiet:
             (_, end), _ = self._guess
-            if self._n < end + round(self.params.speech_pad_ms * RATE / 1000):
+            if self._guess_heard < self._n + WINDOW and self._n < end + round(self.params.speech_pad_ms * RATE / 1000):
                 self._drop_guess()
 
     def _step(self, prob: float) -> tuple[int, int] | None:
@@ -295,6 +300,7 @@ class Speech(Node):
             and key[1] - key[0] >= p.min_speech_ms * RATE / 1000
         ):
             self._drop_guess()  # the speech resumed since: that guess is stale
+            self._guess_heard = min(key[1] + round(p.speech_pad_ms * RATE / 1000), self._total)  # real audio up to
             self._guess = (key, self._pool.submit(self.transcribe, self._clip(*key)))
 
     def _drop_guess(self) -> None:

@@ -7,9 +7,9 @@ grouped into faces (neighbours whose surface normals, from the depth, agree), th
 wherever one vertical face begins (within `gap_m`) at the top of another below it, within reach across, the
 region is cut at that height.
 
-Boxes side by side in one region are parted first (`columns`): two vertical faces that face the same way but
-stand apart along their normal (one box's front nearer than its neighbour's), overlap in height and lie side by
-side across are two objects, whatever their shades; each column is then split into its layers.
+Boxes side by side in one region are parted first (`column_cuts`, `by_columns`): two vertical faces that face
+the same way but stand apart along their normal (one box's front nearer than its neighbour's), overlap in height
+and lie side by side across are two objects, whatever their shades; each column is then split into its layers.
 
 Two boxes whose front faces lie in one plane (same size, same turn) show no such step and stay one region; the
 at-least bound of model.py still reads their height. Where depth is too coarse for normals (an estimate that
@@ -333,10 +333,11 @@ def column_cuts(
     direction = max((s for s, _, _, _ in pairs), key=support)
     across = [span(idx, direction) for idx in facing(np.cross(direction, up))]
     cuts, seeds = [], []
-    for s, c, idx_a, idx_b in pairs:
+    for s, _, idx_a, idx_b in pairs:
         if abs(float(s @ direction)) >= _SAME_PLANE_COS:
-            c = c if float(s @ direction) > 0 else -c
-            if not any(c0 < c - slack_m and c1 > c + slack_m for c0, c1 in across):  # a face runs across it
+            (a0, a1), (b0, b1) = span(idx_a, direction), span(idx_b, direction)  # its own side may turn a little
+            c = (a1 + b0) / 2 if a1 <= b0 + slack_m else (b1 + a0) / 2 if b1 <= a0 + slack_m else None
+            if c is not None and not any(c0 < c - slack_m and c1 > c + slack_m for c0, c1 in across):
                 cuts.append(c)
                 seeds += [idx_a, idx_b]
     groups: list[list[float]] = []
@@ -363,8 +364,9 @@ def by_columns(
     """The region's pixels parted into the columns `column_cuts` finds: boolean masks over them (one mask when
     it is one column). A face goes whole to the column it lies in across; one that reaches a cut (within
     `margin_m`), and a pixel on no face that near one, goes with the face nearest in 3D among those that set the
-    cuts (at most `sample` points of each): a box's side face, set back along the cut's line, touches its own
-    box's front. A column of fewer than `min_column` pixels joins its neighbour. `label`: `faces(v, u, points)`."""
+    cuts (about `sample` points per such face, evenly strided): a box's side face, set back along the cut's line,
+    touches its own box's front. A column of fewer than `min_column` pixels joins its neighbour. `label`:
+    `faces(v, u, points)`."""
     found = column_cuts(v, u, points, up, min_points=min_points, label=label)
     if found is None:
         return [np.ones(len(points), bool)]

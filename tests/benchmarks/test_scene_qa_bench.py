@@ -163,9 +163,12 @@ def test_a_pale_paint_may_be_called_what_a_person_calls_it() -> None:
     for albedo, nearest in (((0.94, 0.8, 0.74), "beige"), ((0.94, 0.76, 0.77), "white")):
         truth = _colour_truth(np.full(100, list(PALETTE).index(colour_name(albedo))), np.tile(albedo, (100, 1)))
         assert truth.primary == nearest and "pink" in truth.accepted and "pink" in truth.present
-    assert names_of((0.5, 0.5, 0.95), within=0.08) == ()  # a saturated blue is no base colour of the table
+    assert names_of((0.5, 0.5, 0.95), strict=True) == ()  # a saturated blue is no base colour of the table
+    assert "pink" in names_of((0.94 * 0.9 + 0.04, 0.8 * 0.9 - 0.04, 0.74 * 0.9), strict=True)  # jittered
     white = _colour_truth(np.full(100, list(PALETTE).index("white")), np.tile((0.93, 0.92, 0.88), (100, 1)))
     assert "pink" not in white.present  # an off-white paint is not pink
+    black = _colour_truth(np.full(100, list(PALETTE).index("black")), np.tile((0.15, 0.15, 0.17), (100, 1)))
+    assert "white" not in black.present  # a person's names count, not their neighbours' (black -> grey -> white)
 
 
 def test_truth_of_a_rendered_room_matches_its_masks_and_gives_every_intent() -> None:

@@ -269,3 +269,11 @@ def test_a_sound_in_the_pad_a_guess_took_as_silence_throws_the_guess_away(speak)
     finally:
         release.set()
         h.close()
+
+
+def test_speculation_must_start_before_the_utterance_can_end():
+    with pytest.raises(ValueError, match=r"speculate_after_ms \(390\) must be at most min_silence_ms less two"):
+        Speech.Params(speculate_after_ms=390)  # with min_silence_ms 400: the utterance ends at the same window
+    assert Speech.Params(speculate_after_ms=390, speculate=False).speculate_after_ms == 390
+    assert Speech.Params(min_silence_ms=100).speculate_after_ms == 36  # the default, as early as a short pause allows
+    assert Speech.Params(min_silence_ms=32).speculate_after_ms == 0
