@@ -29,6 +29,7 @@ __all__ = ["STACKABLE", "faces", "layer_cuts", "seam_cuts", "column_cuts", "by_c
 STACKABLE = ("box",)  # classes whose objects are stacked on one another
 _SAME_PLANE_COS = math.cos(math.radians(5.0))  # faces turned less than this ...
 _SAME_PLANE_M = 0.02  # ... and less than this apart along their normal lie in one plane
+_FACE_HEIGHT_M = 0.1  # the shortest vertical face `layer_cuts` and `column_cuts` read (their default `min_height_m`)
 
 
 def faces(v: np.ndarray, u: np.ndarray, points: np.ndarray, *, most_deg: float = 8.0) -> np.ndarray:
@@ -68,6 +69,7 @@ def layer_cuts(
     min_height_m: float = 0.1,
     min_points: int = 20,
     label: np.ndarray | None = None,
+    vertical: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[float]:
     """Heights (along the unit vector `up`) at which the region's pixels (see `faces`) hold one object on another,
     lowest first; [] for one layer. A face stands on another when it begins within `gap_m` of the other's top
@@ -78,7 +80,9 @@ def layer_cuts(
         return []
     height = points @ up
     found = []
-    for idx, normal in _vertical_faces(v, u, points, up, min_points, min_height_m, label):
+    if vertical is None:
+        vertical = _vertical_faces(v, u, points, up, min_points, min_height_m, label)
+    for idx, normal in vertical:
         p = points[idx]
         lo, hi = np.percentile(height[idx], [2, 98])
         flat = p - height[idx, None] * up  # across the view, onto the floor's plane
@@ -268,6 +272,7 @@ def column_cuts(
     min_points: int = 20,
     min_height_m: float = 0.1,
     label: np.ndarray | None = None,
+    vertical: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, list[float], list[np.ndarray]] | None:
     """Where the region holds objects side by side: (a level unit direction across, the positions along it at
     which to cut, ascending, the pixels of the faces that set the cuts), or None. Two vertical faces (see
@@ -282,7 +287,9 @@ def column_cuts(
         return None
     height = points @ up
     found = []  # (lowest, highest, way it faces on the floor's plane, mean point, pixels)
-    for idx, normal in _vertical_faces(v, u, points, up, min_points, min_height_m, label):
+    if vertical is None:
+        vertical = _vertical_faces(v, u, points, up, min_points, min_height_m, label)
+    for idx, normal in vertical:
         level = normal - (normal @ up) * up  # a face may lean a little
         level /= np.linalg.norm(level)
         lo, hi = np.percentile(height[idx], [2, 98])
@@ -360,6 +367,7 @@ def by_columns(
     min_column: int = 20,
     margin_m: float = 0.015,
     sample: int = 400,
+    vertical: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[np.ndarray]:
     """The region's pixels parted into the columns `column_cuts` finds: boolean masks over them (one mask when
     it is one column). A face goes whole to the column it lies in across; one that reaches a cut (within
@@ -367,7 +375,7 @@ def by_columns(
     cuts (about `sample` points per such face, evenly strided): a box's side face, set back along the cut's line,
     touches its own box's front. A column of fewer than `min_column` pixels joins its neighbour. `label`:
     `faces(v, u, points)`."""
-    found = column_cuts(v, u, points, up, min_points=min_points, label=label)
+    found = column_cuts(v, u, points, up, min_points=min_points, label=label, vertical=vertical)
     if found is None:
         return [np.ones(len(points), bool)]
     direction, at, seeds = found
@@ -417,12 +425,17 @@ def layers(
     (CIELAB), where a face's colour changes along a level line (`seam_cuts`). `min_points`: the smallest face; a
     column or layer of fewer than `min_layer` pixels is no object of its own and joins its neighbour."""
     label = faces(v, u, points)  # once, for every kind of cut
+    # the vertical faces, once: columns and layers read the same ones (a face lies whole in one column)
+    vertical = _vertical_faces(v, u, points, up, min_points, _FACE_HEIGHT_M, label)
     parts = [np.ones(len(points), bool)]
     if by_column:
-        parts = by_columns(v, u, points, up, label, min_points=min_points, min_column=min_layer)
+        parts = by_columns(v, u, points, up, label, min_points=min_points, min_column=min_layer, vertical=vertical)
     out: list[np.ndarray] = []
+    at = np.empty(len(points), np.intp)  # a pixel's index within its column
     for col in parts:
         idx = np.flatnonzero(col)
+        at[idx] = np.arange(len(idx))
+        mine = [(at[f], n) for f, n in vertical if col[f[0]]]
         for m in _layers_of(
             v[idx],
             u[idx],
@@ -430,6 +443,7 @@ def layers(
             up,
             None if lab is None else lab[idx],
             label[idx],
+            mine,
             min_points=min_points,
             min_layer=min_layer,
             min_height_m=min_height_m,
@@ -458,13 +472,14 @@ def _layers_of(
     up: np.ndarray,
     lab: np.ndarray | None,
     label: np.ndarray,
+    vertical: list[tuple[np.ndarray, np.ndarray]],
     *,
     min_points: int,
     min_layer: int,
     min_height_m: float,
 ) -> list[np.ndarray]:
-    """One column's pixels split into its layers, lowest first (see `layers`)."""
-    steps = layer_cuts(v, u, points, up, min_points=min_points, label=label)
+    """One column's pixels split into its layers, lowest first (see `layers`); `vertical`: its vertical faces."""
+    steps = layer_cuts(v, u, points, up, min_points=min_points, label=label, vertical=vertical)
     cuts: list[float] = []
     for c in sorted(steps):  # cuts nearer than `min_height_m` are one
         if not cuts or c - cuts[-1] > min_height_m:
