@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ar_perception.errors import ModelError
+from ar_perception.models.onnx_int8 import Precision, int8_mode
 from ar_perception.models.preprocess import preprocess, target_size
 from ar_perception.models.registry import get_config, list_models
 from ar_perception.models.standin import STANDIN
@@ -56,10 +57,11 @@ class EncoderSpec(BaseModel):
     # describe() then says which model runs instead, and why
     fallback: bool = Field(True, description="weights auto and absent: run the offline stand-in")
     threads: int | None = Field(None, ge=1)  # None: all cores
-    precision: Literal["fp32", "int8"] = Field(
-        "fp32",
-        description="onnxruntime: int8 runs a statically quantised copy (MatMuls; calibrated on simulated rooms), "
-        "made once and cached (measured by benchmarks/int8.py)",
+    precision: Literal["auto", "fp32", "int8", "int8-static"] = Field(
+        "auto",
+        description="onnxruntime: int8 runs a copy with int8 MatMul weights, inputs quantised per call; int8-static "
+        "with input ranges calibrated on simulated rooms; made once and cached. auto: int8 for the offline stand-in "
+        "(heads' quality unchanged, benchmarks/int8.py), fp32 for the rest (not measured)",
     )
     onnx_path: str | None = Field(None, description="model=onnx: the ONNX file")
     token_output: str | None = Field(None, description="model=onnx: name of the token tensor")
@@ -87,12 +89,14 @@ def build_encoder(spec: EncoderSpec | Mapping[str, Any] | None = None, **overrid
     """Build the encoder that `spec` names; loads weights now (call it in a node's setup())."""
     spec = _as_spec(spec, overrides)
     threads = spec.threads or os.cpu_count() or 1
-    if spec.precision == "int8" and spec.backend != "onnxruntime":
-        raise ModelError(f"precision int8 runs under onnxruntime, not {spec.backend}; give backend: onnxruntime")
+    if spec.precision not in ("auto", "fp32") and spec.backend != "onnxruntime":
+        raise ModelError(
+            f"precision {spec.precision} runs under onnxruntime, not {spec.backend}; give backend: onnxruntime"
+        )
     if spec.model == STANDIN_NAME:
         return _standin(spec, threads, reason=None)
     if spec.model == GENERIC_NAME:
-        return _generic(spec, threads)
+        return _generic(_resolved(spec, standin=False), threads)
     if spec.model not in encoder_names():
         near = difflib.get_close_matches(spec.model, encoder_names(), n=1)
         raise ModelError(
@@ -122,9 +126,27 @@ def build_encoder(spec: EncoderSpec | Mapping[str, Any] | None = None, **overrid
     if path is not None:
         load_checkpoint(model, path)
     weights_desc = str(path) if path is not None else "random init (no weights)"
+    spec = _resolved(spec, standin=False)
     if spec.backend == "torch":
         return TorchEncoder(model, spec, weights_desc, threads)
     return OnnxRuntimeEncoder(model, spec, weights_desc, threads, weights_path=path)
+
+
+def _resolved(spec: EncoderSpec, standin: bool) -> EncoderSpec:
+    """`spec` with precision auto made what it means: int8 for the offline stand-in (benchmarks/int8.py measured the
+    shipped heads' quality on its int8 features unchanged within 0.01 mIoU and AbsRel), fp32 for any other model
+    (its int8 quality is not measured here)."""
+    if spec.precision != "auto":
+        return spec
+    return spec.model_copy(update={"precision": "int8" if standin else "fp32"})
+
+
+def _runs(spec: EncoderSpec) -> Precision:
+    """The precision a runner is built with (`_resolved` made auto concrete before)."""
+    precision = spec.precision
+    if precision == "auto":
+        raise ModelError("encoder precision auto was not resolved before the runner was built")
+    return precision
 
 
 def _as_spec(spec: EncoderSpec | Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> EncoderSpec:
@@ -178,7 +200,7 @@ class _Base:
         return target_size(height, width, self.spec.resolution, self.patch_size)
 
     def describe(self) -> str:
-        precision = " int8" if self.spec.precision == "int8" else ""
+        precision = f" {self.spec.precision}" if self.spec.precision != "fp32" else ""
         text = (
             f"{self.name} ({self._what()}), weights: {self.weights_desc}, backend: {self._backend()}{precision}, "
             f"resolution {self.spec.resolution} (short side, multiple of {self.patch_size}), {self.threads} threads"
@@ -271,10 +293,11 @@ class OnnxRuntimeEncoder(_Base):
                 tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.onnx")
                 export_encoder(self.model, tmp, size, intermediate=self.spec.intermediate)
                 os.replace(tmp, path)
-            if self.spec.precision == "int8":
+            mode = int8_mode(_runs(self.spec))
+            if mode is not None:
                 from ar_perception.models.onnx_int8 import int8_copy
 
-                path = int8_copy(path, "image", size, self._dir)
+                path = int8_copy(path, "image", size, self._dir, mode)
             self._sessions[size] = OnnxEncoder(path, threads=self.threads)
             while len(self._sessions) > MAX_SESSIONS:  # frames of ever new sizes must not pile up sessions
                 self._sessions.popitem(last=False)
@@ -345,9 +368,8 @@ def _standin(spec: EncoderSpec, threads: int, reason: str | None) -> GenericEnco
     note = ""
     if reason is not None:
         note = f"OFFLINE STAND-IN used instead of {spec.model}, because {reason}"
-    enc = GenericEncoder(
-        standin_encoder(threads, spec.precision), spec, STANDIN.name, STANDIN.description, threads, note
-    )
+    spec = _resolved(spec, standin=True)
+    enc = GenericEncoder(standin_encoder(threads, _runs(spec)), spec, STANDIN.name, STANDIN.description, threads, note)
     enc.dim = STANDIN.dim
     return enc
 
@@ -367,7 +389,7 @@ def _generic(spec: EncoderSpec, threads: int) -> GenericEncoder:
         input_name=spec.input_name,
         input_size=spec.input_size,
         threads=threads,
-        precision=spec.precision,
+        precision=_runs(spec),
     )
     enc = GenericEncoder(runner, spec, runner.name, "generic ONNX encoder", threads)
     if runner.input_size:  # learn D (and warm the session up) with one blank frame

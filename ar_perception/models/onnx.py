@@ -15,7 +15,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from ar_perception.errors import MissingExtraError, ModelError
 from ar_perception.models.derived import derived_path, drop_stale
 from ar_perception.models.files import check_onnx_file, onnx_load_error
 from ar_perception.models.onnx_fold import folded_copy, prune_dead_nodes
+from ar_perception.models.onnx_int8 import Precision, int8_copy, int8_mode
 from ar_perception.models.weights import cache_root
 
 __all__ = [
@@ -164,7 +165,7 @@ class GenericOnnxEncoder:
     tensor as its only output is written once under the cache folder (see `with_token_output`). At a fixed
     input size, what the graph computes from the input's shape alone (interpolated position embeddings) is
     folded into constants once, in a cached copy (`models/onnx_fold.py`; `fold=False` runs the file as it is).
-    `precision="int8"` runs an int8 copy of that (`models/onnx_int8.py`), made once and cached.
+    `precision="int8"` (or `"int8-static"`) runs an int8 copy of that (`models/onnx_int8.py`), made once and cached.
     """
 
     def __init__(
@@ -179,7 +180,7 @@ class GenericOnnxEncoder:
         name: str | None = None,
         spin: bool = False,
         fold: bool = True,
-        precision: Literal["fp32", "int8"] = "fp32",
+        precision: Precision = "fp32",
     ):
         self.source = Path(path)
         if not self.source.is_file():
@@ -212,8 +213,8 @@ class GenericOnnxEncoder:
         # None: any multiple of patch_size
         self.input_size = (int(input_size[0]), int(input_size[1])) if input_size else None
         self.precision = precision
-        if precision == "int8" and self.input_size is None:
-            raise ModelError(f"{self.source}: precision int8 needs a fixed input size (give input_size)")
+        if precision != "fp32" and self.input_size is None:
+            raise ModelError(f"{self.source}: precision {precision} needs a fixed input size (give input_size)")
         if not ready and self.input_size is not None:  # learnt from the file: prepared now, a second session
             final = _prepared(self.path, input_name, self.input_size, fold, precision)
             if final != self.path:
@@ -239,17 +240,14 @@ class GenericOnnxEncoder:
         }
 
 
-def _prepared(
-    path: Path, input_name: str, input_size: tuple[int, int], fold: bool, precision: Literal["fp32", "int8"]
-) -> Path:
-    """The file to run: `path` with its shape-only tensors folded (`fold`), then quantised (`precision` int8), for
-    `input_size`; each a cached copy."""
+def _prepared(path: Path, input_name: str, input_size: tuple[int, int], fold: bool, precision: Precision) -> Path:
+    """The file to run: `path` with its shape-only tensors folded (`fold`), then quantised (`precision` int8 or
+    int8-static), for `input_size`; each a cached copy."""
     if fold:
         path = _folded(path, input_name, input_size)
-    if precision == "int8":
-        from ar_perception.models.onnx_int8 import int8_copy
-
-        path = int8_copy(path, input_name, (int(input_size[0]), int(input_size[1])), onnx_cache_dir())
+    mode = int8_mode(precision)
+    if mode is not None:
+        path = int8_copy(path, input_name, (int(input_size[0]), int(input_size[1])), onnx_cache_dir(), mode)
     return path
 
 

@@ -1,11 +1,14 @@
-"""int8 copies of ONNX encoders by onnxruntime's quantisation (the encoder's `precision: int8`).
+"""int8 copies of ONNX encoders by onnxruntime's quantisation (the encoder's `precision: int8` / `int8-static`).
 
-Static quantisation, QDQ format: the weights of every MatMul per output channel (int8), its input
-activations per tensor (uint8) with ranges calibrated on simulated rooms from the tuning seeds (never the
-seeds benchmarks report on). Only MatMuls: quantising every op of the ViT-S/14 stand-in as well (Softmax,
-Add, ...) lowered its token cosine to fp32 from 0.998 to 0.989 and made it no faster, on a 2-core EPYC
-with AVX2 and no VNNI. `benchmarks/int8.py` measures speed and quality against fp32; on that machine int8 is
-not the default (README "The encoder: EUPE").
+Both quantise only the MatMuls that multiply by a weight, the weights per output channel (int8):
+- `dynamic` (`precision: int8`): each MatMul's input is quantised (uint8, per tensor) on every call from its own
+  range. Nothing to calibrate.
+- `static` (`precision: int8-static`), QDQ format: the input ranges are calibrated once on simulated rooms from
+  the tuning seeds (never the seeds benchmarks report on).
+The MatMuls of two activations (attention's query x key and weights x value) stay fp32: quantised statically
+they made onnxruntime run the softmax between them in uint8 (QLinearSoftmax, 4x the fp32 softmax's time) and
+cost most of the token cosine lost (ViT-S/14 stand-in, 2-core Zen 4: cosine min 0.83 -> 0.97, 40 -> 34 ms).
+`benchmarks/int8.py` measures speed and quality of both against fp32 (README "The encoder: EUPE").
 """
 
 from __future__ import annotations
@@ -21,12 +24,18 @@ import numpy as np
 from ar_perception.errors import ModelError
 from ar_perception.models.derived import derived_path, drop_stale
 
-__all__ = ["int8_copy", "calibration_frames", "CALIBRATION_SEED", "CALIBRATION_ROOMS"]
+__all__ = ["int8_copy", "int8_mode", "calibration_frames", "CALIBRATION_SEED", "CALIBRATION_ROOMS", "Precision"]
 
 Mode = Literal["static", "dynamic"]
+Precision = Literal["fp32", "int8", "int8-static"]  # the encoder's `precision`
 CALIBRATION_SEED = 3000  # the tuning family of sim seeds (benchmarks report on others)
 CALIBRATION_ROOMS = 8  # rooms, two frames each
 QUANTISED_OPS = ["MatMul"]
+
+
+def int8_mode(precision: Precision) -> Mode | None:
+    """How `precision` quantises: None for fp32."""
+    return {"int8": "dynamic", "int8-static": "static"}.get(precision)  # type: ignore[return-value]
 
 
 def calibration_frames(size: tuple[int, int], rooms: int = CALIBRATION_ROOMS) -> Iterator[np.ndarray]:
@@ -41,14 +50,14 @@ def calibration_frames(size: tuple[int, int], rooms: int = CALIBRATION_ROOMS) ->
             yield preprocess(source.frame(index).image, size=size)  # (H, W, 3) uint8 -> (1, 3, h, w)
 
 
-def int8_copy(src: Path, input_name: str, size: tuple[int, int], cache: Path, mode: Mode = "static") -> Path:
+def int8_copy(src: Path, input_name: str, size: tuple[int, int], cache: Path, mode: Mode = "dynamic") -> Path:
     """A cached int8 copy of `src` (named by its path, size and time, the mode, the input size, the calibration
     and the onnxruntime version: `models/derived.py`); made once, in seconds to a minute for a ViT-S."""
     import onnxruntime as ort
 
-    calibration = f"{CALIBRATION_SEED}x{CALIBRATION_ROOMS}|{','.join(QUANTISED_OPS)}|u8s8-per-channel"
-    params = f"{input_name}|{size[0]}x{size[1]}|{calibration}"
-    dst = derived_path(src, f"int8-{mode}", cache, params=params, versions=f"{ort.__version__}|int8-v1")
+    calibration = f"{CALIBRATION_SEED}x{CALIBRATION_ROOMS}|" if mode == "static" else ""
+    params = f"{input_name}|{size[0]}x{size[1]}|{calibration}{','.join(QUANTISED_OPS)}|u8s8-per-channel-weights-only"
+    dst = derived_path(src, f"int8-{mode}", cache, params=params, versions=f"{ort.__version__}|int8-v2")
     if dst.is_file():
         return dst
     cache.mkdir(parents=True, exist_ok=True)
@@ -76,8 +85,16 @@ def _quantise(src: Path, dst: Path, input_name: str, size: tuple[int, int], mode
         quantize_static,
     )
 
+    keep_fp32 = _activation_matmuls(src)
     if mode == "dynamic":
-        quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=QUANTISED_OPS)
+        quantize_dynamic(
+            src,
+            dst,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=QUANTISED_OPS,
+            nodes_to_exclude=keep_fp32,
+        )
         return
 
     class Frames(CalibrationDataReader):
@@ -97,4 +114,15 @@ def _quantise(src: Path, dst: Path, input_name: str, size: tuple[int, int], mode
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         op_types_to_quantize=QUANTISED_OPS,
+        nodes_to_exclude=keep_fp32,
     )
+
+
+def _activation_matmuls(src: Path) -> list[str]:
+    """The MatMuls of `src` with no constant input (attention's query x key, weights x value)."""
+    import onnx
+
+    graph = onnx.load(str(src), load_external_data=False).graph
+    constant = {i.name for i in graph.initializer}
+    constant |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    return [n.name for n in graph.node if n.op_type in QUANTISED_OPS and n.name and not constant.intersection(n.input)]

@@ -9,10 +9,10 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from ar_perception.errors import ModelError
 from ar_perception.models.onnx import GenericOnnxEncoder
+from ar_perception.models.onnx_int8 import Precision
 
 __all__ = ["STANDIN", "standin_source", "standin_encoder"]
 
@@ -49,9 +49,7 @@ def standin_source() -> Path:
     return path
 
 
-def standin_encoder(
-    threads: int | None = None, precision: Literal["fp32", "int8"] = "fp32", fold: bool = True
-) -> GenericOnnxEncoder:
+def standin_encoder(threads: int | None = None, precision: Precision = "fp32", fold: bool = True) -> GenericOnnxEncoder:
     """The stand-in's runner; `fold=False` runs the packaged file without models/onnx_fold.py's folding."""
     return GenericOnnxEncoder(
         standin_source(),

@@ -28,7 +28,8 @@ def test_tiny_run_gives_well_formed_rows() -> None:
     contenders = ["arp", "raw-zmq"] + (["dora"] if transport.dora_cli() else [])  # dora: the `bench` extra
     assert sorted((r["contender"], r["bytes"]) for r in rows) == sorted((c, n) for c in contenders for n in (8, 65536))
     for row in rows:
-        assert set(row) == {"contender", "bytes", "p50_us", "p99_us", "msgs_per_s"}
+        assert set(row) == {"contender", "bytes", "p50_us", "p50_rounds_us", "p99_us", "msgs_per_s"}
+        assert row["p50_rounds_us"] == [row["p50_us"]]  # one round
         assert 0 < row["p50_us"] <= row["p99_us"] and math.isfinite(row["p99_us"]), row
         assert row["msgs_per_s"] > 0 and math.isfinite(row["msgs_per_s"]), row
     for r in results:
@@ -41,6 +42,14 @@ def test_latency_and_rate_from_rows() -> None:
     rows = np.array([[0, 0, 9_000, 8], [1, 1_000_000, 1_050_000, 8], [2, 2_000_000, 2_100_000, 8]])
     assert transport.latencies_us(rows, warmup=1).tolist() == [50.0, 100.0]
     assert transport.rate(rows, warmup=1) == pytest.approx(1 / 0.00105)
+
+
+def test_p50_is_the_median_of_the_rounds_p50s_and_p99_that_of_the_pooled_samples() -> None:
+    rounds = [np.array([1.0, 2.0, 3.0]), np.array([10.0, 11.0, 12.0, 13.0, 14.0]), np.array([5.0, 6.0, 7.0])]
+    r = transport.Result("arp", 8, latencies_us=rounds, rates=[1.0, 3.0, 2.0])
+    assert r.round_p50s_us == [2.0, 12.0, 6.0]
+    assert r.p50_us == 6.0  # pooled, the p50 would be 7.0 (the long second round weighs more)
+    assert r.p99_us == pytest.approx(np.percentile(np.concatenate(rounds), 99)) and r.msgs_per_s == 2.0
 
 
 def test_targets_take_the_default_path_shared_memory_where_it_is_used() -> None:
