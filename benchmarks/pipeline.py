@@ -72,7 +72,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -84,6 +83,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from encoder import matmul_peak_gflops  # noqa: E402  (benchmarks/encoder.py)
+from transport import machine  # noqa: E402  (benchmarks/transport.py)
 
 from ar_perception.graph.load import parse_graph  # noqa: E402
 from ar_perception.runtime.launch import RunResult, run_graph  # noqa: E402
@@ -260,10 +262,39 @@ def latency_round(size: tuple[int, int], fps: float, frames: int) -> dict[str, A
         row[f"{name}_framework_pct"] = round(100.0 * fw / e2e, 1)
         row[f"{name}_target_ms"] = round(max(0.05 * e2e, 5.0), 2)
         row[f"{name}_target_met"] = bool(fw <= max(0.05 * e2e, 5.0))
+    row.update(framework_parts(logs, warm, comp))
     row["memory_mb"] = round(sum(r.peak_rss_mb for r in res.nodes.values()), 1)
     row["memory_by_node_mb"] = {n: round(r.peak_rss_mb, 1) for n, r in res.nodes.items()}
     row["wall_s"] = round(wall, 1)
     return row
+
+
+def framework_parts(
+    logs: dict[str, list[dict[str, Any]]], warm: int, comp: dict[str, float | None]
+) -> dict[str, float | None]:
+    """Where each path's framework share goes, from the publish times the sinks log (`publish_ns` of the message
+    they got): into the encoder (capture -> enc's publish, less enc's compute: the hop from the camera and the
+    encoder's input handling), between (enc's publish -> the path's last node's publish, less the compute of the
+    nodes in between: their hops and publishing, waiting for a core), and the last hop (that publish -> the sink).
+    Means over the frames after warm-up; they add up to the framework share up to the compute means' frames."""
+    enc_pub = {r["capture_ns"]: r["publish_ns"] for r in logs["encoder"] if r.get("publish_ns")}
+    out: dict[str, float | None] = {}
+    for name, path in (("cloud", PATH_CLOUD), ("seg", PATH_SEG)):
+        recs = [r for r in logs[name][warm:] if r.get("publish_ns") and r["capture_ns"] in enc_pub]
+        between = [comp[n] for n in path[1:]]
+        if not recs or comp["enc"] is None or any(c is None for c in between):
+            out[f"{name}_into_enc_ms"] = out[f"{name}_between_ms"] = out[f"{name}_last_hop_ms"] = None
+            continue
+        mean = lambda xs: float(np.mean(xs)) / 1e6  # noqa: E731
+        out[f"{name}_into_enc_ms"] = round(
+            mean([enc_pub[r["capture_ns"]] - r["capture_ns"] for r in recs]) - comp["enc"], 2
+        )
+        out[f"{name}_between_ms"] = round(
+            mean([r["publish_ns"] - enc_pub[r["capture_ns"]] for r in recs]) - sum(c for c in between if c is not None),
+            2,
+        )
+        out[f"{name}_last_hop_ms"] = round(mean([r["recv_ns"] - r["publish_ns"] for r in recs]), 2)
+    return out
 
 
 def _median(values: list[Any]) -> Any:
@@ -342,6 +373,17 @@ def render(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
                 f"{_f(r[name + '_framework_ms']):>12} {_f(r[name + '_framework_pct']):>5}  "
                 f"{_f(r.get(name + '_target_ms')):>9}  {'-' if met is None else ('yes' if met else 'NO'):>3}  "
                 f"[{', '.join(_f(v) for v in r[name + '_framework_rounds_ms'])}]"
+            )
+    lines += [
+        "",
+        "where the framework share goes (means, ms; medians over rounds): into the encoder (camera hop, input "
+        "handling) | between (hops, publishing, waiting for a core) | last hop (to the sink)",
+    ]
+    for r in rows:
+        for name in ("cloud", "seg"):
+            lines.append(
+                f"{r['size']:>7}  {name:>5}  {_f(r.get(name + '_into_enc_ms'))} | {_f(r.get(name + '_between_ms'))} | "
+                f"{_f(r.get(name + '_last_hop_ms'))}"
             )
     lines += ["", "per stage (latency run): compute per frame (ms) | latency since capture at publish, p50 (ms)"]
     for r in rows:
@@ -475,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",") if s]
     header = {
-        "machine": f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs",
+        "machine": f"{machine()}; torch fp32 matmul peak {matmul_peak_gflops(os.cpu_count() or 1):.0f} GFLOP/s",
         "time": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     load0 = os.getloadavg()[0]

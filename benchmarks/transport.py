@@ -455,6 +455,12 @@ def report(results: list[Result], console: Any) -> None:
     console.print(c)
 
 
+def _matmul_peak() -> float:
+    from encoder import matmul_peak_gflops  # benchmarks/encoder.py (imports torch: only for the printed report)
+
+    return matmul_peak_gflops(os.cpu_count() or 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="One-hop latency and throughput: arp runtime vs raw pyzmq.")
     ap.add_argument("--json", action="store_true", help="print one JSON list of rows")
@@ -472,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     load0 = os.getloadavg()
     console.print(
         f"[bold]arp transport benchmark[/] ({'quick' if args.quick else 'full'}, {rounds} rounds)\n"
-        f"machine: {machine()}\n"
+        f"machine: {machine()}; torch fp32 matmul peak {_matmul_peak():.0f} GFLOP/s\n"
         "latency: one message per period over an idle link; consumer receipt minus producer publish "
         "(time.time_ns); first 10 % of each series discarded\n"
         "throughput: separate back-to-back burst over a reliable queue (raw: PUSH/PULL, HWM 16), "

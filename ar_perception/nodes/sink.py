@@ -52,6 +52,7 @@ class Sink(Node):
                         "seq": msg.seq,
                         "kind": msg.kind,
                         "capture_ns": msg.capture_ns,
+                        "publish_ns": msg.publish_ns,
                         "recv_ns": recv_ns,
                         "meta": dict(msg.meta),
                         "shapes": {k: list(a.shape) for k, a in msg.arrays.items()},

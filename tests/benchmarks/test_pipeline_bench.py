@@ -62,6 +62,9 @@ def test_tiny_run_gives_well_formed_rows(capsys: pytest.CaptureFixture[str]) -> 
     assert len(row["clouds"]) == len(row["masks"]) == 2
     assert all(0 < n <= 10 for n in row["clouds"] + row["masks"])
     assert len(row["cloud_framework_rounds_ms"]) == 2
+    # the sinks log the publish time of what they got: the framework share is split into its parts
+    assert row["cloud_last_hop_ms"] > 0 and row["seg_last_hop_ms"] > 0
+    assert isinstance(row["cloud_into_enc_ms"], float) and isinstance(row["cloud_between_ms"], float)
     for k in ("cloud_e2e_p50_ms", "cloud_e2e_p99_ms", "seg_e2e_p50_ms", "seg_e2e_p99_ms"):
         assert row[k] > 0, k
     assert row["cloud_e2e_p99_ms"] >= row["cloud_e2e_p50_ms"]
