@@ -253,7 +253,7 @@ def latency_round(size: tuple[int, int], fps: float, frames: int) -> dict[str, A
         parts = [p for n in path if (p := comp[n]) is not None]
         if e2e is None or len(parts) < len(path):
             row[f"{name}_compute_ms"] = row[f"{name}_framework_ms"] = row[f"{name}_framework_pct"] = None
-            row[f"{name}_target_met"] = None
+            row[f"{name}_target_ms"] = row[f"{name}_target_met"] = None
             continue
         c = float(sum(parts))
         fw = e2e - c
@@ -311,10 +311,11 @@ def bench_size(size: tuple[int, int], fps: float, frames: int, max_frames: int, 
     row["encoder"] = next((r["encoder"] for r in runs if r["encoder"]), None)
     for key in ("clouds", "masks", "warmup_frames_skipped"):
         row[key] = [r[key] for r in runs]
-    for key, value in runs[0].items():
-        if key in row or not (isinstance(value, (int, float)) or value is None) or isinstance(value, bool):
+    for key in dict.fromkeys(k for r in runs for k in r):  # every round's keys, in order
+        values = [r.get(key) for r in runs]
+        if key in row or any(isinstance(v, bool) or not isinstance(v, (int, float, type(None))) for v in values):
             continue
-        row[key] = _median([r[key] for r in runs])
+        row[key] = _median(values)
     for key in ("compute_ms", "stage_lat_p50_ms"):
         row[key] = {n: _median([r[key].get(n) for r in runs]) for n in runs[0][key]}
     row["drops"] = {n: sum(r["drops"].get(n, 0) for r in runs) for n in {n for r in runs for n in r["drops"]}}
@@ -370,14 +371,15 @@ def render(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
             met = r[name + "_target_met"]
             lines.append(
                 f"{r['size']:>7}  {name:>5}  {_f(r[name + '_e2e_mean_ms']):>9}  {_f(r[name + '_compute_ms']):>7}  "
-                f"{_f(r[name + '_framework_ms']):>12} {_f(r[name + '_framework_pct']):>5}  "
-                f"{_f(r.get(name + '_target_ms')):>9}  {'-' if met is None else ('yes' if met else 'NO'):>3}  "
+                f"{_f(r[name + '_framework_ms'], '.2f'):>12} {_f(r[name + '_framework_pct']):>5}  "
+                f"{_f(r.get(name + '_target_ms'), '.2f'):>9}  {'-' if met is None else ('yes' if met else 'NO'):>3}  "
                 f"[{', '.join(_f(v) for v in r[name + '_framework_rounds_ms'])}]"
             )
     lines += [
         "",
-        "where the framework share goes (means, ms; medians over rounds): into the encoder (camera hop, input "
-        "handling) | between (hops, publishing, waiting for a core) | last hop (to the sink)",
+        "where the framework share goes (means over the frames the encoder's log also saw, ms; medians over rounds, "
+        "so they need not add up to the share exactly): into the encoder (camera hop, input handling) | between "
+        "(hops, publishing, waiting for a core) | last hop (to the sink)",
     ]
     for r in rows:
         for name in ("cloud", "seg"):

@@ -28,6 +28,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "ar_perception" / "assets" / "heads"
 ENCODER = "dinov2-vit-s14"
+# fp32 features: the heads were trained and measured on them (the stand-in's default, auto, is int8 since; README
+# "The encoder: EUPE" measures the heads on int8 features)
+ENCODER_SPEC = f"{ENCODER},precision=fp32"
 SIZE = "320x240"
 BAR = {"miou": 0.5, "absrel": 0.2}
 
@@ -115,7 +118,7 @@ def main() -> None:
                     "--data",
                     str(train_dir),
                     "--encoder",
-                    ENCODER,
+                    ENCODER_SPEC,
                     "--epochs",
                     str(epochs),
                     "--seed",
@@ -127,7 +130,8 @@ def main() -> None:
                 capture=True,
             )
         )
-        fresh = json.loads(step(["eval", task, "--data", str(fresh_dir), "--head", str(path), "--json"], capture=True))
+        evaluate = ["eval", task, "--data", str(fresh_dir), "--head", str(path), "--encoder", ENCODER_SPEC, "--json"]
+        fresh = json.loads(step(evaluate, capture=True))
         heads[task] = {
             "file": path.name,
             "bytes": path.stat().st_size,

@@ -7,7 +7,8 @@ Both quantise only the MatMuls that multiply by a weight, the weights per output
   the tuning seeds (never the seeds benchmarks report on).
 The MatMuls of two activations (attention's query x key and weights x value) stay fp32: quantised statically
 they made onnxruntime run the softmax between them in uint8 (QLinearSoftmax, 4x the fp32 softmax's time) and
-cost most of the token cosine lost (ViT-S/14 stand-in, 2-core Zen 4: cosine min 0.83 -> 0.97, 40 -> 34 ms).
+cost most of the token cosine lost: `benchmarks/int8.py`, ViT-S/14 stand-in, 2-core Zen 4, static with them
+1.64x fp32 at token cosine min 0.83, without them 1.93x at 0.97.
 `benchmarks/int8.py` measures speed and quality of both against fp32 (README "The encoder: EUPE").
 """
 
@@ -24,13 +25,22 @@ import numpy as np
 from ar_perception.errors import ModelError
 from ar_perception.models.derived import derived_path, drop_stale
 
-__all__ = ["int8_copy", "int8_mode", "calibration_frames", "CALIBRATION_SEED", "CALIBRATION_ROOMS", "Precision"]
+__all__ = [
+    "int8_copy",
+    "int8_mode",
+    "calibration_frames",
+    "CALIBRATION_SEED",
+    "CALIBRATION_ROOMS",
+    "INT8_VERSION",
+    "Precision",
+]
 
 Mode = Literal["static", "dynamic"]
 Precision = Literal["fp32", "int8", "int8-static"]  # the encoder's `precision`
 CALIBRATION_SEED = 3000  # the tuning family of sim seeds (benchmarks report on others)
 CALIBRATION_ROOMS = 8  # rooms, two frames each
 QUANTISED_OPS = ["MatMul"]
+INT8_VERSION = "int8-v2"  # what the copies hold: v2 = weight MatMuls only (v1 also quantised attention's)
 
 
 def int8_mode(precision: Precision) -> Mode | None:
@@ -55,9 +65,9 @@ def int8_copy(src: Path, input_name: str, size: tuple[int, int], cache: Path, mo
     and the onnxruntime version: `models/derived.py`); made once, in seconds to a minute for a ViT-S."""
     import onnxruntime as ort
 
-    calibration = f"{CALIBRATION_SEED}x{CALIBRATION_ROOMS}|" if mode == "static" else ""
-    params = f"{input_name}|{size[0]}x{size[1]}|{calibration}{','.join(QUANTISED_OPS)}|u8s8-per-channel-weights-only"
-    dst = derived_path(src, f"int8-{mode}", cache, params=params, versions=f"{ort.__version__}|int8-v2")
+    calibration = f"{CALIBRATION_SEED}x{CALIBRATION_ROOMS}|{','.join(QUANTISED_OPS)}|u8s8-per-channel"
+    params = f"{input_name}|{size[0]}x{size[1]}|{calibration}"  # as before: a new version replaces the old copy
+    dst = derived_path(src, f"int8-{mode}", cache, params=params, versions=f"{ort.__version__}|{INT8_VERSION}")
     if dst.is_file():
         return dst
     cache.mkdir(parents=True, exist_ok=True)
@@ -85,44 +95,66 @@ def _quantise(src: Path, dst: Path, input_name: str, size: tuple[int, int], mode
         quantize_static,
     )
 
-    keep_fp32 = _activation_matmuls(src)
-    if mode == "dynamic":
-        quantize_dynamic(
+    with tempfile.TemporaryDirectory(prefix="arp-int8-", dir=dst.parent) as tmp:
+        src, keep_fp32 = _named(src, Path(tmp))
+        if mode == "dynamic":
+            quantize_dynamic(
+                src,
+                dst,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=QUANTISED_OPS,
+                nodes_to_exclude=keep_fp32,
+            )
+            return
+
+        class Frames(CalibrationDataReader):
+            def __init__(self) -> None:
+                self.frames = calibration_frames(size)
+
+            def get_next(self) -> dict[str, np.ndarray] | None:
+                x = next(self.frames, None)
+                return None if x is None else {input_name: x}
+
+        quantize_static(
             src,
             dst,
-            weight_type=QuantType.QInt8,
+            Frames(),
+            quant_format=QuantFormat.QDQ,
             per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
             op_types_to_quantize=QUANTISED_OPS,
             nodes_to_exclude=keep_fp32,
         )
-        return
-
-    class Frames(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.frames = calibration_frames(size)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            x = next(self.frames, None)
-            return None if x is None else {input_name: x}
-
-    quantize_static(
-        src,
-        dst,
-        Frames(),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        op_types_to_quantize=QUANTISED_OPS,
-        nodes_to_exclude=keep_fp32,
-    )
 
 
-def _activation_matmuls(src: Path) -> list[str]:
-    """The MatMuls of `src` with no constant input (attention's query x key, weights x value)."""
+def _named(src: Path, tmp: Path) -> tuple[Path, list[str]]:
+    """`src` (or, where some nodes have no name, a copy in `tmp` with every node named: onnxruntime excludes nodes
+    by name) and the names of its MatMuls of two activations (attention's query x key, weights x value), which stay
+    fp32. A weight is any tensor computed from constants alone (an initializer, through a Transpose, ...)."""
     import onnx
 
-    graph = onnx.load(str(src), load_external_data=False).graph
+    model = onnx.load(str(src), load_external_data=False)
+    graph = model.graph
     constant = {i.name for i in graph.initializer}
-    constant |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
-    return [n.name for n in graph.node if n.op_type in QUANTISED_OPS and n.name and not constant.intersection(n.input)]
+    for n in graph.node:  # topological order: what is computed from constants alone is constant
+        if n.op_type == "Constant" or (n.input and all(i in constant for i in n.input if i)):
+            constant.update(n.output)
+    unnamed = [n for n in graph.node if not n.name]
+    taken = {n.name for n in graph.node}
+    k = 0
+    for n in unnamed:
+        while f"arp_{k}" in taken:
+            k += 1
+        n.name = f"arp_{k}"
+        taken.add(n.name)
+    keep = [n.name for n in graph.node if n.op_type in QUANTISED_OPS and not constant.intersection(n.input)]
+    if not unnamed:
+        return src, keep
+    named = tmp / src.name
+    full = onnx.load(str(src))  # with its weights, to write the named copy
+    for n, m in zip(full.graph.node, graph.node, strict=True):
+        n.name = m.name
+    onnx.save(full, str(named))
+    return named, keep

@@ -17,9 +17,11 @@ from ar_perception.errors import ModelError  # noqa: E402
 from ar_perception.models.onnx_int8 import calibration_frames, int8_copy  # noqa: E402
 
 
-def _two_matmuls(tmp_path, attention: bool = False):
+def _two_matmuls(tmp_path, attention: bool = False, names: bool = True, transposed: bool = False):
     """image [B, 3, 16, 16] -> tokens [B, 16, 32]: patches of 4x4 pixels (48 values) through two MatMuls; with
-    `attention`, then tokens x tokens^T (16 x 16, a MatMul of two activations, named "scores") x tokens."""
+    `attention`, then tokens x tokens^T (16 x 16, a MatMul of two activations) -> softmax -> x tokens. With
+    `transposed` the second weight is stored transposed (a weight computed from constants). Nodes named, or
+    (`names` False) not."""
     rng = np.random.default_rng(0)
     w1 = rng.standard_normal((48, 64)).astype(np.float32) * 0.2
     w2 = rng.standard_normal((64, 32)).astype(np.float32) * 0.2
@@ -27,9 +29,10 @@ def _two_matmuls(tmp_path, attention: bool = False):
         helper.make_node("Reshape", ["image", "grid"], ["g"]),  # (B, 3, 4, 4, 4, 4)
         helper.make_node("Transpose", ["g"], ["t"], perm=[0, 2, 4, 1, 3, 5]),  # (B, 4, 4, 3, 4, 4)
         helper.make_node("Reshape", ["t", "flat"], ["p"]),  # (B, 16, 48)
-        helper.make_node("MatMul", ["p", "w1"], ["h"]),
+        helper.make_node("MatMul", ["p", "w1"], ["h"], name="fc1"),
         helper.make_node("Relu", ["h"], ["r"]),
-        helper.make_node("MatMul", ["r", "w2"], ["tokens" if not attention else "v"]),
+        helper.make_node("Transpose", ["w2t"], ["w2"], perm=[1, 0]),  # the weight stored transposed (or not: below)
+        helper.make_node("MatMul", ["r", "w2"], ["tokens" if not attention else "v"], name="fc2"),
     ]
     if attention:
         nodes += [
@@ -38,11 +41,16 @@ def _two_matmuls(tmp_path, attention: bool = False):
             helper.make_node("Softmax", ["s"], ["a"], axis=-1),
             helper.make_node("MatMul", ["a", "v"], ["tokens"], name="mix"),
         ]
+    if not transposed:
+        nodes = [n for n in nodes if n.output[0] != "w2"]
+    if not names:
+        for n in nodes:
+            n.name = ""
     inits = [
         numpy_helper.from_array(np.array([-1, 3, 4, 4, 4, 4], np.int64), "grid"),
         numpy_helper.from_array(np.array([-1, 16, 48], np.int64), "flat"),
         numpy_helper.from_array(w1, "w1"),
-        numpy_helper.from_array(w2, "w2"),
+        numpy_helper.from_array(np.ascontiguousarray(w2.T), "w2t") if transposed else numpy_helper.from_array(w2, "w2"),
     ]
     graph = helper.make_graph(
         nodes,
@@ -56,29 +64,39 @@ def _two_matmuls(tmp_path, attention: bool = False):
     return path
 
 
+def _runs_in_int8(nodes, matmul) -> bool:
+    """A MatMul that onnxruntime runs in int8: in QDQ form every input comes from a DequantizeLinear."""
+    dequantised = {o for n in nodes if n.op_type == "DequantizeLinear" for o in n.output}
+    return all(i in dequantised for i in matmul.input)
+
+
 def _run(path, x):
     so = ort.SessionOptions()
     so.log_severity_level = 3
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
 
 
+@pytest.mark.parametrize("names", [True, False], ids=["named", "unnamed"])
 @pytest.mark.parametrize("mode", ["dynamic", "static"])
-def test_an_int8_copy_quantises_the_weight_matmuls_and_computes_what_fp32_does(tmp_path, mode):
-    src = _two_matmuls(tmp_path, attention=True)
+def test_an_int8_copy_quantises_the_weight_matmuls_and_computes_what_fp32_does(tmp_path, mode, names):
+    # onnxruntime's dynamic quantisation takes only weights stored as they are; the static one follows a Transpose
+    src = _two_matmuls(tmp_path, attention=True, names=names, transposed=mode == "static")
     dst = int8_copy(src, "image", (16, 16), tmp_path / "cache", mode)
     assert f"-int8-{mode}-" in dst.name
-    nodes = onnx.load(str(dst)).graph.node
+    nodes = list(onnx.load(str(dst)).graph.node)
     ops = [n.op_type for n in nodes]
+    softmax = next(n for n in nodes if n.op_type == "Softmax")
+    scores = next(n for n in nodes if softmax.input[0] in n.output)
+    mix = next(n for n in nodes if n.op_type == "MatMul" and softmax.output[0] in n.input)
     if mode == "static":
-        assert ops.count("DequantizeLinear") >= 4 and "QuantizeLinear" in ops  # weights and inputs of both
+        # both weight MatMuls in int8 (the second's weight through a Transpose of a constant), attention's not:
+        # quantised, onnxruntime ran the softmax between them in uint8 (QLinearSoftmax)
+        fcs = [n for n in nodes if n.op_type == "MatMul" and n not in (scores, mix)]
+        assert len(fcs) == 2 and all(_runs_in_int8(nodes, n) for n in fcs)
+        assert not _runs_in_int8(nodes, scores) and not _runs_in_int8(nodes, mix)
     else:
         assert ops.count("MatMulInteger") == 2 and "DynamicQuantizeLinear" in ops  # inputs quantised per call
-    # attention's two MatMuls of activations stay fp32 MatMuls, the softmax between them reads and writes fp32
-    # (quantised, onnxruntime ran it as a uint8 QLinearSoftmax)
-    attention = {n.name: n for n in nodes if n.name in ("scores", "mix")}
-    assert [n.op_type for n in attention.values()] == ["MatMul", "MatMul"]
-    softmax = next(n for n in nodes if n.op_type == "Softmax")
-    assert list(softmax.input) == list(attention["scores"].output) and softmax.output[0] in attention["mix"].input
+        assert [scores.op_type, mix.op_type] == ["MatMul", "MatMul"]
     x = next(calibration_frames((16, 16), rooms=1))  # a simulated room, as the calibration saw
     a, b = _run(src, x).reshape(-1, 32), _run(dst, x).reshape(-1, 32)
     cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
@@ -86,6 +104,7 @@ def test_an_int8_copy_quantises_the_weight_matmuls_and_computes_what_fp32_does(t
     assert not np.array_equal(a, b)  # it is not the fp32 file under another name
     stamp = dst.stat().st_mtime_ns
     assert int8_copy(src, "image", (16, 16), tmp_path / "cache", mode) == dst and dst.stat().st_mtime_ns == stamp
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [dst.name]  # no named copy or temp file left
 
 
 def test_calibration_frames_are_normalised_encoder_inputs():
@@ -133,5 +152,6 @@ def test_the_stand_in_at_int8_gives_nearly_the_fp32_tokens_on_a_simulated_room()
     assert "-int8-" not in fp32.runner.path.name and "int8" not in fp32.describe()  # type: ignore[attr-defined]
     a, b = fp32(rgb)["patches"].reshape(-1, 384), default(rgb)["patches"].reshape(-1, 384)
     cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-    assert cos.mean() > 0.98 and cos.min() > 0.8, (cos.mean(), cos.min())  # measured 0.999 / 0.96 (Zen 4)
+    # measured 0.999 / 0.96 on a Zen 4 (VNNI); AVX2 without VNNI rounds differently (the issue's 0.998 mean there)
+    assert cos.mean() > 0.97 and cos.min() > 0.7, (cos.mean(), cos.min())
     assert not np.array_equal(a, b)

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ar_perception.errors import ArpError, ModelError
+from ar_perception.models.onnx_int8 import INT8_VERSION
 from ar_perception.models.standin import STANDIN
 from ar_perception.models.training.datasets import IGNORE, HeadDataset
 
@@ -91,7 +92,10 @@ def _encoder_key(encoder: Any, spec: Mapping[str, Any]) -> dict[str, Any]:
     s = encoder.spec.model_dump() if hasattr(encoder, "spec") else dict(spec)
     s.pop("threads", None)
     s.pop("fallback", None)
-    return {"name": encoder.name, "weights": getattr(encoder, "weights_desc", ""), "spec": s}
+    key = {"name": encoder.name, "weights": getattr(encoder, "weights_desc", ""), "spec": s}
+    if s.get("precision") not in (None, "fp32"):  # what the int8 copies hold changes with the code
+        key["int8"] = INT8_VERSION
+    return key
 
 
 class FeatureCache:
