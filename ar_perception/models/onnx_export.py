@@ -100,9 +100,9 @@ def export_encoder(
         return ExportReport(path, (H, W), names, False)
 
     require_vision("onnxruntime")
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from ar_perception.models.onnx_int8 import quantise
 
-    quantize_dynamic(str(target), str(path), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+    quantise(target, path, "image", (H, W), "dynamic")  # what the encoder's `precision: int8` runs
     _set_metadata(onnx, path, {**meta, "arp.int8": "1"})
     x = _smooth_test_image(H, W)
     ref, q = OnnxEncoder(target)(x), OnnxEncoder(path)(x)

@@ -28,6 +28,7 @@ from ar_perception.models.derived import derived_path, drop_stale
 __all__ = [
     "int8_copy",
     "int8_mode",
+    "quantise",
     "calibration_frames",
     "CALIBRATION_SEED",
     "CALIBRATION_ROOMS",
@@ -74,7 +75,7 @@ def int8_copy(src: Path, input_name: str, size: tuple[int, int], cache: Path, mo
     fd, tmp = tempfile.mkstemp(dir=cache, suffix=".onnx.tmp")
     os.close(fd)
     try:
-        _quantise(src, Path(tmp), input_name, size, mode)
+        quantise(src, Path(tmp), input_name, size, mode)
         os.chmod(tmp, 0o644)
         os.replace(tmp, dst)  # atomic: concurrent processes never see a half-written file
         drop_stale(dst)  # copies for an older version of the source
@@ -86,7 +87,8 @@ def int8_copy(src: Path, input_name: str, size: tuple[int, int], cache: Path, mo
     return dst
 
 
-def _quantise(src: Path, dst: Path, input_name: str, size: tuple[int, int], mode: Mode) -> None:
+def quantise(src: Path, dst: Path, input_name: str, size: tuple[int, int], mode: Mode) -> None:
+    """Write the int8 copy of `src` (`mode` as above) to `dst`; `int8_copy` caches it, `arp export --int8` keeps it."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
