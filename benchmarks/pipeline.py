@@ -269,6 +269,20 @@ def latency_round(size: tuple[int, int], fps: float, frames: int) -> dict[str, A
     return row
 
 
+def judge(row: dict[str, Any]) -> None:
+    """The share in % and the target of each path from the row's median framework ms and median e2e mean (each
+    column is the median over rounds on its own, so e2e - compute need not equal the framework column)."""
+    for name in ("cloud", "seg"):
+        fw, e2e = row.get(f"{name}_framework_ms"), row.get(f"{name}_e2e_mean_ms")
+        if fw is None or e2e is None:
+            row[f"{name}_framework_pct"] = row[f"{name}_target_ms"] = row[f"{name}_target_met"] = None
+            continue
+        target = max(0.05 * e2e, 5.0)
+        row[f"{name}_framework_pct"] = round(100.0 * fw / e2e, 1)
+        row[f"{name}_target_ms"] = round(target, 2)
+        row[f"{name}_target_met"] = bool(fw <= target)
+
+
 def framework_parts(
     logs: dict[str, list[dict[str, Any]]], warm: int, comp: dict[str, float | None]
 ) -> dict[str, float | None]:
@@ -325,8 +339,7 @@ def bench_size(size: tuple[int, int], fps: float, frames: int, max_frames: int, 
     }
     for name in ("cloud", "seg"):
         row[f"{name}_framework_rounds_ms"] = [r[f"{name}_framework_ms"] for r in runs]
-        fw, target = row[f"{name}_framework_ms"], row.get(f"{name}_target_ms")
-        row[f"{name}_target_met"] = None if fw is None or target is None else bool(fw <= target)
+    judge(row)
     # Throughput run: unpaced source, lossless queues.
     if max_frames:
         _, logs2, _, _ = _run(size, 1000.0, max_frames, realtime=False, reliable=True, duration=max_frames * 2 + 60)
@@ -363,7 +376,7 @@ def render(rows: list[dict[str, Any]], header: dict[str, Any]) -> str:
         "",
         "framework share = mean e2e - sum of mean per-frame node compute on the path "
         "(enc+depth+cloud for the cloud, enc+seg for the mask); target <= max(5% of e2e, 5 ms); "
-        "medians over rounds (each round's framework ms in brackets)",
+        "each column the median over rounds (each round's framework ms in brackets), % and target from those",
         "  size    path   e2e mean  compute  framework ms    %   target ms  met  rounds",
     ]
     for r in rows:

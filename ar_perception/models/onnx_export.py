@@ -102,7 +102,11 @@ def export_encoder(
     require_vision("onnxruntime")
     from ar_perception.models.onnx_int8 import quantise
 
-    quantise(target, path, "image", (H, W), "dynamic")  # what the encoder's `precision: int8` runs
+    try:
+        quantise(target, path, "image", (H, W), "dynamic")  # what the encoder's `precision: int8` runs
+    except Exception as e:  # onnx's and onnxruntime's own errors
+        target.unlink(missing_ok=True)
+        raise ModelError(f"{path}: cannot quantise the export to int8: {type(e).__name__}: {e}") from None
     _set_metadata(onnx, path, {**meta, "arp.int8": "1"})
     x = _smooth_test_image(H, W)
     ref, q = OnnxEncoder(target)(x), OnnxEncoder(path)(x)

@@ -7,8 +7,8 @@ Both quantise only the MatMuls that multiply by a weight, the weights per output
   the tuning seeds (never the seeds benchmarks report on).
 The MatMuls of two activations (attention's query x key and weights x value) stay fp32: quantised statically
 they made onnxruntime run the softmax between them in uint8 (QLinearSoftmax, 4x the fp32 softmax's time) and
-cost most of the token cosine lost: `benchmarks/int8.py`, ViT-S/14 stand-in, 2-core Zen 4, static with them
-1.64x fp32 at token cosine min 0.83, without them 1.93x at 0.97.
+cost most of the token cosine lost: `benchmarks/int8.py` on a 2-core Zen 4 (ViT-S/14 stand-in), static with them
+(the code before this choice, one run) 1.64x fp32 at token cosine min 0.83, without them 1.93x at 0.97.
 `benchmarks/int8.py` measures speed and quality of both against fp32 (README "The encoder: EUPE").
 """
 
@@ -97,9 +97,9 @@ def quantise(src: Path, dst: Path, input_name: str, size: tuple[int, int], mode:
         quantize_static,
     )
 
-    with tempfile.TemporaryDirectory(prefix="arp-int8-", dir=dst.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix="arp-int8-") as tmp:  # the system's: a named copy, only where needed
         src, keep_fp32 = _named(src, Path(tmp))
-        if mode == "dynamic":
+        if mode == "dynamic":  # (its default, MatMulConstBOnly, leaves those MatMuls fp32 as well)
             quantize_dynamic(
                 src,
                 dst,

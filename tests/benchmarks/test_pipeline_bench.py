@@ -111,14 +111,15 @@ def test_rounds_are_reported_by_their_medians_and_the_target_judged_on_them(monk
             "wall_s": 1.0,
         }
 
-    third = fake_round(5.5, 110.0, 70.0)
-    third["seg_framework_ms"], third["seg_target_ms"] = 2.0, 5.0  # only one round has a mask path: its median
-    rounds = iter([fake_round(9.0, 100.0, 80.0), fake_round(4.0, 120.0, 90.0), third])
+    third = fake_round(5.5, 100.0, 70.0)
+    third["seg_framework_ms"], third["seg_e2e_mean_ms"] = 2.0, 60.0  # only one round has a mask path: its median
+    rounds = iter([fake_round(9.0, 110.0, 80.0), fake_round(4.0, 120.0, 90.0), third])
     monkeypatch.setattr(pipeline, "latency_round", lambda *a: next(rounds))
     row = pipeline.bench_size((8, 8), 3.0, 4, max_frames=0, rounds=3)
     assert row["cloud_framework_rounds_ms"] == [9.0, 4.0, 5.5]
     assert row["cloud_framework_ms"] == 5.5 and row["cloud_e2e_mean_ms"] == 110.0 and row["cloud_target_ms"] == 5.5
-    assert row["cloud_target_met"] is True  # the first round alone would have missed it (9.0 > 5.0)
+    assert row["cloud_framework_pct"] == 5.0  # 5.5 of 110, from the medians (the rounds' % have median 5.5)
+    assert row["cloud_target_met"] is True  # the first round alone would have missed it (9.0 > 5.5)
     assert row["compute_ms"] == {"enc": 80.0, "seg": None} and row["stage_lat_p50_ms"]["enc"] == 81.0
     assert row["clouds"] == [4, 4, 4] and row["drops"] == {"cloud": 3} and row["memory_mb"] == 220.0
     assert row["seg_framework_ms"] == 2.0 and row["seg_target_met"] is True

@@ -72,10 +72,11 @@ def test_a_folder_that_cannot_be_made_names_the_node_and_the_parameter(tmp_path,
 
 def test_the_sink_log_holds_one_line_per_message(tmp_path):
     path = tmp_path / "out" / "encoder.jsonl"
-    run_node(_node_class("sink"), [("in", IMAGE)] * 3, {"log": str(path)})
+    sent = Msg("Image", {"data": np.zeros((4, 4, 3), np.uint8)}, capture_ns=1000, publish_ns=2000)
+    run_node(_node_class("sink"), [("in", sent)] * 3, {"log": str(path)})
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     assert [x["kind"] for x in lines] == ["Image"] * 3 and lines[0]["shapes"] == {"data": [4, 4, 3]}
-    assert lines[0]["capture_ns"] == 1000 and lines[0]["publish_ns"] == IMAGE.publish_ns
+    assert lines[0]["capture_ns"] == 1000 and lines[0]["publish_ns"] == 2000
 
 
 def test_the_pointcloud_makes_the_folder_at_setup_not_at_the_first_write(tmp_path):
