@@ -137,7 +137,7 @@ def _named(src: Path, tmp: Path) -> tuple[Path, list[str]]:
     fp32. A weight is any tensor computed from constants alone (an initializer, through a Transpose, ...)."""
     import onnx
 
-    model = onnx.load(str(src), load_external_data=False)
+    model = onnx.load(str(src))
     graph = model.graph
     constant = {i.name for i in graph.initializer}
     for n in graph.node:  # topological order: what is computed from constants alone is constant
@@ -155,8 +155,5 @@ def _named(src: Path, tmp: Path) -> tuple[Path, list[str]]:
     if not unnamed:
         return src, keep
     named = tmp / src.name
-    full = onnx.load(str(src))  # with its weights, to write the named copy
-    for n, m in zip(full.graph.node, graph.node, strict=True):
-        n.name = m.name
-    onnx.save(full, str(named))
+    onnx.save(model, str(named))
     return named, keep
