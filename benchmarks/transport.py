@@ -7,7 +7,8 @@ Latency (p50/p99): the producer sends one message, then sleeps (2 ms for small p
 so every message crosses an idle link. One-hop latency = the consumer's `time.time_ns()` on receipt minus
 the producer's publish time (two processes on this host, one clock). For arp the publish time is the
 envelope's `publish_ns` (stamped by the runtime just before encoding) and the receipt time is taken first
-thing in the consumer node's `on_input`; the wire is the default `latest` input (XPUB/SUB). Raw pyzmq
+thing in the consumer node's `on_input`; the wire is the default `latest` input: XPUB/SUB for `arp` (`shm:
+false`), a direct datagram edge (runtime/direct.py) plus shared memory from 256 KiB for `arp-shm`. Raw pyzmq
 (benchmarks/raw_peer.py) does the same hop over XPUB/SUB ipc: `send_multipart([header, array], copy=False)`,
 `recv_multipart(copy=False)`, `np.frombuffer`. The first 10 % of every series is warm-up and discarded.
 
@@ -50,9 +51,9 @@ HERE = Path(__file__).resolve().parent
 KiB, MiB = 1024, 1024 * 1024
 FRAME_BYTES = 640 * 480 * 3
 SIZES = (8, 64 * KiB, FRAME_BYTES, 4 * MiB, 40 * MiB)
-# dora only where the `bench` extra is installed (dora_available); arp: the graph's `shm: false` (frames only);
-# arp-shm: the default `shm: true` (runtime/shm.py), only at sizes that take that path (>= SHM_MIN; below it
-# the two are the same code)
+# dora only where the `bench` extra is installed (dora_available); arp: the graph's `shm: false` (ZeroMQ frames
+# only); arp-shm: the default `shm: true`: direct datagram edges (runtime/direct.py) at every size, and shared
+# memory for arrays from SHM_MIN (runtime/shm.py)
 CONTENDERS = ("raw-zmq", "arp", "arp-shm", "dora")
 TARGET_RATIO = 1.3  # arp/raw p50 at 921,600 B and 4 MiB
 TARGET_SMALL_US = 100.0  # arp - raw p50 at 8 B
@@ -291,10 +292,8 @@ def measure(contender: str, case: Case, result: Result) -> None:
 
 def run(plan: list[Case], rounds: int = 1, progress: Callable[[str], None] | None = None) -> list[Result]:
     """Both contenders at every size, `rounds` times, alternating; one pooled Result per contender and size."""
-    from ar_perception.runtime.shm import SHM_MIN
-
     def takes(c: str, n: int) -> bool:
-        return (c != "dora" or dora_cli() is not None) and (c != "arp-shm" or n >= SHM_MIN)
+        return c != "dora" or dora_cli() is not None
 
     results = {(c, case.nbytes): Result(c, case.nbytes) for case in plan for c in CONTENDERS if takes(c, case.nbytes)}
     for r in range(rounds):
@@ -350,7 +349,7 @@ def machine() -> str:
 
 def targets(results: list[Result]) -> list[dict[str, Any]]:
     """Per size: arp/raw p50 ratio and difference, throughput ratio, and whether the issue's target is met. arp
-    is the default graph's path: shared memory where it is taken (arp-shm), frames below its threshold."""
+    is the default graph's path (arp-shm)."""
     by = {(r.contender, r.nbytes): r for r in results}
     out = []
     for n in sorted({r.nbytes for r in results}):
@@ -443,7 +442,7 @@ def report(results: list[Result], console: Any) -> None:
         m.add_row(size_name(n), f"{shm_us:,.1f}", f"{copy_us:,.1f}", f"{ratio:.2f}x", target, verdict)
     console.print(m)
 
-    c = Table(title="arp (the default graph: shared memory from 256 KiB) vs raw pyzmq")
+    c = Table(title="arp (the default graph: direct edges, shared memory from 256 KiB) vs raw pyzmq")
     for col in ("payload", "arp", "arp/raw p50", "arp - raw p50 µs", "arp/raw msgs/s", "target (p50)", "met"):
         c.add_column(col, justify="right")
     for x in targets(results):

@@ -76,6 +76,7 @@ def plan(
     outputs: dict[str, dict[str, pr.OutputPlan]] = {}
     reliable_ep: dict[tuple[str, str], str] = {}  # (consumer, input) -> the PUSH endpoint it connects to
     shm_index: dict[tuple[str, str], int] = {}  # (consumer, input) -> its counter in the producer's segment
+    direct: dict[tuple[str, str], str] = {}  # (consumer, input) -> where it binds its datagram socket
     for i, n in enumerate(g.nodes):
         transport, host = n.transport or g.transport, n.host or g.host
         kinds_out = graph.output_kinds.get(n.id) or graph.classes[n.id].output_kinds()
@@ -93,8 +94,14 @@ def plan(
             pub = endpoint(f"o{i}.{j}")
             ipc = all(e.startswith("ipc://") for e in (pub, *pushes))
             shm = g.shm and bool(wires) and ipc and os.path.isdir(SHM_DIR)
+            direct_to: list[pr.DirectPlan] = []
             if shm:  # every consumer on this machine: large arrays through shared memory (runtime/shm.py)
                 shm_index.update({(w.dst_node, w.dst_input): k for k, w in enumerate(wires)})
+                # ... and every message straight into the consumer's datagram socket (runtime/direct.py)
+                for k, w in enumerate(wires):
+                    path = os.path.join(run_dir, f"d{i}.{j}.{k}")
+                    direct[(w.dst_node, w.dst_input)] = path
+                    direct_to.append(pr.DirectPlan(path=path, to=w.dst_node, reliable=w in reliable))
             outputs[n.id][o] = pr.OutputPlan(
                 kind=kinds_out[o],
                 pub=pub,
@@ -104,6 +111,7 @@ def plan(
                 reliable_bound=max([graph.node(w.dst_node).inputs[w.dst_input].queue.size for w in reliable] or [1]),
                 shm_prefix=f"{SHM_DIR}/{os.path.basename(run_dir)}-{n.id}-{j}" if shm else None,
                 shm_consumers=len(wires) if shm else 0,
+                direct=direct_to,
             )
     cfgs: dict[str, pr.WorkerConfig] = {}
     for n in g.nodes:
@@ -115,7 +123,11 @@ def plan(
                 on_push = inp.queue.policy == "reliable"
                 connect = reliable_ep[(n.id, port)] if on_push else outputs[src][out].pub
             inputs[port] = pr.InputPlan(
-                source=inp.source, queue=inp.queue, endpoint=connect, shm_index=shm_index.get((n.id, port))
+                source=inp.source,
+                queue=inp.queue,
+                endpoint=connect,
+                shm_index=shm_index.get((n.id, port)),
+                direct=direct.get((n.id, port)),
             )
         cfgs[n.id] = pr.WorkerConfig(
             node_id=n.id,

@@ -26,6 +26,7 @@ from ar_perception.graph.spec import QueueSpec, SecuritySpec, SyncSpec
 __all__ = [
     "InputPlan",
     "OutputPlan",
+    "DirectPlan",
     "WorkerConfig",
     "Start",
     "Stop",
@@ -58,6 +59,15 @@ class InputPlan(_Message):
     queue: QueueSpec
     endpoint: str | None = None  # where to connect; None for a timer
     shm_index: int | None = None  # its counter in the producer's shared memory (graph `shm`, same host)
+    direct: str | None = None  # where it binds its datagram socket, on a direct edge (runtime/direct.py)
+
+
+class DirectPlan(_Message):
+    """One consumer of an output on a direct edge (runtime/direct.py), in `shm_index` order."""
+
+    path: str  # the consumer's datagram socket
+    to: str  # the consumer node
+    reliable: bool  # waits for room (else a full socket drops the message)
 
 
 class OutputPlan(_Message):
@@ -69,6 +79,7 @@ class OutputPlan(_Message):
     reliable_bound: int = 1  # the send high-water mark: the largest queue size of the reliable consumers
     shm_prefix: str | None = None  # its shared-memory segments' path prefix (graph `shm`, consumers here)
     shm_consumers: int = 0  # the consumers that release its slots (their `shm_index`: 0..n-1)
+    direct: list[DirectPlan] = []  # its consumers' datagram sockets, when its edges are direct (with `shm`)
 
 
 class WorkerConfig(_Message):

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,10 +21,11 @@ import zmq
 from ar_perception import kinds
 from ar_perception.errors import NodeError
 from ar_perception.keys import CurveKeys
+from ar_perception.runtime import direct as dr
 from ar_perception.runtime import transport as tp
 from ar_perception.runtime.msg import EOS, Msg, encode, wire_msg
 from ar_perception.runtime.node import Emitted, Outputs
-from ar_perception.runtime.protocol import OutputPlan
+from ar_perception.runtime.protocol import DirectPlan, OutputPlan
 from ar_perception.runtime.queues import InputQueue
 from ar_perception.runtime.shm import ShmWriter
 from ar_perception.runtime.sync import Synchronizer
@@ -46,6 +48,7 @@ class Stats:
         self.compute_ns: deque[int] = deque(maxlen=4096)
         self.blocked_s = 0.0  # time spent waiting on reliable consumers, counted while it is spent
         self.shm_fallback: dict[str, int] = {}  # per output (graph `shm`): large messages sent as frames
+        self.direct_fallback: dict[str, int] = {}  # per output with direct edges: messages too large for one
 
     def add_latency(self, msg: Msg, now_ns: int) -> None:
         # Since capture on the graph's clock: a replayed message carries the offset from its recorded
@@ -68,6 +71,7 @@ class Stats:
             "compute_sum_ms": float(comp.sum()) if comp.size else 0.0,
             "blocked_s": self.blocked_s,
             **({"shm_fallback": dict(self.shm_fallback)} if self.shm_fallback else {}),
+            **({"direct_fallback": dict(self.direct_fallback)} if self.direct_fallback else {}),
         }
 
 
@@ -156,10 +160,30 @@ class Publisher:
         return None
 
 
+@dataclass
+class _Edge:
+    """A direct edge of an output: its plan, its datagram socket and, for a reliable consumer, its PUSH socket."""
+
+    plan: DirectPlan
+    out: dr.DirectOut
+    push: zmq.Socket | None
+
+
+def _edges(o: OutputPlan, pushes: list[tuple[str, zmq.Socket]]) -> list[_Edge]:
+    """An output's direct edges, lossy consumers first; the k-th reliable one has the k-th PUSH socket (plan.py
+    lists both in the order of the output's consumers)."""
+    socks = iter(sock for _, sock in pushes)
+    edges = [_Edge(d, dr.DirectOut(d.path), next(socks) if d.reliable else None) for d in o.direct]
+    return sorted(edges, key=lambda e: e.plan.reliable)
+
+
 class Outlets:
     """The sockets of a node's outputs: per output one XPUB for its lossy consumers and one PUSH per reliable
-    consumer. A lossy send never waits (the XPUB drops at its high-water mark; receivers count the gaps); a
-    reliable send waits for room (backpressure), unless its consumer's process has ended for good."""
+    consumer, and, when its consumers are all on this machine (graph `shm`), a direct datagram socket per
+    consumer that carries its messages instead (runtime/direct.py; the ZeroMQ sockets then carry only what is
+    too large for a datagram). A lossy send never waits (the XPUB drops at its high-water mark, a full direct
+    socket drops the message; receivers count the gaps); a reliable send waits for room (backpressure), unless
+    its consumer's process has ended for good."""
 
     def __init__(
         self,
@@ -191,8 +215,14 @@ class Outlets:
         # Large arrays to consumers on this machine through shared memory (graph `shm`; runtime/shm.py).
         self.shm = {n: ShmWriter(o.shm_prefix, o.shm_consumers) for n, o in plans.items() if o.shm_prefix}
         self._shm_warned: set[str] = set()
+        # Every message to consumers on this machine straight into their datagram sockets (runtime/direct.py).
+        self.direct = {n: _edges(o, self.socks[n][1]) for n, o in plans.items() if o.direct}
+        self.datagram_max: int | None = None  # learnt from the first message too large for one datagram
 
     def wait_subscribers(self, timeout: float) -> None:
+        for edges in self.direct.values():
+            for e in edges:
+                e.out.connect()  # the consumers bind before they are Ready; one not there yet is tried per send
         for name, o in self.plans.items():
             got = tp.wait_subscribers(self.socks[name][0], o.subscribers, timeout, should_stop=self.stop.is_set)
             if got < o.subscribers and not self.stop.is_set():
@@ -216,34 +246,104 @@ class Outlets:
                     name,
                     writer.unavailable,
                 )
+        eos = msg.kind == EOS
+        edges = self.direct.get(name)
+        if edges is not None:
+            self._send_direct(name, edges, frames, msg.seq, eos)
+            return
         tp.send_frames(pub, frames, zmq.NOBLOCK)
         for to, sock in pushes:
-            if to in self.gone:
-                self._undelivered(name, to)
+            self._push(name, to, sock, frames, eos)
+
+    def _push(self, name: str, to: str, sock: zmq.Socket, frames: list[Any], eos: bool) -> None:
+        if to in self.gone:
+            self._undelivered(name, to)
+            return
+        try:
+            tp.send_frames(sock, frames, zmq.NOBLOCK)  # the common case: room in the pipe
+        except zmq.Again:
+            self._wait_and_send(name, to, sock, frames, eos)
+
+    def _send_direct(self, name: str, edges: list[_Edge], frames: list[Any], seq: int, eos: bool) -> None:
+        """Into each consumer's datagram socket, the lossy ones first (they never wait); a message too large for a
+        datagram goes to those consumers over ZeroMQ instead (`_send_around`)."""
+        buffers = dr.pack(frames)
+        size = sum(memoryview(b).nbytes for b in buffers)
+        around: list[_Edge] = []
+        for e in edges:
+            if e.plan.reliable and e.plan.to in self.gone:
+                self._undelivered(name, e.plan.to)
                 continue
-            try:
-                tp.send_frames(sock, frames, zmq.NOBLOCK)  # the common case: room in the pipe
-            except zmq.Again:
-                self._wait_and_send(name, to, sock, frames, msg.kind == EOS)
+            got = dr.TOO_BIG if self.datagram_max is not None and size > self.datagram_max else e.out.send(buffers)
+            if e.plan.reliable and got in (dr.FULL, dr.ABSENT):
+                got = self._wait_direct(name, e, buffers, eos)
+            if got == dr.TOO_BIG:
+                if self.datagram_max is None or size <= self.datagram_max:
+                    self.datagram_max = size - 1
+                    self.log.debug("output %s/%s: %d B is too large for a datagram", self.node_id, name, size)
+                around.append(e)
+            # A lossy consumer whose socket is full or gone misses this one (it counts the gap).
+        if around:
+            self._send_around(name, around, frames, seq, eos)
+
+    def _send_around(self, name: str, edges: list[_Edge], frames: list[Any], seq: int, eos: bool) -> None:
+        """A message too large for a datagram: over ZeroMQ to these consumers first, then a marker into each one's
+        datagram socket, which tells it to take the message from ZeroMQ there (runtime/direct.py)."""
+        self.stats.direct_fallback[name] = self.stats.direct_fallback.get(name, 0) + 1
+        if any(not e.plan.reliable for e in edges):
+            tp.send_frames(self.socks[name][0], frames, zmq.NOBLOCK)
+        for e in edges:
+            if e.push is not None:
+                self._push(name, e.plan.to, e.push, frames, eos)
+        mark = [dr.marker(seq)]
+        for e in edges:
+            if e.out.send(mark) != dr.SENT and e.plan.reliable:
+                self._wait_direct(name, e, mark, eos)
+
+    def _wait_direct(self, name: str, e: _Edge, buffers: list[Any], eos: bool) -> str:
+        """Wait for room in a reliable consumer's datagram socket and send; what the last try gave."""
+        last = [dr.FULL]
+
+        def wait(seconds: float) -> bool:
+            # Short waits, each followed by a try: Linux reports room in a datagram socket (POLLOUT) only once
+            # three quarters of the send buffer are read, and not at all while the consumer's socket is absent.
+            if e.out.sock is None or not e.out.wait_room(min(seconds, 0.01)):
+                self.stop.wait(0.005)
+            return True
+
+        def attempt() -> bool:
+            last[0] = e.out.send(buffers)
+            return last[0] in (dr.SENT, dr.TOO_BIG)
+
+        self._wait(name, e.plan.to, wait, attempt, eos)
+        return last[0]
 
     def send_eos(self, seq: dict[str, int]) -> None:
         for name in self.plans:
             self.send(name, Msg(kind=EOS, topic=f"{self.node_id}/{name}", seq=seq[name]))
 
     def _wait_and_send(self, name: str, to: str, sock: zmq.Socket, frames: list[Any], eos: bool) -> None:
+        def attempt() -> bool:
+            try:  # never a blocking send: the consumer may exit between the poll and the send
+                tp.send_frames(sock, frames, zmq.NOBLOCK)
+                return True
+            except zmq.Again:
+                return False
+
+        self._wait(name, to, lambda seconds: bool(sock.poll(int(seconds * 1000), zmq.POLLOUT)), attempt, eos)
+
+    def _wait(self, name: str, to: str, wait: Callable[[float], bool], attempt: Callable[[], bool], eos: bool) -> None:
+        """Until `attempt` sends: `wait` for room (at most 0.2 s at a time), counting the time blocked, warning
+        once it is long, giving up when the consumer has exited for good (or, for an EOS, after a limit)."""
         t0 = last = time.monotonic()
         warned = False
         while not self.stop.is_set() or eos:
-            ready = sock.poll(200, zmq.POLLOUT)
+            ready = wait(0.2)
             now = time.monotonic()
             self.stats.blocked_s += now - last  # counted as it passes: a stats report mid-wait shows it
             last = now
-            if ready:
-                try:  # never a blocking send: the consumer may exit between the poll and the send
-                    tp.send_frames(sock, frames, zmq.NOBLOCK)
-                    return
-                except zmq.Again:
-                    pass
+            if ready and attempt():
+                return
             if to in self.gone:
                 self._undelivered(name, to)
                 return
@@ -280,6 +380,9 @@ class Outlets:
             pub.close(200)
             for to, s in pushes:
                 s.close(0 if to in self.gone else None)  # a live reliable consumer still gets everything
+        for edges in self.direct.values():
+            for e in edges:
+                e.out.close()  # a datagram is the consumer's once sent: nothing to linger for
         if self.gate is not None:
             self.gate.stop()
         for w in self.shm.values():

@@ -27,6 +27,7 @@ from ar_perception import kinds
 from ar_perception.errors import NodeError
 from ar_perception.graph.spec import TIMER_RE
 from ar_perception.keys import CurveKeys
+from ar_perception.runtime import direct as dr
 from ar_perception.runtime import protocol as pr
 from ar_perception.runtime import transport as tp
 from ar_perception.runtime.msg import EOS, Msg, decode
@@ -38,6 +39,8 @@ __all__ = ["Timer", "Receiver", "ENDED_GRACE_S"]
 
 ENDED_GRACE_S = 1.0  # how long a lossy input waits for data in flight after its producer exited
 DRAIN_BATCH = 64  # messages read off one socket in a row, so that control stays responsive
+TEND_S = 0.1  # how often a direct input's ZeroMQ socket is looked after
+LOSSY_FETCH_S = 0.2  # how long a lossy input's marker waits for its message on ZeroMQ (then it is a drop)
 
 
 class Timer:
@@ -92,10 +95,14 @@ class Receiver(threading.Thread):
         self.closed = False
         self.ctl: zmq.Socket | None = None
         self.up: zmq.Socket | None = None
-        self.socks: dict[zmq.Socket, str] = {}
+        self.socks: dict[zmq.Socket, str] = {}  # polled
+        self.direct: dict[int, tuple[dr.DirectIn, str]] = {}  # fd -> a direct edge's socket and its input
+        self.fallback: dict[str, zmq.Socket] = {}  # a direct input's ZeroMQ socket: read when a marker says
+        self._tended = 0.0
+        self._ahead: dict[str, int] = {}  # a direct input's newest message fetched ahead of its marker
         self.timers: dict[str, Timer] = {}
         self.poller = zmq.Poller()
-        self.polled: set[zmq.Socket] = set()
+        self.polled: set[zmq.Socket | int] = set()
 
     def run(self) -> None:
         self._open()
@@ -122,10 +129,17 @@ class Receiver(threading.Thread):
             q = self.state.queues[port]
             if TIMER_RE.match(i.source):
                 self.timers[port] = Timer(i.source)
-            elif q.policy == "reliable":
-                self.socks[tp.pull_socket(self.ctx, _endpoint(i), q.size, self.curve)] = port
             else:
-                self.socks[tp.sub_socket(self.ctx, _endpoint(i), self.curve)] = port
+                if q.policy == "reliable":
+                    sock = tp.pull_socket(self.ctx, _endpoint(i), q.size, self.curve)
+                else:
+                    sock = tp.sub_socket(self.ctx, _endpoint(i), self.curve)
+                if i.direct is None:
+                    self.socks[sock] = port
+                else:  # runtime/direct.py: messages come through the datagram socket, ZeroMQ when it says
+                    self.fallback[port] = sock
+                    d = dr.DirectIn(i.direct)
+                    self.direct[d.fileno()] = (d, port)
         # Its own report socket: the node loop's is used while a handler runs, when this one may be in use.
         self.up = self.ctx.socket(zmq.PUSH)
         self.up.setsockopt(zmq.LINGER, 1000)
@@ -135,8 +149,10 @@ class Receiver(threading.Thread):
 
     def _close(self) -> None:
         self.closed = True
-        for s in [*self.socks, *([self.ctl] if self.ctl is not None else [])]:
+        for s in [*self.socks, *self.fallback.values(), *([self.ctl] if self.ctl is not None else [])]:
             s.close(0)
+        for d, _ in self.direct.values():
+            d.close()
         if self.up is not None:
             self.up.close()
         for r in self.shm.values():
@@ -190,7 +206,14 @@ class Receiver(threading.Thread):
         st, poller, socks, timers = self.state, self.poller, self.socks, self.timers
         started = st.started.is_set()
         with st.cond:
-            want = {s for s, port in socks.items() if started and not st.queues[port].full() and port not in st.ended}
+            want: set[zmq.Socket | int] = {
+                s for s, port in socks.items() if started and not st.queues[port].full() and port not in st.ended
+            }
+            want.update(
+                fd
+                for fd, (_, port) in self.direct.items()
+                if started and not st.queues[port].full() and port not in st.ended
+            )
         for s in self.polled - want:
             poller.unregister(s)
         for s in want - self.polled:
@@ -207,9 +230,17 @@ class Receiver(threading.Thread):
         for s in events:
             if s in socks:
                 self._drain(s, socks[s])
+            elif s in self.direct:
+                self._drain_direct(*self.direct[s])
+        now = time.monotonic()
+        if self.fallback and now >= self._tended + TEND_S:
+            self._tended = now
+            for sock in self.fallback.values():
+                # ZeroMQ does a socket's housekeeping (attaching a reconnected producer, sending it the
+                # subscription) when the socket is used; a direct input's is only read on a marker.
+                sock.getsockopt(zmq.EVENTS)
         if not (timers or self.end_at) or not st.started.is_set():
             return  # timers start with the graph
-        now = time.monotonic()
         for port, t_end in list(self.end_at.items()):
             if now >= t_end:
                 del self.end_at[port]
@@ -237,6 +268,57 @@ class Receiver(threading.Thread):
                 return
             self.accept(port, frames)
 
+    def _drain_direct(self, d: dr.DirectIn, port: str, final: bool = False) -> None:
+        """Read a direct input's datagrams (a batch; with `final`, everything there, its producer gone)."""
+        q = self.state.queues[port]
+        for _ in range(2**62 if final else DRAIN_BATCH):
+            if not final and self._lent and not self._node_reads:
+                return  # the node loop is waiting for the sockets: it reads the rest itself
+            if not final and q.policy == "reliable":
+                with self.state.cond:
+                    if q.full():
+                        return
+            data = d.recv()
+            if data is None:
+                return
+            try:
+                got = dr.unpack(data)
+            except ValueError as e:
+                self.bad_input(port, f"node '{self.id}' input '{port}': malformed datagram: {e}")
+                continue
+            if isinstance(got, int):
+                self._fetch(port, got, final)
+            else:
+                if self._ahead:
+                    self._ahead.pop(port, None)
+                self.accept(port, got)
+
+    def _fetch(self, port: str, seq: int, final: bool = False) -> None:
+        """The message with `seq`, which a marker on a direct edge says its producer sent over ZeroMQ (too large
+        for a datagram; sent before the marker). Older ones still there (a lossy edge whose markers were dropped
+        on a full socket) are skipped; on a lossy edge a message that does not come is a drop (the queue counts
+        the gap), on a reliable one it is waited for until its producer has ended or the node stops."""
+        ahead = self._ahead.pop(port, None)
+        if ahead is not None and seq <= ahead:
+            if seq < ahead:
+                self._ahead[port] = ahead  # until its own marker
+            return  # taken already while looking for an earlier one (or older than that: a drop)
+        st, sock = self.state, self.fallback[port]
+        reliable = st.queues[port].policy == "reliable"
+        deadline = time.monotonic() + (0.0 if final else LOSSY_FETCH_S)
+        while not st.stop.is_set() and port not in st.ended:
+            if sock.poll(0 if final else 50):
+                got = self.accept(port, sock.recv_multipart(zmq.NOBLOCK, copy=False), skip_below=seq)
+                if got is None or got >= seq:
+                    if got is not None and got > seq:
+                        self._ahead[port] = got  # its own marker comes later: nothing to fetch then
+                    return
+                continue
+            if final or (not reliable and time.monotonic() >= deadline):
+                return
+            if reliable and self.ctl is not None and self.ctl.poll(0):
+                self.on_control(pr.recv_control(self.ctl))  # a stop, or its producer's end, ends the wait
+
     def on_control(self, msg: pr.ControlMsg) -> None:
         st = self.state
         if isinstance(msg, pr.Stop):
@@ -255,11 +337,14 @@ class Receiver(threading.Thread):
         # A reliable edge ends with its in-band EOS, which arrives in order; a lossy one may have lost its
         # EOS, so it ends after a grace period. A producer that failed sends no EOS at all: take what it
         # sent and end now.
-        for s, port in self.socks.items():
+        for s, port in [*self.socks.items(), *((d, port) for d, port in self.direct.values())]:
             if self.cfg.inputs[port].source.split("/")[0] != msg.node:
                 continue
+            self._ahead.pop(port, None)
             if not msg.clean:
-                while True:
+                if isinstance(s, dr.DirectIn):
+                    self._drain_direct(s, port, final=True)
+                while isinstance(s, zmq.Socket):
                     try:
                         self.accept(port, s.recv_multipart(zmq.NOBLOCK, copy=False))
                     except zmq.Again:
@@ -268,19 +353,23 @@ class Receiver(threading.Thread):
             elif self.state.queues[port].policy != "reliable":
                 self.end_at[port] = time.monotonic() + ENDED_GRACE_S
 
-    def accept(self, port: str, frames: list[Any]) -> None:
+    def accept(self, port: str, frames: list[Any], skip_below: int | None = None) -> int | None:
+        """Decode a message and queue it (an EOS ends the input); its sequence number, None when it was bad.
+        One with a sequence number below `skip_below` is only marked received."""
         reader = self.shm.get(port)
         try:
             msg = decode(frames, self.cfg.max_message_bytes, reader)
         except Exception as e:  # a malformed message never kills the node
             self.bad_input(port, f"node '{self.id}' input '{port}': {e}")
-            return
+            return None
         if reader is not None:
             try:
                 reader.release(msg.seq)  # received: once no view pins its slot, the producer may reuse it
             except ValueError:  # a sequence number no producer writes (beyond 64 bits)
                 self.bad_input(port, f"node '{self.id}' input '{port}': sequence number {msg.seq} out of range")
-                return
+                return None
+        if skip_below is not None and msg.seq < skip_below:
+            return msg.seq  # a lossy edge's message whose marker was dropped: its turn has passed
         if msg.kind == EOS:
             with self.state.cond:
                 self.state.queues[port].note_end(msg)  # messages lost just before the end count as drops too
@@ -290,12 +379,13 @@ class Receiver(threading.Thread):
             assert self.up is not None, "accept runs after _open"
             pr.send(self.up, pr.EosAck(node=self.id, pid=os.getpid(), input=port, producer=producer))
             self.state.mark_ended(port)
-            return
+            return msg.seq
         problem = check_input(self.id, port, self.input_kind(port) or kinds.ANY, msg)
         if problem:
             self.bad_input(port, problem)
-            return
+            return None
         self.state.push(port, msg)
+        return msg.seq
 
     def bad_input(self, port: str, problem: str) -> None:
         with self.state.cond:

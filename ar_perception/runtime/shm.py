@@ -3,8 +3,8 @@
 A producer's output whose consumers all run on this machine (ipc) gets a segment in /dev/shm: a pool of
 `SLOTS` reused buffers, sized from the first large message (and made again, larger, when a bigger one comes
 while every slot is free). A message whose arrays total at least `SHM_MIN` bytes is copied into a free slot
-(the one copy: the node API gives the producer's arrays, not the slot) and only its envelope travels over
-ZeroMQ, naming the segment, the slot and the offsets.
+(the one copy: the node API gives the producer's arrays, not the slot) and only its envelope travels (in a
+datagram of a direct edge, runtime/direct.py), naming the segment, the slot and the offsets.
 
 Lifetime. A consumer's node gets its arrays as read-only views of the slot (no copy), and the slot is pinned
 for that consumer while any view of it is alive: until the node has handled the message and dropped it, or
@@ -15,7 +15,7 @@ reuses a slot only when every consumer has received past the message in it and n
 for one: with no free slot (consumers that hold messages, a slow lossy consumer, one not connected yet or
 killed while it pinned) the message goes as ordinary ZeroMQ frames and is counted (`shm_fallback` in the
 producer's statistics), so a consumer can pin at most `SLOTS` messages of an output, latest queues never
-block the producer, and reliable edges keep ZeroMQ's own backpressure. A consumer that exits unpins what it
+block the producer, and reliable edges keep their own backpressure. A consumer that exits unpins what it
 held (also what it still holds at exit); one that is killed leaves its pins, and those slots stay out of use
 for the rest of the run (fewer free slots, more frames).
 

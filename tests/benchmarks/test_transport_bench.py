@@ -16,7 +16,7 @@ sys.path.insert(0, str(BENCH))
 import transport  # noqa: E402
 
 
-@pytest.mark.slow  # about 7 s on 2 cores: eight short process pairs
+@pytest.mark.slow  # about 10 s on 2 cores: twelve short process pairs
 def test_tiny_run_gives_well_formed_rows() -> None:
     plan = [
         transport.Case(8, count=10, period_ms=2.0, burst=20),
@@ -25,7 +25,8 @@ def test_tiny_run_gives_well_formed_rows() -> None:
     results = transport.run(plan, rounds=1)
     rows = json.loads(json.dumps([r.row() for r in results]))
 
-    contenders = ["arp", "raw-zmq"] + (["dora"] if transport.dora_cli() else [])  # dora: the `bench` extra
+    # arp-shm (the default graph: direct edges, shared memory) at every size; dora: the `bench` extra
+    contenders = ["arp", "arp-shm", "raw-zmq"] + (["dora"] if transport.dora_cli() else [])
     assert sorted((r["contender"], r["bytes"]) for r in rows) == sorted((c, n) for c in contenders for n in (8, 65536))
     for row in rows:
         assert set(row) == {"contender", "bytes", "p50_us", "p50_rounds_us", "p99_us", "msgs_per_s"}
