@@ -292,6 +292,7 @@ def measure(contender: str, case: Case, result: Result) -> None:
 
 def run(plan: list[Case], rounds: int = 1, progress: Callable[[str], None] | None = None) -> list[Result]:
     """Both contenders at every size, `rounds` times, alternating; one pooled Result per contender and size."""
+
     def takes(c: str, n: int) -> bool:
         return c != "dora" or dora_cli() is not None
 

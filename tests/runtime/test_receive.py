@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -47,9 +48,9 @@ def node(tmp_path):
     receiver = Receiver(cfg, ctx, None, state, lambda port: None, lambda: None, logging.getLogger("test"))
     accept = receiver.accept
 
-    def spy(port, frames):  # which thread read each message
+    def spy(port: str, frames: list[Any], skip_below: int | None = None) -> int | None:  # which thread read it
         readers.append(threading.current_thread().name)
-        accept(port, frames)
+        return accept(port, frames, skip_below)
 
     receiver.accept = spy  # type: ignore[method-assign]
     receiver.start()
