@@ -233,6 +233,7 @@ def _edge_run(size: int, frames: int, tmp: Path, tag: str, stop_when_blocked: bo
 
     log, peaks, gate = tmp / f"{tag}.jsonl", tmp / f"{tag}.peaks", tmp / f"{tag}.gate"
     g = parse(f"""
+shm: false  # ZeroMQ's buffers, whose bound (3 x size) this measures; direct edges: tests/runtime/test_direct.py
 nodes:
   - {{id: cam, node: "tests.runtime.faulty:Fill", params: {{frames: {frames}, size: [{W}, {H}], peak_log: "{peaks}"}}}}
   - id: slow

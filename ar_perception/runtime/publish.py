@@ -307,8 +307,10 @@ class Outlets:
         def wait(seconds: float) -> bool:
             # Short waits, each followed by a try: Linux reports room in a datagram socket (POLLOUT) only once
             # three quarters of the send buffer are read, and not at all while the consumer's socket is absent.
-            if e.out.sock is None or not e.out.wait_room(min(seconds, 0.01)):
-                self.stop.wait(0.005)
+            if e.out.sock is None:
+                self.stop.wait(0.01)
+            else:
+                e.out.wait_room(min(seconds, 0.01))
             return True
 
         def attempt() -> bool:

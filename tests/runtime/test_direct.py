@@ -220,3 +220,38 @@ nodes:
     assert stats["direct_fallback"]["image"] >= 10 - 4  # all but the first few (shared memory's 4 slots)
     assert stats["shm_fallback"]["image"] == stats["direct_fallback"]["image"]
     assert r.nodes["last"].stats["in"]["in"] == 10  # the lossy consumer too: nothing was lost on the way
+
+
+def test_a_reliable_direct_edge_holds_its_queue_and_the_datagram_socket_then_blocks(tmp_path):
+    # The consumer takes nothing until its producer has stood blocked for a second (faulty.open_when_blocked):
+    # what is in flight then is the message in its handler, its queue (`size`), what its datagram socket holds
+    # (Linux: max_dgram_qlen + 1) and the message the producer is blocked on. Over ZeroMQ (shm: false) it would
+    # be 3 x size and more.
+    from .faulty import open_when_blocked
+
+    size = 16
+    qlen = int(Path("/proc/sys/net/unix/max_dgram_qlen").read_text())
+    log, gate = tmp_path / "slow.jsonl", tmp_path / "gate"
+    frames = size + qlen + 30
+    text = f"""
+nodes:
+  - {{id: cam, node: "faulty:Fill", params: {{frames: {frames}, size: [64, 48]}}}}
+  - id: slow
+    node: "faulty:Gated"
+    params: {{gate: "{gate}", log: "{log}"}}
+    inputs: {{in: {{source: cam/image, queue: {{policy: reliable, size: {size}}}}}}}
+"""
+    opener = open_when_blocked(gate, "cam")
+    in_flight: list[int] = []
+
+    def on_stats(reports):
+        opened = gate.exists()
+        opener(reports)
+        if gate.exists() and not opened:  # the moment the producer was found blocked
+            handled = (reports["slow"].stats or {}).get("in", {}).get("in", 0)
+            in_flight.append(reports["cam"].stats["out"]["image"] - handled)
+
+    r = run_graph(parse_graph(text, str(tmp_path / "g.yaml"), search_paths=[str(HERE)]), 60, on_stats=on_stats)
+    assert [json.loads(x)["seq"] for x in log.read_text().splitlines()] == list(range(frames))  # nothing lost
+    assert r.nodes["cam"].stats["blocked_s"] > 0.2 and len(in_flight) == 1
+    assert size <= in_flight[0] <= size + qlen + 3, (in_flight, size, qlen)
