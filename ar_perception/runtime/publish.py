@@ -255,49 +255,59 @@ class Outlets:
         for to, sock in pushes:
             self._push(name, to, sock, frames, eos)
 
-    def _push(self, name: str, to: str, sock: zmq.Socket, frames: list[Any], eos: bool) -> None:
+    def _push(self, name: str, to: str, sock: zmq.Socket, frames: list[Any], eos: bool) -> bool:
+        """Send to a reliable consumer, waiting for room; whether it was sent."""
         if to in self.gone:
             self._undelivered(name, to)
-            return
+            return False
         try:
             tp.send_frames(sock, frames, zmq.NOBLOCK)  # the common case: room in the pipe
+            return True
         except zmq.Again:
-            self._wait_and_send(name, to, sock, frames, eos)
+            return self._wait_and_send(name, to, sock, frames, eos)
 
     def _send_direct(self, name: str, edges: list[_Edge], frames: list[Any], seq: int, eos: bool) -> None:
-        """Into each consumer's datagram socket, the lossy ones first (they never wait); a message too large for a
-        datagram goes to those consumers over ZeroMQ instead (`_send_around`)."""
+        """Into each consumer's datagram socket: the lossy ones first, all of them, also those that take the message
+        over ZeroMQ (a message too large for a datagram: `_send_around`), since they never wait; then the reliable
+        ones, which wait for room."""
         buffers = dr.pack(frames)
         size = sum(memoryview(b).nbytes for b in buffers)
-        around: list[_Edge] = []
-        for e in edges:
-            if e.plan.reliable and e.plan.to in self.gone:
-                self._undelivered(name, e.plan.to)
-                continue
-            got = dr.TOO_BIG if self.datagram_max is not None and size > self.datagram_max else e.out.send(buffers)
-            if e.plan.reliable and got in (dr.FULL, dr.ABSENT):
-                got = self._wait_direct(name, e, buffers, eos)
-            if got == dr.TOO_BIG:
-                if self.datagram_max is None or size <= self.datagram_max:
-                    self.datagram_max = size - 1
-                    self.log.debug("output %s/%s: %d B is too large for a datagram", self.node_id, name, size)
-                around.append(e)
-            # A lossy consumer whose socket is full or gone misses this one (it counts the gap).
-        if around:
-            self._send_around(name, around, frames, seq, eos)
+        counted = False
+        for reliable in (False, True):
+            around: list[_Edge] = []
+            for e in edges:
+                if e.plan.reliable != reliable:
+                    continue
+                if reliable and e.plan.to in self.gone:
+                    self._undelivered(name, e.plan.to)
+                    continue
+                large = self.datagram_max is not None and size > self.datagram_max
+                got = dr.TOO_BIG if large else e.out.send(buffers)
+                if reliable and got in (dr.FULL, dr.ABSENT):
+                    got = self._wait_direct(name, e, buffers, eos)
+                if got == dr.TOO_BIG:
+                    if self.datagram_max is None or size <= self.datagram_max:
+                        self.datagram_max = size - 1
+                        self.log.debug("output %s/%s: %d B is too large for a datagram", self.node_id, name, size)
+                    around.append(e)
+                # A lossy consumer whose socket is full or gone misses this one (it counts the gap).
+            if around:
+                if not counted:
+                    counted = True
+                    self.stats.direct_fallback[name] = self.stats.direct_fallback.get(name, 0) + 1
+                self._send_around(name, around, frames, seq, eos)
 
     def _send_around(self, name: str, edges: list[_Edge], frames: list[Any], seq: int, eos: bool) -> None:
-        """A message too large for a datagram: over ZeroMQ to these consumers first, then a marker into each one's
-        datagram socket, which tells it to take the message from ZeroMQ there (runtime/direct.py)."""
-        self.stats.direct_fallback[name] = self.stats.direct_fallback.get(name, 0) + 1
-        if any(not e.plan.reliable for e in edges):
-            tp.send_frames(self.socks[name][0], frames, zmq.NOBLOCK)
-        for e in edges:
-            if e.push is not None:
-                self._push(name, e.plan.to, e.push, frames, eos)
+        """A message too large for a datagram: over ZeroMQ to these consumers (all lossy or all reliable) first,
+        then a marker into each one's datagram socket that tells it to take the message from ZeroMQ there
+        (runtime/direct.py). A consumer the message did not reach gets no marker."""
         mark = [dr.marker(seq)]
         for e in edges:
-            if e.out.send(mark) != dr.SENT and e.plan.reliable:
+            if e.push is None:  # lossy: one send on the XPUB reaches them all
+                if e is edges[0]:
+                    tp.send_frames(self.socks[name][0], frames, zmq.NOBLOCK)
+                e.out.send(mark)
+            elif self._push(name, e.plan.to, e.push, frames, eos) and e.out.send(mark) != dr.SENT:
                 self._wait_direct(name, e, mark, eos)
 
     def _wait_direct(self, name: str, e: _Edge, buffers: list[Any], eos: bool) -> str:
@@ -308,7 +318,7 @@ class Outlets:
             # Short waits, each followed by a try: Linux reports room in a datagram socket (POLLOUT) only once
             # three quarters of the send buffer are read, and not at all while the consumer's socket is absent.
             if e.out.sock is None:
-                self.stop.wait(0.01)
+                time.sleep(0.01)  # (not stop.wait: an EOS is still sent after the stop)
             else:
                 e.out.wait_room(min(seconds, 0.01))
             return True
@@ -324,7 +334,7 @@ class Outlets:
         for name in self.plans:
             self.send(name, Msg(kind=EOS, topic=f"{self.node_id}/{name}", seq=seq[name]))
 
-    def _wait_and_send(self, name: str, to: str, sock: zmq.Socket, frames: list[Any], eos: bool) -> None:
+    def _wait_and_send(self, name: str, to: str, sock: zmq.Socket, frames: list[Any], eos: bool) -> bool:
         def attempt() -> bool:
             try:  # never a blocking send: the consumer may exit between the poll and the send
                 tp.send_frames(sock, frames, zmq.NOBLOCK)
@@ -332,11 +342,12 @@ class Outlets:
             except zmq.Again:
                 return False
 
-        self._wait(name, to, lambda seconds: bool(sock.poll(int(seconds * 1000), zmq.POLLOUT)), attempt, eos)
+        return self._wait(name, to, lambda seconds: bool(sock.poll(int(seconds * 1000), zmq.POLLOUT)), attempt, eos)
 
-    def _wait(self, name: str, to: str, wait: Callable[[float], bool], attempt: Callable[[], bool], eos: bool) -> None:
+    def _wait(self, name: str, to: str, wait: Callable[[float], bool], attempt: Callable[[], bool], eos: bool) -> bool:
         """Until `attempt` sends: `wait` for room (at most 0.2 s at a time), counting the time blocked, warning
-        once it is long, giving up when the consumer has exited for good (or, for an EOS, after a limit)."""
+        once it is long, giving up when the consumer has exited for good (or, for an EOS, after a limit); whether
+        it sent."""
         t0 = last = time.monotonic()
         warned = False
         while not self.stop.is_set() or eos:
@@ -345,10 +356,10 @@ class Outlets:
             self.stats.blocked_s += now - last  # counted as it passes: a stats report mid-wait shows it
             last = now
             if ready and attempt():
-                return
+                return True
             if to in self.gone:
                 self._undelivered(name, to)
-                return
+                return False
             self.heartbeat()
             if now - t0 > SLOW_CONSUMER_WARN_S and not warned:
                 warned = True
@@ -361,7 +372,8 @@ class Outlets:
                     now - t0,
                 )
             if eos and now - t0 > EOS_SEND_LIMIT_S:
-                return
+                return False
+        return False
 
     def _undelivered(self, name: str, to: str) -> None:
         key = (name, to)

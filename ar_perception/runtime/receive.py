@@ -41,6 +41,7 @@ ENDED_GRACE_S = 1.0  # how long a lossy input waits for data in flight after its
 DRAIN_BATCH = 64  # messages read off one socket in a row, so that control stays responsive
 TEND_S = 0.1  # how often a direct input's ZeroMQ socket is looked after
 LOSSY_FETCH_S = 0.2  # how long a lossy input's marker waits for its message on ZeroMQ (then it is a drop)
+RELIABLE_FETCH_S = 5.0  # a reliable one's: its message was sent before it, so only a lost one takes this long
 
 
 class Timer:
@@ -99,7 +100,7 @@ class Receiver(threading.Thread):
         self.direct: dict[int, tuple[dr.DirectIn, str]] = {}  # fd -> a direct edge's socket and its input
         self.fallback: dict[str, zmq.Socket] = {}  # a direct input's ZeroMQ socket: read when a marker says
         self._tended = 0.0
-        self._ahead: dict[str, int] = {}  # a direct input's newest message fetched ahead of its marker
+        self._later: list[pr.ControlMsg] = []  # control messages read while a marker's message was awaited
         self.timers: dict[str, Timer] = {}
         self.poller = zmq.Poller()
         self.polled: set[zmq.Socket | int] = set()
@@ -232,6 +233,8 @@ class Receiver(threading.Thread):
                 self._drain(s, socks[s])
             elif s in self.direct:
                 self._drain_direct(*self.direct[s])
+        while self._later:
+            self.on_control(self._later.pop(0))
         now = time.monotonic()
         if self.fallback and now >= self._tended + TEND_S:
             self._tended = now
@@ -289,35 +292,32 @@ class Receiver(threading.Thread):
             if isinstance(got, int):
                 self._fetch(port, got, final)
             else:
-                if self._ahead:
-                    self._ahead.pop(port, None)
                 self.accept(port, got)
 
     def _fetch(self, port: str, seq: int, final: bool = False) -> None:
-        """The message with `seq`, which a marker on a direct edge says its producer sent over ZeroMQ (too large
-        for a datagram; sent before the marker). Older ones still there (a lossy edge whose markers were dropped
-        on a full socket) are skipped; on a lossy edge a message that does not come is a drop (the queue counts
-        the gap), on a reliable one it is waited for until its producer has ended or the node stops."""
-        ahead = self._ahead.pop(port, None)
-        if ahead is not None and seq <= ahead:
-            if seq < ahead:
-                self._ahead[port] = ahead  # until its own marker
-            return  # taken already while looking for an earlier one (or older than that: a drop)
+        """The message with `seq`, which a marker on a direct edge says its producer sent over ZeroMQ first (too
+        large for a datagram). Others found there (a lossy edge whose markers were dropped on a full socket, what
+        a restarted producer left) are skipped. A message that does not come is a drop on a lossy edge (the queue
+        counts the gap), and on a reliable one, after `RELIABLE_FETCH_S` (it died with a previous process of
+        this node), lost and said so. While it waits, a stop is heard; other control messages wait until after."""
         st, sock = self.state, self.fallback[port]
         reliable = st.queues[port].policy == "reliable"
-        deadline = time.monotonic() + (0.0 if final else LOSSY_FETCH_S)
-        while not st.stop.is_set() and port not in st.ended:
-            if sock.poll(0 if final else 50):
-                got = self.accept(port, sock.recv_multipart(zmq.NOBLOCK, copy=False), skip_below=seq)
-                if got is None or got >= seq:
-                    if got is not None and got > seq:
-                        self._ahead[port] = got  # its own marker comes later: nothing to fetch then
+        deadline = time.monotonic() + (0.0 if final else RELIABLE_FETCH_S if reliable else LOSSY_FETCH_S)
+        while not st.stop.is_set():
+            if sock.poll(0 if final else 20):
+                if self.accept(port, sock.recv_multipart(zmq.NOBLOCK, copy=False), only=seq) == seq:
                     return
                 continue
-            if final or (not reliable and time.monotonic() >= deadline):
+            if time.monotonic() >= deadline:
+                if reliable and not final:
+                    self.bad_input(port, f"node '{self.id}' input '{port}': message {seq} did not come over ZeroMQ")
                 return
-            if reliable and self.ctl is not None and self.ctl.poll(0):
-                self.on_control(pr.recv_control(self.ctl))  # a stop, or its producer's end, ends the wait
+            if self.ctl is not None and self.ctl.poll(0):
+                msg = pr.recv_control(self.ctl)
+                if isinstance(msg, pr.Stop):
+                    self.on_control(msg)
+                else:
+                    self._later.append(msg)  # (an end read here would drain this socket from inside this read)
 
     def on_control(self, msg: pr.ControlMsg) -> None:
         st = self.state
@@ -340,7 +340,6 @@ class Receiver(threading.Thread):
         for s, port in [*self.socks.items(), *((d, port) for d, port in self.direct.values())]:
             if self.cfg.inputs[port].source.split("/")[0] != msg.node:
                 continue
-            self._ahead.pop(port, None)
             if not msg.clean:
                 if isinstance(s, dr.DirectIn):
                     self._drain_direct(s, port, final=True)
@@ -353,9 +352,9 @@ class Receiver(threading.Thread):
             elif self.state.queues[port].policy != "reliable":
                 self.end_at[port] = time.monotonic() + ENDED_GRACE_S
 
-    def accept(self, port: str, frames: list[Any], skip_below: int | None = None) -> int | None:
+    def accept(self, port: str, frames: list[Any], only: int | None = None) -> int | None:
         """Decode a message and queue it (an EOS ends the input); its sequence number, None when it was bad.
-        One with a sequence number below `skip_below` is only marked received."""
+        With `only`, one with another sequence number is only marked received."""
         reader = self.shm.get(port)
         try:
             msg = decode(frames, self.cfg.max_message_bytes, reader)
@@ -368,8 +367,8 @@ class Receiver(threading.Thread):
             except ValueError:  # a sequence number no producer writes (beyond 64 bits)
                 self.bad_input(port, f"node '{self.id}' input '{port}': sequence number {msg.seq} out of range")
                 return None
-        if skip_below is not None and msg.seq < skip_below:
-            return msg.seq  # a lossy edge's message whose marker was dropped: its turn has passed
+        if only is not None and msg.seq != only:
+            return msg.seq  # not the one a marker asked for (runtime/direct.py): its turn has passed
         if msg.kind == EOS:
             with self.state.cond:
                 self.state.queues[port].note_end(msg)  # messages lost just before the end count as drops too

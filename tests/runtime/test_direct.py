@@ -161,7 +161,8 @@ def test_outlets_send_on_direct_edges_through_the_datagram_sockets_only(tmp_path
         for into in ins:
             got = received(into)
             assert isinstance(got, list) and decode(got).seq == 3
-        assert not sub.poll(200)  # nothing went over ZeroMQ
+        outlets.socks["out"][0].send(b"probe")  # the SUB is there: what the XPUB sent, it would have had
+        assert sub.poll(5000) and sub.recv() == b"probe"  # (and the message was not sent over ZeroMQ first)
     finally:
         for into in ins:
             into.close()
@@ -185,6 +186,8 @@ def test_edges_between_nodes_of_this_machine_are_direct_and_only_those(tmp_path)
 
 def test_a_graph_on_direct_edges_delivers_everything_in_order(tmp_path):
     log = tmp_path / "out.jsonl"
+    cfgs, _, _ = plan(parse_graph(GRAPH.format(shm="true", log=log), "g.yaml"), str(tmp_path / "r"), False, "INFO")
+    assert all(o.direct for c in cfgs.values() for o in c.outputs.values())  # every edge here is direct
     r = run_graph(parse_graph(GRAPH.format(shm="true", log=log), str(tmp_path / "g.yaml")), 60)
     assert r.reason == "all sources ended" and all(n.exit_code == 0 for n in r.nodes.values())
     frames = [json.loads(x)["meta"]["frame"] for x in log.read_text().splitlines()]
@@ -219,7 +222,8 @@ nodes:
     stats = r.nodes["cam"].stats
     assert stats["direct_fallback"]["image"] >= 10 - 4  # all but the first few (shared memory's 4 slots)
     assert stats["shm_fallback"]["image"] == stats["direct_fallback"]["image"]
-    assert r.nodes["last"].stats["in"]["in"] == 10  # the lossy consumer too: nothing was lost on the way
+    last = r.nodes["last"].stats  # the lossy consumer: whatever it missed is counted
+    assert last["in"]["in"] >= 1 and last["in"]["in"] + last["drops"]["in"] == 10
 
 
 def test_a_reliable_direct_edge_holds_its_queue_and_the_datagram_socket_then_blocks(tmp_path):

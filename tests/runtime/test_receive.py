@@ -48,9 +48,9 @@ def node(tmp_path):
     receiver = Receiver(cfg, ctx, None, state, lambda port: None, lambda: None, logging.getLogger("test"))
     accept = receiver.accept
 
-    def spy(port: str, frames: list[Any], skip_below: int | None = None) -> int | None:  # which thread read it
+    def spy(port: str, frames: list[Any], only: int | None = None) -> int | None:  # which thread read it
         readers.append(threading.current_thread().name)
-        return accept(port, frames, skip_below)
+        return accept(port, frames, only)
 
     receiver.accept = spy  # type: ignore[method-assign]
     receiver.start()
