@@ -302,10 +302,10 @@ class Outlets:
         then a marker into each one's datagram socket that tells it to take the message from ZeroMQ there
         (runtime/direct.py). A consumer the message did not reach gets no marker."""
         mark = [dr.marker(seq)]
+        if edges[0].push is None:  # lossy consumers: one send on the XPUB reaches them all
+            tp.send_frames(self.socks[name][0], frames, zmq.NOBLOCK)
         for e in edges:
-            if e.push is None:  # lossy: one send on the XPUB reaches them all
-                if e is edges[0]:
-                    tp.send_frames(self.socks[name][0], frames, zmq.NOBLOCK)
+            if e.push is None:
                 e.out.send(mark)
             elif self._push(name, e.plan.to, e.push, frames, eos) and e.out.send(mark) != dr.SENT:
                 self._wait_direct(name, e, mark, eos)

@@ -207,14 +207,9 @@ class Receiver(threading.Thread):
         st, poller, socks, timers = self.state, self.poller, self.socks, self.timers
         started = st.started.is_set()
         with st.cond:
-            want: set[zmq.Socket | int] = {
-                s for s, port in socks.items() if started and not st.queues[port].full() and port not in st.ended
-            }
-            want.update(
-                fd
-                for fd, (_, port) in self.direct.items()
-                if started and not st.queues[port].full() and port not in st.ended
-            )
+            readers: list[tuple[zmq.Socket | int, str]] = [*socks.items()]
+            readers += [(fd, port) for fd, (_, port) in self.direct.items()]
+            want = {s for s, port in readers if started and not st.queues[port].full() and port not in st.ended}
         for s in self.polled - want:
             poller.unregister(s)
         for s in want - self.polled:
