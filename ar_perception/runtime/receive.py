@@ -247,16 +247,21 @@ class Receiver(threading.Thread):
             if (tick := timer.due(now)) is not None:
                 st.push(port, tick)
 
-    def _drain(self, s: zmq.Socket, port: str) -> None:
+    def _pause(self, port: str) -> bool:
+        """Whether a drain stops before its next message: the node loop waits for the sockets (it reads the rest
+        itself), or the input's reliable queue is full (backpressure)."""
+        if self._lent and not self._node_reads:
+            return True
         q = self.state.queues[port]
-        reliable = q.policy == "reliable"
+        if q.policy != "reliable":
+            return False
+        with self.state.cond:
+            return q.full()
+
+    def _drain(self, s: zmq.Socket, port: str) -> None:
         for i in range(DRAIN_BATCH):
-            if self._lent and not self._node_reads:
-                return  # the node loop is waiting for the sockets: it reads the rest itself
-            if reliable:
-                with self.state.cond:
-                    if q.full():
-                        return
+            if self._pause(port):
+                return
             # The poll said the first is there; asking for the next beats a zmq.Again raised at the end.
             if i and not int(s.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
                 return
@@ -268,14 +273,9 @@ class Receiver(threading.Thread):
 
     def _drain_direct(self, d: dr.DirectIn, port: str, final: bool = False) -> None:
         """Read a direct input's datagrams (a batch; with `final`, everything there, its producer gone)."""
-        q = self.state.queues[port]
         for _ in range(2**62 if final else DRAIN_BATCH):
-            if not final and self._lent and not self._node_reads:
-                return  # the node loop is waiting for the sockets: it reads the rest itself
-            if not final and q.policy == "reliable":
-                with self.state.cond:
-                    if q.full():
-                        return
+            if not final and self._pause(port):
+                return
             data = d.recv()
             if data is None:
                 return
